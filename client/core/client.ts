@@ -1,0 +1,72 @@
+import { toHex } from '../../shared/bytes.js'
+import { formatLink, newSpaceSecrets, parseLink, relayWsUrl, type Invite } from '../../shared/keys.js'
+import { getSodium, type Sodium } from '../../shared/sodium.js'
+import { RelayLink, type LinkOptions } from './link.js'
+import * as model from './model.js'
+import { Space } from './space.js'
+import type { SpaceStore } from './store.js'
+import type { Transport } from './transport.js'
+
+/**
+ * The client: one relay link per relay address shared by all spaces on it, and one store per space.
+ * The same code runs in Node (CLI, tests, benchmark) and in the browser; only the transport and
+ * the store adapters differ.
+ */
+export interface ClientOptions {
+  readonly transport: Transport
+  readonly storeFor: (spaceIdHex: string) => SpaceStore
+  readonly link?: LinkOptions
+  readonly space?: { readonly gapTimeoutMs?: number; readonly maxInflight?: number; readonly ackTimeoutMs?: number }
+}
+
+export interface Client {
+  readonly sodium: Sodium
+  /** Creates a space (registered on the relay on first connect) and returns it with its links. */
+  createSpace (relayUrl: string, title?: string): Promise<{ space: Space; editLink: string; viewLink: string }>
+  /** Opens a space from an invite link or parsed invite; `relayUrl` overrides the address the link names. */
+  openSpace (invite: Invite, relayUrl?: string): Promise<Space>
+  links (space: Space, origin: string): { editLink?: string; viewLink: string }
+  close (): Promise<void>
+}
+
+export async function createClient (opts: ClientOptions): Promise<Client> {
+  const sodium = await getSodium()
+  const links = new Map<string, RelayLink>()
+  const spaces = new Set<Space>()
+  const linkFor = (url: string): RelayLink => {
+    const ws = relayWsUrl(url)
+    let l = links.get(ws)
+    if (l === undefined) links.set(ws, l = new RelayLink(ws, opts.transport, opts.link))
+    return l
+  }
+  const track = (s: Space): Space => {
+    spaces.add(s)
+    return s
+  }
+
+  const client: Client = {
+    sodium,
+    async createSpace (relayUrl, title) {
+      const secrets = newSpaceSecrets(sodium)
+      const space = track(await Space.open({ sodium, store: opts.storeFor(toHex(secrets.spaceId)), link: linkFor(relayUrl), secrets, create: true, ...opts.space }))
+      if (title !== undefined && title !== '') model.setTitle(space.doc, title)
+      return { space, editLink: formatLink(relayUrl, secrets, 'edit'), viewLink: formatLink(relayUrl, secrets, 'view') }
+    },
+    async openSpace (invite, relayUrl) {
+      return track(await Space.open({ sodium, store: opts.storeFor(toHex(invite.secrets.spaceId)), link: linkFor(relayUrl ?? invite.relayUrl), secrets: invite.secrets, ...opts.space }))
+    },
+    links (space, origin) {
+      const view = formatLink(origin, space.secrets, 'view')
+      return space.secrets.writeSeed === undefined ? { viewLink: view } : { editLink: formatLink(origin, space.secrets, 'edit'), viewLink: view }
+    },
+    async close () {
+      await Promise.all([...spaces].map(s => s.close()))
+      spaces.clear()
+      for (const l of links.values()) l.close()
+      links.clear()
+    }
+  }
+  return client
+}
+
+export { parseLink }

@@ -1,0 +1,105 @@
+import { toHex } from '../../shared/bytes.js'
+import * as frame from '../../shared/frame.js'
+import type { Frame } from '../../shared/frame.js'
+import type { Connection, Transport } from './transport.js'
+
+/**
+ * One connection to one relay, shared by every space open on it (DESIGN.md §9: one WebSocket per
+ * client, many spaces). Reconnects with jittered exponential backoff ("full jitter": a uniform
+ * delay in [0, min(cap, base·2^attempt)]) so many clients do not come back in lockstep.
+ */
+export interface LinkMember {
+  /** Hex of the spaceId whose frames this member receives. */
+  readonly spaceKey: string
+  onOpen (): void
+  onFrame (f: Frame): void
+  onClose (reason: string): void
+  /** The relay sent bytes that are not a valid frame: tampering on the way, or a broken relay. */
+  onProtocolError (code: string, message: string): void
+}
+
+export interface LinkOptions {
+  readonly backoffBaseMs?: number
+  readonly backoffMaxMs?: number
+  readonly random?: () => number
+}
+
+export class RelayLink {
+  private conn: Connection | undefined
+  private open = false
+  private attempt = 0
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private readonly members = new Map<string, LinkMember>()
+  private stopped = false
+
+  constructor (readonly url: string, private readonly transport: Transport, private readonly opts: LinkOptions = {}) {}
+
+  get connected (): boolean { return this.open }
+
+  add (m: LinkMember): void {
+    this.members.set(m.spaceKey, m)
+    this.stopped = false
+    if (this.open) m.onOpen()
+    else if (this.conn === undefined && this.timer === undefined) this.connect()
+  }
+
+  remove (m: LinkMember): void {
+    if (this.members.get(m.spaceKey) === m) this.members.delete(m.spaceKey)
+    if (this.members.size === 0) this.close()
+  }
+
+  send (f: Frame): boolean {
+    if (!this.open || this.conn === undefined) return false
+    this.conn.send(frame.writeFrame(f))
+    return true
+  }
+
+  /** Drops the connection and reconnects after the usual backoff (e.g. after tampered frames). */
+  reconnect (): void {
+    this.conn?.close()
+  }
+
+  close (): void {
+    this.stopped = true
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+    this.conn?.close()
+    this.conn = undefined
+  }
+
+  private connect (): void {
+    this.timer = undefined
+    if (this.stopped) return
+    this.conn = this.transport.connect(this.url, {
+      onOpen: () => {
+        this.open = true
+        this.attempt = 0
+        for (const m of [...this.members.values()]) m.onOpen()
+      },
+      onMessage: data => {
+        const r = frame.readFrame(data)
+        if (!r.ok) {
+          for (const m of this.members.values()) m.onProtocolError(r.code, r.message)
+          this.reconnect()
+          return
+        }
+        const f = r.value
+        const key = toHex(f.spaceId)
+        if (key === '') for (const m of this.members.values()) m.onFrame(f)
+        else this.members.get(key)?.onFrame(f)
+      },
+      onClose: reason => {
+        const wasOpen = this.open
+        this.open = false
+        this.conn = undefined
+        for (const m of [...this.members.values()]) m.onClose(reason)
+        if (this.stopped || this.members.size === 0) return
+        const base = this.opts.backoffBaseMs ?? 200
+        const cap = this.opts.backoffMaxMs ?? 10_000
+        const delay = Math.floor((this.opts.random ?? Math.random)() * Math.min(cap, base * 2 ** this.attempt))
+        this.attempt = Math.min(this.attempt + 1, 20)
+        this.timer = setTimeout(() => this.connect(), wasOpen ? Math.min(delay, base) : delay)
+      }
+    })
+  }
+}

@@ -1,0 +1,140 @@
+import * as Y from 'yjs'
+
+/**
+ * The content model of a space, defined once and shared by the CLI and the web app.
+ *
+ *   doc.getText('title')                      the space title
+ *   doc.getArray<Y.Map>('items')              items, newest first (index 0); order is user-editable
+ *     note:      { id, kind: 'note', created, text: Y.Text }
+ *     link:      { id, kind: 'link', created, url: string, title: Y.Text, note: Y.Text }
+ *     checklist: { id, kind: 'checklist', created, title: Y.Text, entries: Y.Array<Y.Map{ id, text: Y.Text, done: boolean }> }
+ *
+ * The first checklist is "the space's checklist" that `add-todo` appends to.
+ */
+export type ItemKind = 'note' | 'link' | 'checklist'
+
+export interface TodoJSON { id: string; text: string; done: boolean }
+export type ItemJSON =
+  | { id: string; kind: 'note'; created: number; text: string }
+  | { id: string; kind: 'link'; created: number; url: string; title: string; note: string }
+  | { id: string; kind: 'checklist'; created: number; title: string; entries: TodoJSON[] }
+export interface SpaceJSON { title: string; items: ItemJSON[] }
+
+export const title = (doc: Y.Doc): Y.Text => doc.getText('title')
+export const items = (doc: Y.Doc): Y.Array<Y.Map<unknown>> => doc.getArray('items')
+
+/** Short random ids, unique enough within a space and easy to type in the CLI. */
+export function newId (): string {
+  const b = globalThis.crypto.getRandomValues(new Uint8Array(6))
+  return Array.from(b, x => x.toString(36).padStart(2, '0')).join('').slice(0, 8)
+}
+
+function text (s: string): Y.Text {
+  const t = new Y.Text()
+  if (s !== '') t.insert(0, s)
+  return t
+}
+
+export function setTitle (doc: Y.Doc, s: string): void {
+  doc.transact(() => {
+    const t = title(doc)
+    t.delete(0, t.length)
+    t.insert(0, s)
+  })
+}
+
+export function addNote (doc: Y.Doc, body: string): string {
+  const id = newId()
+  const m = new Y.Map<unknown>()
+  m.set('id', id); m.set('kind', 'note'); m.set('created', Date.now()); m.set('text', text(body))
+  items(doc).insert(0, [m])
+  return id
+}
+
+export function addLink (doc: Y.Doc, url: string, linkTitle = '', note = ''): string {
+  const id = newId()
+  const m = new Y.Map<unknown>()
+  m.set('id', id); m.set('kind', 'link'); m.set('created', Date.now()); m.set('url', url)
+  m.set('title', text(linkTitle)); m.set('note', text(note))
+  items(doc).insert(0, [m])
+  return id
+}
+
+export function addChecklist (doc: Y.Doc, listTitle = 'Checklist'): string {
+  const id = newId()
+  const m = new Y.Map<unknown>()
+  m.set('id', id); m.set('kind', 'checklist'); m.set('created', Date.now())
+  m.set('title', text(listTitle)); m.set('entries', new Y.Array<Y.Map<unknown>>())
+  items(doc).insert(0, [m])
+  return id
+}
+
+export function findItem (doc: Y.Doc, id: string): Y.Map<unknown> | undefined {
+  return items(doc).toArray().find(m => m.get('id') === id)
+}
+
+/** The space's checklist: the first checklist item, made on first use. */
+export function spaceChecklist (doc: Y.Doc): Y.Map<unknown> {
+  const found = items(doc).toArray().find(m => m.get('kind') === 'checklist')
+  if (found !== undefined) return found
+  return findItem(doc, addChecklist(doc))!
+}
+
+export function addTodo (doc: Y.Doc, body: string, list?: Y.Map<unknown>): string {
+  const id = newId()
+  doc.transact(() => {
+    const entries = (list ?? spaceChecklist(doc)).get('entries') as Y.Array<Y.Map<unknown>>
+    const m = new Y.Map<unknown>()
+    m.set('id', id); m.set('text', text(body)); m.set('done', false)
+    entries.push([m])
+  })
+  return id
+}
+
+/** Finds a checklist entry anywhere in the space. */
+export function findTodo (doc: Y.Doc, id: string): Y.Map<unknown> | undefined {
+  for (const item of items(doc)) {
+    if (item.get('kind') !== 'checklist') continue
+    const entries = item.get('entries') as Y.Array<Y.Map<unknown>>
+    const hit = entries.toArray().find(e => e.get('id') === id)
+    if (hit !== undefined) return hit
+  }
+  return undefined
+}
+
+export function setDone (doc: Y.Doc, id: string, done = true): boolean {
+  const t = findTodo(doc, id)
+  if (t === undefined) return false
+  t.set('done', done)
+  return true
+}
+
+const str = (v: unknown): string => v instanceof Y.Text ? v.toString() : typeof v === 'string' ? v : ''
+const num = (v: unknown): number => typeof v === 'number' ? v : 0
+
+/** The whole space as plain JSON (what `cove cat` prints); unknown item kinds are skipped. */
+export function toJSON (doc: Y.Doc): SpaceJSON {
+  const out: ItemJSON[] = []
+  for (const m of items(doc)) {
+    if (!(m instanceof Y.Map)) continue
+    const id = str(m.get('id'))
+    const created = num(m.get('created'))
+    switch (m.get('kind')) {
+      case 'note': out.push({ id, kind: 'note', created, text: str(m.get('text')) }); break
+      case 'link': out.push({ id, kind: 'link', created, url: str(m.get('url')), title: str(m.get('title')), note: str(m.get('note')) }); break
+      case 'checklist': {
+        const entries = m.get('entries')
+        out.push({
+          id,
+          kind: 'checklist',
+          created,
+          title: str(m.get('title')),
+          entries: entries instanceof Y.Array ? entries.toArray().filter((e): e is Y.Map<unknown> => e instanceof Y.Map).map(e => ({ id: str(e.get('id')), text: str(e.get('text')), done: e.get('done') === true })) : []
+        })
+        break
+      }
+      default: break
+    }
+  }
+  return { title: title(doc).toString(), items: out }
+}

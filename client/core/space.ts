@@ -1,0 +1,612 @@
+import * as Y from 'yjs'
+import { equalBytes, fromB64u, toB64u, toHex } from '../../shared/bytes.js'
+import { GENESIS_HASH, open as openEnvelope, seal, type Device } from '../../shared/envelope.js'
+import type { Entry, Frame, FrameOf } from '../../shared/frame.js'
+import { MsgType, parseEnvelope, STREAM_BYTES } from '../../shared/header.js'
+import { certifyDevice, deriveKeys, type SpaceKeys, type SpaceSecrets } from '../../shared/keys.js'
+import { authMessage, hash } from '../../shared/sign.js'
+import { randomBytes, type Sodium } from '../../shared/sodium.js'
+import { checkBindings, readBatch, scratchApply, writeBatch } from './apply.js'
+import { Emitter } from './events.js'
+import type { LinkMember, RelayLink } from './link.js'
+import type { SpaceStore, WriteBatch } from './store.js'
+
+/**
+ * A space session: one Y.Doc kept in sync with a relay that cannot read it (DESIGN.md §4, §6, §7).
+ *
+ * Outgoing: local Yjs updates are batched (Nagle-style: sent at once when nothing is in flight,
+ * otherwise gathered until an ack frees a slot), sealed into one envelope with the next seq of this
+ * device's stream, persisted with the updates they carry, then sent; kept in the outbox until the
+ * relay acknowledges them as durable, and resent with the same bytes after any reconnect.
+ *
+ * Incoming: each envelope is verified (certificate, signature, commitment, AEAD), put in order in
+ * its author's stream (gaps are buffered and fetched by stream, not by the relay's cursor), its
+ * clientIDs checked against their owners, scratch-applied, then applied with this session as the
+ * transaction origin and persisted as received.
+ */
+export type ConnectionState = 'connecting' | 'online' | 'offline'
+
+export interface SpaceStatus {
+  readonly connection: ConnectionState
+  /** Local changes the relay has not yet stored durably. */
+  readonly unsynced: number
+  /** The relay delivered everything it had when we joined. */
+  readonly caughtUp: boolean
+  readonly lastSyncedAt: number | undefined
+}
+
+export interface Alert {
+  readonly code: string
+  readonly message: string
+  readonly at: number
+  /** Hex device key of the envelope's claimed author, when known. */
+  readonly author?: string
+  readonly cursor?: number
+}
+
+export interface SpaceEvents extends Record<string, unknown> {
+  status: SpaceStatus
+  alert: Alert
+  /** Remote content was applied. */
+  remote: undefined
+}
+
+interface Head { seq: number; hash: Uint8Array }
+
+interface Meta {
+  v: 1
+  secrets: { spaceId: string; epoch: number; secret: string; writeSeed?: string; writePk: string }
+  device: { pk: string; sk: string }
+  stream: { id: string; nextSeq: number; lastHash: string }
+  heads: Record<string, [number, string]>
+  cursor: number
+  bindings: Record<string, string>
+  registered: boolean
+}
+
+export interface SpaceOptions {
+  readonly sodium: Sodium
+  readonly store: SpaceStore
+  readonly link: RelayLink
+  /** Required for a space not yet in the store. */
+  readonly secrets?: SpaceSecrets
+  /** Register the space on the relay (a newly created space). */
+  readonly create?: boolean
+  /** How long a stream gap may stay unfilled before it is reported as withheld. */
+  readonly gapTimeoutMs?: number
+  /** In-flight envelopes before further local updates are gathered into the next one. */
+  readonly maxInflight?: number
+  /** An append not acknowledged in this time makes the session reconnect and resend. */
+  readonly ackTimeoutMs?: number
+}
+
+const b64 = toB64u
+const unb64 = (s: string): Uint8Array => {
+  const b = fromB64u(s)
+  if (b === undefined) throw new Error('corrupt local state: bad base64')
+  return b
+}
+
+/** Tampering the relay (or the network) could have done: the entry is retried, not skipped. */
+const RETRYABLE = new Set(['envelope/malformed', 'envelope/bad-version', 'envelope/bad-type', 'envelope/too-large', 'envelope/bad-cert', 'envelope/bad-signature', 'envelope/bad-commitment', 'envelope/bad-ciphertext', 'envelope/wrong-space', 'envelope/wrong-epoch', 'envelope/wrong-key', 'envelope/wrong-type'])
+
+export class Space implements LinkMember {
+  readonly doc: Y.Doc
+  readonly keys: SpaceKeys
+  readonly secrets: SpaceSecrets
+  readonly spaceKey: string
+  readonly events = new Emitter<SpaceEvents>()
+  readonly alerts: Alert[] = []
+  /** Counters for tests and the status panel. */
+  readonly stats = { applied: 0, duplicates: 0, rejected: 0, sealed: 0 }
+
+  private readonly sodium: Sodium
+  private readonly store: SpaceStore
+  private readonly link: RelayLink
+  private readonly device: Device | undefined
+  private readonly devicePkHex: string
+  private meta: Meta
+  private readonly heads = new Map<string, Head>()
+  private readonly bindings = new Map<number, string>()
+  private outbox: { seq: number; env: Uint8Array }[] = []
+  private pendingLocal: Uint8Array[] = []
+  private flushTimer: ReturnType<typeof setTimeout> | undefined
+  private io: Promise<void> = Promise.resolve()
+  private ioError: unknown
+
+  private connection: ConnectionState = 'connecting'
+  private joined = false
+  private caughtUp = false
+  private lastSyncedAt: number | undefined
+  private reqId = 1
+  private authReq = 0
+  private readonly fetchReqs = new Set<number>()
+  private readonly inflight = new Map<number, number>()
+  private sentUpTo = -1
+  private lastCursorThisConn = 0
+  private retryFloor: number | undefined
+  private retryDelay = 500
+  private retryTimer: ReturnType<typeof setTimeout> | undefined
+  private ackTimer: ReturnType<typeof setTimeout> | undefined
+  private readonly buffered = new Map<string, Map<number, Entry>>()
+  private readonly gapTimers = new Map<string, ReturnType<typeof setTimeout>>()
+  private readonly certOk = new Set<string>()
+  private closed = false
+  private readonly waiters = new Set<() => void>()
+
+  private constructor (opts: SpaceOptions, meta: Meta, secrets: SpaceSecrets) {
+    this.sodium = opts.sodium
+    this.store = opts.store
+    this.link = opts.link
+    this.meta = meta
+    this.secrets = secrets
+    this.keys = deriveKeys(this.sodium, secrets)
+    this.spaceKey = toHex(secrets.spaceId)
+    const pk = unb64(meta.device.pk)
+    this.devicePkHex = toHex(pk)
+    const cert = certifyDevice(this.sodium, this.keys, pk)
+    this.device = cert === undefined ? undefined : { publicKey: pk, privateKey: unb64(meta.device.sk), cert }
+    this.doc = new Y.Doc()
+    for (const [k, [seq, h]] of Object.entries(meta.heads)) this.heads.set(k, { seq, hash: unb64(h) })
+    for (const [c, a] of Object.entries(meta.bindings)) this.bindings.set(Number(c), a)
+    this.gapTimeoutMs = opts.gapTimeoutMs ?? 5000
+    this.maxInflight = opts.maxInflight ?? 2
+    this.ackTimeoutMs = opts.ackTimeoutMs ?? 10_000
+  }
+
+  private readonly gapTimeoutMs: number
+  private readonly maxInflight: number
+  private readonly ackTimeoutMs: number
+
+  /** Opens a space from its store (creating the local state from `secrets` the first time) and starts syncing. */
+  static async open (opts: SpaceOptions): Promise<Space> {
+    const stored = await opts.store.load()
+    let meta: Meta
+    if (stored.meta !== undefined) {
+      meta = JSON.parse(new TextDecoder().decode(stored.meta)) as Meta
+    } else {
+      const s = opts.secrets
+      if (s === undefined) throw new Error('no local state for this space and no secrets to start one')
+      const kp = opts.sodium.crypto_sign_keypair()
+      meta = {
+        v: 1,
+        secrets: { spaceId: b64(s.spaceId), epoch: s.epoch, secret: b64(s.secret), ...(s.writeSeed === undefined ? {} : { writeSeed: b64(s.writeSeed) }), writePk: b64(s.writePk) },
+        device: { pk: b64(kp.publicKey), sk: b64(kp.privateKey) },
+        stream: { id: b64(randomBytes(STREAM_BYTES)), nextSeq: 0, lastHash: b64(GENESIS_HASH) },
+        heads: {},
+        cursor: 0,
+        bindings: {},
+        registered: opts.create !== true
+      }
+    }
+    // A view link opened on a device that already holds the edit secret keeps the edit secret.
+    if (meta.secrets.writeSeed === undefined && opts.secrets?.writeSeed !== undefined) meta.secrets.writeSeed = b64(opts.secrets.writeSeed)
+    const ms = meta.secrets
+    const secrets: SpaceSecrets = {
+      spaceId: unb64(ms.spaceId), epoch: ms.epoch, secret: unb64(ms.secret), writePk: unb64(ms.writePk),
+      ...(ms.writeSeed === undefined ? {} : { writeSeed: unb64(ms.writeSeed) })
+    }
+    const space = new Space(opts, meta, secrets)
+    space.load(stored.updates, stored.outbox)
+    if (stored.meta === undefined) await space.store.write({ meta: space.encodeMeta() })
+    else if (stored.updates.length > 256) await space.store.compact(Y.encodeStateAsUpdate(space.doc))
+    space.doc.on('update', space.onLocalUpdate)
+    space.link.add(space)
+    return space
+  }
+
+  get readOnly (): boolean { return this.device === undefined }
+
+  get status (): SpaceStatus {
+    return { connection: this.connection, unsynced: this.unsynced, caughtUp: this.caughtUp, lastSyncedAt: this.lastSyncedAt }
+  }
+
+  /** Local changes not yet durably stored by the relay (sealed or still gathering). */
+  get unsynced (): number { return this.outbox.length + (this.pendingLocal.length > 0 ? 1 : 0) }
+
+  private load (updates: Uint8Array[], outbox: Uint8Array[]): void {
+    Y.transact(this.doc, () => {
+      for (const u of updates) {
+        try {
+          Y.applyUpdate(this.doc, u, 'load')
+        } catch (e) {
+          this.alert('store/corrupt-update', `a locally stored update could not be applied: ${String(e)}`)
+        }
+      }
+    }, 'load')
+    for (const env of outbox) {
+      const p = parseEnvelope(env)
+      if (p.ok) this.outbox.push({ seq: p.value.header.seq, env })
+    }
+    // Never write under a clientID some other device already owns.
+    while (this.bindings.has(this.doc.clientID) && this.bindings.get(this.doc.clientID) !== this.devicePkHex) {
+      this.doc.clientID = Math.floor(Math.random() * 0xffffffff) >>> 0
+    }
+  }
+
+  private encodeMeta (): Uint8Array {
+    const heads: Record<string, [number, string]> = {}
+    for (const [k, h] of this.heads) heads[k] = [h.seq, b64(h.hash)]
+    const bindings: Record<string, string> = {}
+    for (const [c, a] of this.bindings) bindings[String(c)] = a
+    this.meta = { ...this.meta, heads, bindings }
+    return new TextEncoder().encode(JSON.stringify(this.meta))
+  }
+
+  /** Serialises store writes so the journal order is the order things happened in. */
+  private persist (batch: WriteBatch): Promise<void> {
+    const p = this.io.then(() => this.store.write(batch))
+    this.io = p.catch(e => {
+      this.ioError = e
+      this.alert('store/write-failed', `local storage failed: ${e instanceof Error ? e.message : String(e)}`)
+    })
+    return this.io
+  }
+
+  private alert (code: string, message: string, extra: { author?: string; cursor?: number } = {}): void {
+    const a: Alert = { code, message, at: Date.now(), ...extra }
+    this.alerts.push(a)
+    if (this.alerts.length > 1000) this.alerts.shift()
+    this.events.emit('alert', a)
+  }
+
+  private emitStatus (): void {
+    this.events.emit('status', this.status)
+    if (this.unsynced === 0 || this.closed) for (const w of [...this.waiters]) w()
+  }
+
+  // Outgoing ----------------------------------------------------------------------------------
+
+  private readonly onLocalUpdate = (update: Uint8Array, origin: unknown): void => {
+    if (origin === this || origin === 'load') return
+    if (this.device === undefined) {
+      this.alert('space/read-only', 'this link is view-only: local changes are not sent')
+      return
+    }
+    this.pendingLocal.push(update)
+    const wasEmpty = this.pendingLocal.length === 1
+    this.scheduleFlush()
+    if (wasEmpty) this.emitStatus()
+  }
+
+  private scheduleFlush (): void {
+    if (this.flushTimer !== undefined || this.pendingLocal.length === 0) return
+    if (this.joined && this.inflight.size >= this.maxInflight) return
+    this.flushTimer = setTimeout(() => this.flush(), this.joined ? 0 : 100)
+  }
+
+  /** Seals what is gathered into one envelope now. */
+  flush (): Promise<void> {
+    if (this.flushTimer !== undefined) clearTimeout(this.flushTimer)
+    this.flushTimer = undefined
+    if (this.pendingLocal.length === 0 || this.device === undefined) return this.io
+    const updates = this.pendingLocal
+    this.pendingLocal = []
+    const st = this.meta.stream
+    const seq = st.nextSeq
+    const env = seal(this.sodium, this.keys, this.device, MsgType.update, { stream: unb64(st.id), seq, prevHash: unb64(st.lastHash) }, writeBatch(updates))
+    this.meta.stream = { id: st.id, nextSeq: seq + 1, lastHash: b64(hash(this.sodium, env)) }
+    for (const c of new Set(updates.flatMap(u => [...Y.parseUpdateMeta(u).from.keys()]))) this.bindings.set(c, this.devicePkHex)
+    this.outbox.push({ seq, env })
+    this.stats.sealed++
+    const done = this.persist({ updates, outboxAdd: [env], meta: this.encodeMeta() })
+    void done.then(() => this.pump())
+    return done
+  }
+
+  /** Sends outbox entries not yet sent on this connection, in order, up to the in-flight window. */
+  private pump (): void {
+    if (!this.joined || this.closed) return
+    for (const o of this.outbox) {
+      if (o.seq <= this.sentUpTo) continue
+      if (this.inflight.size >= this.maxInflight * 8) break
+      const reqId = this.reqId++
+      if (!this.link.send({ type: 'append', reqId, spaceId: this.keys.spaceId, envelope: o.env })) return
+      this.inflight.set(reqId, o.seq)
+      this.sentUpTo = o.seq
+    }
+    this.armAckTimer()
+  }
+
+  private armAckTimer (): void {
+    if (this.ackTimer !== undefined) clearTimeout(this.ackTimer)
+    this.ackTimer = undefined
+    if (this.inflight.size === 0) return
+    this.ackTimer = setTimeout(() => {
+      this.alert('sync/ack-timeout', 'the relay did not confirm a write in time; reconnecting')
+      this.link.reconnect()
+    }, this.ackTimeoutMs)
+  }
+
+  private onAck (reqId: number): void {
+    const seq = this.inflight.get(reqId)
+    if (seq === undefined) return
+    this.inflight.delete(reqId)
+    let done = 0
+    while (this.outbox[0] !== undefined && this.outbox[0].seq <= seq) { this.outbox.shift(); done++ }
+    if (done > 0) {
+      void this.persist({ outboxDone: done })
+      this.lastSyncedAt = Date.now()
+    }
+    this.armAckTimer()
+    this.scheduleFlush()
+    this.emitStatus()
+  }
+
+  /** Resolves when every local change is durably stored by the relay; rejects after `timeoutMs`. */
+  whenStored (timeoutMs: number): Promise<void> {
+    void this.flush()
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (this.unsynced === 0) { cleanup(); resolve() }
+      }
+      const timer = setTimeout(() => { cleanup(); reject(new Error('timed out waiting for the relay')) }, timeoutMs)
+      const cleanup = (): void => { clearTimeout(timer); this.waiters.delete(check) }
+      this.waiters.add(check)
+      check()
+    })
+  }
+
+  /** Resolves once the relay has delivered everything it had when this session (re)joined. */
+  whenCaughtUp (timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.caughtUp) return resolve()
+      const off = this.events.on('status', s => { if (s.caughtUp) { off(); clearTimeout(timer); resolve() } })
+      const timer = setTimeout(() => { off(); reject(new Error('timed out waiting for the relay')) }, timeoutMs)
+    })
+  }
+
+  // Connection --------------------------------------------------------------------------------
+
+  onOpen (): void {
+    if (this.closed) return
+    this.connection = 'connecting'
+    this.lastCursorThisConn = 0
+    if (!this.meta.registered) {
+      const reqId = this.reqId++
+      this.link.send({ type: 'create', reqId, spaceId: this.keys.spaceId, accessPk: this.keys.access.publicKey, writePk: this.keys.writePk })
+    }
+    this.link.send({ type: 'hello', reqId: this.reqId++, spaceId: this.keys.spaceId })
+    this.emitStatus()
+  }
+
+  onClose (_reason: string): void {
+    this.joined = false
+    this.caughtUp = false
+    this.connection = 'offline'
+    this.inflight.clear()
+    this.sentUpTo = -1
+    this.fetchReqs.clear()
+    if (this.ackTimer !== undefined) clearTimeout(this.ackTimer)
+    this.ackTimer = undefined
+    this.emitStatus()
+  }
+
+  onProtocolError (code: string, message: string): void {
+    this.alert('sync/bad-frame', `the relay sent an invalid frame (${code}: ${message})`)
+    this.stats.rejected++
+  }
+
+  onFrame (f: Frame): void {
+    if (this.closed) return
+    switch (f.type) {
+      case 'challenge': {
+        const signature = this.sodium.crypto_sign_detached(authMessage(this.keys.spaceId, f.challenge), this.keys.access.privateKey)
+        this.authReq = this.reqId++
+        this.link.send({ type: 'auth', reqId: this.authReq, spaceId: this.keys.spaceId, signature, after: this.resumeCursor() })
+        return
+      }
+      case 'ok': return this.onOk(f)
+      case 'entries': return this.onEntries(f)
+      case 'error': return this.onError(f)
+      default: return undefined
+    }
+  }
+
+  private onOk (f: FrameOf<'ok'>): void {
+    if (f.reqId === this.authReq) {
+      this.joined = true
+      this.connection = 'online'
+      this.emitStatus()
+      this.pump()
+      this.scheduleFlush()
+      return
+    }
+    if (this.inflight.has(f.reqId)) return this.onAck(f.reqId)
+    if (!this.meta.registered) {
+      this.meta.registered = true
+      void this.persist({ meta: this.encodeMeta() })
+    }
+  }
+
+  private onError (f: FrameOf<'error'>): void {
+    if (f.code === 'relay/space-exists' && !this.meta.registered) {
+      // Our create went through before but its ack was lost; the access check that follows settles it.
+      this.meta.registered = true
+      void this.persist({ meta: this.encodeMeta() })
+      return
+    }
+    if (this.inflight.has(f.reqId)) {
+      this.inflight.delete(f.reqId)
+      this.alert(f.code === 'store/equivocation' ? 'sync/equivocation' : 'sync/write-refused', `the relay refused a write: ${f.code} ${f.message}`)
+      this.link.reconnect()
+      return
+    }
+    this.alert('sync/relay-error', `the relay answered ${f.code}: ${f.message}`)
+  }
+
+  /** Where catch-up resumes: the relay's cursor, but never past an entry that failed to verify. */
+  private resumeCursor (): number {
+    return this.retryFloor === undefined ? this.meta.cursor : Math.min(this.meta.cursor, this.retryFloor)
+  }
+
+  // Incoming ----------------------------------------------------------------------------------
+
+  private onEntries (f: FrameOf<'entries'>): void {
+    const isFetch = this.fetchReqs.has(f.reqId)
+    if (isFetch && !f.more) this.fetchReqs.delete(f.reqId)
+    const live = !isFetch && (f.reqId === 0 || f.reqId === this.authReq)
+    if (!isFetch && !live) return
+    const updates: Uint8Array[] = []
+    let cursor = this.meta.cursor
+    let failed = false
+    for (const e of f.entries) {
+      if (live) {
+        if (e.cursor <= this.lastCursorThisConn) {
+          this.alert('sync/replay-or-reorder', `the relay sent cursor ${e.cursor} after ${this.lastCursorThisConn}`, { cursor: e.cursor })
+          this.stats.rejected++
+          continue
+        }
+        this.lastCursorThisConn = e.cursor
+      }
+      const outcome = this.receive(e, updates)
+      if (outcome === 'retry') {
+        failed = true
+        if (this.retryFloor === undefined || e.cursor - 1 < this.retryFloor) this.retryFloor = e.cursor - 1
+      }
+      if (live) cursor = Math.max(cursor, e.cursor)
+    }
+    this.meta.cursor = cursor
+    if (updates.length > 0) this.events.emit('remote', undefined)
+    void this.persist({ ...(updates.length > 0 ? { updates } : {}), meta: this.encodeMeta() })
+    if (failed) this.scheduleRetry()
+    if (f.reqId === this.authReq && !f.more && f.entries.length === 0) {
+      this.caughtUp = true
+      this.lastSyncedAt = Date.now()
+      if (this.retryFloor === undefined) this.retryDelay = 500
+      this.emitStatus()
+    }
+  }
+
+  /** After tampered entries, reconnect (backing off) and read again from before the first bad one. */
+  private scheduleRetry (): void {
+    if (this.retryTimer !== undefined) return
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined
+      this.link.reconnect()
+    }, this.retryDelay)
+    this.retryDelay = Math.min(this.retryDelay * 2, 30_000)
+  }
+
+  /** Verifies one entry and applies it, then any buffered successors of its stream; applied updates go to `out`. */
+  private receive (e: Entry, out: Uint8Array[]): 'applied' | 'duplicate' | 'buffered' | 'rejected' | 'retry' {
+    const r = this.receiveOne(e, out)
+    if (r.outcome !== 'applied' || r.stream === undefined) return r.outcome
+    const sk = r.stream
+    const buf = this.buffered.get(sk)
+    while (buf !== undefined) {
+      const seq = this.heads.get(sk)!.seq + 1
+      const next = buf.get(seq)
+      if (next === undefined) break
+      buf.delete(seq)
+      if (this.receiveOne(next, out).outcome !== 'applied') break
+    }
+    if (buf !== undefined && buf.size === 0) this.buffered.delete(sk)
+    if (!this.buffered.has(sk)) this.clearGap(sk)
+    return 'applied'
+  }
+
+  private receiveOne (e: Entry, out: Uint8Array[]): { outcome: 'applied' | 'duplicate' | 'buffered' | 'rejected' | 'retry'; stream?: string } {
+    const parsed = parseEnvelope(e.envelope)
+    if (!parsed.ok) {
+      this.reject(parsed.code, parsed.message, e.cursor)
+      return { outcome: 'retry' }
+    }
+    const h = parsed.value.header
+    const authorHex = toHex(h.author)
+    if (authorHex === this.devicePkHex) return { outcome: 'duplicate' }
+    const sk = authorHex + ':' + toHex(h.stream)
+    const head = this.heads.get(sk)
+    const expected = head === undefined ? 0 : head.seq + 1
+    if (h.seq < expected - 1) { this.stats.duplicates++; return { outcome: 'duplicate' } }
+    const certKey = authorHex + toHex(h.cert)
+    const opened = openEnvelope(this.sodium, this.keys, e.envelope, { types: [MsgType.update], certOk: this.certOk.has(certKey) })
+    if (!opened.ok) {
+      this.reject(opened.code, opened.message, e.cursor, authorHex)
+      return { outcome: RETRYABLE.has(opened.code) ? 'retry' : 'rejected' }
+    }
+    this.certOk.add(certKey)
+    if (h.seq === expected - 1) {
+      if (head !== undefined && equalBytes(head.hash, opened.value.hash)) { this.stats.duplicates++; return { outcome: 'duplicate' } }
+      this.reject('sync/equivocation', `two different envelopes for seq ${h.seq} of one stream: its author forked its history`, e.cursor, authorHex)
+      return { outcome: 'rejected' }
+    }
+    if (h.seq > expected) {
+      let buf = this.buffered.get(sk)
+      if (buf === undefined) this.buffered.set(sk, buf = new Map())
+      buf.set(h.seq, e)
+      this.requestGap(sk, h.author, h.stream, expected)
+      return { outcome: 'buffered' }
+    }
+    const prev = head?.hash ?? GENESIS_HASH
+    if (!equalBytes(prev, h.prevHash)) {
+      this.reject('sync/chain-mismatch', `seq ${h.seq} does not link to the previous envelope of its stream`, e.cursor, authorHex)
+      return { outcome: 'rejected' }
+    }
+    // From here the envelope is authentic and in order: its position is taken even if its content is refused.
+    this.heads.set(sk, { seq: h.seq, hash: opened.value.hash })
+    this.applyContent(opened.value.plaintext, authorHex, e.cursor, out)
+    return { outcome: 'applied', stream: sk }
+  }
+
+  private applyContent (plain: Uint8Array, authorHex: string, cursor: number, out: Uint8Array[]): void {
+    const batch = readBatch(plain)
+    if (!batch.ok) return this.reject(batch.code, batch.message, cursor, authorHex)
+    const bound = checkBindings(batch.value, authorHex, this.bindings)
+    if (!bound.ok) return this.reject(bound.code, bound.message, cursor, authorHex)
+    const scratch = scratchApply(batch.value)
+    if (!scratch.ok) return this.reject(scratch.code, scratch.message, cursor, authorHex)
+    for (const c of bound.value) this.bindings.set(c, authorHex)
+    try {
+      Y.transact(this.doc, () => {
+        for (const u of batch.value) Y.applyUpdate(this.doc, u, this)
+      }, this)
+    } catch (err) {
+      this.reject('apply/failed', `update failed on the live document: ${String(err)}`, cursor, authorHex)
+      return
+    }
+    for (const u of batch.value) out.push(u)
+    this.stats.applied++
+  }
+
+  private reject (code: string, message: string, cursor: number, author?: string): void {
+    this.stats.rejected++
+    this.alert(code, message, { cursor, ...(author === undefined ? {} : { author }) })
+  }
+
+  private requestGap (sk: string, author: Uint8Array, stream: Uint8Array, fromSeq: number): void {
+    if (this.gapTimers.has(sk)) return
+    const reqId = this.reqId++
+    this.fetchReqs.add(reqId)
+    this.link.send({ type: 'fetchStream', reqId, spaceId: this.keys.spaceId, author, stream, fromSeq, limit: 512 })
+    this.gapTimers.set(sk, setTimeout(() => {
+      this.gapTimers.delete(sk)
+      if (!this.buffered.has(sk)) return
+      this.alert('sync/missing-entries', `entries from seq ${fromSeq} of a member's stream are missing: the relay may be withholding them`, { author: sk.split(':')[0]! })
+      this.requestGap(sk, author, stream, (this.heads.get(sk)?.seq ?? -1) + 1)
+    }, this.gapTimeoutMs))
+  }
+
+  private clearGap (sk: string): void {
+    const t = this.gapTimers.get(sk)
+    if (t !== undefined) clearTimeout(t)
+    this.gapTimers.delete(sk)
+  }
+
+  /** Seals what is pending, waits for local writes, and leaves the relay connection. */
+  async close (): Promise<void> {
+    if (this.closed) return
+    await this.flush()
+    this.closed = true
+    for (const t of this.gapTimers.values()) clearTimeout(t)
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer)
+    if (this.ackTimer !== undefined) clearTimeout(this.ackTimer)
+    this.doc.off('update', this.onLocalUpdate)
+    if (this.link.connected) this.link.send({ type: 'leave', spaceId: this.keys.spaceId })
+    this.link.remove(this)
+    await this.io
+    await this.store.close()
+    this.emitStatus()
+    if (this.ioError !== undefined) throw this.ioError
+  }
+}

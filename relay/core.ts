@@ -1,0 +1,263 @@
+import { toHex } from '../shared/bytes.js'
+import { MsgType, parseEnvelope } from '../shared/header.js'
+import * as frame from '../shared/frame.js'
+import type { Frame, FrameOf } from '../shared/frame.js'
+import { authMessage, hash, verifyDetached, verifyEnvelope } from '../shared/sign.js'
+import type { Sodium } from '../shared/sodium.js'
+import type { LogStore } from './storage/port.js'
+
+/**
+ * The relay's logic, sans IO (STYLE.md): given a peer and the bytes of a frame, it answers,
+ * stores, forwards or closes, and knows nothing of sockets. `server.ts` is the `ws` shell.
+ *
+ * It holds no key and imports neither Yjs nor the sealing code; what it checks (access signature,
+ * write certificate, device signature, stream chain, duplicates) is defense in depth: clients
+ * verify everything again.
+ */
+export interface Peer {
+  readonly id: number
+  send (bytes: Uint8Array): void
+  /** Sends nothing more and closes the connection; `code` is a stable error code for logs. */
+  close (code: string, message: string): void
+  /** Resolves once the peer's outgoing buffer is small again (backpressure for long catch-ups). */
+  drained (): Promise<void>
+}
+
+export interface RelayCoreOptions {
+  readonly store: LogStore
+  readonly sodium: Sodium
+  readonly log?: (line: string) => void
+  /** Entries per catch-up frame. */
+  readonly pageSize?: number
+}
+
+interface Membership {
+  /** Highest cursor sent to this peer in this space; entries at or below it are not sent again. */
+  sent: number
+  catchingUp: boolean
+  /** A live entry arrived during catch-up; the catch-up loop reads once more before going live. */
+  dirty: boolean
+  /** Device keys that sent presence over this connection, announced as gone when it closes. */
+  readonly presenceAuthors: Map<string, Uint8Array>
+}
+
+interface PeerState {
+  readonly peer: Peer
+  readonly challenges: Map<string, Uint8Array>
+  readonly spaces: Map<string, Membership>
+  closed: boolean
+  /** Frames of one peer are handled in order: an append must not overtake the one before it. */
+  queue: Promise<void>
+}
+
+export interface RelayCore {
+  open (peer: Peer): void
+  /** Handles one frame; never throws or rejects (a failure becomes an error frame and a close). */
+  frame (peer: Peer, bytes: Uint8Array): Promise<void>
+  closed (peer: Peer): void
+  /** Peers connected now, for tests and metrics. */
+  readonly peerCount: number
+}
+
+const CERT_CACHE_MAX = 100_000
+
+export function createRelayCore (opts: RelayCoreOptions): RelayCore {
+  const { store, sodium } = opts
+  const log = opts.log ?? ((): void => {})
+  const pageSize = opts.pageSize ?? 512
+  const peers = new Map<number, PeerState>()
+  const subscribers = new Map<string, Set<PeerState>>()
+  // (space, author) pairs whose write certificate verified: saves one Ed25519 verify per envelope.
+  const certOk = new Set<string>()
+
+  const send = (ps: PeerState, f: Frame): void => {
+    if (!ps.closed) ps.peer.send(frame.writeFrame(f))
+  }
+  const fail = (ps: PeerState, reqId: number, spaceId: Uint8Array, code: string, message: string, close: boolean): void => {
+    send(ps, { type: 'error', reqId, spaceId, code, message })
+    if (close) {
+      log(`peer ${ps.peer.id} closed: ${code}`)
+      ps.closed = true
+      ps.peer.close(code, message)
+    }
+  }
+
+  const member = (ps: PeerState, spaceId: Uint8Array): Membership | undefined => ps.spaces.get(toHex(spaceId))
+
+  async function catchUp (ps: PeerState, spaceId: Uint8Array, m: Membership, reqId: number): Promise<void> {
+    m.catchingUp = true
+    for (;;) {
+      m.dirty = false
+      const rows = await store.readAfter(spaceId, m.sent, pageSize)
+      if (ps.closed) return
+      if (rows.length === 0) {
+        if (m.dirty) continue
+        break
+      }
+      m.sent = rows[rows.length - 1]!.cursor
+      send(ps, { type: 'entries', reqId, spaceId, entries: rows, head: await store.head(spaceId), more: rows.length === pageSize })
+      await ps.peer.drained()
+      if (ps.closed) return
+    }
+    m.catchingUp = false
+    send(ps, { type: 'entries', reqId, spaceId, entries: [], head: m.sent, more: false })
+  }
+
+  function broadcast (from: PeerState | undefined, spaceId: Uint8Array, cursor: number, envelope: Uint8Array): void {
+    const subs = subscribers.get(toHex(spaceId))
+    if (subs === undefined) return
+    const bytes = frame.writeFrame({ type: 'entries', reqId: 0, spaceId, entries: [{ cursor, envelope }], head: cursor, more: false })
+    for (const ps of subs) {
+      const m = member(ps, spaceId)
+      if (m === undefined || ps.closed) continue
+      if (m.catchingUp) { m.dirty = true; continue }
+      if (cursor <= m.sent) continue
+      m.sent = cursor
+      if (ps !== from) ps.peer.send(bytes)
+    }
+  }
+
+  const handlers: { [K in Frame['type']]?: (ps: PeerState, f: FrameOf<K>) => Promise<void> } = {
+    async create (ps, f) {
+      const created = await store.createSpace(f.spaceId, { accessPk: f.accessPk, writePk: f.writePk })
+      if (!created) return fail(ps, f.reqId, f.spaceId, 'relay/space-exists', 'a space with this id exists', false)
+      send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: 0 })
+    },
+    async hello (ps, f) {
+      if (await store.getSpace(f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/no-space', 'no such space on this relay', false)
+      const challenge = globalThis.crypto.getRandomValues(new Uint8Array(32))
+      ps.challenges.set(toHex(f.spaceId), challenge)
+      send(ps, { type: 'challenge', reqId: f.reqId, spaceId: f.spaceId, challenge })
+    },
+    async auth (ps, f) {
+      const key = toHex(f.spaceId)
+      const challenge = ps.challenges.get(key)
+      const space = await store.getSpace(f.spaceId)
+      ps.challenges.delete(key)
+      if (challenge === undefined || space === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/no-challenge', 'send hello first', true)
+      if (!verifyDetached(sodium, f.signature, authMessage(f.spaceId, challenge), space.accessPk)) {
+        return fail(ps, f.reqId, f.spaceId, 'relay/auth-failed', 'access signature does not verify', true)
+      }
+      let m = ps.spaces.get(key)
+      if (m === undefined) {
+        m = { sent: f.after, catchingUp: false, dirty: false, presenceAuthors: new Map() }
+        ps.spaces.set(key, m)
+        let subs = subscribers.get(key)
+        if (subs === undefined) subscribers.set(key, subs = new Set())
+        subs.add(ps)
+      } else {
+        m.sent = f.after
+      }
+      send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: await store.head(f.spaceId) })
+      // Not awaited: a long catch-up waits on backpressure and must not hold up this peer's appends.
+      catchUp(ps, f.spaceId, m, f.reqId).catch(e => internalError(ps, 'catch-up', e))
+    },
+    async append (ps, f) {
+      if (member(ps, f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/not-joined', 'authenticate to the space first', true)
+      const checked = await checkEnvelope(ps, f.reqId, f.spaceId, f.envelope, MsgType.update)
+      if (checked === undefined) return
+      const h = checked.header
+      const r = await store.append(f.spaceId, {
+        author: h.author, stream: h.stream, seq: h.seq, prevHash: h.prevHash, hash: hash(sodium, f.envelope), envelope: f.envelope, kind: 'update'
+      })
+      if (!r.ok) return fail(ps, f.reqId, f.spaceId, r.code, r.message, false)
+      send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: r.cursor })
+      if (!r.duplicate) broadcast(ps, f.spaceId, r.cursor, f.envelope)
+    },
+    async fetch (ps, f) {
+      if (member(ps, f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/not-joined', 'authenticate to the space first', true)
+      const rows = await store.readAfter(f.spaceId, f.after, Math.max(1, f.limit))
+      send(ps, { type: 'entries', reqId: f.reqId, spaceId: f.spaceId, entries: rows, head: await store.head(f.spaceId), more: rows.length === f.limit })
+    },
+    async fetchStream (ps, f) {
+      if (member(ps, f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/not-joined', 'authenticate to the space first', true)
+      const rows = await store.readStream(f.spaceId, f.author, f.stream, f.fromSeq, Math.max(1, f.limit))
+      send(ps, { type: 'entries', reqId: f.reqId, spaceId: f.spaceId, entries: rows, head: await store.head(f.spaceId), more: rows.length === f.limit })
+    },
+    async leave (ps, f) {
+      unsubscribe(ps, toHex(f.spaceId))
+    },
+    async presence (ps, f) {
+      const m = member(ps, f.spaceId)
+      if (m === undefined) return fail(ps, 0, f.spaceId, 'relay/not-joined', 'authenticate to the space first', true)
+      const checked = await checkEnvelope(ps, 0, f.spaceId, f.envelope, MsgType.presence)
+      if (checked === undefined) return
+      m.presenceAuthors.set(toHex(checked.header.author), checked.header.author)
+      const bytes = frame.writeFrame({ type: 'presenceOut', spaceId: f.spaceId, envelope: f.envelope })
+      for (const other of subscribers.get(toHex(f.spaceId)) ?? []) if (other !== ps && !other.closed) other.peer.send(bytes)
+    }
+  }
+
+  async function checkEnvelope (ps: PeerState, reqId: number, spaceId: Uint8Array, env: Uint8Array, type: MsgType) {
+    const parsed = parseEnvelope(env)
+    if (!parsed.ok) { fail(ps, reqId, spaceId, parsed.code, parsed.message, true); return undefined }
+    const h = parsed.value.header
+    if (toHex(h.spaceId) !== toHex(spaceId) || h.type !== type) {
+      fail(ps, reqId, spaceId, 'relay/wrong-space-or-type', 'envelope header does not match the frame', true)
+      return undefined
+    }
+    const space = await store.getSpace(spaceId)
+    if (space === undefined) { fail(ps, reqId, spaceId, 'relay/no-space', 'no such space', true); return undefined }
+    const certKey = toHex(spaceId) + toHex(h.author) + toHex(h.cert)
+    const v = verifyEnvelope(sodium, parsed.value, space.writePk, certOk.has(certKey))
+    if (!v.ok) { fail(ps, reqId, spaceId, v.code, v.message, true); return undefined }
+    if (certOk.size >= CERT_CACHE_MAX) certOk.clear()
+    certOk.add(certKey)
+    return parsed.value
+  }
+
+  async function handle (ps: PeerState, bytes: Uint8Array): Promise<void> {
+    if (ps.closed) return
+    const parsed = frame.readFrame(bytes)
+    if (!parsed.ok) return fail(ps, 0, new Uint8Array(0), parsed.code, parsed.message, true)
+    const f = parsed.value
+    const handler = handlers[f.type] as ((ps: PeerState, f: Frame) => Promise<void>) | undefined
+    if (handler === undefined) return fail(ps, 0, new Uint8Array(0), 'relay/unexpected-frame', `clients do not send ${f.type}`, true)
+    try {
+      await handler(ps, f)
+    } catch (e) {
+      internalError(ps, f.type, e)
+    }
+  }
+
+  function internalError (ps: PeerState, what: string, e: unknown): void {
+    log(`peer ${ps.peer.id}: internal error in ${what}: ${e instanceof Error ? e.message : String(e)}`)
+    fail(ps, 0, new Uint8Array(0), 'relay/internal', 'the relay failed to handle this frame', true)
+  }
+
+  function unsubscribe (ps: PeerState, key: string): void {
+    const m = ps.spaces.get(key)
+    if (m === undefined) return
+    ps.spaces.delete(key)
+    const subs = subscribers.get(key)
+    subs?.delete(ps)
+    if (subs?.size === 0) subscribers.delete(key)
+    if (m.presenceAuthors.size > 0 && subs !== undefined) {
+      const spaceId = Uint8Array.from(key.match(/../g)!.map(h => parseInt(h, 16)))
+      for (const author of m.presenceAuthors.values()) {
+        const bytes = frame.writeFrame({ type: 'peerLeft', spaceId, author })
+        for (const other of subs) if (!other.closed) other.peer.send(bytes)
+      }
+    }
+  }
+
+  return {
+    open (peer) {
+      peers.set(peer.id, { peer, challenges: new Map(), spaces: new Map(), closed: false, queue: Promise.resolve() })
+    },
+    frame (peer, bytes) {
+      const ps = peers.get(peer.id)
+      if (ps === undefined || ps.closed) return Promise.resolve()
+      ps.queue = ps.queue.then(() => handle(ps, bytes))
+      return ps.queue
+    },
+    closed (peer) {
+      const ps = peers.get(peer.id)
+      if (ps === undefined) return
+      ps.closed = true
+      peers.delete(peer.id)
+      for (const key of [...ps.spaces.keys()]) unsubscribe(ps, key)
+    },
+    get peerCount () { return peers.size }
+  }
+}

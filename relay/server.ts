@@ -1,0 +1,134 @@
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { MAX_FRAME_BYTES } from '../shared/frame.js'
+import { getSodium } from '../shared/sodium.js'
+import { createRelayCore, type Peer, type RelayCore } from './core.js'
+import type { LogStore } from './storage/port.js'
+
+/**
+ * The `ws` shell around the sans-IO core (DESIGN.md §9): one socket per client, many spaces over
+ * it; every limit that protects the relay from one client lives here.
+ */
+export interface RelayServerOptions {
+  readonly store: LogStore
+  readonly host?: string
+  readonly port?: number
+  /** A reader whose unsent bytes pass this is cut off rather than buffered without bound. */
+  readonly maxBufferedBytes?: number
+  readonly heartbeatMs?: number
+  /** Token bucket per connection: sustained frames per second and burst. */
+  readonly framesPerSecond?: number
+  readonly frameBurst?: number
+  readonly bytesPerSecond?: number
+  readonly log?: (line: string) => void
+  /** Serves plain HTTP requests (the web app, issue 3); WebSocket upgrades never reach it. */
+  readonly onRequest?: http.RequestListener
+}
+
+export interface RelayServer {
+  readonly url: string
+  readonly port: number
+  readonly core: RelayCore
+  close (): Promise<void>
+}
+
+const CLOSE_POLICY = 1008
+
+export async function startRelay (opts: RelayServerOptions): Promise<RelayServer> {
+  const sodium = await getSodium()
+  const log = opts.log ?? ((line: string): void => { process.stderr.write(`${new Date().toISOString()} ${line}\n`) })
+  const maxBuffered = opts.maxBufferedBytes ?? 32 * 1024 * 1024
+  const heartbeatMs = opts.heartbeatMs ?? 30_000
+  const fps = opts.framesPerSecond ?? 2000
+  const burst = opts.frameBurst ?? 10_000
+  const bps = opts.bytesPerSecond ?? 64 * 1024 * 1024
+  const core = createRelayCore({ store: opts.store, sodium, log })
+
+  const server = http.createServer(opts.onRequest ?? ((_req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain' }).end('Cove relay: connect with a WebSocket\n')
+  }))
+  const wss = new WebSocketServer({ server, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false })
+  const alive = new Map<WebSocket, boolean>()
+  let nextId = 1
+
+  wss.on('connection', (ws, req) => {
+    const id = nextId++
+    let frames = burst
+    let bytes = bps
+    let last = Date.now()
+    alive.set(ws, true)
+    const cut = (code: string, message: string): void => {
+      log(`peer ${id} cut off: ${code}`)
+      ws.close(CLOSE_POLICY, code)
+      // A peer that does not read will not complete the close handshake either.
+      setTimeout(() => ws.terminate(), 1000).unref()
+    }
+    const peer: Peer = {
+      id,
+      send (data) {
+        if (ws.readyState !== ws.OPEN) return
+        if (ws.bufferedAmount + data.length > maxBuffered) return cut('relay/slow-reader', `more than ${maxBuffered} bytes unread`)
+        ws.send(data)
+      },
+      close (code, message) { cut(code, message) },
+      drained () {
+        return new Promise(resolve => {
+          const check = (): void => {
+            if (ws.readyState !== ws.OPEN || ws.bufferedAmount < maxBuffered / 4) resolve()
+            else setTimeout(check, 5)
+          }
+          check()
+        })
+      }
+    }
+    core.open(peer)
+    log(`peer ${id} connected from ${req.socket.remoteAddress ?? '?'}`)
+    ws.on('message', (data, isBinary) => {
+      const now = Date.now()
+      const dt = (now - last) / 1000
+      last = now
+      frames = Math.min(burst, frames + dt * fps) - 1
+      const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)
+      bytes = Math.min(bps, bytes + dt * bps) - buf.length
+      if (frames < 0 || bytes < 0) return cut('relay/rate-limited', 'too many frames or bytes per second')
+      if (!isBinary) return cut('frame/not-binary', 'text frames are not part of the protocol')
+      void core.frame(peer, new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength))
+    })
+    ws.on('pong', () => alive.set(ws, true))
+    ws.on('error', e => log(`peer ${id} socket error: ${e.message}`))
+    ws.on('close', () => {
+      alive.delete(ws)
+      core.closed(peer)
+    })
+  })
+
+  const heartbeat = setInterval(() => {
+    for (const [ws, ok] of alive) {
+      if (!ok) { ws.terminate(); continue }
+      alive.set(ws, false)
+      ws.ping()
+    }
+  }, heartbeatMs)
+  heartbeat.unref()
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve())
+  })
+  const addr = server.address() as AddressInfo
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
+
+  return {
+    url: `ws://${host}:${addr.port}`,
+    port: addr.port,
+    core,
+    async close () {
+      clearInterval(heartbeat)
+      for (const ws of wss.clients) ws.terminate()
+      await new Promise<void>(resolve => wss.close(() => resolve()))
+      await new Promise<void>(resolve => server.close(() => resolve()))
+      await opts.store.close()
+    }
+  }
+}

@@ -1,0 +1,26 @@
+import { equalBytes } from '../../shared/bytes.js'
+import type { AppendEntry, AppendErrorCode, StreamHead } from './port.js'
+
+const ZERO = new Uint8Array(32)
+
+export type ChainVerdict =
+  | { readonly kind: 'append' }
+  | { readonly kind: 'existing' }
+  | { readonly kind: 'reject'; readonly code: AppendErrorCode; readonly message: string }
+
+/**
+ * The stream-chain rule every backend applies inside its own transaction, written once.
+ * `existingHash` is the hash stored at (author, stream, seq) if that row is still present.
+ */
+export function judge (head: StreamHead | undefined, e: AppendEntry, existingHash: Uint8Array | undefined): ChainVerdict {
+  if (head !== undefined && e.seq <= head.seq) {
+    if (existingHash === undefined) return { kind: 'reject', code: 'store/pruned', message: `seq ${e.seq} is below the stream head and was pruned` }
+    if (equalBytes(existingHash, e.hash)) return { kind: 'existing' }
+    return { kind: 'reject', code: 'store/equivocation', message: `another envelope already holds seq ${e.seq} of this stream` }
+  }
+  const expected = head === undefined ? 0 : head.seq + 1
+  if (e.seq !== expected) return { kind: 'reject', code: 'store/seq-gap', message: `seq ${e.seq} does not follow ${expected - 1}` }
+  const prev = head === undefined ? ZERO : head.hash
+  if (!equalBytes(prev, e.prevHash)) return { kind: 'reject', code: 'store/chain-mismatch', message: 'prevHash does not match the stream head' }
+  return { kind: 'append' }
+}

@@ -1,0 +1,79 @@
+/**
+ * The relay's storage port (DESIGN.md §9): the durable, append-only log of sealed envelopes per
+ * space. Every backend (memory, SQLite, later PostgreSQL) passes the one contract suite in
+ * `test/relay/storage-contract.ts`.
+ *
+ * The store, not the relay process, assigns cursors and checks stream chains inside its own
+ * transaction, so several relay processes sharing one database cannot hand out the same cursor
+ * or accept two envelopes for one (author, stream, seq).
+ *
+ * `append` resolves only once the entry is durable (committed and synced): the relay acknowledges
+ * and forwards only after that (DESIGN.md §4, "acked means durable").
+ */
+export interface SpaceRecord {
+  readonly accessPk: Uint8Array
+  readonly writePk: Uint8Array
+}
+
+/** What the relay extracted from an envelope's header; the store keeps the bytes opaque. */
+export interface AppendEntry {
+  readonly author: Uint8Array
+  readonly stream: Uint8Array
+  readonly seq: number
+  readonly prevHash: Uint8Array
+  /** BLAKE2b-256 of `envelope`. */
+  readonly hash: Uint8Array
+  readonly envelope: Uint8Array
+  /** Snapshots are kept apart from the update log (issue 4); for now every entry is a log entry. */
+  readonly kind: 'update'
+}
+
+export type AppendResult =
+  | { readonly ok: true; readonly cursor: number; readonly duplicate: boolean }
+  | { readonly ok: false; readonly code: AppendErrorCode; readonly message: string }
+
+export type AppendErrorCode = 'store/no-space' | 'store/equivocation' | 'store/seq-gap' | 'store/chain-mismatch' | 'store/pruned'
+
+/** A sealed snapshot (DESIGN.md §5), chained by hash; `covers` is the log cursor its author had applied. */
+export interface SnapshotPut {
+  readonly hash: Uint8Array
+  readonly prevHash: Uint8Array
+  readonly covers: number
+  readonly envelope: Uint8Array
+}
+export interface StoredSnapshot extends SnapshotPut { readonly id: number }
+export type PutSnapshotResult =
+  | { readonly ok: true; readonly id: number }
+  | { readonly ok: false; readonly code: 'store/no-space' | 'store/snapshot-conflict'; readonly message: string }
+
+export interface StoredEntry { readonly cursor: number; readonly envelope: Uint8Array }
+
+export interface StreamHead { readonly seq: number; readonly hash: Uint8Array }
+
+export interface LogStore {
+  /** Registers a space's public keys once; false when the id is taken (a second create is refused). */
+  createSpace (spaceId: Uint8Array, rec: SpaceRecord): Promise<boolean>
+  getSpace (spaceId: Uint8Array): Promise<SpaceRecord | undefined>
+  /**
+   * Appends if `seq` extends the stream (seq 0 with a zero prevHash, or head.seq + 1 with
+   * prevHash = head.hash). The same bytes again return the original cursor with duplicate=true,
+   * so a client can resend after a lost ack; other bytes at a taken position are equivocation.
+   */
+  append (spaceId: Uint8Array, e: AppendEntry): Promise<AppendResult>
+  /** Entries with cursor > after, ascending, at most `limit`. */
+  readAfter (spaceId: Uint8Array, after: number, limit: number): Promise<StoredEntry[]>
+  /** One stream's entries with seq >= fromSeq, ascending by seq: lets a client fill a gap without trusting cursors. */
+  readStream (spaceId: Uint8Array, author: Uint8Array, stream: Uint8Array, fromSeq: number, limit: number): Promise<StoredEntry[]>
+  /** The highest cursor of a space, 0 when empty. */
+  head (spaceId: Uint8Array): Promise<number>
+  /**
+   * Compare-and-set on the chain: stored only if `prevHash` is the hash of the newest snapshot
+   * (zeros for the first), so of two writers snapshotting at once exactly one wins.
+   */
+  putSnapshot (spaceId: Uint8Array, s: SnapshotPut): Promise<PutSnapshotResult>
+  /** Newest first, at most `limit`. */
+  getSnapshots (spaceId: Uint8Array, limit: number): Promise<StoredSnapshot[]>
+  /** Drops log entries with cursor <= upTo (stream heads stay, so chains still extend); returns how many. */
+  prune (spaceId: Uint8Array, upTo: number): Promise<number>
+  close (): Promise<void>
+}

@@ -1,0 +1,185 @@
+import * as encoding from 'lib0/encoding'
+import { Reader } from './bytes.js'
+import { DecodeError, err, ok, type Result } from './errors.js'
+import { MAX_ENVELOPE_BYTES, PK_BYTES, SIG_BYTES, SPACE_ID_BYTES, STREAM_BYTES } from './header.js'
+
+/**
+ * Frames between a client and the relay (PROTOCOL.md §Frames). One WebSocket carries many spaces:
+ * every frame names its space. One dispatcher, `writeFrame` / `readFrame`; reading is bounded
+ * (every length checked against the bytes left and a cap) and returns an error value, never throws.
+ */
+export const FrameType = {
+  create: 1,
+  hello: 2,
+  auth: 3,
+  append: 4,
+  fetch: 5,
+  fetchStream: 6,
+  leave: 7,
+  presence: 8,
+  challenge: 20,
+  ok: 21,
+  entries: 22,
+  error: 23,
+  presenceOut: 24,
+  peerLeft: 25
+} as const
+
+export const MAX_ENTRIES_PER_FRAME = 4096
+export const MAX_FRAME_BYTES = MAX_ENVELOPE_BYTES + 64 * 1024
+const MAX_CODE = 64
+const MAX_MESSAGE = 1024
+const CHALLENGE_BYTES = 32
+
+export interface Entry { readonly cursor: number; readonly envelope: Uint8Array }
+
+export type Frame =
+  | { type: 'create'; reqId: number; spaceId: Uint8Array; accessPk: Uint8Array; writePk: Uint8Array }
+  | { type: 'hello'; reqId: number; spaceId: Uint8Array }
+  | { type: 'auth'; reqId: number; spaceId: Uint8Array; signature: Uint8Array; after: number }
+  | { type: 'append'; reqId: number; spaceId: Uint8Array; envelope: Uint8Array }
+  | { type: 'fetch'; reqId: number; spaceId: Uint8Array; after: number; limit: number }
+  | { type: 'fetchStream'; reqId: number; spaceId: Uint8Array; author: Uint8Array; stream: Uint8Array; fromSeq: number; limit: number }
+  | { type: 'leave'; spaceId: Uint8Array }
+  | { type: 'presence'; spaceId: Uint8Array; envelope: Uint8Array }
+  | { type: 'challenge'; reqId: number; spaceId: Uint8Array; challenge: Uint8Array }
+  | { type: 'ok'; reqId: number; spaceId: Uint8Array; cursor: number }
+  | { type: 'entries'; reqId: number; spaceId: Uint8Array; entries: Entry[]; head: number; more: boolean }
+  | { type: 'error'; reqId: number; spaceId: Uint8Array; code: string; message: string }
+  | { type: 'presenceOut'; spaceId: Uint8Array; envelope: Uint8Array }
+  | { type: 'peerLeft'; spaceId: Uint8Array; author: Uint8Array }
+
+export type FrameOf<T extends Frame['type']> = Extract<Frame, { type: T }>
+
+export function writeFrame (f: Frame): Uint8Array {
+  const e = encoding.createEncoder()
+  encoding.writeVarUint(e, FrameType[f.type])
+  switch (f.type) {
+    case 'create':
+      encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId)
+      encoding.writeVarUint8Array(e, f.accessPk); encoding.writeVarUint8Array(e, f.writePk)
+      break
+    case 'hello':
+      encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId)
+      break
+    case 'auth':
+      encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId)
+      encoding.writeVarUint8Array(e, f.signature); encoding.writeVarUint(e, f.after)
+      break
+    case 'append':
+      encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId); encoding.writeVarUint8Array(e, f.envelope)
+      break
+    case 'fetch':
+      encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId)
+      encoding.writeVarUint(e, f.after); encoding.writeVarUint(e, f.limit)
+      break
+    case 'fetchStream':
+      encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId)
+      encoding.writeVarUint8Array(e, f.author); encoding.writeVarUint8Array(e, f.stream)
+      encoding.writeVarUint(e, f.fromSeq); encoding.writeVarUint(e, f.limit)
+      break
+    case 'leave':
+      encoding.writeVarUint8Array(e, f.spaceId)
+      break
+    case 'presence':
+    case 'presenceOut':
+      encoding.writeVarUint8Array(e, f.spaceId); encoding.writeVarUint8Array(e, f.envelope)
+      break
+    case 'challenge':
+      encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId); encoding.writeVarUint8Array(e, f.challenge)
+      break
+    case 'ok':
+      encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId); encoding.writeVarUint(e, f.cursor)
+      break
+    case 'entries':
+      encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId)
+      encoding.writeVarUint(e, f.entries.length)
+      for (const x of f.entries) { encoding.writeVarUint(e, x.cursor); encoding.writeVarUint8Array(e, x.envelope) }
+      encoding.writeVarUint(e, f.head); encoding.writeUint8(e, f.more ? 1 : 0)
+      break
+    case 'error':
+      encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId)
+      encoding.writeVarString(e, f.code.slice(0, MAX_CODE)); encoding.writeVarString(e, f.message.slice(0, MAX_MESSAGE / 4))
+      break
+    case 'peerLeft':
+      encoding.writeVarUint8Array(e, f.spaceId); encoding.writeVarUint8Array(e, f.author)
+      break
+  }
+  return encoding.toUint8Array(e)
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+function fixed (r: Reader, n: number, what: string): Uint8Array {
+  const b = r.varBytes(n)
+  if (b.length !== n) throw new DecodeError('frame/bad-field', `${what} must be ${n} bytes, got ${b.length}`)
+  return b.slice()
+}
+
+function text (r: Reader, cap: number): string {
+  try {
+    return utf8.decode(r.varBytes(cap))
+  } catch (e) {
+    if (e instanceof DecodeError) throw e
+    throw new DecodeError('frame/bad-field', 'invalid UTF-8')
+  }
+}
+
+function envelope (r: Reader): Uint8Array {
+  return r.varBytes(MAX_ENVELOPE_BYTES).slice()
+}
+
+export type FrameErrorCode = 'frame/truncated' | 'frame/bad-varint' | 'frame/too-large' | 'frame/bad-field' | 'frame/trailing-bytes' | 'frame/unknown-type'
+
+/** Parses one frame; every byte kept in the result is a copy (socket buffers are reused). */
+export function readFrame (bytes: Uint8Array): Result<Frame, FrameErrorCode> {
+  if (bytes.length > MAX_FRAME_BYTES) return err('frame/too-large', `frame of ${bytes.length} bytes`)
+  try {
+    const r = new Reader(bytes)
+    const t = r.varUint(255)
+    const reqId = (): number => r.varUint(0xffffffff)
+    const space = (): Uint8Array => fixed(r, SPACE_ID_BYTES, 'spaceId')
+    const cursor = (): number => r.varUint()
+    let f: Frame
+    switch (t) {
+      case FrameType.create: f = { type: 'create', reqId: reqId(), spaceId: space(), accessPk: fixed(r, PK_BYTES, 'accessPk'), writePk: fixed(r, PK_BYTES, 'writePk') }; break
+      case FrameType.hello: f = { type: 'hello', reqId: reqId(), spaceId: space() }; break
+      case FrameType.auth: f = { type: 'auth', reqId: reqId(), spaceId: space(), signature: fixed(r, SIG_BYTES, 'signature'), after: cursor() }; break
+      case FrameType.append: f = { type: 'append', reqId: reqId(), spaceId: space(), envelope: envelope(r) }; break
+      case FrameType.fetch: f = { type: 'fetch', reqId: reqId(), spaceId: space(), after: cursor(), limit: r.varUint(MAX_ENTRIES_PER_FRAME) }; break
+      case FrameType.fetchStream: f = { type: 'fetchStream', reqId: reqId(), spaceId: space(), author: fixed(r, PK_BYTES, 'author'), stream: fixed(r, STREAM_BYTES, 'stream'), fromSeq: r.varUint(0xffffffff), limit: r.varUint(MAX_ENTRIES_PER_FRAME) }; break
+      case FrameType.leave: f = { type: 'leave', spaceId: space() }; break
+      case FrameType.presence: f = { type: 'presence', spaceId: space(), envelope: envelope(r) }; break
+      case FrameType.presenceOut: f = { type: 'presenceOut', spaceId: space(), envelope: envelope(r) }; break
+      case FrameType.challenge: f = { type: 'challenge', reqId: reqId(), spaceId: space(), challenge: fixed(r, CHALLENGE_BYTES, 'challenge') }; break
+      case FrameType.ok: f = { type: 'ok', reqId: reqId(), spaceId: space(), cursor: cursor() }; break
+      case FrameType.entries: {
+        const id = reqId()
+        const spaceId = space()
+        const n = r.varUint(MAX_ENTRIES_PER_FRAME)
+        const entries: Entry[] = []
+        for (let i = 0; i < n; i++) entries.push({ cursor: cursor(), envelope: envelope(r) })
+        const head = cursor()
+        const more = r.u8()
+        if (more > 1) throw new DecodeError('frame/bad-field', 'more flag must be 0 or 1')
+        f = { type: 'entries', reqId: id, spaceId, entries, head, more: more === 1 }
+        break
+      }
+      case FrameType.error: {
+        const id = reqId()
+        // An error about the connection as a whole carries an empty space id.
+        const spaceId = r.varBytes(SPACE_ID_BYTES).slice()
+        if (spaceId.length !== 0 && spaceId.length !== SPACE_ID_BYTES) throw new DecodeError('frame/bad-field', 'spaceId must be 0 or 16 bytes')
+        f = { type: 'error', reqId: id, spaceId, code: text(r, MAX_CODE), message: text(r, MAX_MESSAGE) }
+        break
+      }
+      case FrameType.peerLeft: f = { type: 'peerLeft', spaceId: space(), author: fixed(r, PK_BYTES, 'author') }; break
+      default: return err('frame/unknown-type', `unknown frame type ${t}`)
+    }
+    r.end()
+    return ok(f)
+  } catch (e) {
+    if (e instanceof DecodeError) return err(e.code as FrameErrorCode, e.message)
+    throw e
+  }
+}

@@ -1,0 +1,62 @@
+import { concat } from './bytes.js'
+import { err, ok, type Result } from './errors.js'
+import type { Header, Parsed } from './header.js'
+import type { Sodium } from './sodium.js'
+
+/**
+ * Signatures that anyone holding only public keys can check: the relay (defense in depth)
+ * and every client. Each signed message starts with its own domain tag, so a signature made for
+ * one purpose can never be replayed as another (RFC 8032 leaves domain separation to the caller).
+ */
+const enc = new TextEncoder()
+export const TAG_CERT = enc.encode('cove/device-cert/v1\0')
+export const TAG_ENVELOPE = enc.encode('cove/envelope/v1\0')
+export const TAG_AUTH = enc.encode('cove/relay-auth/v1\0')
+
+/** BLAKE2b-256: envelope ids, chain links and ciphertext digests. */
+export function hash (sodium: Sodium, data: Uint8Array): Uint8Array {
+  return sodium.crypto_generichash(32, data, null)
+}
+
+/** Ed25519 verify that turns libsodium's throws on malformed lengths into a plain `false`. */
+export function verifyDetached (sodium: Sodium, sig: Uint8Array, msg: Uint8Array, pk: Uint8Array): boolean {
+  if (sig.length !== 64 || pk.length !== 32) return false
+  try {
+    return sodium.crypto_sign_verify_detached(sig, msg, pk)
+  } catch {
+    return false
+  }
+}
+
+/** What the write capability signs to admit a device as a writer of one space. */
+export function certMessage (spaceId: Uint8Array, author: Uint8Array): Uint8Array {
+  return concat(TAG_CERT, spaceId, author)
+}
+
+/** What a device signs: the whole header (which holds nonce and commitment) and a digest of the ciphertext. */
+export function envelopeMessage (sodium: Sodium, headerBytes: Uint8Array, ciphertext: Uint8Array): Uint8Array {
+  return concat(TAG_ENVELOPE, headerBytes, hash(sodium, ciphertext))
+}
+
+/** What a connection signs with the space's access key to be admitted by the relay. */
+export function authMessage (spaceId: Uint8Array, challenge: Uint8Array): Uint8Array {
+  return concat(TAG_AUTH, spaceId, challenge)
+}
+
+export type SignatureErrorCode = 'envelope/bad-cert' | 'envelope/bad-signature'
+
+/**
+ * The checks that need no secret: the author holds a write certificate for this space, and the
+ * author signed these exact bytes. A view-only key cannot produce either.
+ * `certOk` lets callers skip re-verifying a certificate they already verified for this author.
+ */
+export function verifyEnvelope (sodium: Sodium, p: Parsed, writePk: Uint8Array, certOk = false): Result<Header, SignatureErrorCode> {
+  const h = p.header
+  if (!certOk && !verifyDetached(sodium, h.cert, certMessage(h.spaceId, h.author), writePk)) {
+    return err('envelope/bad-cert', 'author has no write capability for this space')
+  }
+  if (!verifyDetached(sodium, p.signature, envelopeMessage(sodium, p.headerBytes, p.ciphertext), h.author)) {
+    return err('envelope/bad-signature', 'device signature does not match')
+  }
+  return ok(h)
+}

@@ -1,0 +1,34 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import * as model from '../../client/core/model.js'
+import { parseLink } from '../../shared/keys.js'
+import { startTestRelay, testClient, waitFor } from '../support/relay.js'
+import type { Client } from '../../client/core/client.js'
+import type { RelayServer } from '../../relay/server.js'
+
+let relay: RelayServer | undefined
+const clients: Client[] = []
+afterEach(async () => {
+  for (const c of clients.splice(0)) await c.close()
+  await relay?.close()
+  relay = undefined
+})
+
+describe('sync through a real relay', () => {
+  it('two clients edit one space and converge', async () => {
+    relay = await startTestRelay()
+    const a = await testClient(); const b = await testClient(); clients.push(a, b)
+    const { space: sa, editLink } = await a.createSpace(relay.url, 'Trip')
+    model.addNote(sa.doc, 'hello from a')
+    await sa.whenStored(5000)
+    const inv = parseLink(b.sodium, editLink)
+    if (!inv.ok) throw new Error(inv.message)
+    const sb = await b.openSpace(inv.value)
+    await sb.whenCaughtUp(5000)
+    expect(model.toJSON(sb.doc).title).toBe('Trip')
+    model.addTodo(sb.doc, 'pack')
+    await waitFor(() => model.toJSON(sa.doc).items.length === 2, 5000, 'todo at a')
+    expect(model.toJSON(sa.doc)).toEqual(model.toJSON(sb.doc))
+    expect(sa.alerts).toEqual([])
+    expect(sb.alerts).toEqual([])
+  })
+})
