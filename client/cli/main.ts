@@ -1,0 +1,191 @@
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import WebSocket from 'ws'
+import { createClient, type Client } from '../core/client.js'
+import { createFileSpaceStore } from '../core/file-store.js'
+import * as model from '../core/model.js'
+import type { Space } from '../core/space.js'
+import { createWsTransport, type WebSocketCtor } from '../core/ws-transport.js'
+import { parseLink, type Invite } from '../../shared/keys.js'
+import { getSodium } from '../../shared/sodium.js'
+
+/**
+ * `npm run cove -- <command>`: the headless face of the client. State (device keys, local
+ * replicas, unsent changes) lives in $COVE_HOME (default ~/.cove), one journal per space.
+ *
+ * Exit codes (sysexits): 0 done and durably stored by the relay; 64 usage; 65 malformed link;
+ * 66 unknown item; 75 relay unreachable, change kept locally and sent by the next command that
+ * reaches it; 77 view-only link used for an edit; 1 anything else.
+ */
+const USAGE = `usage: cove <command> [args] [--relay URL] [--timeout MS]
+
+  create --relay URL [--title TEXT]   create a space, print its edit and view links
+  title <link> <text>                 set the space title
+  add-note <link> <text|->            add a note (- reads the text from stdin)
+  add-link <link> <url> [title]       add a link
+  add-todo <link> <text>              add an entry to the space's checklist
+  done <link> <item-id>               tick a checklist entry
+  cat <link>                          print the decrypted space as JSON
+  watch <link>                        print the space each time it changes
+
+  --relay URL   reach the space through this relay address instead of the link's
+  --timeout MS  how long to wait for the relay (default 5000)
+  COVE_HOME     where local state is kept (default ~/.cove)`
+
+class Exit extends Error {
+  constructor (readonly code: number, message: string) { super(message) }
+}
+
+function home (): string {
+  return process.env.COVE_HOME ?? path.join(os.homedir(), '.cove')
+}
+
+async function makeClient (): Promise<Client> {
+  const dir = path.join(home(), 'spaces')
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+  return createClient({
+    transport: createWsTransport(WebSocket as unknown as WebSocketCtor),
+    storeFor: id => createFileSpaceStore(path.join(dir, `${id}.journal`)),
+    link: { backoffBaseMs: 100, backoffMaxMs: 1000 }
+  })
+}
+
+async function invite (link: string | undefined): Promise<Invite> {
+  if (link === undefined) throw new Exit(64, USAGE)
+  const r = parseLink(await getSodium(), link)
+  if (!r.ok) throw new Exit(65, `cove: this is not a valid Cove link (${r.message})`)
+  return r.value
+}
+
+function waitOnline (space: Space, ms: number): Promise<boolean> {
+  return new Promise(resolve => {
+    if (space.status.connection === 'online') return resolve(true)
+    const off = space.events.on('status', s => { if (s.connection === 'online') { done(true) } })
+    const timer = setTimeout(() => done(false), ms)
+    const done = (v: boolean): void => { off(); clearTimeout(timer); resolve(v) }
+  })
+}
+
+/** Waits for the relay to store every local change; exit 75 when it cannot be reached. */
+async function commit (space: Space, timeout: number, online: boolean): Promise<void> {
+  if (online) {
+    try {
+      await space.whenStored(timeout)
+      return
+    } catch {}
+  } else {
+    await space.flush()
+  }
+  throw new Exit(75, `cove: the relay could not be reached; the change is saved locally (${space.unsynced} unsent) and will be sent by the next command that reaches it`)
+}
+
+async function readStdin (): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const c of process.stdin) chunks.push(c as Buffer)
+  return Buffer.concat(chunks).toString('utf8').replace(/\n$/, '')
+}
+
+async function main (argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      relay: { type: 'string' },
+      title: { type: 'string' },
+      timeout: { type: 'string', default: '5000' },
+      help: { type: 'boolean', short: 'h' }
+    }
+  })
+  const [cmd, ...args] = positionals
+  if (values.help === true || cmd === undefined) {
+    process.stdout.write(USAGE + '\n')
+    return cmd === undefined && values.help !== true ? 64 : 0
+  }
+  const timeout = Number(values.timeout)
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new Exit(64, `cove: invalid --timeout ${values.timeout}`)
+
+  if (cmd === 'create') {
+    if (values.relay === undefined) throw new Exit(64, 'cove: create needs --relay URL (e.g. ws://127.0.0.1:8787)')
+    const client = await makeClient()
+    try {
+      const { space, editLink, viewLink } = await client.createSpace(values.relay, values.title)
+      const online = await waitOnline(space, timeout)
+      process.stdout.write(`edit link: ${editLink}\nview link: ${viewLink}\n`)
+      await commit(space, timeout, online)
+      return 0
+    } finally {
+      await client.close()
+    }
+  }
+
+  const editCommands: Record<string, (space: Space) => string | undefined> = {
+    title: s => { need(args, 2); model.setTitle(s.doc, args[1]!); return undefined },
+    'add-link': s => { need(args, 2); return model.addLink(s.doc, args[1]!, args[2] ?? '') },
+    'add-todo': s => { need(args, 2); return model.addTodo(s.doc, args[1]!) },
+    done: s => {
+      need(args, 2)
+      if (!model.setDone(s.doc, args[1]!)) throw new Exit(66, `cove: no checklist entry with id ${args[1]!} in this space`)
+      return undefined
+    }
+  }
+  const isEdit = cmd in editCommands || cmd === 'add-note'
+  if (!isEdit && cmd !== 'cat' && cmd !== 'watch') throw new Exit(64, `cove: unknown command ${cmd}\n${USAGE}`)
+
+  const inv = await invite(args[0])
+  if (isEdit && inv.mode === 'view') throw new Exit(77, 'cove: this is a view-only link; it can read the space but not change it')
+  const noteText = cmd === 'add-note' ? (need(args, 2), args[1] === '-' ? await readStdin() : args[1]!) : ''
+  const client = await makeClient()
+  try {
+    const space = await client.openSpace(inv, values.relay)
+    const online = await waitOnline(space, timeout)
+    if (online) await space.whenCaughtUp(timeout).catch(() => {})
+    if (cmd === 'cat') {
+      if (!online) process.stderr.write('cove: the relay could not be reached; showing the local copy\n')
+      else await space.whenStored(timeout).catch(() => {})
+      process.stdout.write(JSON.stringify(model.toJSON(space.doc), null, 2) + '\n')
+      return 0
+    }
+    if (cmd === 'watch') return await watch(space)
+    const id = cmd === 'add-note' ? model.addNote(space.doc, noteText) : editCommands[cmd]!(space)
+    await commit(space, timeout, online)
+    if (id !== undefined) process.stdout.write(`${id}\n`)
+    return 0
+  } finally {
+    await client.close()
+  }
+}
+
+function need (args: string[], n: number): void {
+  if (args.length < n) throw new Exit(64, USAGE)
+}
+
+async function watch (space: Space): Promise<number> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const print = (): void => {
+    timer = undefined
+    process.stdout.write(JSON.stringify(model.toJSON(space.doc)) + '\n')
+  }
+  print()
+  space.events.on('remote', () => { timer ??= setTimeout(print, 30) })
+  space.events.on('alert', a => process.stderr.write(`cove: security alert: ${a.code}: ${a.message}\n`))
+  space.events.on('status', s => process.stderr.write(`cove: ${s.connection}${s.unsynced > 0 ? `, ${s.unsynced} unsent` : ''}\n`))
+  await new Promise<void>(resolve => {
+    process.once('SIGINT', resolve)
+    process.once('SIGTERM', resolve)
+  })
+  return 0
+}
+
+main(process.argv.slice(2)).then(code => {
+  process.exitCode = code
+}, e => {
+  if (e instanceof Exit) {
+    process.stderr.write(e.message + '\n')
+    process.exitCode = e.code
+  } else {
+    process.stderr.write(`cove: ${e instanceof Error ? e.message : String(e)}\n`)
+    process.exitCode = 1
+  }
+})
