@@ -99,7 +99,7 @@ export function writeFrame (f: Frame): Uint8Array {
       break
     case 'error':
       encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId)
-      encoding.writeVarString(e, f.code.slice(0, MAX_CODE)); encoding.writeVarString(e, f.message.slice(0, MAX_MESSAGE / 4))
+      encoding.writeVarString(e, f.code.slice(0, MAX_CODE / 4)); encoding.writeVarString(e, f.message.slice(0, MAX_MESSAGE / 4))
       break
     case 'peerLeft':
       encoding.writeVarUint8Array(e, f.spaceId); encoding.writeVarUint8Array(e, f.author)

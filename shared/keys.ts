@@ -137,7 +137,7 @@ export function parseLink (sodium: Sodium, link: string): Result<Invite, LinkErr
   return ok({ relayUrl, mode: 'view', secrets: { spaceId, epoch, secret, writePk: last } })
 }
 
-/** Same space, same epoch key: used to match a link to a locally stored replica. */
+/** Same space id (any epoch): used to match a link to a locally stored replica. */
 export function sameSpace (a: SpaceSecrets, b: SpaceSecrets): boolean {
   return equalBytes(a.spaceId, b.spaceId)
 }
