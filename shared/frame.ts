@@ -99,7 +99,9 @@ export function writeFrame (f: Frame): Uint8Array {
       break
     case 'error':
       encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId)
-      encoding.writeVarString(e, f.code.slice(0, MAX_CODE / 4)); encoding.writeVarString(e, f.message.slice(0, MAX_MESSAGE / 4))
+      // Codes are stable ASCII identifiers that clients switch on (e.g. relay/space-exists): cut by
+      // UTF-8 bytes to the reader's cap, never by a quarter of it (that cut every code to 16 chars).
+      encoding.writeVarString(e, fitUtf8(f.code, MAX_CODE)); encoding.writeVarString(e, f.message.slice(0, MAX_MESSAGE / 4))
       break
     case 'peerLeft':
       encoding.writeVarUint8Array(e, f.spaceId); encoding.writeVarUint8Array(e, f.author)
@@ -109,6 +111,14 @@ export function writeFrame (f: Frame): Uint8Array {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
+const utf8Enc = new TextEncoder()
+
+/** The longest prefix of `s` whose UTF-8 encoding fits in `maxBytes` (all of it for an ASCII code within the cap). */
+function fitUtf8 (s: string, maxBytes: number): string {
+  let out = s.slice(0, maxBytes)
+  while (utf8Enc.encode(out).length > maxBytes) out = out.slice(0, -1)
+  return out
+}
 
 function fixed (r: Reader, n: number, what: string): Uint8Array {
   const b = r.varBytes(n)

@@ -74,7 +74,8 @@ export function checkBindings (updates: readonly Uint8Array[], author: string, b
 export function scratchApply (updates: readonly Uint8Array[]): Result<void, ApplyErrorCode> {
   try {
     for (const u of updates) Y.decodeUpdate(u)
-    const scratch = new Y.Doc({ gc: false })
+    // A fixed guid: a fresh Y.Doc otherwise draws a uuid from the system RNG (~60 µs) per envelope.
+    const scratch = new Y.Doc({ gc: false, guid: 'scratch' })
     Y.transact(scratch, () => {
       for (const u of updates) Y.applyUpdate(scratch, u)
     })

@@ -16,7 +16,7 @@ export interface ClientOptions {
   readonly transport: Transport
   readonly storeFor: (spaceIdHex: string) => SpaceStore
   readonly link?: LinkOptions
-  readonly space?: { readonly gapTimeoutMs?: number; readonly maxInflight?: number; readonly ackTimeoutMs?: number }
+  readonly space?: { readonly gapTimeoutMs?: number; readonly maxInflight?: number; readonly ackTimeoutMs?: number; readonly batchMs?: number }
 }
 
 export interface Client {

@@ -49,6 +49,8 @@ export interface SpaceEvents extends Record<string, unknown> {
   alert: Alert
   /** Remote content was applied. */
   remote: undefined
+  /** A sealed presence envelope or a peer-left notice from the relay, for client/core/presence.ts. */
+  presence: FrameOf<'presenceOut'> | FrameOf<'peerLeft'>
 }
 
 interface Head { seq: number; hash: Uint8Array }
@@ -78,6 +80,8 @@ export interface SpaceOptions {
   readonly maxInflight?: number
   /** An append not acknowledged in this time makes the session reconnect and resend. */
   readonly ackTimeoutMs?: number
+  /** While typing, at most one envelope per this many ms (an edit after a pause goes at once). */
+  readonly batchMs?: number
 }
 
 const b64 = toB64u
@@ -86,6 +90,11 @@ const unb64 = (s: string): Uint8Array => {
   if (b === undefined) throw new Error('corrupt local state: bad base64')
   return b
 }
+
+/** setImmediate where it exists (Node); browsers clamp setTimeout(0) but have nothing better without a MessageChannel. */
+const nextMacrotask: (fn: () => void) => void = typeof setImmediate === 'function' ? fn => { setImmediate(fn) } : fn => { setTimeout(fn, 0) }
+
+const META_DELAY_MS = 200
 
 /** Tampering the relay (or the network) could have done: the entry is retried, not skipped. */
 const RETRYABLE = new Set(['envelope/malformed', 'envelope/bad-version', 'envelope/bad-type', 'envelope/too-large', 'envelope/bad-cert', 'envelope/bad-signature', 'envelope/bad-commitment', 'envelope/bad-ciphertext', 'envelope/wrong-space', 'envelope/wrong-epoch', 'envelope/wrong-key', 'envelope/wrong-type'])
@@ -111,6 +120,8 @@ export class Space implements LinkMember {
   private outbox: { seq: number; env: Uint8Array }[] = []
   private pendingLocal: Uint8Array[] = []
   private flushTimer: ReturnType<typeof setTimeout> | undefined
+  private flushImmediate = false
+  private lastFlushAt = 0
   private io: Promise<void> = Promise.resolve()
   private ioError: unknown
 
@@ -133,6 +144,7 @@ export class Space implements LinkMember {
   private readonly certOk = new Set<string>()
   private closed = false
   private readonly waiters = new Set<() => void>()
+  private metaTimer: ReturnType<typeof setTimeout> | undefined
 
   private constructor (opts: SpaceOptions, meta: Meta, secrets: SpaceSecrets) {
     this.sodium = opts.sodium
@@ -152,8 +164,10 @@ export class Space implements LinkMember {
     this.gapTimeoutMs = opts.gapTimeoutMs ?? 5000
     this.maxInflight = opts.maxInflight ?? 2
     this.ackTimeoutMs = opts.ackTimeoutMs ?? 10_000
+    this.batchMs = opts.batchMs ?? 10
   }
 
+  private readonly batchMs: number
   private readonly gapTimeoutMs: number
   private readonly maxInflight: number
   private readonly ackTimeoutMs: number
@@ -269,10 +283,25 @@ export class Space implements LinkMember {
     if (wasEmpty) this.emitStatus()
   }
 
+  /**
+   * Batching (DESIGN.md §3): an edit after a quiet spell is sealed at once (next macrotask); while
+   * someone types, updates are gathered so at most one envelope leaves per `batchMs`, and none
+   * while `maxInflight` are unacknowledged. Each envelope costs every reader a signature check,
+   * so fewer, fuller envelopes are what keep many readers cheap.
+   */
   private scheduleFlush (): void {
-    if (this.flushTimer !== undefined || this.pendingLocal.length === 0) return
+    if (this.flushTimer !== undefined || this.flushImmediate || this.pendingLocal.length === 0) return
     if (this.joined && this.inflight.size >= this.maxInflight) return
-    this.flushTimer = setTimeout(() => this.flush(), this.joined ? 0 : 100)
+    const wait = this.joined ? this.lastFlushAt + this.batchMs - Date.now() : 100
+    if (wait <= 0) {
+      this.flushImmediate = true
+      nextMacrotask(() => {
+        this.flushImmediate = false
+        void this.flush()
+      })
+    } else {
+      this.flushTimer = setTimeout(() => this.flush(), wait)
+    }
   }
 
   /** Seals what is gathered into one envelope now. */
@@ -282,6 +311,7 @@ export class Space implements LinkMember {
     if (this.pendingLocal.length === 0 || this.device === undefined) return this.io
     const updates = this.pendingLocal
     this.pendingLocal = []
+    this.lastFlushAt = Date.now()
     const st = this.meta.stream
     const seq = st.nextSeq
     const env = seal(this.sodium, this.keys, this.device, MsgType.update, { stream: unb64(st.id), seq, prevHash: unb64(st.lastHash) }, writeBatch(updates))
@@ -399,6 +429,10 @@ export class Space implements LinkMember {
       case 'ok': return this.onOk(f)
       case 'entries': return this.onEntries(f)
       case 'error': return this.onError(f)
+      case 'presenceOut':
+      case 'peerLeft':
+        this.events.emit('presence', f)
+        return undefined
       default: return undefined
     }
   }
@@ -468,7 +502,11 @@ export class Space implements LinkMember {
     }
     this.meta.cursor = cursor
     if (updates.length > 0) this.events.emit('remote', undefined)
-    void this.persist({ ...(updates.length > 0 ? { updates } : {}), meta: this.encodeMeta() })
+    // Updates are written now; meta (heads, cursor) trails by up to META_DELAY_MS. Journal order
+    // keeps that safe: meta never names an update not already written, and re-applying an update
+    // after a crash is a no-op in Yjs.
+    if (updates.length > 0) void this.persist({ updates })
+    this.scheduleMeta()
     if (failed) this.scheduleRetry()
     if (f.reqId === this.authReq && !f.more && f.entries.length === 0) {
       this.caughtUp = true
@@ -476,6 +514,14 @@ export class Space implements LinkMember {
       if (this.retryFloor === undefined) this.retryDelay = 500
       this.emitStatus()
     }
+  }
+
+  private scheduleMeta (): void {
+    if (this.metaTimer !== undefined) return
+    this.metaTimer = setTimeout(() => {
+      this.metaTimer = undefined
+      void this.persist({ meta: this.encodeMeta() })
+    }, META_DELAY_MS)
   }
 
   /** After tampered entries, reconnect (backing off) and read again from before the first bad one. */
@@ -593,6 +639,35 @@ export class Space implements LinkMember {
     this.gapTimers.delete(sk)
   }
 
+  // Presence and fingerprint hooks (client/core/presence.ts, the web app's security panel) ------
+
+  /** This device's key in this space; presence peers are keyed by it. */
+  get devicePublicKey (): Uint8Array { return unb64(this.meta.device.pk) }
+
+  /**
+   * Seals a presence envelope (DESIGN.md §8) under the presence subkey. Presence uses its own
+   * stream id and counter, never the update stream's seq, and is not chained: the relay forwards
+   * it and stores nothing. Undefined for a view-only session (it has no write certificate).
+   */
+  sealPresence (plaintext: Uint8Array, stream: Uint8Array, seq: number): Uint8Array | undefined {
+    if (this.device === undefined) return undefined
+    return seal(this.sodium, this.keys, this.device, MsgType.presence, { stream, seq, prevHash: GENESIS_HASH }, plaintext)
+  }
+
+  /** Sends a sealed presence envelope on the live connection; false while not joined. */
+  sendPresence (envelope: Uint8Array): boolean {
+    if (!this.joined || this.closed) return false
+    return this.link.send({ type: 'presence', spaceId: this.keys.spaceId, envelope })
+  }
+
+  /** Every stream head this replica holds, its own included: the input of the space fingerprint. */
+  streamHeads (): { stream: string; seq: number; hash: Uint8Array }[] {
+    const out = [...this.heads].map(([stream, h]) => ({ stream, seq: h.seq, hash: h.hash }))
+    const own = this.meta.stream
+    if (own.nextSeq > 0) out.push({ stream: `${this.devicePkHex}:${toHex(unb64(own.id))}`, seq: own.nextSeq - 1, hash: unb64(own.lastHash) })
+    return out.sort((a, b) => a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0)
+  }
+
   /** Seals what is pending, waits for local writes, and leaves the relay connection. */
   async close (): Promise<void> {
     if (this.closed) return
@@ -601,6 +676,11 @@ export class Space implements LinkMember {
     for (const t of this.gapTimers.values()) clearTimeout(t)
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer)
     if (this.ackTimer !== undefined) clearTimeout(this.ackTimer)
+    if (this.metaTimer !== undefined) {
+      clearTimeout(this.metaTimer)
+      this.metaTimer = undefined
+      void this.persist({ meta: this.encodeMeta() })
+    }
     this.doc.off('update', this.onLocalUpdate)
     if (this.link.connected) this.link.send({ type: 'leave', spaceId: this.keys.spaceId })
     this.link.remove(this)

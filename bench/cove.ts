@@ -1,0 +1,143 @@
+/**
+ * Cove as a benchmark system: the real relay (`relay/main.ts`, SQLite with synchronous=FULL) in a
+ * child process, and real sync-core clients in this process (sealing, verifying, decrypting).
+ * A room handle is the space's edit link.
+ */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import Database from 'better-sqlite3'
+import WebSocket from 'ws'
+import type * as Y from 'yjs'
+import { createClient, type Client } from '../client/core/client.js'
+import { createMemorySpaceStore } from '../client/core/store.js'
+import type { Connection, Transport } from '../client/core/transport.js'
+import { createWsTransport, type WebSocketCtor } from '../client/core/ws-transport.js'
+import * as frame from '../shared/frame.js'
+import { deriveKeys, parseLink, type Invite } from '../shared/keys.js'
+import { authMessage } from '../shared/sign.js'
+import { getSodium } from '../shared/sodium.js'
+import { freePort, spawnServer } from './proc.js'
+import type { BenchClient, BenchServer, BenchSystem, IdleConnection, WireStats } from './system.js'
+
+const HOST = '127.0.0.1'
+const dataDirs = new Map<string, string>()
+
+type MutableWireStats = { -readonly [K in keyof WireStats]: WireStats[K] }
+
+/** A transport that counts payload bytes and can be held offline (connect attempts fail at once). */
+function benchTransport (stats: MutableWireStats): Transport & { offline: boolean; current: Connection | undefined } {
+  const inner = createWsTransport(WebSocket as unknown as WebSocketCtor)
+  const t = {
+    offline: false,
+    current: undefined as Connection | undefined,
+    connect (url: string, h: Parameters<Transport['connect']>[1]): Connection {
+      if (t.offline) {
+        setTimeout(() => h.onClose('offline'), 0)
+        return { send () {}, close () {} }
+      }
+      const c = inner.connect(url, { ...h, onMessage: data => { stats.received += data.byteLength; h.onMessage(data) } })
+      const conn: Connection = { send (data) { stats.sent += data.byteLength; c.send(data) }, close () { c.close() } }
+      t.current = conn
+      return conn
+    }
+  }
+  return t
+}
+
+async function invite (room: string): Promise<Invite> {
+  const r = parseLink(await getSodium(), room)
+  if (!r.ok) throw new Error(r.message)
+  return r.value
+}
+
+async function connect (server: BenchServer, room: string): Promise<BenchClient> {
+  const stats: MutableWireStats = { sent: 0, received: 0 }
+  const transport = benchTransport(stats)
+  const client: Client = await createClient({ transport, storeFor: () => createMemorySpaceStore(), link: { backoffBaseMs: 5, backoffMaxMs: 20 } })
+  const space = await client.openSpace(await invite(room), server.url)
+  const doc: Y.Doc = space.doc
+  return {
+    doc,
+    text: doc.getText('text'),
+    synced: () => space.whenCaughtUp(120_000),
+    async offline () {
+      transport.offline = true
+      transport.current?.close()
+    },
+    async online () {
+      transport.offline = false
+    },
+    wire: () => ({ ...stats }),
+    async destroy () { await client.close() }
+  }
+}
+
+/** The join handshake only (hello, challenge, auth, catch-up of an empty space), then idle. */
+async function connectIdle (server: BenchServer, room: string): Promise<IdleConnection> {
+  const sodium = await getSodium()
+  const inv = await invite(room)
+  const keys = deriveKeys(sodium, inv.secrets)
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(server.url)
+    ws.binaryType = 'arraybuffer'
+    const timer = setTimeout(() => { ws.close(); reject(new Error('idle handshake timed out')) }, 15_000)
+    ws.on('error', reject)
+    ws.on('open', () => ws.send(frame.writeFrame({ type: 'hello', reqId: 1, spaceId: keys.spaceId })))
+    ws.on('message', (data: ArrayBuffer) => {
+      const f = frame.readFrame(new Uint8Array(data))
+      if (!f.ok) return
+      if (f.value.type === 'challenge') {
+        const signature = sodium.crypto_sign_detached(authMessage(keys.spaceId, f.value.challenge), keys.access.privateKey)
+        ws.send(frame.writeFrame({ type: 'auth', reqId: 2, spaceId: keys.spaceId, signature, after: 0 }))
+      } else if (f.value.type === 'entries' && f.value.reqId === 2 && !f.value.more && f.value.entries.length === 0) {
+        clearTimeout(timer)
+        resolve({ close: () => ws.close() })
+      }
+    })
+  })
+}
+
+export const coveSystem: BenchSystem = {
+  name: 'cove',
+  async startServer () {
+    const port = await freePort(HOST)
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cove-bench-'))
+    const server = await spawnServer({
+      command: [process.execPath, '--import', 'tsx', 'relay/main.ts', '--port', String(port), '--host', HOST, '--data', dir, '--quiet'],
+      host: HOST,
+      port
+    })
+    dataDirs.set(server.url, dir)
+    return {
+      ...server,
+      async stop () {
+        await server.stop()
+        dataDirs.delete(server.url)
+        fs.rmSync(dir, { recursive: true, force: true })
+      }
+    }
+  },
+  async createRoom (server) {
+    const client = await createClient({ transport: createWsTransport(WebSocket as unknown as WebSocketCtor), storeFor: () => createMemorySpaceStore() })
+    const { space, editLink } = await client.createSpace(server.url)
+    await space.whenCaughtUp(30_000)
+    await client.close()
+    return editLink
+  },
+  connect,
+  connectIdle,
+  async storageBytes (server, room) {
+    const dir = dataDirs.get(server.url)
+    if (dir === undefined) throw new Error('unknown server')
+    const spaceId = (await invite(room)).secrets.spaceId
+    const db = new Database(path.join(dir, 'relay.sqlite'), { readonly: true })
+    try {
+      const row = db.prepare('SELECT coalesce(sum(length(env)), 0) AS n FROM log WHERE space = ?').get(Buffer.from(spaceId)) as { n: number }
+      const snaps = db.prepare('SELECT coalesce(sum(length(env)), 0) AS n FROM snapshots WHERE space = ?').get(Buffer.from(spaceId)) as { n: number }
+      return row.n + snaps.n
+    } finally {
+      db.close()
+    }
+  }
+}

@@ -1,0 +1,267 @@
+/**
+ * Benchmark entry point: runs every measurement for every system, repeats each and keeps medians,
+ * prints a comparison table (cove / plaintext) and optionally writes JSON.
+ *
+ *   npx tsx bench/main.ts [--quick] [--json FILE]
+ *
+ * --quick: small sizes and one repetition (< 2 min), for smoke tests and CI.
+ */
+import { writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { performance } from 'node:perf_hooks'
+import { coldJoin, fanout, idleRss, storage, warmJoin } from './measure.js'
+import { plaintextSystem } from './plaintext.js'
+import type { BenchSystem } from './system.js'
+import { checkTrace, TRACE_OPS } from './trace.js'
+import { coveSystem } from './cove.js'
+
+/** Systems to measure, baseline first. */
+const SYSTEMS: readonly BenchSystem[] = [plaintextSystem, coveSystem]
+
+const BASELINE = 'plaintext'
+const CANDIDATE = 'cove'
+
+/** Sizes for one benchmark mode. */
+interface Config {
+  mode: 'quick' | 'full'
+  reps: number
+  readers: readonly number[]
+  /** Ops per full-speed fan-out run. */
+  fanoutOps: number
+  /** Ops per paced fan-out run (pace × ops = wall time of one run). */
+  pacedOps: number
+  paceMs: number
+  /** Ops in the room for cold/warm join and storage. */
+  joinOps: number
+  idleConns: number
+  idleRooms: number
+}
+
+const FULL: Config = {
+  mode: 'full',
+  reps: 3,
+  readers: [2, 10, 50],
+  fanoutOps: 20_000,
+  // 20,000 ops at 2 ms would take 40 s per run; 5,000 ops (10 s) give plenty of latency samples.
+  pacedOps: 5_000,
+  paceMs: 2,
+  joinOps: TRACE_OPS,
+  idleConns: 2_000,
+  idleRooms: 200
+}
+
+const QUICK: Config = {
+  mode: 'quick',
+  reps: 1,
+  readers: [2, 10, 50],
+  fanoutOps: 2_000,
+  pacedOps: 1_000,
+  paceMs: 2,
+  joinOps: 20_000,
+  idleConns: 200,
+  idleRooms: 20
+}
+
+type Numbers = Record<string, number>
+
+/** One measurement: an id and how to run it once against a system. */
+interface Measurement {
+  id: string
+  run: (system: BenchSystem) => Promise<Numbers>
+}
+
+function measurements (c: Config): Measurement[] {
+  const asNumbers = async (p: Promise<object>): Promise<Numbers> => (await p) as Numbers
+  const fanouts = (paceMs: number, ops: number, prefix: string): Measurement[] => c.readers.map(readers => ({
+    id: `${prefix}-N${readers}`,
+    run: system => asNumbers(fanout(system, { readers, ops, paceMs }))
+  }))
+  return [
+    ...fanouts(0, c.fanoutOps, 'fanout-full'),
+    ...fanouts(c.paceMs, c.pacedOps, 'fanout-paced'),
+    { id: 'cold-join', run: system => asNumbers(coldJoin(system, c.joinOps)) },
+    { id: 'warm-join', run: system => asNumbers(warmJoin(system, c.joinOps)) },
+    { id: 'storage', run: system => asNumbers(storage(system, c.joinOps)) },
+    { id: 'idle', run: system => asNumbers(idleRss(system, { conns: c.idleConns, rooms: c.idleRooms })) }
+  ]
+}
+
+/** A row of the report: where its value comes from in one system's medians. */
+interface Metric {
+  key: string
+  label: string
+  measurement: string
+  field: string
+  /** False for JSON-only aliases that would repeat a table row. */
+  inTable?: boolean
+}
+
+function metrics (c: Config): Metric[] {
+  const perReaders = (key: string, label: string, measurement: string, field: string): Metric[] =>
+    c.readers.map(n => ({ key: `${key}_N${n}`, label: `${label}, N=${n}`, measurement: `${measurement}-N${n}`, field }))
+  return [
+    { key: 'coldJoinMs', label: `cold join ms (${c.joinOps} ops)`, measurement: 'cold-join', field: 'coldJoinMs' },
+    { key: 'coldJoinBytes', label: 'cold join bytes received', measurement: 'cold-join', field: 'coldJoinBytes' },
+    { key: 'warmJoinMs', label: 'warm join ms (last 5% missed)', measurement: 'warm-join', field: 'warmJoinMs' },
+    { key: 'warmJoinBytes', label: 'warm join bytes received', measurement: 'warm-join', field: 'warmJoinBytes' },
+    ...perReaders('fanoutP50Ms', `fan-out p50 ms @${c.paceMs}ms pace`, 'fanout-paced', 'p50Ms'),
+    ...perReaders('fanoutP99Ms', `fan-out p99 ms @${c.paceMs}ms pace`, 'fanout-paced', 'p99Ms'),
+    ...perReaders('fanoutFullP50Ms', 'fan-out p50 ms, full speed', 'fanout-full', 'p50Ms'),
+    ...perReaders('fanoutFullP99Ms', 'fan-out p99 ms, full speed', 'fanout-full', 'p99Ms'),
+    ...perReaders('fanoutFullConvergenceMs', `fan-out converge ms, full speed (${c.fanoutOps} ops)`, 'fanout-full', 'convergenceMs'),
+    ...perReaders('relayCpuUsPerOp', 'relay CPU µs/op, full speed', 'fanout-full', 'relayCpuUsPerOp'),
+    { key: 'relayCpuUsPerOp', label: 'relay CPU µs/op (full speed, N=10)', measurement: 'fanout-full-N10', field: 'relayCpuUsPerOp', inTable: false },
+    { key: 'wireBytesPerOp', label: 'writer wire bytes/op', measurement: 'storage', field: 'wireBytesPerOp' },
+    { key: 'storageBytesAfterPrune', label: 'server storage bytes after prune', measurement: 'storage', field: 'storageBytesAfterPrune' },
+    { key: 'idleRssBytesPerConn', label: `server RSS bytes/idle conn (${c.idleConns} conns)`, measurement: 'idle', field: 'idleRssBytesPerConn' }
+  ]
+}
+
+/** Keys of the top-level `ratios` object in the JSON output (cove / plaintext). */
+const RATIO_KEYS = [
+  'coldJoinMs', 'warmJoinMs', 'fanoutP99Ms_N2', 'fanoutP99Ms_N10', 'fanoutP99Ms_N50',
+  'relayCpuUsPerOp', 'wireBytesPerOp', 'storageBytesAfterPrune', 'idleRssBytesPerConn'
+] as const
+
+interface MeasurementResult { median: Numbers, runs: Numbers[] }
+type SystemResults = Record<string, MeasurementResult>
+
+function median (values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  if (sorted.length % 2 === 1) return sorted[mid] ?? Number.NaN
+  return ((sorted[mid - 1] ?? Number.NaN) + (sorted[mid] ?? Number.NaN)) / 2
+}
+
+/** Field-wise median of repeated runs. */
+function medianOf (runs: readonly Numbers[]): Numbers {
+  const out: Numbers = {}
+  for (const key of Object.keys(runs[0] ?? {})) out[key] = median(runs.map(r => r[key] ?? Number.NaN))
+  return out
+}
+
+/** Runs all measurements; repetitions are interleaved across systems so machine drift hits all alike. */
+async function runAll (c: Config, systems: readonly BenchSystem[]): Promise<Record<string, SystemResults>> {
+  const runs = new Map<string, Map<string, Numbers[]>>(systems.map(s => [s.name, new Map()]))
+  for (const m of measurements(c)) {
+    for (let rep = 0; rep < c.reps; rep++) {
+      for (const system of systems) {
+        const t0 = performance.now()
+        const result = await m.run(system)
+        const perSystem = runs.get(system.name) as Map<string, Numbers[]>
+        perSystem.set(m.id, [...(perSystem.get(m.id) ?? []), result])
+        console.error(`  ${m.id} [${system.name}] rep ${rep + 1}/${c.reps}: ${((performance.now() - t0) / 1000).toFixed(1)} s ${brief(result)}`)
+      }
+    }
+  }
+  const out: Record<string, SystemResults> = {}
+  for (const [name, perSystem] of runs) {
+    const results: SystemResults = {}
+    for (const [id, list] of perSystem) results[id] = { median: medianOf(list), runs: list }
+    out[name] = results
+  }
+  return out
+}
+
+function brief (n: Numbers): string {
+  return Object.entries(n).map(([k, v]) => `${k}=${fmt(v)}`).join(' ')
+}
+
+function fmt (v: number | null | undefined): string {
+  if (v === null || v === undefined || Number.isNaN(v)) return '—'
+  const abs = Math.abs(v)
+  if (abs >= 1000) return Math.round(v).toLocaleString('en-US')
+  if (abs >= 100) return v.toFixed(0)
+  if (abs >= 10) return v.toFixed(1)
+  return v.toFixed(2)
+}
+
+function valueOf (results: Record<string, SystemResults>, system: string, metric: Metric): number | null {
+  const v = results[system]?.[metric.measurement]?.median[metric.field]
+  return v === undefined || Number.isNaN(v) ? null : v
+}
+
+function ratio (candidate: number | null, baseline: number | null): number | null {
+  return candidate === null || baseline === null || baseline === 0 ? null : candidate / baseline
+}
+
+function table (results: Record<string, SystemResults>, c: Config): string {
+  const rows = metrics(c).filter(m => m.inTable !== false).map(m => {
+    const base = valueOf(results, BASELINE, m)
+    const cand = valueOf(results, CANDIDATE, m)
+    const r = ratio(cand, base)
+    return [m.label, fmt(base), fmt(cand), r === null ? '—' : `${r.toFixed(2)}×`]
+  })
+  const header = ['metric', BASELINE, CANDIDATE, `ratio ${CANDIDATE}/${BASELINE}`]
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => (r[i] ?? '').length)))
+  const line = (cells: readonly string[]): string =>
+    cells.map((cell, i) => i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)).join(' | ')
+  return [line(header), widths.map(w => '-'.repeat(w)).join('-|-'), ...rows.map(line)].join('\n')
+}
+
+function machine (): Record<string, string | number> {
+  const cpus = os.cpus()
+  return {
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    cpuCount: cpus.length,
+    totalMemBytes: os.totalmem(),
+    node: process.version,
+    os: `${os.type()} ${os.release()} ${os.arch()}`
+  }
+}
+
+function parseArgs (argv: readonly string[]): { quick: boolean, jsonFile: string | undefined } {
+  let quick = false
+  let jsonFile: string | undefined
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    if (arg === '--quick') quick = true
+    else if (arg === '--json' && argv[i + 1] !== undefined) jsonFile = argv[++i]
+    else throw new Error(`unknown argument ${arg ?? ''}; usage: tsx bench/main.ts [--quick] [--json FILE]`)
+  }
+  return { quick, jsonFile }
+}
+
+async function main (): Promise<void> {
+  const args = parseArgs(process.argv.slice(2))
+  const config = args.quick ? QUICK : FULL
+  const started = performance.now()
+  const info = machine()
+  console.log(`machine: ${info.cpuModel} × ${info.cpuCount}, ${fmt(Number(info.totalMemBytes) / 2 ** 30)} GiB, node ${info.node}, ${info.os}`)
+  console.log(`mode: ${config.mode}, systems: ${SYSTEMS.map(s => s.name).join(', ')}, ${config.reps} rep(s), medians reported`)
+  checkTrace()
+  const results = await runAll(config, SYSTEMS)
+  console.log('\n' + table(results, config))
+  const durationS = (performance.now() - started) / 1000
+  console.log(`\ntotal ${durationS.toFixed(0)} s`)
+  if (args.jsonFile !== undefined) {
+    const all = metrics(config)
+    const ratios = Object.fromEntries(RATIO_KEYS.map(key => {
+      const m = all.find(x => x.key === key)
+      return [key, m === undefined ? null : ratio(valueOf(results, CANDIDATE, m), valueOf(results, BASELINE, m))]
+    }))
+    const metricValues = Object.fromEntries(SYSTEMS.map(s => [s.name,
+      Object.fromEntries(all.map(m => [m.key, valueOf(results, s.name, m)]))]))
+    writeFileSync(args.jsonFile, JSON.stringify({
+      machine: info,
+      config,
+      durationS,
+      notes: [
+        `ratios are ${CANDIDATE}/${BASELINE} of medians; null when a system is missing`,
+        `fanoutP99Ms_N* are paced runs (one op every ${config.paceMs} ms, realistic typing); full-speed runs are fanoutFull*`,
+        'relayCpuUsPerOp is from the full-speed fan-out run with N=10 readers',
+        'bytes are WebSocket message payload bytes (no framing/TCP)'
+      ],
+      ratios,
+      metrics: metricValues,
+      results
+    }, null, 2) + '\n')
+    console.log(`wrote ${args.jsonFile}`)
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err)
+  // Clients of a failed measurement may still hold sockets; servers are killed on exit.
+  process.exit(1)
+})

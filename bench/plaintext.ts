@@ -1,0 +1,165 @@
+/**
+ * The plaintext baseline: the stock y-websocket server (@y/websocket-server, in-memory, no
+ * persistence) with stock `WebsocketProvider` clients. It is what Cove's costs are compared to:
+ * the same Yjs documents synced through a server that can read them.
+ */
+import { randomUUID } from 'node:crypto'
+import { createRequire } from 'node:module'
+import path from 'node:path'
+import WebSocket from 'ws'
+import * as Y from 'yjs'
+import { WebsocketProvider } from 'y-websocket'
+import { Awareness } from 'y-protocols/awareness'
+import * as syncProtocol from 'y-protocols/sync'
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+import { freePort, spawnServer } from './proc.js'
+import type { BenchClient, BenchServer, BenchSystem, IdleConnection, WireStats } from './system.js'
+
+/** y-websocket's message type for sync-protocol messages. */
+const MESSAGE_SYNC = 0
+const HOST = '127.0.0.1'
+const IDLE_HANDSHAKE_TIMEOUT_MS = 15_000
+
+// Every WebsocketProvider adds a process 'exit' listener; 50+ clients would trigger Node's
+// MaxListenersExceededWarning, which is noise here, not a leak.
+process.setMaxListeners(0)
+
+/** The server's entry point, resolved through the package so hoisting does not matter. */
+function serverScript (): string {
+  const require = createRequire(import.meta.url)
+  const pkg = require.resolve('@y/websocket-server/package.json')
+  return path.join(path.dirname(pkg), 'src', 'server.js')
+}
+
+/** Payload size of anything `ws` can send or deliver. */
+function byteLength (data: unknown): number {
+  if (typeof data === 'string') return Buffer.byteLength(data)
+  if (data instanceof ArrayBuffer) return data.byteLength
+  if (ArrayBuffer.isView(data)) return data.byteLength
+  if (Array.isArray(data)) return data.reduce((sum: number, part: unknown) => sum + byteLength(part), 0)
+  return 0
+}
+
+type MutableWireStats = { -readonly [K in keyof WireStats]: WireStats[K] }
+type WebSocketPolyfill = NonNullable<NonNullable<ConstructorParameters<typeof WebsocketProvider>[3]>['WebSocketPolyfill']>
+
+/**
+ * A `ws` WebSocket class that adds every message's payload size to `stats`, so the provider's
+ * traffic can be measured without touching y-websocket.
+ */
+function countingWebSocket (stats: MutableWireStats): WebSocketPolyfill {
+  class CountingWebSocket extends WebSocket {
+    constructor (address: string | URL, protocols?: string | string[]) {
+      super(address, protocols)
+      this.on('message', (data: WebSocket.RawData) => { stats.received += byteLength(data) })
+    }
+
+    override send (data: unknown, ...rest: unknown[]): void {
+      stats.sent += byteLength(data)
+      Reflect.apply(WebSocket.prototype.send, this, [data, ...rest])
+    }
+  }
+  return CountingWebSocket as unknown as WebSocketPolyfill
+}
+
+/** Wraps a provider as a BenchClient. */
+function plaintextClient (provider: WebsocketProvider, doc: Y.Doc, stats: MutableWireStats): BenchClient {
+  return {
+    doc,
+    text: doc.getText('text'),
+    synced: () => new Promise<void>(resolve => {
+      if (provider.synced) { resolve(); return }
+      const onSync = (state: boolean): void => {
+        if (!state) return
+        provider.off('sync', onSync)
+        resolve()
+      }
+      provider.on('sync', onSync)
+    }),
+    offline: async () => { provider.disconnect() },
+    online: async () => { provider.connect() },
+    wire: () => ({ ...stats }),
+    destroy: async () => {
+      provider.destroy()
+      doc.destroy() // also destroys the Awareness and its timer
+    }
+  }
+}
+
+async function connect (server: BenchServer, room: string): Promise<BenchClient> {
+  const doc = new Y.Doc()
+  // No presence: the benchmark measures document sync, and Cove has no awareness channel, so the
+  // baseline must not pay for (or be slowed by) awareness broadcasts and their 15 s renewals.
+  const awareness = new Awareness(doc)
+  awareness.setLocalState(null)
+  const stats: MutableWireStats = { sent: 0, received: 0 }
+  const provider = new WebsocketProvider(server.url, room, doc, {
+    awareness,
+    WebSocketPolyfill: countingWebSocket(stats),
+    // lib0's BroadcastChannel fallback links same-named rooms inside one process directly, which
+    // would let in-process readers sync without the server.
+    disableBc: true
+  })
+  return plaintextClient(provider, doc, stats)
+}
+
+function syncMessage (write: (encoder: encoding.Encoder) => void): Uint8Array {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, MESSAGE_SYNC)
+  write(encoder)
+  return encoding.toUint8Array(encoder)
+}
+
+/**
+ * A raw `ws` connection that performs exactly the provider's handshake (sync step 1 with an empty
+ * document, answer the server's step 1) and resolves when the server's step 2 arrives. Thousands
+ * of full providers in one process would measure the client, not the server.
+ */
+function connectIdle (server: BenchServer, room: string): Promise<IdleConnection> {
+  return new Promise((resolve, reject) => {
+    const doc = new Y.Doc()
+    const ws = new WebSocket(`${server.url}/${room}`)
+    ws.binaryType = 'arraybuffer'
+    const timer = setTimeout(() => fail(new Error(`idle handshake timed out (${room})`)), IDLE_HANDSHAKE_TIMEOUT_MS)
+    const close = (): void => { ws.close(); doc.destroy() }
+    function fail (err: Error): void { clearTimeout(timer); close(); reject(err) }
+    ws.on('error', fail)
+    ws.on('open', () => { ws.send(syncMessage(encoder => syncProtocol.writeSyncStep1(encoder, doc))) })
+    ws.on('message', (data: WebSocket.RawData) => {
+      const decoder = decoding.createDecoder(new Uint8Array(data as ArrayBuffer))
+      if (decoding.readVarUint(decoder) !== MESSAGE_SYNC) return
+      let kind = -1
+      const reply = syncMessage(encoder => { kind = syncProtocol.readSyncMessage(decoder, encoder, doc, null) })
+      if (reply.length > 1) ws.send(reply)
+      if (kind === syncProtocol.messageYjsSyncStep2) {
+        clearTimeout(timer)
+        resolve({ close })
+      }
+    })
+  })
+}
+
+/** The plaintext y-websocket baseline. */
+export const plaintextSystem: BenchSystem = {
+  name: 'plaintext',
+  async startServer () {
+    const port = await freePort(HOST)
+    return spawnServer({
+      command: [process.execPath, serverScript()],
+      env: { HOST, PORT: String(port) },
+      host: HOST,
+      port
+    })
+  },
+  async createRoom () {
+    return `bench-${randomUUID()}`
+  },
+  connect,
+  connectIdle,
+  async storageBytes (_server, _room, doc) {
+    // The server keeps rooms only in memory; its persistence backend (y-leveldb) would store the
+    // compacted state, i.e. this update, so it stands for the baseline's storage.
+    return Y.encodeStateAsUpdate(doc).byteLength
+  }
+}
