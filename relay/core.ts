@@ -4,7 +4,7 @@ import * as frame from '../shared/frame.js'
 import type { Frame, FrameOf } from '../shared/frame.js'
 import { authMessage, hash, verifyDetached, verifyEnvelope } from '../shared/sign.js'
 import type { Sodium } from '../shared/sodium.js'
-import type { LogStore } from './storage/port.js'
+import type { LogStore, StoredEntry } from './storage/port.js'
 
 /**
  * The relay's logic, sans IO (STYLE.md): given a peer and the bytes of a frame, it answers,
@@ -29,6 +29,16 @@ export interface RelayCoreOptions {
   readonly log?: (line: string) => void
   /** Entries per catch-up frame. */
   readonly pageSize?: number
+  /**
+   * Envelope bytes per catch-up or fetch answer (at least one entry is always sent). A page counted
+   * only in entries can be far larger than the peer's send buffer cap (a healthy reader is then cut
+   * off as "slow" on every reconnect) or than MAX_FRAME_BYTES (the client refuses the frame).
+   */
+  readonly pageBytes?: number
+  /** Snapshots kept per space (history for `cove history`); older ones are dropped when pruning. */
+  readonly keepSnapshots?: number
+  /** How long after a snapshot the updates it covers are dropped (clients mid catch-up finish first). */
+  readonly pruneGraceMs?: number
 }
 
 interface Membership {
@@ -60,11 +70,22 @@ export interface RelayCore {
 }
 
 const CERT_CACHE_MAX = 100_000
+const PAGE_BYTES = 4 * 1024 * 1024
 
 export function createRelayCore (opts: RelayCoreOptions): RelayCore {
   const { store, sodium } = opts
   const log = opts.log ?? ((): void => {})
   const pageSize = opts.pageSize ?? 512
+  const pageBytes = Math.max(1, Math.min(opts.pageBytes ?? PAGE_BYTES, PAGE_BYTES))
+  /** The longest prefix of `rows` within `pageBytes`, never empty (one envelope always fits a frame). */
+  const fit = (rows: StoredEntry[]): StoredEntry[] => {
+    let total = 0
+    for (let i = 0; i < rows.length; i++) {
+      total += rows[i]!.envelope.length + 16
+      if (total > pageBytes && i > 0) return rows.slice(0, i)
+    }
+    return rows
+  }
   const peers = new Map<number, PeerState>()
   const subscribers = new Map<string, Set<PeerState>>()
   // (space, author) pairs whose write certificate verified: saves one Ed25519 verify per envelope.
@@ -86,21 +107,53 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
 
   async function catchUp (ps: PeerState, spaceId: Uint8Array, m: Membership, reqId: number): Promise<void> {
     m.catchingUp = true
+    // A joiner with nothing, or resuming below what was pruned, starts from the newest snapshot
+    // (DESIGN.md §5); one with recent state gets only the entries it lacks.
+    const newest = (await store.getSnapshots(spaceId, 1))[0]
+    if (newest !== undefined && newest.covers > m.sent && (m.sent === 0 || m.sent < await store.prunedUpTo(spaceId))) {
+      if (ps.closed) return
+      send(ps, { type: 'snapshots', reqId, spaceId, snapshots: [{ id: newest.id, covers: newest.covers, envelope: newest.envelope }] })
+      m.sent = newest.covers
+      await ps.peer.drained()
+    }
     for (;;) {
       m.dirty = false
-      const rows = await store.readAfter(spaceId, m.sent, pageSize)
+      const read = await store.readAfter(spaceId, m.sent, pageSize)
+      const rows = fit(read)
       if (ps.closed) return
       if (rows.length === 0) {
         if (m.dirty) continue
         break
       }
       m.sent = rows[rows.length - 1]!.cursor
-      send(ps, { type: 'entries', reqId, spaceId, entries: rows, head: await store.head(spaceId), more: rows.length === pageSize })
+      send(ps, { type: 'entries', reqId, spaceId, entries: rows, head: await store.head(spaceId), more: rows.length < read.length || read.length === pageSize })
       await ps.peer.drained()
       if (ps.closed) return
     }
     m.catchingUp = false
     send(ps, { type: 'entries', reqId, spaceId, entries: [], head: m.sent, more: false })
+  }
+
+  const keepSnapshots = opts.keepSnapshots ?? 4
+  const pruneGraceMs = opts.pruneGraceMs ?? 5 * 60_000
+  const pruneTimers = new Map<string, ReturnType<typeof setTimeout>>()
+
+  /** After the grace period, drop what the newest snapshot covers (then) and all but the last K snapshots. */
+  function schedulePrune (spaceId: Uint8Array): void {
+    const key = toHex(spaceId)
+    if (pruneTimers.has(key)) return
+    const t = setTimeout(() => {
+      pruneTimers.delete(key)
+      store.getSnapshots(spaceId, 1)
+        .then(async ([newest]) => {
+          if (newest === undefined) return
+          const n = await store.prune(spaceId, newest.covers, keepSnapshots)
+          log(`pruned ${n} entries of a space up to cursor ${newest.covers}`)
+        })
+        .catch(e => log(`prune failed: ${e instanceof Error ? e.message : String(e)}`))
+    }, pruneGraceMs)
+    if (typeof t === 'object' && 'unref' in t) t.unref()
+    pruneTimers.set(key, t)
   }
 
   function broadcast (from: PeerState | undefined, spaceId: Uint8Array, cursor: number, envelope: Uint8Array): void {
@@ -164,15 +217,32 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: r.cursor })
       if (!r.duplicate) broadcast(ps, f.spaceId, r.cursor, f.envelope)
     },
+    async putSnapshot (ps, f) {
+      if (member(ps, f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/not-joined', 'authenticate to the space first', true)
+      const checked = await checkEnvelope(ps, f.reqId, f.spaceId, f.envelope, MsgType.snapshot)
+      if (checked === undefined) return
+      if (f.covers > await store.head(f.spaceId)) return fail(ps, f.reqId, f.spaceId, 'relay/bad-snapshot', 'a snapshot cannot cover entries the log does not have', false)
+      const r = await store.putSnapshot(f.spaceId, { hash: hash(sodium, f.envelope), prevHash: checked.header.prevHash, covers: f.covers, envelope: f.envelope })
+      if (!r.ok) return fail(ps, f.reqId, f.spaceId, r.code, r.message, false)
+      send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: r.id })
+      schedulePrune(f.spaceId)
+    },
+    async listSnapshots (ps, f) {
+      if (member(ps, f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/not-joined', 'authenticate to the space first', true)
+      const snaps = await store.getSnapshots(f.spaceId, Math.max(1, f.limit))
+      send(ps, { type: 'snapshots', reqId: f.reqId, spaceId: f.spaceId, snapshots: snaps.map(x => ({ id: x.id, covers: x.covers, envelope: x.envelope })) })
+    },
     async fetch (ps, f) {
       if (member(ps, f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/not-joined', 'authenticate to the space first', true)
-      const rows = await store.readAfter(f.spaceId, f.after, Math.max(1, f.limit))
-      send(ps, { type: 'entries', reqId: f.reqId, spaceId: f.spaceId, entries: rows, head: await store.head(f.spaceId), more: rows.length === f.limit })
+      const read = await store.readAfter(f.spaceId, f.after, Math.max(1, f.limit))
+      const rows = fit(read)
+      send(ps, { type: 'entries', reqId: f.reqId, spaceId: f.spaceId, entries: rows, head: await store.head(f.spaceId), more: rows.length < read.length || read.length === f.limit })
     },
     async fetchStream (ps, f) {
       if (member(ps, f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/not-joined', 'authenticate to the space first', true)
-      const rows = await store.readStream(f.spaceId, f.author, f.stream, f.fromSeq, Math.max(1, f.limit))
-      send(ps, { type: 'entries', reqId: f.reqId, spaceId: f.spaceId, entries: rows, head: await store.head(f.spaceId), more: rows.length === f.limit })
+      const read = await store.readStream(f.spaceId, f.author, f.stream, f.fromSeq, Math.max(1, f.limit))
+      const rows = fit(read)
+      send(ps, { type: 'entries', reqId: f.reqId, spaceId: f.spaceId, entries: rows, head: await store.head(f.spaceId), more: rows.length < read.length || read.length === f.limit })
     },
     async leave (ps, f) {
       unsubscribe(ps, toHex(f.spaceId))

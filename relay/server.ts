@@ -1,7 +1,7 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { MAX_FRAME_BYTES } from '../shared/frame.js'
+import { MAX_FRAME_BYTES, writeFrame } from '../shared/frame.js'
 import { getSodium } from '../shared/sodium.js'
 import { createRelayCore, type Peer, type RelayCore } from './core.js'
 import type { LogStore } from './storage/port.js'
@@ -22,6 +22,8 @@ export interface RelayServerOptions {
   readonly frameBurst?: number
   readonly bytesPerSecond?: number
   readonly log?: (line: string) => void
+  readonly keepSnapshots?: number
+  readonly pruneGraceMs?: number
   /** Serves plain HTTP requests (the web app, issue 3); WebSocket upgrades never reach it. */
   readonly onRequest?: http.RequestListener
 }
@@ -43,7 +45,13 @@ export async function startRelay (opts: RelayServerOptions): Promise<RelayServer
   const fps = opts.framesPerSecond ?? 2000
   const burst = opts.frameBurst ?? 10_000
   const bps = opts.bytesPerSecond ?? 64 * 1024 * 1024
-  const core = createRelayCore({ store: opts.store, sodium, log })
+  // A catch-up page is sent once the buffer is under a quarter of the cap (`drained`): half the cap
+  // per page keeps a reader that does read under the cap.
+  const core = createRelayCore({
+    store: opts.store, sodium, log, pageBytes: Math.floor(maxBuffered / 2),
+    ...(opts.keepSnapshots === undefined ? {} : { keepSnapshots: opts.keepSnapshots }),
+    ...(opts.pruneGraceMs === undefined ? {} : { pruneGraceMs: opts.pruneGraceMs })
+  })
 
   const server = http.createServer(opts.onRequest ?? ((_req, res) => {
     res.writeHead(426, { 'content-type': 'text/plain' }).end('Cove relay: connect with a WebSocket\n')
@@ -58,8 +66,16 @@ export async function startRelay (opts: RelayServerOptions): Promise<RelayServer
     let bytes = bps
     let last = Date.now()
     alive.set(ws, true)
-    const cut = (code: string, message: string): void => {
+    let cutOff = false
+    /**
+     * Closes this socket only. `notify` sends an error frame first, for refusals the core did not
+     * answer itself (the core's own refusals already sent one; a slow reader gets no more bytes).
+     */
+    const cut = (code: string, message: string, notify = false): void => {
+      if (cutOff) return
+      cutOff = true
       log(`peer ${id} cut off: ${code}`)
+      if (notify && ws.readyState === ws.OPEN) ws.send(writeFrame({ type: 'error', reqId: 0, spaceId: new Uint8Array(0), code, message }))
       ws.close(CLOSE_POLICY, code)
       // A peer that does not read will not complete the close handshake either.
       setTimeout(() => ws.terminate(), 1000).unref()
@@ -85,14 +101,16 @@ export async function startRelay (opts: RelayServerOptions): Promise<RelayServer
     core.open(peer)
     log(`peer ${id} connected from ${req.socket.remoteAddress ?? '?'}`)
     ws.on('message', (data, isBinary) => {
+      // Frames still in flight when the peer was cut off are not acted upon (not even an append).
+      if (cutOff) return
       const now = Date.now()
       const dt = (now - last) / 1000
       last = now
       frames = Math.min(burst, frames + dt * fps) - 1
       const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)
       bytes = Math.min(bps, bytes + dt * bps) - buf.length
-      if (frames < 0 || bytes < 0) return cut('relay/rate-limited', 'too many frames or bytes per second')
-      if (!isBinary) return cut('frame/not-binary', 'text frames are not part of the protocol')
+      if (frames < 0 || bytes < 0) return cut('relay/rate-limited', 'too many frames or bytes per second', true)
+      if (!isBinary) return cut('frame/not-binary', 'text frames are not part of the protocol', true)
       void core.frame(peer, new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength))
     })
     ws.on('pong', () => alive.set(ws, true))

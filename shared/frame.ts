@@ -17,12 +17,15 @@ export const FrameType = {
   fetchStream: 6,
   leave: 7,
   presence: 8,
+  putSnapshot: 9,
+  listSnapshots: 10,
   challenge: 20,
   ok: 21,
   entries: 22,
   error: 23,
   presenceOut: 24,
-  peerLeft: 25
+  peerLeft: 25,
+  snapshots: 26
 } as const
 
 export const MAX_ENTRIES_PER_FRAME = 4096
@@ -32,6 +35,9 @@ const MAX_MESSAGE = 1024
 const CHALLENGE_BYTES = 32
 
 export interface Entry { readonly cursor: number; readonly envelope: Uint8Array }
+/** A stored snapshot as the relay hands it out: its store id, the log cursor it covers, the sealed envelope. */
+export interface SnapshotEntry { readonly id: number; readonly covers: number; readonly envelope: Uint8Array }
+export const MAX_SNAPSHOTS_PER_FRAME = 64
 
 export type Frame =
   | { type: 'create'; reqId: number; spaceId: Uint8Array; accessPk: Uint8Array; writePk: Uint8Array }
@@ -42,6 +48,9 @@ export type Frame =
   | { type: 'fetchStream'; reqId: number; spaceId: Uint8Array; author: Uint8Array; stream: Uint8Array; fromSeq: number; limit: number }
   | { type: 'leave'; spaceId: Uint8Array }
   | { type: 'presence'; spaceId: Uint8Array; envelope: Uint8Array }
+  | { type: 'putSnapshot'; reqId: number; spaceId: Uint8Array; covers: number; envelope: Uint8Array }
+  | { type: 'listSnapshots'; reqId: number; spaceId: Uint8Array; limit: number }
+  | { type: 'snapshots'; reqId: number; spaceId: Uint8Array; snapshots: SnapshotEntry[] }
   | { type: 'challenge'; reqId: number; spaceId: Uint8Array; challenge: Uint8Array }
   | { type: 'ok'; reqId: number; spaceId: Uint8Array; cursor: number }
   | { type: 'entries'; reqId: number; spaceId: Uint8Array; entries: Entry[]; head: number; more: boolean }
@@ -105,6 +114,18 @@ export function writeFrame (f: Frame): Uint8Array {
       break
     case 'peerLeft':
       encoding.writeVarUint8Array(e, f.spaceId); encoding.writeVarUint8Array(e, f.author)
+      break
+    case 'putSnapshot':
+      encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId)
+      encoding.writeVarUint(e, f.covers); encoding.writeVarUint8Array(e, f.envelope)
+      break
+    case 'listSnapshots':
+      encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId); encoding.writeVarUint(e, f.limit)
+      break
+    case 'snapshots':
+      encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId)
+      encoding.writeVarUint(e, f.snapshots.length)
+      for (const x of f.snapshots) { encoding.writeVarUint(e, x.id); encoding.writeVarUint(e, x.covers); encoding.writeVarUint8Array(e, x.envelope) }
       break
   }
   return encoding.toUint8Array(e)
@@ -184,6 +205,17 @@ export function readFrame (bytes: Uint8Array): Result<Frame, FrameErrorCode> {
         break
       }
       case FrameType.peerLeft: f = { type: 'peerLeft', spaceId: space(), author: fixed(r, PK_BYTES, 'author') }; break
+      case FrameType.putSnapshot: f = { type: 'putSnapshot', reqId: reqId(), spaceId: space(), covers: cursor(), envelope: envelope(r) }; break
+      case FrameType.listSnapshots: f = { type: 'listSnapshots', reqId: reqId(), spaceId: space(), limit: r.varUint(MAX_SNAPSHOTS_PER_FRAME) }; break
+      case FrameType.snapshots: {
+        const id = reqId()
+        const spaceId = space()
+        const n = r.varUint(MAX_SNAPSHOTS_PER_FRAME)
+        const snapshots: SnapshotEntry[] = []
+        for (let i = 0; i < n; i++) snapshots.push({ id: cursor(), covers: cursor(), envelope: envelope(r) })
+        f = { type: 'snapshots', reqId: id, spaceId, snapshots }
+        break
+      }
       default: return err('frame/unknown-type', `unknown frame type ${t}`)
     }
     r.end()

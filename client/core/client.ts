@@ -3,7 +3,7 @@ import { formatLink, newSpaceSecrets, parseLink, relayWsUrl, type Invite } from 
 import { getSodium, type Sodium } from '../../shared/sodium.js'
 import { RelayLink, type LinkOptions } from './link.js'
 import * as model from './model.js'
-import { Space } from './space.js'
+import { Space, type SpaceOptions } from './space.js'
 import type { SpaceStore } from './store.js'
 import type { Transport } from './transport.js'
 
@@ -16,7 +16,7 @@ export interface ClientOptions {
   readonly transport: Transport
   readonly storeFor: (spaceIdHex: string) => SpaceStore
   readonly link?: LinkOptions
-  readonly space?: { readonly gapTimeoutMs?: number; readonly maxInflight?: number; readonly ackTimeoutMs?: number; readonly batchMs?: number }
+  readonly space?: Pick<SpaceOptions, 'gapTimeoutMs' | 'maxInflight' | 'ackTimeoutMs' | 'batchMs' | 'snapshotEvery' | 'snapshotBytes' | 'snapshotIdleMs'>
 }
 
 export interface Client {

@@ -2,11 +2,12 @@ import * as Y from 'yjs'
 import { equalBytes, fromB64u, toB64u, toHex } from '../../shared/bytes.js'
 import { GENESIS_HASH, open as openEnvelope, seal, type Device } from '../../shared/envelope.js'
 import type { Entry, Frame, FrameOf } from '../../shared/frame.js'
-import { MsgType, parseEnvelope, STREAM_BYTES } from '../../shared/header.js'
+import { MsgType, parseEnvelope, STREAM_BYTES, type Header } from '../../shared/header.js'
 import { certifyDevice, deriveKeys, type SpaceKeys, type SpaceSecrets } from '../../shared/keys.js'
 import { authMessage, hash } from '../../shared/sign.js'
 import { randomBytes, type Sodium } from '../../shared/sodium.js'
 import { checkBindings, readBatch, scratchApply, writeBatch } from './apply.js'
+import { readSnapshotBody, SNAPSHOT_STREAM, streamKey, verifySnapshot, writeSnapshotBody, type HeldSnapshot, type SnapshotBody, type StreamHeadRef, type VerifyContext } from './snapshot.js'
 import { Emitter } from './events.js'
 import type { LinkMember, RelayLink } from './link.js'
 import type { SpaceStore, WriteBatch } from './store.js'
@@ -64,6 +65,19 @@ interface Meta {
   cursor: number
   bindings: Record<string, string>
   registered: boolean
+  /** The newest snapshot this replica accepted or made: the next one must extend it. */
+  snapshot?: { seq: number; hash: string; heads: Record<string, number> }
+}
+
+/** A snapshot as `history()` returns it, decrypted and verified. */
+export interface SnapshotInfo {
+  readonly id: number
+  readonly seq: number
+  readonly createdAt: number
+  readonly covers: number
+  readonly bytes: number
+  /** `Y.encodeStateAsUpdateV2` of the space at that snapshot. */
+  readonly state: Uint8Array
 }
 
 export interface SpaceOptions {
@@ -82,6 +96,12 @@ export interface SpaceOptions {
   readonly ackTimeoutMs?: number
   /** While typing, at most one envelope per this many ms (an edit after a pause goes at once). */
   readonly batchMs?: number
+  /** Seal a snapshot after this many envelopes since the last one (0: never by count). */
+  readonly snapshotEvery?: number
+  /** … or after this many envelope bytes since the last one. */
+  readonly snapshotBytes?: number
+  /** … or when the space has been quiet this long with changes since the last one (0: never). */
+  readonly snapshotIdleMs?: number
 }
 
 const b64 = toB64u
@@ -95,6 +115,8 @@ const unb64 = (s: string): Uint8Array => {
 const nextMacrotask: (fn: () => void) => void = typeof setImmediate === 'function' ? fn => { setImmediate(fn) } : fn => { setTimeout(fn, 0) }
 
 const META_DELAY_MS = 200
+
+const hexBytes = (h: string): Uint8Array => Uint8Array.from(h.match(/../g) ?? [], x => parseInt(x, 16))
 
 /** Tampering the relay (or the network) could have done: the entry is retried, not skipped. */
 const RETRYABLE = new Set(['envelope/malformed', 'envelope/bad-version', 'envelope/bad-type', 'envelope/too-large', 'envelope/bad-cert', 'envelope/bad-signature', 'envelope/bad-commitment', 'envelope/bad-ciphertext', 'envelope/wrong-space', 'envelope/wrong-epoch', 'envelope/wrong-key', 'envelope/wrong-type'])
@@ -165,7 +187,19 @@ export class Space implements LinkMember {
     this.maxInflight = opts.maxInflight ?? 2
     this.ackTimeoutMs = opts.ackTimeoutMs ?? 10_000
     this.batchMs = opts.batchMs ?? 10
+    this.snapshotEvery = opts.snapshotEvery ?? 1000
+    this.snapshotBytes = opts.snapshotBytes ?? 1024 * 1024
+    this.snapshotIdleMs = opts.snapshotIdleMs ?? 30_000
   }
+
+  private readonly snapshotEvery: number
+  private readonly snapshotBytes: number
+  private readonly snapshotIdleMs: number
+  private sinceSnapshot = { envelopes: 0, bytes: 0 }
+  private snapshotTimer: ReturnType<typeof setTimeout> | undefined
+  private idleTimer: ReturnType<typeof setTimeout> | undefined
+  private snapshotting = false
+  private readonly requests = new Map<number, (f: Frame) => void>()
 
   private readonly batchMs: number
   private readonly gapTimeoutMs: number
@@ -319,6 +353,7 @@ export class Space implements LinkMember {
     for (const c of new Set(updates.flatMap(u => [...Y.parseUpdateMeta(u).from.keys()]))) this.bindings.set(c, this.devicePkHex)
     this.outbox.push({ seq, env })
     this.stats.sealed++
+    this.noteActivity(env.length)
     const done = this.persist({ updates, outboxAdd: [env], meta: this.encodeMeta() })
     void done.then(() => this.pump())
     return done
@@ -348,10 +383,18 @@ export class Space implements LinkMember {
     }, this.ackTimeoutMs)
   }
 
-  private onAck (reqId: number): void {
+  private onAck (reqId: number, cursor: number): void {
     const seq = this.inflight.get(reqId)
     if (seq === undefined) return
     this.inflight.delete(reqId)
+    // Once caught up, the relay has sent us every entry below an ack's cursor before the ack itself
+    // (it forwards each entry right after its commit, in cursor order), so our own write moves the
+    // resume point too; without this a lone writer's snapshots would cover nothing.
+    if (this.caughtUp && cursor > this.meta.cursor) {
+      this.meta.cursor = cursor
+      this.lastCursorThisConn = Math.max(this.lastCursorThisConn, cursor)
+      this.scheduleMeta()
+    }
     let done = 0
     while (this.outbox[0] !== undefined && this.outbox[0].seq <= seq) { this.outbox.shift(); done++ }
     if (done > 0) {
@@ -426,7 +469,13 @@ export class Space implements LinkMember {
         this.link.send({ type: 'auth', reqId: this.authReq, spaceId: this.keys.spaceId, signature, after: this.resumeCursor() })
         return
       }
-      case 'ok': return this.onOk(f)
+      case 'ok':
+        if (this.answer(f)) return undefined
+        return this.onOk(f)
+      case 'snapshots':
+        if (f.reqId === this.authReq) return this.onJoinSnapshot(f)
+        this.answer(f)
+        return undefined
       case 'entries': return this.onEntries(f)
       case 'error': return this.onError(f)
       case 'presenceOut':
@@ -446,7 +495,7 @@ export class Space implements LinkMember {
       this.scheduleFlush()
       return
     }
-    if (this.inflight.has(f.reqId)) return this.onAck(f.reqId)
+    if (this.inflight.has(f.reqId)) return this.onAck(f.reqId, f.cursor)
     if (!this.meta.registered) {
       this.meta.registered = true
       void this.persist({ meta: this.encodeMeta() })
@@ -454,6 +503,7 @@ export class Space implements LinkMember {
   }
 
   private onError (f: FrameOf<'error'>): void {
+    if (this.answer(f)) return
     if (f.code === 'relay/space-exists' && !this.meta.registered) {
       // Our create went through before but its ack was lost; the access check that follows settles it.
       this.meta.registered = true
@@ -613,6 +663,7 @@ export class Space implements LinkMember {
     }
     for (const u of batch.value) out.push(u)
     this.stats.applied++
+    this.noteActivity(plain.length)
   }
 
   private reject (code: string, message: string, cursor: number, author?: string): void {
@@ -637,6 +688,188 @@ export class Space implements LinkMember {
     const t = this.gapTimers.get(sk)
     if (t !== undefined) clearTimeout(t)
     this.gapTimers.delete(sk)
+  }
+
+  // Snapshots (DESIGN.md §5) ---------------------------------------------------------------------
+
+  /** Routes an answer to a pending `request`; false if nobody waits for this reqId. */
+  private answer (f: Frame): boolean {
+    if (!('reqId' in f)) return false
+    const fn = this.requests.get(f.reqId)
+    if (fn === undefined) return false
+    this.requests.delete(f.reqId)
+    fn(f)
+    return true
+  }
+
+  /** Sends a request frame and resolves with its answer (ok, error or snapshots frame). */
+  private request (make: (reqId: number) => Frame, timeoutMs = 30_000): Promise<Frame> {
+    const reqId = this.reqId++
+    return new Promise(resolve => {
+      const timer = setTimeout(() => {
+        this.requests.delete(reqId)
+        resolve({ type: 'error', reqId, spaceId: this.keys.spaceId, code: 'sync/timeout', message: 'no answer from the relay' })
+      }, timeoutMs)
+      this.requests.set(reqId, f => { clearTimeout(timer); resolve(f) })
+      if (!this.link.send(make(reqId))) this.answer({ type: 'error', reqId, spaceId: this.keys.spaceId, code: 'sync/offline', message: 'not connected to the relay' })
+    })
+  }
+
+  private noteActivity (bytes: number): void {
+    this.sinceSnapshot.envelopes++
+    this.sinceSnapshot.bytes += bytes
+    if (this.device === undefined) return
+    const due = (this.snapshotEvery > 0 && this.sinceSnapshot.envelopes >= this.snapshotEvery) || this.sinceSnapshot.bytes >= this.snapshotBytes
+    if (due && this.snapshotTimer === undefined) {
+      // A little jitter, so writers that pass the threshold together rarely race for the same slot.
+      this.snapshotTimer = setTimeout(() => {
+        this.snapshotTimer = undefined
+        void this.snapshot()
+      }, Math.floor(Math.random() * 200))
+    }
+    if (this.snapshotIdleMs > 0) {
+      if (this.idleTimer !== undefined) clearTimeout(this.idleTimer)
+      this.idleTimer = setTimeout(() => {
+        this.idleTimer = undefined
+        if (this.sinceSnapshot.envelopes > 0) void this.snapshot()
+      }, this.snapshotIdleMs)
+    }
+  }
+
+  private heldSnapshot (): HeldSnapshot | undefined {
+    const h = this.meta.snapshot
+    return h === undefined ? undefined : { seq: h.seq, hash: unb64(h.hash), heads: new Map(Object.entries(h.heads)) }
+  }
+
+  private hold (seq: number, hash: Uint8Array, heads: readonly StreamHeadRef[]): void {
+    const rec: Record<string, number> = {}
+    for (const h of heads) rec[streamKey(h.author, h.stream)] = h.seq
+    this.meta.snapshot = { seq, hash: b64(hash), heads: rec }
+    this.sinceSnapshot = { envelopes: 0, bytes: 0 }
+    this.scheduleMeta()
+  }
+
+  /**
+   * Seals the whole document as the next snapshot of the chain and offers it to the relay, which
+   * keeps one winner per position. 'conflict': another writer won; this replica adopts the newest
+   * snapshot's position and carries on. 'skipped': not now (view-only, offline, or a gap pending).
+   */
+  async snapshot (): Promise<'stored' | 'conflict' | 'skipped'> {
+    if (this.device === undefined || !this.joined || !this.caughtUp || this.buffered.size > 0 || this.retryFloor !== undefined || this.snapshotting || this.closed) return 'skipped'
+    this.snapshotting = true
+    try {
+      await this.flush()
+      const held = this.meta.snapshot
+      const seq = held === undefined ? 0 : held.seq + 1
+      const heads: StreamHeadRef[] = []
+      for (const [k, h] of this.heads) {
+        const [a, st] = k.split(':')
+        heads.push({ author: hexBytes(a!), stream: hexBytes(st!), seq: h.seq, hash: h.hash })
+      }
+      const own = this.meta.stream
+      if (own.nextSeq > 0) heads.push({ author: this.device.publicKey, stream: unb64(own.id), seq: own.nextSeq - 1, hash: unb64(own.lastHash) })
+      const bindings: Array<readonly [number, Uint8Array]> = [...this.bindings].map(([c, a]) => [c, hexBytes(a)] as const)
+      const covers = this.resumeCursor()
+      const body = writeSnapshotBody({ createdAt: Date.now(), covers, heads, bindings, state: Y.encodeStateAsUpdateV2(this.doc) })
+      const env = seal(this.sodium, this.keys, this.device, MsgType.snapshot, { stream: SNAPSHOT_STREAM, seq, prevHash: held === undefined ? GENESIS_HASH : unb64(held.hash) }, body)
+      const res = await this.request(reqId => ({ type: 'putSnapshot', reqId, spaceId: this.keys.spaceId, covers, envelope: env }))
+      if (res.type === 'ok') {
+        this.hold(seq, hash(this.sodium, env), heads)
+        return 'stored'
+      }
+      if (res.type === 'error' && res.code === 'store/snapshot-conflict') {
+        await this.adoptNewestSnapshot()
+        return 'conflict'
+      }
+      if (res.type === 'error' && res.code !== 'sync/offline' && res.code !== 'sync/closed') this.alert('sync/snapshot-refused', `the relay refused a snapshot: ${res.code} ${res.message}`)
+      return 'skipped'
+    } finally {
+      this.snapshotting = false
+    }
+  }
+
+  /** After losing a snapshot race: verify the snapshots we have not seen and take the newest's position. */
+  private async adoptNewestSnapshot (): Promise<void> {
+    const res = await this.request(reqId => ({ type: 'listSnapshots', reqId, spaceId: this.keys.spaceId, limit: 16 }))
+    if (res.type !== 'snapshots') return
+    const heldSeq = this.meta.snapshot?.seq ?? -1
+    const fresh = res.snapshots.map(s => ({ s, o: this.openSnapshot(s.envelope) })).filter(x => x.o !== undefined && x.o.header.seq > heldSeq)
+    fresh.sort((a, b) => a.o!.header.seq - b.o!.header.seq)
+    for (const { s, o } of fresh) {
+      const v = verifySnapshot(o!.header.seq, o!.header.prevHash, o!.body, this.verifyContext())
+      if (!v.ok) return this.reject(v.code, v.message, s.covers)
+      this.hold(o!.header.seq, o!.hash, o!.body.heads)
+    }
+  }
+
+  private verifyContext (): VerifyContext {
+    return { held: this.heldSnapshot(), heads: this.heads, bindings: this.bindings, doc: this.doc, selfHex: this.devicePkHex }
+  }
+
+  private openSnapshot (env: Uint8Array): { header: Header; hash: Uint8Array; body: SnapshotBody } | undefined {
+    const opened = openEnvelope(this.sodium, this.keys, env, { types: [MsgType.snapshot] })
+    if (!opened.ok) { this.reject(opened.code, opened.message, 0, undefined); return undefined }
+    if (!equalBytes(opened.value.header.stream, SNAPSHOT_STREAM)) { this.reject('snapshot/malformed', 'a snapshot must use the snapshot chain stream', 0); return undefined }
+    const body = readSnapshotBody(opened.value.plaintext)
+    if (!body.ok) { this.reject(body.code, body.message, 0); return undefined }
+    return { header: opened.value.header, hash: opened.value.hash, body: body.value }
+  }
+
+  /** The relay starts a cold or stale join with the newest snapshot: verify it, then apply it. */
+  private onJoinSnapshot (f: FrameOf<'snapshots'>): void {
+    for (const s of f.snapshots) {
+      const o = this.openSnapshot(s.envelope)
+      if (o === undefined) {
+        this.retryFloor = Math.min(this.retryFloor ?? Infinity, this.resumeCursor())
+        this.scheduleRetry()
+        return
+      }
+      const v = verifySnapshot(o.header.seq, o.header.prevHash, o.body, this.verifyContext())
+      if (!v.ok) return this.reject(v.code, v.message, s.covers)
+      const empty = this.doc.store.clients.size === 0 && this.doc.store.pendingStructs === null
+      if (!empty) {
+        // Scratch-apply first (DESIGN.md §6). An empty live doc is its own scratch copy: skipping
+        // the copy keeps a cold join as fast as a plaintext server's.
+        try {
+          Y.applyUpdateV2(new Y.Doc({ guid: 'scratch' }), o.body.state)
+        } catch (e) {
+          return this.reject('apply/malformed-update', `snapshot does not integrate: ${String(e)}`, s.covers)
+        }
+      }
+      for (const [c, a] of o.body.bindings) this.bindings.set(c, toHex(a))
+      try {
+        Y.applyUpdateV2(this.doc, o.body.state, this)
+      } catch (e) {
+        return this.reject('apply/failed', `snapshot failed on the live document: ${String(e)}`, s.covers)
+      }
+      for (const h of o.body.heads) {
+        const k = streamKey(h.author, h.stream)
+        if (toHex(h.author) === this.devicePkHex) continue
+        const mine = this.heads.get(k)
+        if (mine === undefined || h.seq > mine.seq) this.heads.set(k, { seq: h.seq, hash: h.hash })
+      }
+      this.meta.cursor = Math.max(this.meta.cursor, s.covers)
+      this.lastCursorThisConn = Math.max(this.lastCursorThisConn, s.covers)
+      this.hold(o.header.seq, o.hash, o.body.heads)
+      this.events.emit('remote', undefined)
+      // Store the merged state in place of the update log (it includes pending structs).
+      this.io = this.io.then(() => this.store.compact(Y.encodeStateAsUpdate(this.doc))).catch(e => {
+        this.alert('store/write-failed', `local storage failed: ${e instanceof Error ? e.message : String(e)}`)
+      })
+    }
+  }
+
+  /** The snapshots the relay keeps (newest first), decrypted and signature-checked: `cove history`. */
+  async history (limit = 16): Promise<SnapshotInfo[]> {
+    const res = await this.request(reqId => ({ type: 'listSnapshots', reqId, spaceId: this.keys.spaceId, limit }))
+    if (res.type === 'error') throw new Error(`${res.code}: ${res.message}`)
+    if (res.type !== 'snapshots') throw new Error('unexpected answer from the relay')
+    const out: SnapshotInfo[] = []
+    for (const s of res.snapshots) {
+      const o = this.openSnapshot(s.envelope)
+      if (o !== undefined) out.push({ id: s.id, seq: o.header.seq, createdAt: o.body.createdAt, covers: s.covers, bytes: s.envelope.length, state: o.body.state })
+    }
+    return out
   }
 
   // Presence and fingerprint hooks (client/core/presence.ts, the web app's security panel) ------
@@ -676,6 +909,9 @@ export class Space implements LinkMember {
     for (const t of this.gapTimers.values()) clearTimeout(t)
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer)
     if (this.ackTimer !== undefined) clearTimeout(this.ackTimer)
+    if (this.snapshotTimer !== undefined) clearTimeout(this.snapshotTimer)
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer)
+    for (const [reqId, answer] of this.requests) answer({ type: 'error', reqId, spaceId: this.keys.spaceId, code: 'sync/closed', message: 'the space was closed' })
     if (this.metaTimer !== undefined) {
       clearTimeout(this.metaTimer)
       this.metaTimer = undefined

@@ -8,6 +8,7 @@ interface MemSpace {
   log: Row[]
   /** Highest cursor ever given in this space: survives pruning, so cursors never go backwards. */
   top: number
+  pruned: number
   readonly heads: Map<string, StreamHead>
   readonly bySeq: Map<string, Row>
   readonly snapshots: StoredSnapshot[]
@@ -26,7 +27,7 @@ export function createMemoryStore (): LogStore {
     async createSpace (id, rec) {
       const k = toHex(id)
       if (spaces.has(k)) return false
-      spaces.set(k, { rec: { accessPk: copy(rec.accessPk), writePk: copy(rec.writePk) }, log: [], top: 0, heads: new Map(), bySeq: new Map(), snapshots: [] })
+      spaces.set(k, { rec: { accessPk: copy(rec.accessPk), writePk: copy(rec.writePk) }, log: [], top: 0, pruned: 0, heads: new Map(), bySeq: new Map(), snapshots: [] })
       return true
     },
     async getSpace (id) {
@@ -90,14 +91,19 @@ export function createMemoryStore (): LogStore {
       const s = get(id)
       return s === undefined ? [] : s.snapshots.slice(Math.max(0, s.snapshots.length - limit)).reverse().map(x => ({ id: x.id, hash: copy(x.hash), prevHash: copy(x.prevHash), covers: x.covers, envelope: copy(x.envelope) }))
     },
-    async prune (id, upTo) {
+    async prune (id, upTo, keepSnapshots) {
       const s = get(id)
       if (s === undefined) return 0
       const keep = s.log.filter(r => r.cursor > upTo)
       const dropped = s.log.length - keep.length
       for (const r of s.log) if (r.cursor <= upTo) s.bySeq.delete(`${r.streamKey}:${r.seq}`)
       s.log = keep
+      s.pruned = Math.max(s.pruned, upTo)
+      if (keepSnapshots !== undefined && s.snapshots.length > keepSnapshots) s.snapshots.splice(0, s.snapshots.length - Math.max(1, keepSnapshots))
       return dropped
+    },
+    async prunedUpTo (id) {
+      return get(id)?.pruned ?? 0
     },
     async close () {}
   }

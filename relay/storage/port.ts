@@ -73,7 +73,12 @@ export interface LogStore {
   putSnapshot (spaceId: Uint8Array, s: SnapshotPut): Promise<PutSnapshotResult>
   /** Newest first, at most `limit`. */
   getSnapshots (spaceId: Uint8Array, limit: number): Promise<StoredSnapshot[]>
-  /** Drops log entries with cursor <= upTo (stream heads stay, so chains still extend); returns how many. */
-  prune (spaceId: Uint8Array, upTo: number): Promise<number>
+  /**
+   * Drops log entries with cursor <= upTo (stream heads stay, so chains still extend) and snapshots
+   * beyond the newest `keepSnapshots`; returns how many log entries went. Remembers `upTo`.
+   */
+  prune (spaceId: Uint8Array, upTo: number, keepSnapshots?: number): Promise<number>
+  /** The highest cursor pruned so far (0 if never): a client resuming below it needs a snapshot. */
+  prunedUpTo (spaceId: Uint8Array): Promise<number>
   close (): Promise<void>
 }

@@ -31,6 +31,7 @@ export function createSqliteStore (file: string): LogStore {
       PRIMARY KEY (space, author, stream)
     ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS tops (space BLOB PRIMARY KEY, top INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS pruned (space BLOB PRIMARY KEY, up_to INTEGER NOT NULL) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS snapshots (
       id INTEGER PRIMARY KEY AUTOINCREMENT, space BLOB NOT NULL, hash BLOB NOT NULL, prev_hash BLOB NOT NULL,
       covers INTEGER NOT NULL, env BLOB NOT NULL
@@ -52,7 +53,10 @@ export function createSqliteStore (file: string): LogStore {
     newestSnap: db.prepare<[Uint8Array], { hash: Buffer }>('SELECT hash FROM snapshots WHERE space = ? ORDER BY id DESC LIMIT 1'),
     putSnap: db.prepare('INSERT INTO snapshots (space, hash, prev_hash, covers, env) VALUES (?, ?, ?, ?, ?)'),
     getSnaps: db.prepare<[Uint8Array, number], { id: number; hash: Buffer; prev_hash: Buffer; covers: number; env: Buffer }>('SELECT id, hash, prev_hash, covers, env FROM snapshots WHERE space = ? ORDER BY id DESC LIMIT ?'),
-    prune: db.prepare('DELETE FROM log WHERE space = ? AND cursor <= ?')
+    prune: db.prepare('DELETE FROM log WHERE space = ? AND cursor <= ?'),
+    setPruned: db.prepare('INSERT INTO pruned (space, up_to) VALUES (?, ?) ON CONFLICT (space) DO UPDATE SET up_to = max(up_to, excluded.up_to)'),
+    getPruned: db.prepare<[Uint8Array], { up_to: number }>('SELECT up_to FROM pruned WHERE space = ?'),
+    dropSnaps: db.prepare('DELETE FROM snapshots WHERE space = ? AND id NOT IN (SELECT id FROM snapshots WHERE space = ? ORDER BY id DESC LIMIT ?)')
   }
 
   const u8 = (b: Buffer): Uint8Array => new Uint8Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))
@@ -135,8 +139,16 @@ export function createSqliteStore (file: string): LogStore {
     async getSnapshots (id, limit) {
       return q.getSnaps.all(id, limit).map((r): StoredSnapshot => ({ id: r.id, hash: u8(r.hash), prevHash: u8(r.prev_hash), covers: r.covers, envelope: u8(r.env) }))
     },
-    async prune (id, upTo) {
-      return q.prune.run(id, upTo).changes
+    async prune (id, upTo, keepSnapshots) {
+      return db.transaction(() => {
+        const n = q.prune.run(id, upTo).changes
+        q.setPruned.run(id, upTo)
+        if (keepSnapshots !== undefined) q.dropSnaps.run(id, id, Math.max(1, keepSnapshots))
+        return n
+      }).immediate()
+    },
+    async prunedUpTo (id) {
+      return q.getPruned.get(id)?.up_to ?? 0
     },
     async close () {
       if (closed) return

@@ -650,6 +650,39 @@ export function runLogStoreContract (name: string, setup: () => Promise<Contract
       it('prune of an unknown space drops nothing', async () => {
         expect(await store.prune(spaceId(), ALL)).toBe(0)
       })
+
+      it('remembers the highest pruned cursor per space, never lowering it', async () => {
+        const space = await newSpace(store)
+        const other = await newSpace(store)
+        expect(await store.prunedUpTo(space)).toBe(0)
+        const a = new Chain()
+        const cursors: number[] = []
+        for (let i = 0; i < 3; i++) cursors.push(expectOk(await store.append(space, a.next())))
+        await store.prune(space, cursors[1]!)
+        expect(await store.prunedUpTo(space)).toBe(cursors[1])
+        await store.prune(space, cursors[0]!)
+        expect(await store.prunedUpTo(space)).toBe(cursors[1])
+        expect(await store.prunedUpTo(other)).toBe(0)
+      })
+
+      it('keeps only the newest K snapshots when asked, and the chain still extends from the newest', async () => {
+        const space = await newSpace(store)
+        let prev = ZERO
+        const ids: number[] = []
+        for (let i = 0; i < 5; i++) {
+          const h = rand(32)
+          const r = await store.putSnapshot(space, { hash: h, prevHash: prev, covers: i, envelope: body(`s${i}`) })
+          if (!r.ok) throw new Error('put failed')
+          ids.push(r.id)
+          prev = h
+        }
+        await store.prune(space, 0, 2)
+        expect((await store.getSnapshots(space, 10)).map(s => s.id)).toEqual([ids[4], ids[3]])
+        const r = await store.putSnapshot(space, { hash: rand(32), prevHash: prev, covers: 9, envelope: body('s5') })
+        expect(r.ok).toBe(true)
+        await store.prune(space, 0)
+        expect(await store.getSnapshots(space, 10)).toHaveLength(3)
+      })
     })
 
     describe('snapshots', () => {

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import * as encoding from 'lib0/encoding'
 import { describe, expect, it } from 'vitest'
-import { FrameType, MAX_ENTRIES_PER_FRAME, MAX_FRAME_BYTES, readFrame, writeFrame, type Frame, type FrameErrorCode } from '../../shared/frame.js'
+import { FrameType, MAX_ENTRIES_PER_FRAME, MAX_SNAPSHOTS_PER_FRAME, MAX_FRAME_BYTES, readFrame, writeFrame, type Frame, type FrameErrorCode } from '../../shared/frame.js'
 import { HEADER_BYTES, MAX_ENVELOPE_BYTES, MIN_CT_BYTES, MsgType, parseEnvelope, SIG_BYTES, VERSION, type HeaderErrorCode } from '../../shared/header.js'
 import { testSeed } from '../support/prng.js'
 
@@ -46,7 +46,10 @@ const arbitraries: { [K in Frame['type']]: fc.Arbitrary<Extract<Frame, { type: K
   }),
   error: fc.record({ type: fc.constant('error'), reqId, spaceId: fc.oneof(spaceId, bytes(0)), code: errCode, message: errMessage }),
   presenceOut: fc.record({ type: fc.constant('presenceOut'), spaceId, envelope }),
-  peerLeft: fc.record({ type: fc.constant('peerLeft'), spaceId, author: pk })
+  peerLeft: fc.record({ type: fc.constant('peerLeft'), spaceId, author: pk }),
+  putSnapshot: fc.record({ type: fc.constant('putSnapshot'), reqId, spaceId, covers: cursor, envelope }),
+  listSnapshots: fc.record({ type: fc.constant('listSnapshots'), reqId, spaceId, limit: fc.integer({ min: 0, max: MAX_SNAPSHOTS_PER_FRAME }) }),
+  snapshots: fc.record({ type: fc.constant('snapshots'), reqId, spaceId, snapshots: fc.array(fc.record({ id: cursor, covers: cursor, envelope }), { maxLength: 4 }) })
 }
 const anyFrame: fc.Arbitrary<Frame> = fc.oneof(...Object.values(arbitraries) as Array<fc.Arbitrary<Frame>>)
 

@@ -1,0 +1,209 @@
+import path from 'node:path'
+import Database from 'better-sqlite3'
+import * as Y from 'yjs'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createClient, type Client } from '../../client/core/client.js'
+import * as model from '../../client/core/model.js'
+import { readSnapshotBody, verifySnapshot, writeSnapshotBody, type SnapshotBody } from '../../client/core/snapshot.js'
+import type { Space } from '../../client/core/space.js'
+import { createMemorySpaceStore, type SpaceStore } from '../../client/core/store.js'
+import { toHex } from '../../shared/bytes.js'
+import { open } from '../../shared/envelope.js'
+import { MsgType } from '../../shared/header.js'
+import { deriveKeys, parseLink, type Invite } from '../../shared/keys.js'
+import { getSodium } from '../../shared/sodium.js'
+import type { RelayServer } from '../../relay/server.js'
+import { startTestRelay, waitFor, wsTransport } from '../support/relay.js'
+
+let relay: (RelayServer & { dir: string }) | undefined
+const clients: Client[] = []
+afterEach(async () => {
+  for (const c of clients.splice(0)) await c.close()
+  await relay?.close()
+  relay = undefined
+})
+
+async function client (store?: () => SpaceStore, space: Record<string, number> = {}): Promise<Client> {
+  const c = await createClient({ transport: wsTransport, storeFor: store ?? (() => createMemorySpaceStore()), link: { backoffBaseMs: 20, backoffMaxMs: 200 }, space: { snapshotIdleMs: 0, snapshotEvery: 0, snapshotBytes: 1 << 30, ...space } })
+  clients.push(c)
+  return c
+}
+
+async function inviteOf (link: string): Promise<Invite> {
+  const r = parseLink(await getSodium(), link)
+  if (!r.ok) throw new Error(r.message)
+  return r.value
+}
+
+function logCount (dir: string): number {
+  const db = new Database(path.join(dir, 'relay.sqlite'), { readonly: true })
+  try { return (db.prepare('SELECT count(*) AS n FROM log').get() as { n: number }).n } finally { db.close() }
+}
+
+function typeInto (space: Space, n: number, tag: string): void {
+  const t = space.doc.getText('text')
+  for (let i = 0; i < n; i++) t.insert(t.length, `${tag}${i} `)
+}
+
+describe('snapshots through a real relay', () => {
+  it('a joiner downloads the newest snapshot plus the updates after it, and pruning drops covered updates', async () => {
+    relay = await startTestRelay({ pruneGraceMs: 0 })
+    const a = await client()
+    const { space: sa, editLink } = await a.createSpace(relay.url, 'Long history')
+    await sa.whenCaughtUp(5000)
+    for (let i = 0; i < 30; i++) { typeInto(sa, 5, `a${i}-`); await sa.whenStored(5000) }
+    expect(await sa.snapshot()).toBe('stored')
+    await waitFor(() => logCount(relay!.dir) === 0, 5000, 'prune')
+    typeInto(sa, 3, 'after-')
+    await sa.whenStored(5000)
+    expect(logCount(relay.dir)).toBeGreaterThan(0)
+    const b = await client()
+    const sb = await b.openSpace(await inviteOf(editLink))
+    await sb.whenCaughtUp(5000)
+    expect(sb.doc.getText('text').toString()).toBe(sa.doc.getText('text').toString())
+    expect(model.toJSON(sb.doc).title).toBe('Long history')
+    expect(sb.alerts).toEqual([])
+    // The joiner holds the snapshot's position: its next snapshot extends the chain.
+    typeInto(sb, 2, 'b-')
+    await sb.whenStored(5000)
+    expect(await sb.snapshot()).toBe('stored')
+    const hist = await sb.history()
+    expect(hist.map(h => h.seq)).toEqual([1, 0])
+    const old = new Y.Doc()
+    Y.applyUpdateV2(old, hist[1]!.state)
+    expect(old.getText('text').toString()).not.toContain('after-')
+  })
+
+  it('two writers snapshotting at once: one wins, the other adopts it and carries on', async () => {
+    relay = await startTestRelay({ pruneGraceMs: 60_000 })
+    const a = await client()
+    const { space: sa, editLink } = await a.createSpace(relay.url)
+    const b = await client()
+    const sb = await b.openSpace(await inviteOf(editLink))
+    await Promise.all([sa.whenCaughtUp(5000), sb.whenCaughtUp(5000)])
+    typeInto(sa, 3, 'a'); typeInto(sb, 3, 'b')
+    await Promise.all([sa.whenStored(5000), sb.whenStored(5000)])
+    await waitFor(() => sa.doc.getText('text').length === sb.doc.getText('text').length, 5000, 'converge')
+    const results = await Promise.all([sa.snapshot(), sb.snapshot()])
+    expect([...results].sort()).toEqual(['conflict', 'stored'])
+    // Both now extend the winner: the loser's next snapshot is #1, not another #0.
+    typeInto(sb, 1, 'more')
+    await sb.whenStored(5000)
+    await waitFor(() => sa.doc.getText('text').toString() === sb.doc.getText('text').toString(), 5000, 'converge')
+    const next = results[0] === 'conflict' ? sa : sb
+    expect(await next.snapshot()).toBe('stored')
+    expect((await next.history()).map(h => h.seq)).toEqual([1, 0])
+    expect([...sa.alerts, ...sb.alerts]).toEqual([])
+  })
+
+  it('an offline client that comes back after a prune merges its own edits, nothing lost', async () => {
+    relay = await startTestRelay({ pruneGraceMs: 0 })
+    const a = await client()
+    const { space: sa, editLink } = await a.createSpace(relay.url)
+    const cStore = createMemorySpaceStore()
+    const c1 = await client(() => cStore)
+    const sc1 = await c1.openSpace(await inviteOf(editLink))
+    typeInto(sa, 3, 'early')
+    await sa.whenStored(5000)
+    await waitFor(() => sc1.doc.getText('text').length === sa.doc.getText('text').length, 5000, 'c sees a')
+    await c1.close()
+    clients.splice(clients.indexOf(c1), 1)
+    // While c is away: a writes, snapshots, the relay prunes.
+    typeInto(sa, 10, 'while-away')
+    await sa.whenStored(5000)
+    expect(await sa.snapshot()).toBe('stored')
+    await waitFor(() => logCount(relay!.dir) === 0, 5000, 'prune')
+    // c edits offline (its relay is unreachable), then comes back.
+    const off = await createClient({ transport: wsTransport, storeFor: () => cStore, link: { backoffBaseMs: 20, backoffMaxMs: 200 } })
+    const offline = await off.openSpace(await inviteOf(editLink), 'ws://127.0.0.1:1')
+    typeInto(offline, 4, 'offline-edit')
+    await offline.flush()
+    await off.close()
+    const c2 = await client(() => cStore)
+    const sc2 = await c2.openSpace(await inviteOf(editLink))
+    await sc2.whenStored(10_000)
+    await waitFor(() => sa.doc.getText('text').toString() === sc2.doc.getText('text').toString(), 10_000, 'converge')
+    expect(sa.doc.getText('text').toString()).toContain('offline-edit3')
+    expect(sa.doc.getText('text').toString()).toContain('while-away9')
+    expect([...sa.alerts, ...sc2.alerts]).toEqual([])
+  })
+})
+
+describe('snapshot rejection', () => {
+  const A = new Uint8Array(32).fill(1)
+  const S = new Uint8Array(8).fill(2)
+  const H1 = new Uint8Array(32).fill(3)
+  const H2 = new Uint8Array(32).fill(4)
+  function body (doc: Y.Doc, heads: SnapshotBody['heads'], bindings: SnapshotBody['bindings'] = []): SnapshotBody {
+    return { createdAt: 1, covers: 10, heads, bindings, state: Y.encodeStateAsUpdateV2(doc) }
+  }
+  const ctx = (over: Partial<Parameters<typeof verifySnapshot>[3]> = {}): Parameters<typeof verifySnapshot>[3] =>
+    ({ held: undefined, heads: new Map(), bindings: new Map(), doc: new Y.Doc(), selfHex: 'ff', ...over })
+
+  it('body round-trips and malformed bodies are refused', () => {
+    const d = new Y.Doc(); d.getText('t').insert(0, 'x')
+    const b = body(d, [{ author: A, stream: S, seq: 3, hash: H1 }], [[7, A]])
+    const r = readSnapshotBody(writeSnapshotBody(b))
+    expect(r.ok && r.value).toEqual(b)
+    const bytes = writeSnapshotBody(b)
+    expect(readSnapshotBody(bytes.subarray(0, bytes.length - 1)).ok).toBe(false)
+    expect(readSnapshotBody(new Uint8Array([2])).ok).toBe(false)
+  })
+
+  it('wrong chain: the next position must link to the held snapshot', () => {
+    const held = { seq: 4, hash: H1, heads: new Map() }
+    expect(verifySnapshot(5, H2, body(new Y.Doc(), []), ctx({ held }))).toMatchObject({ ok: false, code: 'snapshot/wrong-chain' })
+    expect(verifySnapshot(5, H1, body(new Y.Doc(), []), ctx({ held })).ok).toBe(true)
+  })
+
+  it('regression: an older position, or covering less of a stream than the held snapshot', () => {
+    const held = { seq: 4, hash: H1, heads: new Map([[`${toHex(A)}:${toHex(S)}`, 9]]) }
+    expect(verifySnapshot(4, H1, body(new Y.Doc(), [{ author: A, stream: S, seq: 9, hash: H2 }]), ctx({ held }))).toMatchObject({ ok: false, code: 'snapshot/regression' })
+    expect(verifySnapshot(5, H1, body(new Y.Doc(), [{ author: A, stream: S, seq: 8, hash: H2 }]), ctx({ held }))).toMatchObject({ ok: false, code: 'snapshot/regression' })
+    expect(verifySnapshot(5, H1, body(new Y.Doc(), [{ author: A, stream: S, seq: 9, hash: H2 }]), ctx({ held })).ok).toBe(true)
+  })
+
+  it('contradiction: a different envelope hash for a stream position this replica holds', () => {
+    const heads = new Map([[`${toHex(A)}:${toHex(S)}`, { seq: 3, hash: H1 }]])
+    expect(verifySnapshot(0, new Uint8Array(32), body(new Y.Doc(), [{ author: A, stream: S, seq: 3, hash: H2 }]), ctx({ heads }))).toMatchObject({ ok: false, code: 'snapshot/contradicts-heads' })
+  })
+
+  it('missing content: it claims to cover a stream but lacks that writer\'s content', () => {
+    const local = new Y.Doc()
+    local.clientID = 42
+    local.getText('t').insert(0, 'written by A')
+    const heads = new Map([[`${toHex(A)}:${toHex(S)}`, { seq: 3, hash: H1 }]])
+    const bindings = new Map([[42, toHex(A)]])
+    const claimed = [{ author: A, stream: S, seq: 3, hash: H1 }]
+    expect(verifySnapshot(0, new Uint8Array(32), body(new Y.Doc(), claimed), ctx({ heads, bindings, doc: local }))).toMatchObject({ ok: false, code: 'snapshot/missing-content' })
+    // The same claim with the content present passes: the check is what rejects the first one.
+    const full = new Y.Doc()
+    Y.applyUpdate(full, Y.encodeStateAsUpdate(local))
+    expect(verifySnapshot(0, new Uint8Array(32), body(full, claimed), ctx({ heads, bindings, doc: local })).ok).toBe(true)
+    // A snapshot that does not claim A's stream is not expected to hold A's content.
+    expect(verifySnapshot(0, new Uint8Array(32), body(new Y.Doc(), []), ctx({ heads, bindings, doc: local })).ok).toBe(true)
+  })
+
+  it('wrong signature: a snapshot altered on the relay is refused by the joiner, which alerts and applies nothing', async () => {
+    relay = await startTestRelay({ pruneGraceMs: 60_000 })
+    const a = await client()
+    const { space: sa, editLink } = await a.createSpace(relay.url, 'Signed')
+    typeInto(sa, 3, 'x')
+    await sa.whenStored(5000)
+    expect(await sa.snapshot()).toBe('stored')
+    // The relay (here: its database) flips one byte of the snapshot's ciphertext.
+    const db = new Database(path.join(relay.dir, 'relay.sqlite'))
+    const row = db.prepare('SELECT id, env FROM snapshots').get() as { id: number; env: Buffer }
+    row.env[300] = row.env[300]! ^ 1
+    db.prepare('UPDATE snapshots SET env = ? WHERE id = ?').run(row.env, row.id)
+    db.close()
+    const sodium = await getSodium()
+    const inv = await inviteOf(editLink)
+    expect(open(sodium, deriveKeys(sodium, inv.secrets), new Uint8Array(row.env), { types: [MsgType.snapshot] })).toMatchObject({ ok: false, code: 'envelope/bad-signature' })
+    const b = await client()
+    const sb = await b.openSpace(inv)
+    await waitFor(() => sb.alerts.length > 0, 5000, 'alert')
+    expect(sb.alerts[0]!.code).toBe('envelope/bad-signature')
+    expect(sb.doc.getText('text').toString()).not.toContain('x0')
+  })
+})
