@@ -3,6 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import WebSocket from 'ws'
+import * as Y from 'yjs'
 import { createClient, type Client } from '../core/client.js'
 import { createFileSpaceStore } from '../core/file-store.js'
 import * as model from '../core/model.js'
@@ -27,7 +28,9 @@ const USAGE = `usage: cove <command> [args] [--relay URL] [--timeout MS]
   add-link <link> <url> [title]       add a link
   add-todo <link> <text>              add an entry to the space's checklist
   done <link> <item-id>               tick a checklist entry
-  cat <link>                          print the decrypted space as JSON
+  cat <link> [--at N]                 print the decrypted space as JSON (--at: as it was at snapshot #N)
+  history <link>                      list the snapshots the relay keeps
+  snapshot <link>                     seal a snapshot of the space now
   watch <link>                        print the space each time it changes
 
   --relay URL   reach the space through this relay address instead of the link's
@@ -95,6 +98,7 @@ async function main (argv: string[]): Promise<number> {
       relay: { type: 'string' },
       title: { type: 'string' },
       timeout: { type: 'string', default: '5000' },
+      at: { type: 'string' },
       help: { type: 'boolean', short: 'h' }
     }
   })
@@ -131,7 +135,7 @@ async function main (argv: string[]): Promise<number> {
     }
   }
   const isEdit = cmd in editCommands || cmd === 'add-note'
-  if (!isEdit && cmd !== 'cat' && cmd !== 'watch') throw new Exit(64, `cove: unknown command ${cmd}\n${USAGE}`)
+  if (!isEdit && !['cat', 'watch', 'history', 'snapshot'].includes(cmd)) throw new Exit(64, `cove: unknown command ${cmd}\n${USAGE}`)
 
   const inv = await invite(args[0])
   if (isEdit && inv.mode === 'view') throw new Exit(77, 'cove: this is a view-only link; it can read the space but not change it')
@@ -141,6 +145,32 @@ async function main (argv: string[]): Promise<number> {
     const space = await client.openSpace(inv, values.relay)
     const online = await waitOnline(space, timeout)
     if (online) await space.whenCaughtUp(timeout).catch(() => {})
+    if (cmd === 'snapshot') {
+      if (inv.mode === 'view') throw new Exit(77, 'cove: this is a view-only link; snapshots are sealed by writers')
+      if (!online) throw new Exit(75, 'cove: the relay could not be reached')
+      await space.whenStored(timeout)
+      const r = await space.snapshot()
+      if (r === 'skipped') throw new Exit(75, 'cove: no snapshot was made (not caught up with the relay yet); try again')
+      const [newest] = await space.history(1)
+      process.stdout.write(`snapshot #${newest?.seq ?? '?'} ${r === 'stored' ? 'stored' : 'made by another writer at the same moment'}\n`)
+      return 0
+    }
+    if (cmd === 'history' || (cmd === 'cat' && values.at !== undefined)) {
+      if (!online) throw new Exit(75, 'cove: the relay could not be reached; snapshot history lives on the relay')
+      const snaps = await space.history(64)
+      if (cmd === 'history') {
+        if (snaps.length === 0) process.stdout.write('no snapshots yet\n')
+        for (const h of snaps) process.stdout.write(`#${h.seq}\t${new Date(h.createdAt).toISOString()}\tcovers cursor ${h.covers}\t${h.bytes} bytes\n`)
+        return 0
+      }
+      const at = Number(values.at)
+      const snap = snaps.find(h => h.seq === at)
+      if (snap === undefined) throw new Exit(66, `cove: no snapshot #${values.at} (the relay keeps: ${snaps.map(h => `#${h.seq}`).join(' ') || 'none'})`)
+      const doc = new Y.Doc()
+      Y.applyUpdateV2(doc, snap.state)
+      process.stdout.write(JSON.stringify(model.toJSON(doc), null, 2) + '\n')
+      return 0
+    }
     if (cmd === 'cat') {
       if (!online) process.stderr.write('cove: the relay could not be reached; showing the local copy\n')
       else await space.whenStored(timeout).catch(() => {})

@@ -667,7 +667,7 @@ export function runLogStoreContract (name: string, setup: () => Promise<Contract
 
       it('keeps only the newest K snapshots when asked, and the chain still extends from the newest', async () => {
         const space = await newSpace(store)
-        let prev = ZERO
+        let prev: Uint8Array = ZERO
         const ids: number[] = []
         for (let i = 0; i < 5; i++) {
           const h = rand(32)
