@@ -21,6 +21,8 @@ import { freePort, spawnServer } from './proc.js'
 import type { BenchClient, BenchServer, BenchSystem, IdleConnection, WireStats } from './system.js'
 
 const HOST = '127.0.0.1'
+/** Short, so "storage after prune" is measured after pruning; the product default is 5 minutes. */
+const PRUNE_GRACE_MS = 200
 const dataDirs = new Map<string, string>()
 
 type MutableWireStats = { -readonly [K in keyof WireStats]: WireStats[K] }
@@ -104,7 +106,7 @@ export const coveSystem: BenchSystem = {
     const port = await freePort(HOST)
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cove-bench-'))
     const server = await spawnServer({
-      command: [process.execPath, '--import', 'tsx', 'relay/main.ts', '--port', String(port), '--host', HOST, '--data', dir, '--quiet'],
+      command: [process.execPath, '--import', 'tsx', 'relay/main.ts', '--port', String(port), '--host', HOST, '--data', dir, '--quiet', '--prune-grace-ms', String(PRUNE_GRACE_MS)],
       host: HOST,
       port
     })
@@ -130,6 +132,7 @@ export const coveSystem: BenchSystem = {
   async storageBytes (server, room) {
     const dir = dataDirs.get(server.url)
     if (dir === undefined) throw new Error('unknown server')
+    await new Promise(resolve => setTimeout(resolve, PRUNE_GRACE_MS * 3))
     const spaceId = (await invite(room)).secrets.spaceId
     const db = new Database(path.join(dir, 'relay.sqlite'), { readonly: true })
     try {

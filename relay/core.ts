@@ -134,7 +134,7 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
     send(ps, { type: 'entries', reqId, spaceId, entries: [], head: m.sent, more: false })
   }
 
-  const keepSnapshots = opts.keepSnapshots ?? 4
+  const keepSnapshots = opts.keepSnapshots ?? 3
   const pruneGraceMs = opts.pruneGraceMs ?? 5 * 60_000
   const pruneTimers = new Map<string, ReturnType<typeof setTimeout>>()
 

@@ -115,6 +115,16 @@ const unb64 = (s: string): Uint8Array => {
 const nextMacrotask: (fn: () => void) => void = typeof setImmediate === 'function' ? fn => { setImmediate(fn) } : fn => { setTimeout(fn, 0) }
 
 const META_DELAY_MS = 200
+/** Envelopes since the last snapshot that make a closing writer seal one. */
+const SNAPSHOT_ON_CLOSE = 32
+
+const MERGE_CHUNK = 512
+function mergeInChunks (updates: Uint8Array[]): Uint8Array[] {
+  if (updates.length <= 1) return updates
+  const out: Uint8Array[] = []
+  for (let i = 0; i < updates.length; i += MERGE_CHUNK) out.push(Y.mergeUpdates(updates.slice(i, i + MERGE_CHUNK)))
+  return out
+}
 
 const hexBytes = (h: string): Uint8Array => Uint8Array.from(h.match(/../g) ?? [], x => parseInt(x, 16))
 
@@ -187,9 +197,9 @@ export class Space implements LinkMember {
     this.maxInflight = opts.maxInflight ?? 2
     this.ackTimeoutMs = opts.ackTimeoutMs ?? 10_000
     this.batchMs = opts.batchMs ?? 10
-    this.snapshotEvery = opts.snapshotEvery ?? 1000
-    this.snapshotBytes = opts.snapshotBytes ?? 1024 * 1024
-    this.snapshotIdleMs = opts.snapshotIdleMs ?? 30_000
+    this.snapshotEvery = opts.snapshotEvery ?? 256
+    this.snapshotBytes = opts.snapshotBytes ?? 256 * 1024
+    this.snapshotIdleMs = opts.snapshotIdleMs ?? 5_000
   }
 
   private readonly snapshotEvery: number
@@ -343,7 +353,9 @@ export class Space implements LinkMember {
     if (this.flushTimer !== undefined) clearTimeout(this.flushTimer)
     this.flushTimer = undefined
     if (this.pendingLocal.length === 0 || this.device === undefined) return this.io
-    const updates = this.pendingLocal
+    // One merged update per envelope: merged once here instead of every reader applying (and
+    // scratch-applying) hundreds of tiny dependent updates. Chunks bound mergeUpdates' superlinear cost.
+    const updates = mergeInChunks(this.pendingLocal)
     this.pendingLocal = []
     this.lastFlushAt = Date.now()
     const st = this.meta.stream
@@ -905,6 +917,11 @@ export class Space implements LinkMember {
   async close (): Promise<void> {
     if (this.closed) return
     await this.flush()
+    // A writer leaving after a burst of changes seals a snapshot on its way out, so the next
+    // joiner does not replay that burst (best effort: a lost race or an offline relay is fine).
+    if (this.sinceSnapshot.envelopes >= SNAPSHOT_ON_CLOSE) {
+      await Promise.race([this.whenStored(5000).then(() => this.snapshot()), new Promise(resolve => setTimeout(resolve, 5000))]).catch(() => {})
+    }
     this.closed = true
     for (const t of this.gapTimers.values()) clearTimeout(t)
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer)
