@@ -84,7 +84,12 @@ export async function startRelay (opts: RelayServerOptions): Promise<RelayServer
       id,
       send (data) {
         if (ws.readyState !== ws.OPEN) return
-        if (ws.bufferedAmount + data.length > maxBuffered) return cut('relay/slow-reader', `more than ${maxBuffered} bytes unread`)
+        // Slow means a backlog: bytes already waiting that this frame would take past the cap. A
+        // frame to a reader with nothing waiting always goes, or one frame larger than the cap (a
+        // snapshot, a catch-up page) could never reach anyone and every joiner would be cut off in a
+        // loop. Held bytes stay bounded by max(cap, one frame ≤ MAX_FRAME_BYTES).
+        const waiting = ws.bufferedAmount
+        if (waiting > 0 && waiting + data.length > maxBuffered) return cut('relay/slow-reader', `more than ${maxBuffered} bytes unread`)
         ws.send(data)
       },
       close (code, message) { cut(code, message) },

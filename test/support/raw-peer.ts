@@ -1,0 +1,98 @@
+import WebSocket, { type ClientOptions } from 'ws'
+import { readFrame, writeFrame, type Frame, type FrameOf } from '../../shared/frame.js'
+import type { KeyPair } from '../../shared/keys.js'
+import { authMessage } from '../../shared/sign.js'
+import type { Sodium } from '../../shared/sodium.js'
+
+/**
+ * A hand-driven relay connection for hostile-input and limit tests: it speaks the wire protocol
+ * (or deliberately breaks it) one frame at a time, records everything the relay answers and how
+ * the socket ended. No client-side checks: it is the attacker's view of the relay.
+ */
+export interface CloseInfo { readonly code: number; readonly reason: string }
+
+export interface RawPeer {
+  readonly ws: WebSocket
+  /** Every frame the relay sent, parsed. */
+  readonly frames: Frame[]
+  /** Messages that did not parse as frames (should stay empty: the relay only sends valid frames). */
+  readonly unparsed: string[]
+  readonly closed: Promise<CloseInfo>
+  readonly isClosed: boolean
+  send (data: Frame | Uint8Array | string): void
+  /** Resolves with the first received frame (already or later) that matches. */
+  next<T extends Frame['type']> (type: T, pred?: (f: FrameOf<T>) => boolean, timeoutMs?: number): Promise<FrameOf<T>>
+  /** hello → challenge → auth (signed with `access`) → ok, then waits for the end of catch-up. */
+  join (sodium: Sodium, spaceId: Uint8Array, access: KeyPair, after?: number): Promise<void>
+  close (): void
+}
+
+export async function rawPeer (url: string, opts: ClientOptions = {}): Promise<RawPeer> {
+  const ws = new WebSocket(url, { perMessageDeflate: false, ...opts })
+  const frames: Frame[] = []
+  const unparsed: string[] = []
+  const waiters = new Set<() => void>()
+  let isClosed = false
+  let reqId = 1
+  ws.on('message', (data, isBinary) => {
+    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)
+    const r = isBinary ? readFrame(new Uint8Array(buf)) : undefined
+    if (r?.ok === true) frames.push(r.value)
+    else unparsed.push(r === undefined ? 'text frame' : `${r.code}: ${r.message}`)
+    for (const w of [...waiters]) w()
+  })
+  ws.on('error', () => {})
+  const closed = new Promise<CloseInfo>(resolve => {
+    ws.on('close', (code, reason) => {
+      isClosed = true
+      resolve({ code, reason: reason.toString() })
+      for (const w of [...waiters]) w()
+    })
+  })
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve())
+    ws.once('error', reject)
+  })
+
+  const peer: RawPeer = {
+    ws,
+    frames,
+    unparsed,
+    closed,
+    get isClosed () { return isClosed },
+    send (data) {
+      if (typeof data === 'string') ws.send(data)
+      else if (data instanceof Uint8Array) ws.send(data, { binary: true })
+      else ws.send(writeFrame(data), { binary: true })
+    },
+    next (type, pred = () => true, timeoutMs = 5000) {
+      type F = FrameOf<typeof type>
+      const find = (): F | undefined => frames.find((f): f is F => f.type === type && pred(f as F))
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          const f = find()
+          if (f !== undefined) { done(); resolve(f) } else if (isClosed) { done(); reject(new Error(`socket closed before a ${type} frame arrived; got ${describe(frames)}`)) }
+        }
+        const timer = setTimeout(() => { done(); reject(new Error(`no ${type} frame within ${timeoutMs} ms; got ${describe(frames)}`)) }, timeoutMs)
+        const done = (): void => { clearTimeout(timer); waiters.delete(check) }
+        waiters.add(check)
+        check()
+      })
+    },
+    async join (sodium, spaceId, access, after = 0) {
+      const hello = reqId++
+      peer.send({ type: 'hello', reqId: hello, spaceId })
+      const ch = await peer.next('challenge', f => f.reqId === hello)
+      const auth = reqId++
+      peer.send({ type: 'auth', reqId: auth, spaceId, signature: sodium.crypto_sign_detached(authMessage(spaceId, ch.challenge), access.privateKey), after })
+      await peer.next('ok', f => f.reqId === auth)
+      await peer.next('entries', f => f.reqId === auth && f.entries.length === 0 && !f.more)
+    },
+    close () { ws.close() }
+  }
+  return peer
+}
+
+function describe (frames: Frame[]): string {
+  return frames.length === 0 ? 'nothing' : frames.map(f => f.type === 'error' ? `error(${f.code})` : f.type).join(', ')
+}
