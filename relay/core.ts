@@ -230,7 +230,10 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
     async listSnapshots (ps, f) {
       if (member(ps, f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/not-joined', 'authenticate to the space first', true)
       const snaps = await store.getSnapshots(f.spaceId, Math.max(1, f.limit))
-      send(ps, { type: 'snapshots', reqId: f.reqId, spaceId: f.spaceId, snapshots: snaps.map(x => ({ id: x.id, covers: x.covers, envelope: x.envelope })) })
+      // Newest first, as many as fit one page (at least one: a single envelope always fits a frame).
+      let total = 0
+      const page = snaps.filter((x, i) => (total += x.envelope.length + 16) <= pageBytes || i === 0)
+      send(ps, { type: 'snapshots', reqId: f.reqId, spaceId: f.spaceId, snapshots: page.map(x => ({ id: x.id, covers: x.covers, envelope: x.envelope })) })
     },
     async fetch (ps, f) {
       if (member(ps, f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/not-joined', 'authenticate to the space first', true)
