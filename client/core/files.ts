@@ -1,0 +1,178 @@
+import { AUTH_HEADER, BLOB_ID_BYTES, signBlobRequest } from '../../shared/blob-auth.js'
+import { concat, toHex } from '../../shared/bytes.js'
+import { err, ok, type Result } from '../../shared/errors.js'
+import type { SpaceKeys } from '../../shared/keys.js'
+import { randomBytes, type Sodium } from '../../shared/sodium.js'
+
+/**
+ * Files and photos (issue 3), encrypted on the device before upload.
+ *
+ *   blob      := header(24) • chunk* • finalChunk
+ *   chunk     := crypto_secretstream_xchacha20poly1305_push(key, plain(64 KiB), ad = AD, TAG_MESSAGE)
+ *   finalChunk:= the same with TAG_FINAL (plain ≤ 64 KiB, possibly empty)
+ *   AD        := "cove/file/v1\0" • blobId(16)
+ *
+ * libsodium's secretstream gives every chunk its own nonce from an internal counter, so chunks
+ * cannot be reordered, dropped or duplicated, and the final tag makes truncation detectable. The
+ * blob id in the associated data stops the relay from answering one file's request with another
+ * file's bytes. Each file has its own random key, stored only in the (encrypted) space document.
+ *
+ * Neither side holds a whole file in memory: encryption reads the file in 64 KiB slices and
+ * builds the ciphertext as a Blob (the browser keeps large Blobs on disk); the relay streams the
+ * upload to a file; download decrypts chunk by chunk as the response arrives.
+ */
+export const CHUNK_BYTES = 64 * 1024
+const ABYTES = 17
+const HEADER_BYTES = 24
+const AD_TAG = new TextEncoder().encode('cove/file/v1\0')
+
+export type FileErrorCode = 'file/truncated' | 'file/bad-chunk' | 'file/trailing-bytes' | 'file/http' | 'file/network'
+
+export type Progress = (done: number, total: number) => void
+
+export interface Encrypted {
+  readonly blobId: Uint8Array
+  readonly key: Uint8Array
+  readonly ciphertext: Blob
+  readonly size: number
+}
+
+/** Size of the ciphertext for a plaintext of `n` bytes. */
+export function cipherSize (n: number, chunk = CHUNK_BYTES): number {
+  const chunks = Math.max(1, Math.ceil(n / chunk))
+  return HEADER_BYTES + n + chunks * ABYTES
+}
+
+/** Encrypts `file` in chunks; `onProgress` reports plaintext bytes done. */
+export async function encryptFile (sodium: Sodium, file: Blob, onProgress?: Progress): Promise<Encrypted> {
+  const blobId = randomBytes(BLOB_ID_BYTES)
+  const key = sodium.crypto_secretstream_xchacha20poly1305_keygen()
+  const ad = concat(AD_TAG, blobId)
+  const { state, header } = sodium.crypto_secretstream_xchacha20poly1305_init_push(key)
+  let out = new Blob([header as Uint8Array<ArrayBuffer>])
+  let batch: Uint8Array<ArrayBuffer>[] = []
+  let batchBytes = 0
+  const total = file.size
+  for (let off = 0; ; off += CHUNK_BYTES) {
+    const end = Math.min(total, off + CHUNK_BYTES)
+    const plain = new Uint8Array(await file.slice(off, end).arrayBuffer())
+    const last = end >= total
+    const tag = last ? sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL : sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
+    const c = sodium.crypto_secretstream_xchacha20poly1305_push(state, plain, ad, tag) as Uint8Array<ArrayBuffer>
+    batch.push(c)
+    batchBytes += c.length
+    // Fold into the Blob every few MB so JS memory stays small however large the file is.
+    if (batchBytes >= 4 * 1024 * 1024 || last) {
+      out = new Blob([out, ...batch])
+      batch = []
+      batchBytes = 0
+    }
+    onProgress?.(end, total)
+    if (last) break
+  }
+  return { blobId, key, ciphertext: out, size: out.size }
+}
+
+/**
+ * Decrypts a ciphertext stream into a Blob of plaintext. Fails (never returns partial content
+ * as if whole) when a chunk does not authenticate, the final tag is missing, or bytes follow it.
+ */
+export async function decryptStream (sodium: Sodium, body: ReadableStream<Uint8Array>, key: Uint8Array, blobId: Uint8Array, onProgress?: Progress, total = 0): Promise<Result<Blob, FileErrorCode>> {
+  const ad = concat(AD_TAG, blobId)
+  const reader = body.getReader()
+  let buf: Uint8Array = new Uint8Array(0)
+  let state: ReturnType<Sodium['crypto_secretstream_xchacha20poly1305_init_pull']> | undefined
+  let finished = false
+  let parts: Uint8Array<ArrayBuffer>[] = []
+  let out = new Blob([])
+  let received = 0
+  const take = (n: number): Uint8Array => {
+    const x = buf.subarray(0, n)
+    buf = buf.subarray(n)
+    return x
+  }
+  const pull = (c: Uint8Array): Result<void, FileErrorCode> => {
+    if (state === undefined) return err('file/bad-chunk', 'no stream header')
+    let r: { message: Uint8Array; tag: number } | false
+    try {
+      r = sodium.crypto_secretstream_xchacha20poly1305_pull(state, c, ad)
+    } catch {
+      r = false
+    }
+    if (r === false) return err('file/bad-chunk', 'a chunk of the file was altered or is out of order')
+    parts.push(r.message as Uint8Array<ArrayBuffer>)
+    if (r.tag === sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL) finished = true
+    return ok(undefined)
+  }
+  for (;;) {
+    const { value, done } = await reader.read()
+    if (value !== undefined) {
+      received += value.length
+      buf = buf.length === 0 ? value : concat(buf, value)
+      onProgress?.(received, total)
+    }
+    if (state === undefined && buf.length >= HEADER_BYTES) {
+      state = sodium.crypto_secretstream_xchacha20poly1305_init_pull(take(HEADER_BYTES).slice(), key)
+    }
+    // Keep one whole chunk back until the stream ends: only then is a short last chunk final.
+    while (state !== undefined && !finished && (buf.length > CHUNK_BYTES + ABYTES || (done === true && buf.length > 0))) {
+      const r = pull(take(Math.min(buf.length, CHUNK_BYTES + ABYTES)).slice())
+      if (!r.ok) { await reader.cancel().catch(() => {}); return r }
+    }
+    if (finished && buf.length > 0) { await reader.cancel().catch(() => {}); return err('file/trailing-bytes', 'bytes after the end of the file') }
+    if (parts.length >= 64 || (done === true && parts.length > 0)) {
+      out = new Blob([out, ...parts])
+      parts = []
+    }
+    if (done === true) break
+  }
+  if (!finished) return err('file/truncated', 'the file ended early: the relay sent only part of it')
+  return ok(out)
+}
+
+/** What the blob endpoints need from a space: its id and the access key that proves membership. */
+export type BlobKeys = Pick<SpaceKeys, 'spaceId' | 'access'>
+
+export function blobUrl (httpOrigin: string, keys: BlobKeys, blobId: Uint8Array): string {
+  return `${httpOrigin.replace(/\/$/, '')}/blobs/${toHex(keys.spaceId)}/${toHex(blobId)}`
+}
+
+/**
+ * PUT the ciphertext. XMLHttpRequest where it exists (fetch has no upload progress); fetch in Node.
+ * A 409 means the blob is already there (a retry after a lost answer): ids are 16 random bytes.
+ */
+export async function uploadBlob (sodium: Sodium, httpOrigin: string, keys: BlobKeys, enc: Encrypted, onProgress?: Progress): Promise<Result<void, FileErrorCode>> {
+  const url = blobUrl(httpOrigin, keys, enc.blobId)
+  const auth = signBlobRequest(sodium, keys.access.privateKey, 'PUT', keys.spaceId, enc.blobId)
+  if (typeof XMLHttpRequest === 'function') {
+    return new Promise(resolve => {
+      const x = new XMLHttpRequest()
+      x.open('PUT', url)
+      x.setRequestHeader(AUTH_HEADER, auth)
+      x.setRequestHeader('content-type', 'application/octet-stream')
+      x.upload.onprogress = e => onProgress?.(e.loaded, e.total)
+      x.onload = () => resolve(x.status === 201 || x.status === 409 ? ok(undefined) : err('file/http', `the relay refused the upload (${x.status} ${x.responseText.trim()})`))
+      x.onerror = () => resolve(err('file/network', 'the upload failed: no connection to the relay'))
+      x.send(enc.ciphertext)
+    })
+  }
+  try {
+    const r = await fetch(url, { method: 'PUT', headers: { [AUTH_HEADER]: auth, 'content-type': 'application/octet-stream' }, body: enc.ciphertext })
+    onProgress?.(enc.size, enc.size)
+    return r.status === 201 || r.status === 409 ? ok(undefined) : err('file/http', `the relay refused the upload (${r.status})`)
+  } catch (e) {
+    return err('file/network', `the upload failed: ${e instanceof Error ? e.message : String(e)}`)
+  }
+}
+
+/** GETs and decrypts a blob; the result is the plaintext as a Blob. */
+export async function downloadFile (sodium: Sodium, httpOrigin: string, keys: BlobKeys, blobId: Uint8Array, key: Uint8Array, onProgress?: Progress): Promise<Result<Blob, FileErrorCode>> {
+  let r: Response
+  try {
+    r = await fetch(blobUrl(httpOrigin, keys, blobId), { headers: { [AUTH_HEADER]: signBlobRequest(sodium, keys.access.privateKey, 'GET', keys.spaceId, blobId) }, cache: 'no-store' })
+  } catch (e) {
+    return err('file/network', `the download failed: ${e instanceof Error ? e.message : String(e)}`)
+  }
+  if (!r.ok || r.body === null) return err('file/http', `the relay could not send the file (${r.status})`)
+  return decryptStream(sodium, r.body, key, blobId, onProgress, Number(r.headers.get('content-length') ?? 0))
+}

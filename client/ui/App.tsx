@@ -1,0 +1,222 @@
+import { For, Match, Show, Switch, createEffect, createResource, createSignal, on, onCleanup } from 'solid-js'
+import * as Y from 'yjs'
+import { toHex } from '../../shared/bytes.js'
+import { formatLink, newSpaceSecrets, parseLink, relayWsUrl } from '../../shared/keys.js'
+import { getSodium, type Sodium } from '../../shared/sodium.js'
+import { createIdbSpaceStore, deleteSpaceDb } from '../core/idb-store.js'
+import { RelayLink } from '../core/link.js'
+import * as model from '../core/model.js'
+import { createWsTransport, type WebSocketCtor } from '../core/ws-transport.js'
+import { dismiss, errors, report } from './errors.js'
+import { profile } from './profile.js'
+import * as registry from './registry.js'
+import { go, isInvite, listen, route } from './router.js'
+import { openSession, type SpaceSession } from './session.js'
+import { ProfileEditor } from './views/ProfileEditor.js'
+import { SpaceList } from './views/SpaceList.js'
+import { SpacePage } from './views/SpacePage.js'
+
+/**
+ * The app shell: reads an invite from the fragment (and wipes it from the address bar before
+ * anything else runs), keeps the list of joined spaces, and opens one space session at a time.
+ */
+
+// Taken before the first render: the key must not linger in the address bar or history.
+const bootHash = typeof location === 'undefined' ? '' : location.hash
+if (isInvite(bootHash)) history.replaceState(null, '', `${location.pathname}#/`)
+
+interface Env { readonly sodium: Sodium; readonly link: RelayLink; readonly origin: string }
+
+async function boot (): Promise<Env> {
+  const sodium = await getSodium()
+  const origin = location.origin
+  // Short backoff cap: a person waiting on "Offline" should see it come back within seconds.
+  const link = new RelayLink(relayWsUrl(origin), createWsTransport(WebSocket as unknown as WebSocketCtor), { backoffBaseMs: 250, backoffMaxMs: 3000 })
+  // The browser knows before the socket does: drop it at once so the status says "Offline".
+  addEventListener('offline', () => link.reconnect())
+  return { sodium, link, origin }
+}
+
+function download (name: string, data: string, type: string): void {
+  const url = URL.createObjectURL(new Blob([data], { type }))
+  const a = document.createElement('a')
+  a.href = url
+  a.download = name
+  document.body.append(a)
+  a.click()
+  a.remove()
+  setTimeout(() => URL.revokeObjectURL(url), 60_000)
+}
+
+const fileName = (title: string): string => `${(title || 'space').replace(/[^\p{L}\p{N} _-]+/gu, '').trim().slice(0, 60) || 'space'}.cove.json`
+
+export function App () {
+  const [env] = createResource(boot)
+  const [spaces, { refetch }] = createResource(() => registry.listSpaces().catch(e => { report(e, 'Could not read the list of spaces'); return [] }))
+  const [session, setSession] = createSignal<SpaceSession | undefined>()
+  const [opening, setOpening] = createSignal(false)
+  let creating: string | undefined
+
+  /** Stores an invite and shows its space; an edit link upgrades a view-only entry. */
+  const acceptInvite = async (e: Env, text: string): Promise<void> => {
+    const parsed = parseLink(e.sodium, text.startsWith('#') ? `${e.origin}/${text}` : text)
+    if (!parsed.ok) return report(parsed.message, 'This link cannot be opened')
+    const inv = parsed.value
+    const id = toHex(inv.secrets.spaceId)
+    const fragment = formatLink(e.origin, inv.secrets, inv.mode).split('#')[1]!
+    const existing = await registry.getSpace(id)
+    const now = Date.now()
+    if (existing === undefined) await registry.putSpace({ id, title: '', link: fragment, mode: inv.mode, addedAt: now, openedAt: now })
+    else if (existing.mode === 'view' && inv.mode === 'edit') await registry.putSpace({ ...existing, link: fragment, mode: 'edit', openedAt: now })
+    void refetch()
+    go({ page: 'space', id }, true)
+  }
+
+  createEffect(on(env, e => {
+    if (e === undefined) return
+    if (isInvite(bootHash)) acceptInvite(e, bootHash).catch(err => report(err, 'Could not open the link'))
+    onCleanup(listen(hash => {
+      history.replaceState(null, '', `${location.pathname}#/`)
+      acceptInvite(e, hash).catch(err => report(err, 'Could not open the link'))
+    }))
+  }))
+
+  // One session at a time: opened when the route names a space, closed when it leaves it.
+  createEffect(on([env, route], ([e, r]) => {
+    if (e === undefined || r.page !== 'space') return
+    let current: SpaceSession | undefined
+    let cancelled = false
+    setOpening(true)
+    void (async () => {
+      const entry = await registry.getSpace(r.id)
+      if (entry === undefined) { report('this browser has no key for that space; open its invite link', 'Unknown space'); go({ page: 'list' }, true); return }
+      entry.openedAt = Date.now()
+      await registry.putSpace(entry)
+      const s = await openSession(entry, { sodium: e.sodium, link: e.link, origin: e.origin, profile: profile(), ...(creating === entry.id ? { create: true } : {}) })
+      creating = undefined
+      if (cancelled) { await s.close(); return }
+      current = s
+      setSession(s)
+    })().catch(err => report(err, 'Could not open the space')).finally(() => setOpening(false))
+    onCleanup(() => {
+      cancelled = true
+      setSession(undefined)
+      if (current !== undefined) current.close().catch(err => report(err, 'Closing the space failed'))
+    })
+  }))
+
+  createEffect(() => { session()?.setProfile(profile()) })
+
+  // Keep the list's titles current.
+  createEffect(() => {
+    const s = session()
+    if (s === undefined) return
+    const doc = s.doc()
+    const t = model.title(doc)
+    const save = (): void => {
+      void registry.getSpace(s.id).then(entry => {
+        if (entry !== undefined && entry.title !== t.toString()) return registry.putSpace({ ...entry, title: t.toString() }).then(() => { void refetch() })
+        return undefined
+      })
+    }
+    t.observe(save)
+    onCleanup(() => t.unobserve(save))
+  })
+
+  const onHide = (): void => { session()?.flush() }
+  addEventListener('pagehide', onHide)
+  onCleanup(() => removeEventListener('pagehide', onHide))
+
+  const create = async (title: string): Promise<void> => {
+    const e = env()
+    if (e === undefined) return
+    const secrets = newSpaceSecrets(e.sodium)
+    const id = toHex(secrets.spaceId)
+    const now = Date.now()
+    await registry.putSpace({ id, title, link: formatLink(e.origin, secrets, 'edit').split('#')[1]!, mode: 'edit', addedAt: now, openedAt: now })
+    creating = id
+    void refetch()
+    go({ page: 'space', id })
+  }
+
+  const exportSpace = async (id: string): Promise<void> => {
+    const open = session()
+    let doc: Y.Doc
+    if (open?.id === id) {
+      doc = open.doc()
+    } else {
+      doc = new Y.Doc()
+      const store = createIdbSpaceStore(id)
+      const stored = await store.load()
+      await store.close()
+      for (const u of stored.updates) Y.applyUpdate(doc, u)
+    }
+    const json = model.toJSON(doc)
+    download(fileName(json.title), JSON.stringify({ exportedAt: new Date().toISOString(), ...json }, null, 2), 'application/json')
+  }
+
+  const leave = async (id: string): Promise<void> => {
+    if (!confirm('Leave this space? Its copy in this browser is deleted; others keep theirs.')) return
+    const open = session()
+    if (open?.id === id) {
+      go({ page: 'list' })
+      await open.close()
+    }
+    await deleteSpaceDb(id)
+    await registry.removeSpace(id)
+    void refetch()
+  }
+
+  return (
+    <div class="app">
+      <header class="top">
+        <a class="brand" href="#/" onClick={e => { e.preventDefault(); go({ page: 'list' }) }}>Cove</a>
+        <ProfileEditor />
+      </header>
+      <div class="errors" aria-live="assertive">
+        <For each={errors()}>
+          {err => (
+            <div class="error" role="alert">
+              <span>{err.message}</span>
+              <button type="button" class="icon" aria-label="Dismiss" onClick={() => dismiss(err.id)}>✕</button>
+            </div>
+          )}
+        </For>
+      </div>
+      <Show when={env()} fallback={<p class="muted loading">{env.error !== undefined ? `Cove could not start: ${String(env.error)}` : 'Loading…'}</p>}>
+        {e => (
+          <Switch>
+            <Match when={route().page === 'list'}>
+              <SpaceList
+                spaces={spaces() ?? []}
+                onOpen={id => go({ page: 'space', id })}
+                onCreate={title => void create(title).catch(err => report(err, 'Could not create the space'))}
+                onOpenLink={text => void acceptInvite(e(), text).catch(err => report(err, 'Could not open the link'))}
+                onExport={id => void exportSpace(id).catch(err => report(err, 'Export failed'))}
+                onLeave={id => void leave(id).catch(err => report(err, 'Could not leave the space'))}
+              />
+            </Match>
+            <Match when={route().page === 'space'}>
+              <Show when={session()} fallback={<p class="muted loading">{opening() ? 'Opening the space…' : ''}</p>}>
+                {s => (
+                  <Show when={s().doc()} keyed>
+                    {doc => (
+                      <SpacePage
+                        session={s()}
+                        doc={doc}
+                        sodium={e().sodium}
+                        origin={e().origin}
+                        onExport={() => void exportSpace(s().id).catch(err => report(err, 'Export failed'))}
+                        onLeave={() => void leave(s().id).catch(err => report(err, 'Could not leave the space'))}
+                      />
+                    )}
+                  </Show>
+                )}
+              </Show>
+            </Match>
+          </Switch>
+        )}
+      </Show>
+    </div>
+  )
+}

@@ -1,0 +1,263 @@
+import { createSignal, type Accessor } from 'solid-js'
+import * as Y from 'yjs'
+import { deriveKeys, parseLink, type SpaceKeys, type SpaceSecrets } from '../../shared/keys.js'
+import type { Sodium } from '../../shared/sodium.js'
+import { createIdbSpaceStore } from '../core/idb-store.js'
+import type { RelayLink } from '../core/link.js'
+import * as model from '../core/model.js'
+import { createPresence, type Presence, type PresenceCursor, type PresencePeer } from '../core/presence.js'
+import { Space, type Alert, type SpaceStatus } from '../core/space.js'
+import { stateCode } from './fingerprint.js'
+import type { Profile } from './profile.js'
+import type { SpaceEntry } from './registry.js'
+
+/**
+ * One space open in this tab, whichever tab does the syncing.
+ *
+ * Several tabs may show the same space. Each space has exactly one **leader** tab, chosen with
+ * the Web Locks API (`navigator.locks`, lock `cove-space-<id>`): the leader runs the sync
+ * session (its device key, its update stream, its IndexedDB writes). Other tabs are
+ * **followers**: they load the stored replica once (read-only), then exchange Yjs updates with
+ * the leader over a BroadcastChannel; their edits reach the relay through the leader's stream.
+ *
+ * Why a leader and not "every tab writes": the session state (this device's stream, its next seq
+ * and previous hash, the outbox) is one per device and space. Two tabs sealing from it would
+ * sign two different envelopes for the same seq, which every member rightly reports as
+ * equivocation. With one writer, storage is never fought over. When the leader closes, the
+ * browser hands the lock to a waiting follower, which opens the session from IndexedDB and merges
+ * in its own document state (covering whatever the old leader had not yet stored).
+ *
+ * Followers do not publish presence of their own (the leader's device speaks for the space);
+ * they see everyone else's.
+ */
+export type Role = 'starting' | 'leader' | 'follower'
+
+export interface SpaceSession {
+  readonly id: string
+  readonly secrets: SpaceSecrets
+  readonly keys: SpaceKeys
+  readonly readOnly: boolean
+  /** Changes once, when a follower becomes leader (the view remounts on the new doc). */
+  readonly doc: Accessor<Y.Doc>
+  readonly role: Accessor<Role>
+  readonly status: Accessor<SpaceStatus>
+  readonly alerts: Accessor<readonly Alert[]>
+  readonly peers: Accessor<readonly PresencePeer[]>
+  readonly stateCode: Accessor<string>
+  setCursor (c: PresenceCursor | null): void
+  setProfile (p: Profile): void
+  /** Seals pending edits now (page hide). */
+  flush (): void
+  close (): Promise<void>
+}
+
+export interface SessionDeps {
+  readonly sodium: Sodium
+  readonly link: RelayLink
+  /** The page origin: the relay serving the app. */
+  readonly origin: string
+  readonly profile: Profile
+  /** Register a new space on the relay (first open after "create"). */
+  readonly create?: boolean
+}
+
+type Msg =
+  | { t: 'hello'; from: string; sv: Uint8Array }
+  | { t: 'sync'; to: string; u: Uint8Array; sv: Uint8Array }
+  | { t: 'update'; u: Uint8Array }
+  | { t: 'state'; status: SpaceStatus; alerts: Alert[]; peers: PresencePeer[]; code: string }
+  | { t: 'who' }
+
+/** Transaction origin of updates that came from another tab: never echoed back to the channel. */
+const TAB = Symbol('cove-tab')
+const OFFLINE: SpaceStatus = { connection: 'connecting', unsynced: 0, caughtUp: false, lastSyncedAt: undefined }
+
+const closing = new Map<string, Promise<void>>()
+
+export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promise<SpaceSession> {
+  await closing.get(entry.id)
+  const parsed = parseLink(deps.sodium, `${deps.origin}/#${entry.link}`)
+  if (!parsed.ok) throw new Error(`the stored link of this space is damaged (${parsed.message})`)
+  const secrets = parsed.value.secrets
+  const keys = deriveKeys(deps.sodium, secrets)
+  const tabId = Math.random().toString(36).slice(2)
+  const lockName = `cove-space-${entry.id}`
+
+  const [doc, setDoc] = createSignal<Y.Doc>(new Y.Doc(), { equals: false })
+  const [role, setRole] = createSignal<Role>('starting')
+  const [status, setStatus] = createSignal<SpaceStatus>(OFFLINE)
+  const [alerts, setAlerts] = createSignal<readonly Alert[]>([])
+  const [peers, setPeers] = createSignal<readonly PresencePeer[]>([])
+  const [code, setCode] = createSignal('')
+
+  const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(lockName) : undefined
+  const post = (m: Msg): void => { try { channel?.postMessage(m) } catch {} }
+  let space: Space | undefined
+  let presence: Presence | undefined
+  let profile = deps.profile
+  let closed = false
+  let release: () => void = () => {}
+  const held = new Promise<void>(resolve => { release = resolve })
+  const abort = new AbortController()
+  const cleanups: (() => void)[] = []
+
+  const shareState = (): void => {
+    if (space === undefined) return
+    post({ t: 'state', status: space.status, alerts: [...space.alerts], peers: presence?.peers() ?? [], code: code() })
+  }
+
+  // ---- follower ------------------------------------------------------------------------------
+  const follow = async (): Promise<void> => {
+    setRole('follower')
+    const d = new Y.Doc()
+    const store = createIdbSpaceStore(entry.id)
+    const stored = await store.load()
+    // Read once, then let go: only the leader keeps the database open and writes to it.
+    await store.close()
+    Y.transact(d, () => { for (const u of stored.updates) { try { Y.applyUpdate(d, u, TAB) } catch {} } }, TAB)
+    const onUpdate = (u: Uint8Array, origin: unknown): void => { if (origin !== TAB) post({ t: 'update', u }) }
+    d.on('update', onUpdate)
+    cleanups.push(() => d.off('update', onUpdate))
+    setDoc(d)
+    post({ t: 'hello', from: tabId, sv: Y.encodeStateVector(d) })
+  }
+
+  // ---- leader --------------------------------------------------------------------------------
+  const lead = async (): Promise<void> => {
+    const previous = role() === 'follower' ? doc() : undefined
+    const s = await Space.open({
+      sodium: deps.sodium,
+      store: createIdbSpaceStore(entry.id),
+      link: deps.link,
+      secrets,
+      ...(deps.create === true ? { create: true } : {})
+    })
+    if (closed) { await s.close(); return }
+    space = s
+    // Whatever the previous leader had not stored yet, this tab still has: merge it in as a local edit.
+    if (previous !== undefined) {
+      Y.applyUpdate(s.doc, Y.encodeStateAsUpdate(previous), 'promote')
+      previous.destroy()
+    }
+    // A view-only session's hub publishes nothing (no certificate) but still shows everyone else.
+    const p = createPresence(s, deps.sodium, { name: profile.name, color: profile.color, cursor: null })
+    presence = p
+    cleanups.push(p.onChange(() => { setPeers(p.peers()); shareState() }))
+    let codeTimer: ReturnType<typeof setTimeout> | undefined
+    const refreshCode = (): void => {
+      codeTimer ??= setTimeout(() => { codeTimer = undefined; setCode(stateCode(deps.sodium, s.streamHeads())); shareState() }, 200)
+    }
+    setCode(stateCode(deps.sodium, s.streamHeads()))
+    cleanups.push(
+      s.events.on('status', st => { setStatus(st); refreshCode(); shareState() }),
+      s.events.on('alert', () => { setAlerts([...s.alerts]); shareState() }),
+      s.events.on('remote', refreshCode),
+      () => { if (codeTimer !== undefined) clearTimeout(codeTimer) }
+    )
+    const onUpdate = (u: Uint8Array, origin: unknown): void => { if (origin !== TAB) post({ t: 'update', u }) }
+    s.doc.on('update', onUpdate)
+    cleanups.push(() => s.doc.off('update', onUpdate))
+    setStatus(s.status)
+    setAlerts([...s.alerts])
+    setRole('leader')
+    setDoc(s.doc)
+    if (deps.create === true && entry.title !== '' && model.title(s.doc).length === 0) model.setTitle(s.doc, entry.title)
+    post({ t: 'who' })
+    shareState()
+  }
+
+  if (channel !== undefined) {
+    channel.onmessage = (ev: MessageEvent<Msg>) => {
+      const m = ev.data
+      if (closed || typeof m !== 'object' || m === null) return
+      const d = doc()
+      switch (m.t) {
+        case 'hello':
+          if (role() !== 'leader') return
+          post({ t: 'sync', to: m.from, u: Y.encodeStateAsUpdate(d, m.sv), sv: Y.encodeStateVector(d) })
+          shareState()
+          return
+        case 'who':
+          // A new leader: say hello again so it sends what we miss and we send what it misses.
+          if (role() === 'follower') post({ t: 'hello', from: tabId, sv: Y.encodeStateVector(d) })
+          return
+        case 'sync':
+          if (m.to !== tabId) return
+          Y.applyUpdate(d, m.u, TAB)
+          {
+            const mine = Y.encodeStateAsUpdate(d, m.sv)
+            // An empty update is 2 bytes (no structs, no deletes).
+            if (mine.length > 2) post({ t: 'update', u: mine })
+          }
+          return
+        case 'update':
+          Y.applyUpdate(d, m.u, TAB)
+          return
+        case 'state':
+          if (role() !== 'follower') return
+          setStatus(m.status); setAlerts(m.alerts); setPeers(m.peers); setCode(m.code)
+      }
+    }
+  }
+
+  const locks = typeof navigator !== 'undefined' ? navigator.locks : undefined
+  if (locks === undefined) {
+    // No Web Locks (an insecure origin): this tab assumes it is the only one.
+    await lead()
+  } else {
+    const got = await new Promise<boolean>(resolve => {
+      locks.request(lockName, { ifAvailable: true }, async lock => {
+        resolve(lock !== null)
+        if (lock !== null) await held
+      }).catch(() => resolve(false))
+    })
+    if (got) {
+      await lead()
+    } else {
+      await follow()
+      // Queue for the lock: granted when the leader tab closes or leaves the space.
+      locks.request(lockName, { signal: abort.signal }, async () => {
+        if (closed) return
+        try { await lead() } catch (e) { console.error('cove: taking over the space failed', e) }
+        await held
+      }).catch(() => {})
+    }
+  }
+
+  return {
+    id: entry.id,
+    secrets,
+    keys,
+    readOnly: secrets.writeSeed === undefined,
+    doc,
+    role,
+    status,
+    alerts,
+    peers,
+    stateCode: code,
+    setCursor (c) { if (space !== undefined && !space.readOnly) presence?.setLocal({ cursor: c }) },
+    setProfile (p) {
+      profile = p
+      if (space !== undefined && !space.readOnly) presence?.setLocal({ name: p.name, color: p.color })
+    },
+    flush () { void space?.flush() },
+    async close () {
+      if (closed) return
+      closed = true
+      const done = (async () => {
+        abort.abort()
+        for (const c of cleanups.splice(0)) c()
+        presence?.close()
+        channel?.close()
+        try {
+          if (space !== undefined) await space.close()
+        } finally {
+          release()
+        }
+      })()
+      closing.set(entry.id, done.catch(() => {}))
+      await done
+    }
+  }
+}
+

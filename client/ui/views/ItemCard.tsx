@@ -1,0 +1,91 @@
+import { Match, Show, Switch, createMemo } from 'solid-js'
+import * as Y from 'yjs'
+import type { Sodium } from '../../../shared/sodium.js'
+import type { BlobKeys } from '../../core/files.js'
+import * as model from '../../core/model.js'
+import type { PresenceCursor, PresencePeer } from '../../core/presence.js'
+import type { ItemView } from '../bridge.js'
+import { Checklist } from './Checklist.js'
+import { FileItem } from './FileItem.js'
+import { LinkItem } from './LinkItem.js'
+import { NoteEditor } from './NoteEditor.js'
+
+/** One item of the space: its kind's view, plus move (buttons and drag handle) and delete. */
+export interface ItemCardProps {
+  readonly doc: Y.Doc
+  readonly item: ItemView
+  readonly index: number
+  readonly count: number
+  readonly readOnly: boolean
+  readonly sodium: Sodium
+  readonly origin: string
+  readonly keys: BlobKeys
+  readonly peers: () => readonly PresencePeer[]
+  readonly onCursor: (c: PresenceCursor | null) => void
+  readonly onDragStart: (id: string) => void
+  readonly onDrop: (index: number) => void
+}
+
+const KIND_LABEL: Record<string, string> = { note: 'Note', checklist: 'Checklist', link: 'Link', file: 'File', unknown: 'Item' }
+
+export function ItemCard (props: ItemCardProps) {
+  // A moved item is a new Y.Map (Yjs has no move), so the editor must re-bind when the index changes.
+  const noteText = createMemo(() => {
+    void props.index
+    const t = model.findItem(props.doc, props.item.id)?.get('text')
+    return t instanceof Y.Text ? t : undefined
+  })
+  const setTitle = (value: string): void => {
+    const t = model.findItem(props.doc, props.item.id)?.get('title')
+    if (t instanceof Y.Text) model.setText(t, value)
+  }
+  return (
+    <article
+      class={`card kind-${props.item.kind}`}
+      data-testid={`item-${props.item.kind}`}
+      data-item-id={props.item.id}
+      onDragOver={e => e.preventDefault()}
+      onDrop={e => { e.preventDefault(); props.onDrop(props.index) }}
+    >
+      <header class="card-head">
+        <Show when={!props.readOnly}>
+          <span
+            class="handle"
+            draggable="true"
+            title="Drag to reorder"
+            aria-hidden="true"
+            onDragStart={e => { e.dataTransfer?.setData('text/x-cove-item', props.item.id); props.onDragStart(props.item.id) }}
+          >⠿</span>
+        </Show>
+        <span class="kind">{KIND_LABEL[props.item.kind]}</span>
+        <Show when={props.item.kind === 'checklist'}>
+          <input class="card-title" value={props.item.title} readOnly={props.readOnly} aria-label="Checklist title" onInput={e => setTitle(e.currentTarget.value)} />
+        </Show>
+        <span class="grow" />
+        <Show when={!props.readOnly}>
+          <span class="row-tools">
+            <button type="button" class="icon" aria-label="Move up" disabled={props.index === 0} onClick={() => model.moveItem(props.doc, props.item.id, props.index - 1)}>↑</button>
+            <button type="button" class="icon" aria-label="Move down" disabled={props.index >= props.count - 1} onClick={() => model.moveItem(props.doc, props.item.id, props.index + 1)}>↓</button>
+            <button type="button" class="icon" aria-label={`Delete ${KIND_LABEL[props.item.kind]?.toLowerCase() ?? 'item'}`} onClick={() => { if (confirm('Delete this item for everyone?')) model.removeItem(props.doc, props.item.id) }}>✕</button>
+          </span>
+        </Show>
+      </header>
+      <Switch fallback={<p class="muted">This item was made by a newer version of Cove.</p>}>
+        <Match when={props.item.kind === 'note'}>
+          <Show when={noteText()} keyed>
+            {t => <NoteEditor text={t} itemId={props.item.id} readOnly={props.readOnly} peers={props.peers} onCursor={props.onCursor} />}
+          </Show>
+        </Match>
+        <Match when={props.item.kind === 'checklist'}>
+          <Checklist doc={props.doc} item={props.item} readOnly={props.readOnly} />
+        </Match>
+        <Match when={props.item.kind === 'link'}>
+          <LinkItem doc={props.doc} item={props.item} readOnly={props.readOnly} />
+        </Match>
+        <Match when={props.item.kind === 'file'}>
+          <FileItem doc={props.doc} item={props.item} sodium={props.sodium} origin={props.origin} keys={props.keys} />
+        </Match>
+      </Switch>
+    </article>
+  )
+}

@@ -1,0 +1,137 @@
+import { For, Show, createSignal } from 'solid-js'
+import type * as Y from 'yjs'
+import type { Sodium } from '../../../shared/sodium.js'
+import * as model from '../../core/model.js'
+import { useSpaceView } from '../bridge.js'
+import { formatBytes } from '../format.js'
+import { spaceCode } from '../fingerprint.js'
+import type { SpaceSession } from '../session.js'
+import { dismissUpload, uploadFile, uploads } from '../uploads.js'
+import { ItemCard } from './ItemCard.js'
+import { PresenceBar } from './PresenceBar.js'
+import { SecurityPanel } from './SecurityPanel.js'
+import { SharePanel } from './SharePanel.js'
+import { StatusBar } from './StatusBar.js'
+
+/** A space: title, status, presence, share and security panels, and its items newest first. */
+export interface SpacePageProps {
+  readonly session: SpaceSession
+  readonly doc: Y.Doc
+  readonly sodium: Sodium
+  readonly origin: string
+  readonly onExport: () => void
+  readonly onLeave: () => void
+}
+
+export function SpacePage (props: SpacePageProps) {
+  const view = useSpaceView(props.doc)
+  const [panel, setPanel] = createSignal<'share' | 'security' | undefined>()
+  const [dragged, setDragged] = createSignal<string | undefined>()
+  const [linkForm, setLinkForm] = createSignal(false)
+  const ro = (): boolean => props.session.readOnly
+  const toggle = (p: 'share' | 'security'): void => { setPanel(cur => cur === p ? undefined : p) }
+  const upload = (files: FileList | null | undefined): void => {
+    if (ro() || files === null || files === undefined) return
+    for (const f of Array.from(files)) void uploadFile(props.sodium, props.origin, props.session.keys, props.doc, f)
+  }
+  const addLink = (e: SubmitEvent): void => {
+    e.preventDefault()
+    const form = e.currentTarget as HTMLFormElement
+    const data = new FormData(form)
+    const url = String(data.get('url') ?? '').trim()
+    if (url === '') return
+    model.addLink(props.doc, url, String(data.get('title') ?? '').trim())
+    form.reset()
+    setLinkForm(false)
+  }
+
+  return (
+    <main
+      class="space"
+      onDragOver={e => { if (e.dataTransfer?.types.includes('Files') === true) e.preventDefault() }}
+      onDrop={e => { if ((e.dataTransfer?.files.length ?? 0) > 0) { e.preventDefault(); upload(e.dataTransfer?.files) } }}
+    >
+      <div class="space-head">
+        <input
+          class="space-title"
+          value={view.title}
+          placeholder="Untitled space"
+          aria-label="Space title"
+          readOnly={ro()}
+          data-testid="space-title"
+          onInput={e => model.setText(model.title(props.doc), e.currentTarget.value)}
+        />
+        <Show when={ro()}><span class="badge" data-testid="view-only">View only</span></Show>
+      </div>
+      <StatusBar status={props.session.status()} role={props.session.role()} alerts={props.session.alerts().length} onSecurity={() => setPanel('security')} />
+      <PresenceBar peers={props.session.peers()} readOnly={ro()} />
+      <nav class="space-actions" aria-label="Space actions">
+        <button type="button" aria-expanded={panel() === 'share'} onClick={() => toggle('share')} data-testid="share-button">Share</button>
+        <button type="button" aria-expanded={panel() === 'security'} onClick={() => toggle('security')} data-testid="security-button">Security</button>
+        <button type="button" onClick={() => props.onExport()}>Export</button>
+        <button type="button" class="danger" onClick={() => props.onLeave()}>Leave</button>
+      </nav>
+      <Show when={panel() === 'share'}><SharePanel origin={props.origin} secrets={props.session.secrets} /></Show>
+      <Show when={panel() === 'security'}>
+        <SecurityPanel
+          spaceCode={spaceCode(props.sodium, props.session.secrets)}
+          stateCode={props.session.stateCode()}
+          synced={props.session.status().unsynced === 0 && props.session.status().connection === 'online'}
+          readOnly={ro()}
+          alerts={props.session.alerts()}
+        />
+      </Show>
+      <Show when={!ro()}>
+        <div class="add-bar" role="toolbar" aria-label="Add to the space">
+          <button type="button" onClick={() => model.addNote(props.doc, '')} data-testid="add-note">+ Note</button>
+          <button type="button" onClick={() => model.addChecklist(props.doc, 'Checklist')} data-testid="add-checklist">+ Checklist</button>
+          <button type="button" onClick={() => setLinkForm(v => !v)} data-testid="add-link">+ Link</button>
+          <label class="button" data-testid="add-file">
+            + File or photo
+            <input type="file" multiple class="visually-hidden" onChange={e => { upload(e.currentTarget.files); e.currentTarget.value = '' }} data-testid="file-input" />
+          </label>
+        </div>
+        <Show when={linkForm()}>
+          <form class="link-form" onSubmit={addLink}>
+            <input name="url" type="url" placeholder="https://…" aria-label="Link URL" required />
+            <input name="title" placeholder="Title (optional)" aria-label="Link title" />
+            <button type="submit">Add link</button>
+          </form>
+        </Show>
+      </Show>
+      <For each={uploads()}>
+        {u => (
+          <div class="upload" data-testid="upload">
+            <span>{u.phase === 'encrypting' ? 'Encrypting' : u.phase === 'uploading' ? 'Uploading' : 'Failed'} {u.name}</span>
+            <progress max={Math.max(1, u.total)} value={u.done} aria-label={`${u.phase} ${u.name}`} />
+            <span class="muted">{formatBytes(u.done)} / {formatBytes(u.total)}</span>
+            <Show when={u.error}>{e => <span class="error-text" role="alert">{e()}</span>}</Show>
+            <Show when={u.phase === 'failed'}><button type="button" class="small" onClick={() => dismissUpload(u.id)}>Dismiss</button></Show>
+          </div>
+        )}
+      </For>
+      <Show when={view.items.length > 0} fallback={<p class="empty muted">Nothing here yet.{ro() ? '' : ' Add a note, a checklist, a link or a file.'}</p>}>
+        <div class="items" data-testid="items">
+          <For each={view.items}>
+            {(item, i) => (
+              <ItemCard
+                doc={props.doc}
+                item={item}
+                index={i()}
+                count={view.items.length}
+                readOnly={ro()}
+                sodium={props.sodium}
+                origin={props.origin}
+                keys={props.session.keys}
+                peers={props.session.peers}
+                onCursor={c => props.session.setCursor(c)}
+                onDragStart={id => setDragged(id)}
+                onDrop={to => { const id = dragged(); if (id !== undefined && !ro()) model.moveItem(props.doc, id, to); setDragged(undefined) }}
+              />
+            )}
+          </For>
+        </div>
+      </Show>
+    </main>
+  )
+}

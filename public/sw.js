@@ -1,0 +1,52 @@
+// Cove's service worker: makes the app shell load with no network, so a space opens offline
+// (its content comes from IndexedDB). It caches only the app's own static files: never /blobs/
+// (encrypted files, fetched on demand) and never anything cross-origin (the CSP allows none).
+// Page: network first (a new release is picked up at once), cached copy when offline.
+// /assets/*: content-hashed and immutable, so cache first.
+const CACHE = 'cove-shell-v1'
+
+self.addEventListener('install', event => {
+  event.waitUntil((async () => {
+    const cache = await caches.open(CACHE)
+    const res = await fetch('/', { cache: 'no-cache' })
+    const html = await res.clone().text()
+    const assets = [...new Set(html.match(/\/assets\/[A-Za-z0-9._-]+/g) ?? [])]
+    await cache.put('/', res)
+    await cache.addAll([...assets, '/favicon.svg'])
+    await self.skipWaiting()
+  })())
+})
+
+self.addEventListener('activate', event => {
+  event.waitUntil((async () => {
+    for (const k of await caches.keys()) if (k !== CACHE) await caches.delete(k)
+    await self.clients.claim()
+  })())
+})
+
+self.addEventListener('fetch', event => {
+  const req = event.request
+  const url = new URL(req.url)
+  if (req.method !== 'GET' || url.origin !== self.location.origin || url.pathname.startsWith('/blobs/')) return
+  if (req.mode === 'navigate') {
+    event.respondWith((async () => {
+      try {
+        const res = await fetch(req)
+        if (res.ok && url.pathname === '/') (await caches.open(CACHE)).put('/', res.clone())
+        return res
+      } catch {
+        return (await caches.match('/')) ?? Response.error()
+      }
+    })())
+    return
+  }
+  if (url.pathname.startsWith('/assets/') || url.pathname === '/favicon.svg') {
+    event.respondWith((async () => {
+      const hit = await caches.match(req)
+      if (hit !== undefined) return hit
+      const res = await fetch(req)
+      if (res.ok) (await caches.open(CACHE)).put(req, res.clone())
+      return res
+    })())
+  }
+})

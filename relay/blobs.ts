@@ -1,0 +1,120 @@
+import fs from 'node:fs'
+import type http from 'node:http'
+import path from 'node:path'
+import { Transform } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { AUTH_HEADER, BLOB_ID_BYTES, verifyBlobRequest } from '../shared/blob-auth.js'
+import type { Sodium } from '../shared/sodium.js'
+import type { LogStore } from './storage/port.js'
+
+/**
+ * Encrypted file blobs (issue 3): `PUT|GET /blobs/<spaceId hex>/<blobId hex>`.
+ *
+ * The relay stores opaque bytes (client-side chunked XChaCha20-Poly1305 secretstream, see
+ * client/core/files.ts); it never learns a name, type or key. Bodies are streamed to a temporary
+ * file, fsynced and renamed into place, so a 100 MB upload costs a 64 KiB buffer, never the whole
+ * file, and a crash never leaves a half blob under a real name. Blobs are immutable: a second PUT
+ * of an id is refused, so a replayed request cannot change one.
+ *
+ * Every request must prove membership with a signature by the space's access key
+ * (shared/blob-auth.ts), checked against the access public key the relay stored at `create`.
+ */
+export interface BlobOptions {
+  /** Blobs live under `<dir>/<spaceId hex>/`. */
+  readonly dir: string
+  readonly store: Pick<LogStore, 'getSpace'>
+  readonly sodium: Sodium
+  /** Largest blob accepted, in bytes (ciphertext). */
+  readonly maxBytes?: number
+  /** How far a request's signed time may be from the relay's clock. */
+  readonly skewMs?: number
+  readonly now?: () => number
+}
+
+const PATH = /^\/blobs\/([0-9a-f]{32})\/([0-9a-f]{32})$/
+const DEFAULT_MAX = 2 * 1024 * 1024 * 1024
+
+export const isBlobPath = (p: string): boolean => p.startsWith('/blobs/')
+
+const hexBytes = (h: string): Uint8Array => Uint8Array.from(h.match(/../g)!.map(x => parseInt(x, 16)))
+
+function reply (res: http.ServerResponse, status: number, code: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain', 'cache-control': 'no-store' }).end(code + '\n')
+}
+
+export async function handleBlob (opts: BlobOptions, req: http.IncomingMessage, res: http.ServerResponse, rawPath: string): Promise<void> {
+  const m = PATH.exec(rawPath)
+  if (m === null) return reply(res, 404, 'blob/bad-path')
+  const method = req.method ?? ''
+  if (method !== 'GET' && method !== 'PUT' && method !== 'HEAD') {
+    res.setHeader('allow', 'GET, HEAD, PUT')
+    return reply(res, 405, 'blob/method')
+  }
+  const spaceId = hexBytes(m[1]!)
+  const blobId = hexBytes(m[2]!)
+  if (spaceId.length !== 16 || blobId.length !== BLOB_ID_BYTES) return reply(res, 404, 'blob/bad-path')
+  const space = await opts.store.getSpace(spaceId)
+  const auth = req.headers[AUTH_HEADER]
+  // HEAD is signed as GET: it reveals no more than GET does.
+  const signedMethod = method === 'HEAD' ? 'GET' : method
+  if (space === undefined || typeof auth !== 'string' ||
+      !verifyBlobRequest(opts.sodium, space.accessPk, auth, signedMethod, spaceId, blobId, (opts.now ?? Date.now)(), opts.skewMs ?? 10 * 60_000)) {
+    // One answer for "no such space" and "bad signature": a non-member learns nothing.
+    return reply(res, 403, 'blob/forbidden')
+  }
+  const dir = path.join(opts.dir, m[1]!)
+  const file = path.join(dir, m[2]!)
+  if (method === 'PUT') return put(opts, req, res, dir, file)
+  let st: fs.Stats
+  try {
+    st = await fs.promises.stat(file)
+  } catch {
+    return reply(res, 404, 'blob/not-found')
+  }
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(st.size), 'cache-control': 'no-store' })
+  if (method === 'HEAD') return void res.end()
+  await pipeline(fs.createReadStream(file, { highWaterMark: 256 * 1024 }), res)
+}
+
+async function put (opts: BlobOptions, req: http.IncomingMessage, res: http.ServerResponse, dir: string, file: string): Promise<void> {
+  const max = opts.maxBytes ?? DEFAULT_MAX
+  const declared = Number(req.headers['content-length'] ?? NaN)
+  if (Number.isFinite(declared) && declared > max) return reply(res, 413, 'blob/too-large')
+  if (fs.existsSync(file)) return reply(res, 409, 'blob/exists')
+  await fs.promises.mkdir(dir, { recursive: true })
+  const tmp = path.join(dir, `.tmp-${path.basename(file)}-${process.pid}-${Math.random().toString(36).slice(2)}`)
+  let size = 0
+  const limit = new Transform({
+    transform (chunk: Buffer, _enc, cb) {
+      size += chunk.length
+      if (size > max) return cb(new Error('blob/too-large'))
+      cb(null, chunk)
+    }
+  })
+  const out = fs.createWriteStream(tmp, { flags: 'wx', mode: 0o600 })
+  let status = 201
+  let code = 'ok'
+  try {
+    await pipeline(req, limit, out)
+    const fd = await fs.promises.open(tmp, 'r+')
+    try { await fd.sync() } finally { await fd.close() }
+    // Two racing PUTs of one id: link() fails if the name exists, so the first one wins.
+    try {
+      await fs.promises.link(tmp, file)
+      const d = await fs.promises.open(dir, 'r')
+      try { await d.sync() } finally { await d.close() }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+      status = 409
+      code = 'blob/exists'
+    }
+  } catch (e) {
+    const tooLarge = e instanceof Error && e.message === 'blob/too-large'
+    status = tooLarge ? 413 : 400
+    code = tooLarge ? 'blob/too-large' : 'blob/incomplete'
+    req.resume()
+  }
+  // The temporary name goes before the answer, so no one ever sees a stray partial file.
+  await fs.promises.rm(tmp, { force: true })
+  if (!res.headersSent) reply(res, status, code)
+}

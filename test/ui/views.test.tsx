@@ -1,0 +1,100 @@
+import { For, createSignal } from 'solid-js'
+import { render } from 'solid-js/web'
+import { describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import * as model from '../../client/core/model.js'
+import type { SpaceStatus } from '../../client/core/space.js'
+import { useSpaceView } from '../../client/ui/bridge.js'
+import { Checklist } from '../../client/ui/views/Checklist.js'
+import { safeHref } from '../../client/ui/views/LinkItem.js'
+import { SecurityPanel } from '../../client/ui/views/SecurityPanel.js'
+import { StatusBar } from '../../client/ui/views/StatusBar.js'
+import type { Alert } from '../../client/core/space.js'
+
+const tick = (): Promise<void> => new Promise(resolve => setTimeout(resolve, 0))
+
+describe('views', () => {
+  it('the status bar follows the session status', () => {
+    const [status, setStatus] = createSignal<SpaceStatus>({ connection: 'connecting', unsynced: 0, caughtUp: false, lastSyncedAt: undefined })
+    const host = document.createElement('div')
+    const dispose = render(() => <StatusBar status={status()} role="leader" alerts={0} onSecurity={() => {}} />, host)
+    expect(host.textContent).toContain('Connecting')
+    setStatus({ connection: 'offline', unsynced: 3, caughtUp: false, lastSyncedAt: undefined })
+    expect(host.querySelector('[data-testid=connection]')?.textContent).toBe('Offline')
+    expect(host.querySelector('[data-testid=unsynced]')?.textContent).toBe('3 changes not yet on the relay')
+    setStatus({ connection: 'online', unsynced: 0, caughtUp: true, lastSyncedAt: Date.now() })
+    expect(host.querySelector('[data-testid=unsynced]')?.textContent).toBe('All changes on the relay')
+    dispose()
+  })
+
+  it('a checklist writes ticks and entries to the doc and shows remote changes', async () => {
+    const doc = new Y.Doc()
+    const listId = model.addChecklist(doc, 'Packing')
+    const host = document.createElement('div')
+    document.body.append(host)
+    const dispose = render(() => {
+      const view = useSpaceView(doc)
+      return <For each={view.items}>{item => <Checklist doc={doc} item={item} readOnly={false} />}</For>
+    }, host)
+    const input = host.querySelector<HTMLInputElement>('[data-testid=todo-input]')!
+    input.value = 'Tent'
+    input.dispatchEvent(new Event('input', { bubbles: true }))
+    host.querySelector('form')!.dispatchEvent(new Event('submit', { bubbles: true, cancelable: true }))
+    await tick()
+    expect(model.toJSON(doc).items[0]).toMatchObject({ kind: 'checklist', entries: [{ text: 'Tent', done: false }] })
+    expect(host.querySelectorAll('[data-testid=todo]')).toHaveLength(1)
+
+    const box = host.querySelector<HTMLInputElement>('[data-testid=todo] input[type=checkbox]')!
+    box.checked = true
+    box.dispatchEvent(new Event('change', { bubbles: true }))
+    expect(model.toJSON(doc).items[0]).toMatchObject({ entries: [{ done: true }] })
+
+    // A change from elsewhere (another member) re-renders the list.
+    const remote = new Y.Doc()
+    Y.applyUpdate(remote, Y.encodeStateAsUpdate(doc))
+    model.addTodo(remote, 'Stove', model.findItem(remote, listId))
+    Y.applyUpdate(doc, Y.encodeStateAsUpdate(remote, Y.encodeStateVector(doc)), 'remote')
+    await tick()
+    expect([...host.querySelectorAll<HTMLInputElement>('.entry-text')].map(e => e.value)).toEqual(['Tent', 'Stove'])
+    dispose()
+    host.remove()
+  })
+
+  it('a read-only checklist offers no controls', () => {
+    const doc = new Y.Doc()
+    model.addTodo(doc, 'Tent')
+    const host = document.createElement('div')
+    const dispose = render(() => {
+      const view = useSpaceView(doc)
+      return <For each={view.items}>{item => <Checklist doc={doc} item={item} readOnly={true} />}</For>
+    }, host)
+    expect(host.querySelector('[data-testid=todo-input]')).toBeNull()
+    expect(host.querySelector<HTMLInputElement>('input[type=checkbox]')!.disabled).toBe(true)
+    dispose()
+  })
+
+  it('the security panel lists every alert in plain words, newest first', () => {
+    const [alerts, setAlerts] = createSignal<readonly Alert[]>([])
+    const host = document.createElement('div')
+    const dispose = render(() => <SecurityPanel spaceCode="AAAA-BBBB-CCCC-DDDD" stateCode="EEEE-FFFF-GGGG" synced={true} readOnly={false} alerts={alerts()} />, host)
+    expect(host.querySelector('[data-testid=no-alerts]')).not.toBeNull()
+    expect(host.textContent).toContain('What the relay can see')
+    setAlerts([
+      { code: 'sync/chain-mismatch', message: 'seq 4 does not link', at: 1 },
+      { code: 'envelope/bad-signature', message: 'device signature does not match', at: 2 }
+    ])
+    const items = [...host.querySelectorAll('[data-testid=alerts] li')].map(li => li.textContent ?? '')
+    expect(items).toHaveLength(2)
+    expect(items[0]).toContain('not signed by the device it claims')
+    expect(items[1]).toContain('history was altered')
+    expect(items[1]).toContain('sync/chain-mismatch')
+    dispose()
+  })
+
+  it('only http(s) links become clickable', () => {
+    expect(safeHref('https://example.org/x')).toBe('https://example.org/x')
+    expect(safeHref('javascript:alert(1)')).toBeUndefined()
+    expect(safeHref('data:text/html,hi')).toBeUndefined()
+    expect(safeHref('not a url')).toBeUndefined()
+  })
+})
