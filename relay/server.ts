@@ -57,6 +57,8 @@ export async function startRelay (opts: RelayServerOptions): Promise<RelayServer
     res.writeHead(426, { 'content-type': 'text/plain' }).end('Cove relay: connect with a WebSocket\n')
   }))
   const wss = new WebSocketServer({ server, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false })
+  // The ws server re-emits the http server's errors (e.g. EADDRINUSE); listen() below reports them.
+  wss.on('error', () => {})
   const alive = new Map<WebSocket, boolean>()
   let nextId = 1
 
