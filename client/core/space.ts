@@ -154,6 +154,8 @@ export class Space implements LinkMember {
   private readonly bindings = new Map<number, string>()
   private outbox: { seq: number; env: Uint8Array }[] = []
   private pendingLocal: Uint8Array[] = []
+  /** Inside the transaction that applies remote content (and the cleanups Yjs runs after it). */
+  private applyingRemote = false
   private flushTimer: ReturnType<typeof setTimeout> | undefined
   private flushImmediate = false
   private lastFlushAt = 0
@@ -164,13 +166,14 @@ export class Space implements LinkMember {
   private joined = false
   private caughtUp = false
   private lastSyncedAt: number | undefined
-  private reqId = 1
   private authReq = 0
   private readonly fetchReqs = new Set<number>()
   private readonly inflight = new Map<number, number>()
   private sentUpTo = -1
   private lastCursorThisConn = 0
   private retryFloor: number | undefined
+  /** An entry failed to verify since this connection's auth (so its catch-up does not clear `retryFloor`). */
+  private failedSinceAuth = false
   private retryDelay = 500
   private retryTimer: ReturnType<typeof setTimeout> | undefined
   private ackTimer: ReturnType<typeof setTimeout> | undefined
@@ -322,7 +325,10 @@ export class Space implements LinkMember {
   private readonly onLocalUpdate = (update: Uint8Array, origin: unknown): void => {
     if (origin === this || origin === 'load') return
     if (this.device === undefined) {
-      this.alert('space/read-only', 'this link is view-only: local changes are not sent')
+      // Yjs itself follows a remote change to formatted text with a cleanup transaction (origin
+      // null, so it looks local); that is no edit of the reader's, and warning about it showed a
+      // view-only reader an alert whenever someone formatted text (convergence test).
+      if (!this.applyingRemote) this.alert('space/read-only', 'this link is view-only: local changes are not sent')
       return
     }
     this.pendingLocal.push(update)
@@ -375,13 +381,29 @@ export class Space implements LinkMember {
     return done
   }
 
+  /**
+   * A fresh random request id (never 0, which marks live pushes). Answers are matched to requests
+   * by this id alone and nothing authenticates it: with ids counted from 1, an `ok` replayed from
+   * another connection, a bit flip, or the answer to a replayed `append` carried the id of one of
+   * our appends in flight, which was then dropped from the outbox as acknowledged though the relay
+   * never stored it; the next seq was refused (store/seq-gap) on every retry, for good
+   * (test/client/hostile.test.ts). Random 32-bit ids make such a match a 2^-32 accident. (A relay
+   * that forges acks on purpose is not stopped by this: see DESIGN.md §4, keep until seen.)
+   */
+  private nextReqId (): number {
+    for (;;) {
+      const id = globalThis.crypto.getRandomValues(new Uint32Array(1))[0]!
+      if (id !== 0 && id !== this.authReq && !this.inflight.has(id) && !this.fetchReqs.has(id) && !this.requests.has(id)) return id
+    }
+  }
+
   /** Sends outbox entries not yet sent on this connection, in order, up to the in-flight window. */
   private pump (): void {
     if (!this.joined || this.closed) return
     for (const o of this.outbox) {
       if (o.seq <= this.sentUpTo) continue
       if (this.inflight.size >= this.maxInflight * 8) break
-      const reqId = this.reqId++
+      const reqId = this.nextReqId()
       if (!this.link.send({ type: 'append', reqId, spaceId: this.keys.spaceId, envelope: o.env })) return
       this.inflight.set(reqId, o.seq)
       this.sentUpTo = o.seq
@@ -456,10 +478,10 @@ export class Space implements LinkMember {
     this.connection = 'connecting'
     this.lastCursorThisConn = 0
     if (!this.meta.registered) {
-      const reqId = this.reqId++
+      const reqId = this.nextReqId()
       this.link.send({ type: 'create', reqId, spaceId: this.keys.spaceId, accessPk: this.keys.access.publicKey, writePk: this.keys.writePk })
     }
-    this.link.send({ type: 'hello', reqId: this.reqId++, spaceId: this.keys.spaceId })
+    this.link.send({ type: 'hello', reqId: this.nextReqId(), spaceId: this.keys.spaceId })
     // Any frame of the handshake (hello, challenge, auth, its ok) can be lost or altered on the way,
     // and then nothing else happens on a socket that stays open: without a deadline the session
     // waited for a challenge or an ok forever (test/client/hostile.test.ts).
@@ -497,7 +519,8 @@ export class Space implements LinkMember {
     switch (f.type) {
       case 'challenge': {
         const signature = this.sodium.crypto_sign_detached(authMessage(this.keys.spaceId, f.challenge), this.keys.access.privateKey)
-        this.authReq = this.reqId++
+        this.authReq = this.nextReqId()
+        this.failedSinceAuth = false
         this.link.send({ type: 'auth', reqId: this.authReq, spaceId: this.keys.spaceId, signature, after: this.resumeCursor() })
         return
       }
@@ -522,6 +545,17 @@ export class Space implements LinkMember {
     if (f.reqId === this.authReq) {
       if (this.joinTimer !== undefined) clearTimeout(this.joinTimer)
       this.joinTimer = undefined
+      if (f.cursor < this.resumeCursor()) {
+        // The relay's head is below the point we resumed from: our cursor is not one this relay
+        // gave (cursors are not authenticated; a tampered entry or ack cursor raised it) or the relay
+        // lost entries. Resuming there would skip every entry up to it, live ones included (the
+        // relay forwards only cursors above it), so the session went deaf: read again from the start.
+        this.alert('sync/cursor-ahead', `the relay's head ${f.cursor} is behind our resume point ${this.resumeCursor()}; reading again from the start`)
+        this.meta.cursor = 0
+        this.scheduleMeta()
+        this.link.reconnect()
+        return
+      }
       this.joined = true
       this.connection = 'online'
       this.emitStatus()
@@ -543,6 +577,14 @@ export class Space implements LinkMember {
       this.meta.registered = true
       void this.persist({ meta: this.encodeMeta() })
       return
+    }
+    if (this.inflight.has(f.reqId) && f.code === 'store/pruned') {
+      // A resend of an envelope the relay stored (its ack was lost: we closed, crashed or the
+      // connection dropped) and has since pruned under a snapshot. The position is taken and
+      // this device never seals two envelopes for one seq, so the stored one is ours: it is
+      // acknowledged. Refusing it instead kept it in the outbox forever: resend, refusal,
+      // reconnect, in a loop that never caught up (found by test/client/convergence.test.ts).
+      return this.onAck(f.reqId, 0)
     }
     if (this.inflight.has(f.reqId)) {
       this.inflight.delete(f.reqId)
@@ -580,22 +622,30 @@ export class Space implements LinkMember {
       const outcome = this.receive(e, updates)
       if (outcome === 'retry') {
         failed = true
+        this.failedSinceAuth = true
         if (this.retryFloor === undefined || e.cursor - 1 < this.retryFloor) this.retryFloor = e.cursor - 1
       }
       if (live) cursor = Math.max(cursor, e.cursor)
     }
     this.meta.cursor = cursor
     if (updates.length > 0) this.events.emit('remote', undefined)
-    // Updates are written now; meta (heads, cursor) trails by up to META_DELAY_MS. Journal order
-    // keeps that safe: meta never names an update not already written, and re-applying an update
-    // after a crash is a no-op in Yjs.
-    if (updates.length > 0) void this.persist({ updates })
-    this.scheduleMeta()
+    // Applied updates are written in one batch with the meta that describes them (stream heads,
+    // bindings, cursor). Meta may trail only when nothing was applied (a cursor-only advance).
+    // Written apart, a crash left a doc ahead of its heads: the next snapshot offered on join then
+    // seemed to lack content it claims to cover (snapshot/missing-content), was refused, and the
+    // replica stayed without what the relay had pruned under it (test/client/convergence.test.ts).
+    if (updates.length > 0) void this.persist({ updates, meta: this.encodeMeta() })
+    else this.scheduleMeta()
     if (failed) this.scheduleRetry()
     if (isFetch && f.more) this.continueGaps()
     if (f.reqId === this.authReq && !f.more && f.entries.length === 0) {
       this.caughtUp = true
       this.lastSyncedAt = Date.now()
+      // This catch-up started at or below the floor and everything in it verified: what failed
+      // before has been read again intact, so resume from the cursor again. The floor used to stay
+      // for the whole session: every later reconnect re-read the log from the first tampered entry,
+      // the retry backoff never reset, and snapshot() skipped for good.
+      if (!this.failedSinceAuth) this.retryFloor = undefined
       if (this.retryFloor === undefined) this.retryDelay = 500
       this.emitStatus()
     }
@@ -689,12 +739,15 @@ export class Space implements LinkMember {
     if (!scratch.ok) return this.reject(scratch.code, scratch.message, cursor, authorHex)
     for (const c of bound.value) this.bindings.set(c, authorHex)
     try {
+      this.applyingRemote = true
       Y.transact(this.doc, () => {
         for (const u of batch.value) Y.applyUpdate(this.doc, u, this)
       }, this)
     } catch (err) {
       this.reject('apply/failed', `update failed on the live document: ${String(err)}`, cursor, authorHex)
       return
+    } finally {
+      this.applyingRemote = false
     }
     for (const u of batch.value) out.push(u)
     this.stats.applied++
@@ -708,7 +761,7 @@ export class Space implements LinkMember {
 
   private requestGap (sk: string, author: Uint8Array, stream: Uint8Array, fromSeq: number): void {
     if (this.gapTimers.has(sk)) return
-    const reqId = this.reqId++
+    const reqId = this.nextReqId()
     this.fetchReqs.add(reqId)
     this.link.send({ type: 'fetchStream', reqId, spaceId: this.keys.spaceId, author, stream, fromSeq, limit: 512 })
     this.gapTimers.set(sk, setTimeout(() => {
@@ -751,7 +804,7 @@ export class Space implements LinkMember {
 
   /** Sends a request frame and resolves with its answer (ok, error or snapshots frame). */
   private request (make: (reqId: number) => Frame, timeoutMs = 30_000): Promise<Frame> {
-    const reqId = this.reqId++
+    const reqId = this.nextReqId()
     return new Promise(resolve => {
       const timer = setTimeout(() => {
         this.requests.delete(reqId)
@@ -803,6 +856,15 @@ export class Space implements LinkMember {
    */
   async snapshot (): Promise<'stored' | 'conflict' | 'skipped'> {
     if (this.device === undefined || !this.joined || !this.caughtUp || this.buffered.size > 0 || this.retryFloor !== undefined || this.snapshotting || this.closed) return 'skipped'
+    // Not while behind the snapshot we hold: one adopted after a lost race (adoptNewestSnapshot)
+    // may cover entries this replica has not applied yet (its author's own stream includes writes
+    // still in flight). A snapshot sealed now would cover less than the one before it, and every
+    // replica holding that one would raise snapshot/regression against an honest writer
+    // (test/relay/durability.test.ts, after relay crashes).
+    const heldHeads = this.meta.snapshot?.heads ?? {}
+    for (const [k, seq] of Object.entries(heldHeads)) {
+      if (!k.startsWith(this.devicePkHex + ':') && (this.heads.get(k)?.seq ?? -1) < seq) return 'skipped'
+    }
     this.snapshotting = true
     try {
       await this.flush()
@@ -873,6 +935,7 @@ export class Space implements LinkMember {
     for (const s of f.snapshots) {
       const o = this.openSnapshot(s.envelope)
       if (o === undefined) {
+        this.failedSinceAuth = true
         this.retryFloor = Math.min(this.retryFloor ?? Infinity, this.resumeCursor())
         this.scheduleRetry()
         return
@@ -891,9 +954,12 @@ export class Space implements LinkMember {
       }
       for (const [c, a] of o.body.bindings) this.bindings.set(c, toHex(a))
       try {
+        this.applyingRemote = true
         Y.applyUpdateV2(this.doc, o.body.state, this)
       } catch (e) {
         return this.reject('apply/failed', `snapshot failed on the live document: ${String(e)}`, s.covers)
+      } finally {
+        this.applyingRemote = false
       }
       for (const h of o.body.heads) {
         const k = streamKey(h.author, h.stream)
@@ -905,10 +971,18 @@ export class Space implements LinkMember {
       this.lastCursorThisConn = Math.max(this.lastCursorThisConn, s.covers)
       this.hold(o.header.seq, o.hash, o.body.heads)
       this.events.emit('remote', undefined)
-      // Store the merged state in place of the update log (it includes pending structs).
-      this.io = this.io.then(() => this.store.compact(Y.encodeStateAsUpdate(this.doc))).catch(e => {
+      // Store the merged state in place of the update log (it includes pending structs). Local
+      // edits not yet sealed are sealed first, and the state is taken now, not when the write runs:
+      // a compacted state holding local content that no envelope in the outbox carries would,
+      // after a crash, keep that content on this device and never send it (convergence test).
+      void this.flush()
+      const state = Y.encodeStateAsUpdate(this.doc)
+      this.io = this.io.then(() => this.store.compact(state)).catch(e => {
         this.alert('store/write-failed', `local storage failed: ${e instanceof Error ? e.message : String(e)}`)
       })
+      // ... and right after it, the heads, cursor and held snapshot that describe that state (not
+      // trailing: after a crash in between, the stored doc would be ahead of its heads).
+      void this.persist({ meta: this.encodeMeta() })
     }
   }
 
