@@ -74,13 +74,16 @@ export function addChecklist (doc: Y.Doc, listTitle = 'Checklist'): string {
   return id
 }
 
+/** Items as written by any member: a hostile or older member may have put anything in the array. */
+const itemMaps = (doc: Y.Doc): Array<Y.Map<unknown>> => items(doc).toArray().filter((m): m is Y.Map<unknown> => m instanceof Y.Map)
+
 export function findItem (doc: Y.Doc, id: string): Y.Map<unknown> | undefined {
-  return items(doc).toArray().find(m => m.get('id') === id)
+  return itemMaps(doc).find(m => m.get('id') === id)
 }
 
-/** The space's checklist: the first checklist item, made on first use. */
+/** The space's checklist: the first well-formed checklist item, made on first use. */
 export function spaceChecklist (doc: Y.Doc): Y.Map<unknown> {
-  const found = items(doc).toArray().find(m => m.get('kind') === 'checklist')
+  const found = itemMaps(doc).find(m => m.get('kind') === 'checklist' && checklistEntries(m) !== undefined)
   if (found !== undefined) return found
   return findItem(doc, addChecklist(doc))!
 }
@@ -88,7 +91,7 @@ export function spaceChecklist (doc: Y.Doc): Y.Map<unknown> {
 export function addTodo (doc: Y.Doc, body: string, list?: Y.Map<unknown>): string {
   const id = newId()
   doc.transact(() => {
-    const entries = (list ?? spaceChecklist(doc)).get('entries') as Y.Array<Y.Map<unknown>>
+    const entries = checklistEntries(list ?? spaceChecklist(doc)) ?? checklistEntries(spaceChecklist(doc))!
     const m = new Y.Map<unknown>()
     m.set('id', id); m.set('text', text(body)); m.set('done', false)
     entries.push([m])
@@ -98,10 +101,10 @@ export function addTodo (doc: Y.Doc, body: string, list?: Y.Map<unknown>): strin
 
 /** Finds a checklist entry anywhere in the space. */
 export function findTodo (doc: Y.Doc, id: string): Y.Map<unknown> | undefined {
-  for (const item of items(doc)) {
+  for (const item of itemMaps(doc)) {
     if (item.get('kind') !== 'checklist') continue
-    const entries = item.get('entries') as Y.Array<Y.Map<unknown>>
-    const hit = entries.toArray().find(e => e.get('id') === id)
+    const entries = checklistEntries(item)
+    const hit = entries?.toArray().find(e => e instanceof Y.Map && e.get('id') === id)
     if (hit !== undefined) return hit
   }
   return undefined
