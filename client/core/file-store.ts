@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import type { SpaceStore, StoredSpace, WriteBatch } from './store.js'
+import { crc32 } from './zip.js'
 
 /**
  * Node adapter of the space store: one append-only journal file per space.
@@ -14,22 +15,6 @@ import type { SpaceStore, StoredSpace, WriteBatch } from './store.js'
  * and renames it over the old one (atomic on POSIX), then fsyncs the directory.
  */
 const KIND = { update: 1, meta: 2, outboxAdd: 3, outboxDone: 4, state: 5 } as const
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256)
-  for (let n = 0; n < 256; n++) {
-    let c = n
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
-    t[n] = c >>> 0
-  }
-  return t
-})()
-
-function crc32 (b: Uint8Array): number {
-  let c = 0xffffffff
-  for (let i = 0; i < b.length; i++) c = CRC_TABLE[(c ^ b[i]!) & 0xff]! ^ (c >>> 8)
-  return (c ^ 0xffffffff) >>> 0
-}
 
 function record (kind: number, payload: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(9 + payload.length)

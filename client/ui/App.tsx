@@ -1,12 +1,14 @@
 import { For, Match, Show, Switch, createEffect, createResource, createSignal, on, onCleanup } from 'solid-js'
 import * as Y from 'yjs'
-import { toHex } from '../../shared/bytes.js'
-import { formatLink, newSpaceSecrets, parseLink, relayWsUrl } from '../../shared/keys.js'
+import { fromB64u, toHex } from '../../shared/bytes.js'
+import { deriveKeys, formatLink, newSpaceSecrets, parseLink, relayWsUrl } from '../../shared/keys.js'
 import { getSodium, type Sodium } from '../../shared/sodium.js'
+import { downloadFile, type BlobKeys } from '../core/files.js'
 import { createIdbSpaceStore, deleteSpaceDb } from '../core/idb-store.js'
 import { RelayLink } from '../core/link.js'
 import * as model from '../core/model.js'
 import { createWsTransport, type WebSocketCtor } from '../core/ws-transport.js'
+import { zipStore, type ZipEntry } from '../core/zip.js'
 import { dismiss, errors, report } from './errors.js'
 import { profile } from './profile.js'
 import * as registry from './registry.js'
@@ -37,8 +39,8 @@ async function boot (): Promise<Env> {
   return { sodium, link, origin }
 }
 
-function download (name: string, data: string, type: string): void {
-  const url = URL.createObjectURL(new Blob([data], { type }))
+function downloadBlob (name: string, blob: Blob): void {
+  const url = URL.createObjectURL(blob)
   const a = document.createElement('a')
   a.href = url
   a.download = name
@@ -139,20 +141,53 @@ export function App () {
     go({ page: 'space', id })
   }
 
+  /**
+   * Export: one ZIP with the decrypted space as space.json and every file decrypted under files/.
+   * File keys stay out of the export (it is plaintext already); a file that cannot be fetched is
+   * named in space.json's `missing` list instead of failing the whole export.
+   */
   const exportSpace = async (id: string): Promise<void> => {
+    const e = env()
+    if (e === undefined) return
     const open = session()
     let doc: Y.Doc
+    let keys: BlobKeys | undefined
     if (open?.id === id) {
       doc = open.doc()
+      keys = open.keys
     } else {
       doc = new Y.Doc()
       const store = createIdbSpaceStore(id)
       const stored = await store.load()
       await store.close()
       for (const u of stored.updates) Y.applyUpdate(doc, u)
+      const entry = await registry.getSpace(id)
+      const inv = entry === undefined ? undefined : parseLink(e.sodium, `${e.origin}/#${entry.link}`)
+      if (inv?.ok === true) keys = deriveKeys(e.sodium, inv.value.secrets)
     }
     const json = model.toJSON(doc)
-    download(fileName(json.title), JSON.stringify({ exportedAt: new Date().toISOString(), ...json }, null, 2), 'application/json')
+    const files: ZipEntry[] = []
+    const missing: string[] = []
+    const items = json.items.map(item => {
+      if (item.kind !== 'file') return item
+      const { key, ...rest } = item
+      const path = `files/${item.id}-${item.name.replace(/[\\/:*?"<>|\u0000-\u001f]/g, '_') || 'file'}`
+      return { ...rest, path, key }
+    })
+    for (const item of items) {
+      if (item.kind !== 'file') continue
+      const fileKey = fromB64u(item.key)
+      const blobId = /^[0-9a-f]{32}$/.test(item.blob) ? Uint8Array.from(item.blob.match(/../g)!, h => parseInt(h, 16)) : undefined
+      const r = keys === undefined || fileKey === undefined || blobId === undefined
+        ? undefined
+        : await downloadFile(e.sodium, e.origin, keys, blobId, fileKey)
+      if (r?.ok === true) files.push({ name: item.path, data: new Uint8Array(await r.value.arrayBuffer()) })
+      else missing.push(item.path)
+    }
+    const out = { exportedAt: new Date().toISOString(), ...json, items: items.map(i => i.kind === 'file' ? (({ key: _key, ...rest }) => rest)(i) : i), missing }
+    const parts = zipStore([{ name: 'space.json', data: new TextEncoder().encode(JSON.stringify(out, null, 2)) }, ...files])
+    downloadBlob(fileName(json.title).replace(/\.json$/, '') + '.zip', new Blob(parts as BlobPart[], { type: 'application/zip' }))
+    if (missing.length > 0) report(new Error(`${missing.length} file(s) could not be fetched and are listed in space.json as missing`), 'Export incomplete')
   }
 
   const leave = async (id: string): Promise<void> => {

@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
@@ -212,6 +214,9 @@ describe.skipIf(!hasChromium)('web app in Chromium', () => {
     await c.context.close()
   })
 
+  /** sha256 of each uploaded file by name, for the export check. */
+  const uploaded = new Map<string, string>()
+
   it('a file uploaded in one browser downloads byte-identical in the other', async () => {
     const png = makePng()
     const data = Buffer.alloc(3 * 1024 * 1024 + 12345)
@@ -231,6 +236,7 @@ describe.skipIf(!hasChromium)('web app in Chromium', () => {
       expect(download.suggestedFilename()).toBe(name)
       const got = fs.readFileSync((await download.path())!)
       expect(got.equals(bytes)).toBe(true)
+      uploaded.set(name, createHash('sha256').update(bytes).digest('hex'))
     }
   })
 
@@ -271,7 +277,7 @@ describe.skipIf(!hasChromium)('web app in Chromium', () => {
     await ctx.close()
   })
 
-  it('exports the decrypted space as JSON, and leaving deletes the local copy', async () => {
+  it('exports the decrypted space as a ZIP of JSON plus its files, and leaving deletes the local copy', async () => {
     const ctx = await browser.newContext({ acceptDownloads: true })
     const p = await ctx.newPage()
     record(p, traffic)
@@ -279,9 +285,22 @@ describe.skipIf(!hasChromium)('web app in Chromium', () => {
     await p.locator('[data-testid=item-note] .cm-content').waitFor()
     await expect.poll(() => noteText(p)).toBe(await noteText(a.page))
     const [download] = await Promise.all([p.waitForEvent('download'), p.getByRole('button', { name: 'Export' }).click()])
-    const json = JSON.parse(fs.readFileSync((await download.path())!, 'utf8')) as { title: string; items: { kind: string; text?: string }[] }
+    expect(download.suggestedFilename()).toMatch(/\.cove\.zip$/)
+    // Read the archive with a standard ZIP reader (Python's zipfile checks every CRC).
+    const listing = JSON.parse(execFileSync('python3', ['-c', `
+import sys, zipfile, json, hashlib
+z = zipfile.ZipFile(sys.argv[1])
+assert z.testzip() is None
+print(json.dumps({'json': z.read('space.json').decode(), 'files': {n: hashlib.sha256(z.read(n)).hexdigest() for n in z.namelist() if n.startswith('files/')}}))
+`, (await download.path())!], { encoding: 'utf8' })) as { json: string; files: Record<string, string> }
+    const json = JSON.parse(listing.json) as { title: string; missing: string[]; items: { kind: string; text?: string; name?: string; path?: string; key?: string }[] }
     expect(json.title).toBe(`Trip ${CANARY}`)
     expect(json.items.find(i => i.kind === 'note')?.text).toBe(await noteText(a.page))
+    const files = json.items.filter(i => i.kind === 'file')
+    expect(files.map(f => f.name).sort()).toEqual(['data.bin', `photo-${CANARY}.png`].sort())
+    expect(json.missing).toEqual([])
+    expect(files.every(f => f.key === undefined)).toBe(true)
+    for (const f of files) expect(listing.files[f.path!]).toBe(uploaded.get(f.name!))
     p.once('dialog', d => void d.accept())
     await p.getByRole('button', { name: 'Leave' }).click()
     await p.getByTestId('create-space').waitFor()
