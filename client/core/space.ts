@@ -295,7 +295,9 @@ export class Space implements LinkMember {
     const bindings: Record<string, string> = {}
     for (const [c, a] of this.bindings) bindings[String(c)] = a
     this.meta = { ...this.meta, heads, bindings }
-    return new TextEncoder().encode(JSON.stringify(this.meta))
+    // Stored as the resume point, never past an entry that failed to verify: the retry floor lives
+    // only in memory, and a restart from the cursor skipped that entry and those buffered behind it.
+    return new TextEncoder().encode(JSON.stringify({ ...this.meta, cursor: this.resumeCursor() }))
   }
 
   /** Serialises store writes so the journal order is the order things happened in. */
@@ -943,16 +945,23 @@ export class Space implements LinkMember {
       const v = verifySnapshot(o.header.seq, o.header.prevHash, o.body, this.verifyContext())
       if (!v.ok) return this.reject(v.code, v.message, s.covers)
       const empty = this.doc.store.clients.size === 0 && this.doc.store.pendingStructs === null
+      // Decode first (DESIGN.md §6): Yjs integrates the structs before it reads the delete set, so
+      // a state cut inside it throws with its text already in the document. An empty live doc is
+      // no scratch copy: that left a refused snapshot's content in a cold joiner's doc.
+      try {
+        Y.decodeUpdateV2(o.body.state)
+      } catch (e) {
+        return this.reject('apply/malformed-update', `snapshot does not decode: ${String(e)}`, s.covers)
+      }
       if (!empty) {
-        // Scratch-apply first (DESIGN.md §6). An empty live doc is its own scratch copy: skipping
-        // the copy keeps a cold join as fast as a plaintext server's.
+        // Scratch-apply first (DESIGN.md §6). An empty live doc skips the copy (it keeps a cold
+        // join as fast as a plaintext server's); the full decode above still ran.
         try {
           Y.applyUpdateV2(new Y.Doc({ guid: 'scratch' }), o.body.state)
         } catch (e) {
           return this.reject('apply/malformed-update', `snapshot does not integrate: ${String(e)}`, s.covers)
         }
       }
-      for (const [c, a] of o.body.bindings) this.bindings.set(c, toHex(a))
       try {
         this.applyingRemote = true
         Y.applyUpdateV2(this.doc, o.body.state, this)
@@ -961,6 +970,8 @@ export class Space implements LinkMember {
       } finally {
         this.applyingRemote = false
       }
+      // Bound only once the snapshot is applied: a refused one binds no clientID.
+      for (const [c, a] of o.body.bindings) this.bindings.set(c, toHex(a))
       for (const h of o.body.heads) {
         const k = streamKey(h.author, h.stream)
         if (toHex(h.author) === this.devicePkHex) continue
@@ -1035,7 +1046,10 @@ export class Space implements LinkMember {
     // A writer leaving after a burst of changes seals a snapshot on its way out, so the next
     // joiner does not replay that burst (best effort: a lost race or an offline relay is fine).
     if (this.sinceSnapshot.envelopes >= SNAPSHOT_ON_CLOSE) {
-      await Promise.race([this.whenStored(5000).then(() => this.snapshot()), new Promise(resolve => setTimeout(resolve, 5000))]).catch(() => {})
+      // The bound's timer is cleared once the race is over: left running it held a CLI open 5 s.
+      let bound: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([this.whenStored(5000).then(() => this.snapshot()), new Promise(resolve => { bound = setTimeout(resolve, 5000) })]).catch(() => {})
+      clearTimeout(bound)
     }
     this.closed = true
     for (const t of this.gapTimers.values()) clearTimeout(t)

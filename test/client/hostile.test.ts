@@ -300,8 +300,11 @@ describe('hostile network between clients and relay', () => {
     // The honest envelope opens and passes the audit.
     const genuine = open(sodium, keys, env, { types: [MsgType.update] })
     if (!genuine.ok) throw new Error(genuine.message)
+    const honestBatch = readBatch(genuine.value.plaintext)
+    if (!honestBatch.ok) throw new Error(honestBatch.message)
     const honestDoc = new Y.Doc()
-    for (const u of readBatch(genuine.value.plaintext).ok ? (readBatch(genuine.value.plaintext) as { value: Uint8Array[] }).value : []) Y.applyUpdate(honestDoc, u)
+    for (const u of honestBatch.value) Y.applyUpdate(honestDoc, u)
+    expect(honestDoc.getArray('log').toArray()).toEqual(['w0-7'])
     expect(audit(honestDoc, written, '')).toEqual([])
 
     // Flip one bit of the ciphertext where the '7' of "w0-7" is encrypted ('7' ^ 0x08 = '?').

@@ -1,18 +1,19 @@
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import * as Y from 'yjs'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createClient, type Client } from '../../client/core/client.js'
 import * as model from '../../client/core/model.js'
-import { readSnapshotBody, verifySnapshot, writeSnapshotBody, type SnapshotBody } from '../../client/core/snapshot.js'
+import { readSnapshotBody, SNAPSHOT_STREAM, verifySnapshot, writeSnapshotBody, type SnapshotBody } from '../../client/core/snapshot.js'
 import type { Space } from '../../client/core/space.js'
 import { createMemorySpaceStore, type SpaceStore } from '../../client/core/store.js'
 import { toHex } from '../../shared/bytes.js'
-import { open } from '../../shared/envelope.js'
+import { GENESIS_HASH, open, seal } from '../../shared/envelope.js'
 import { MsgType } from '../../shared/header.js'
-import { deriveKeys, parseLink, type Invite } from '../../shared/keys.js'
+import { certifyDevice, deriveKeys, parseLink, type Invite } from '../../shared/keys.js'
 import { getSodium } from '../../shared/sodium.js'
 import type { RelayServer } from '../../relay/server.js'
+import { rawPeer } from '../support/raw-peer.js'
 import { startTestRelay, waitFor, wsTransport } from '../support/relay.js'
 
 let relay: (RelayServer & { dir: string }) | undefined
@@ -129,6 +130,60 @@ describe('snapshots through a real relay', () => {
   })
 })
 
+describe('resume after an entry that failed to verify', () => {
+  it('a replica closed before its retry resumes from before the bad entry, not past it', async () => {
+    // An entry altered on the way is retried from before it (retryFloor), but the stored cursor
+    // already pointed past it and past the entries buffered behind it: a restart resumed there and
+    // never read that writer's envelopes again (until the writer happened to write once more).
+    relay = await startTestRelay({ pruneGraceMs: 60_000 })
+    const a = await client()
+    const { space: sa, editLink } = await a.createSpace(relay.url)
+    for (let i = 0; i < 3; i++) { typeInto(sa, 1, `kept${i}-`); await sa.whenStored(5000) }
+    const db = new Database(path.join(relay.dir, 'relay.sqlite'))
+    const row = db.prepare('SELECT cursor, env FROM log ORDER BY cursor LIMIT 1').get() as { cursor: number; env: Buffer }
+    const genuine = Buffer.from(row.env)
+    row.env[300] = row.env[300]! ^ 1
+    db.prepare('UPDATE log SET env = ? WHERE cursor = ?').run(row.env, row.cursor)
+    const store = createMemorySpaceStore()
+    const b = await client(() => store)
+    const sb = await b.openSpace(await inviteOf(editLink))
+    await waitFor(() => sb.alerts.some(x => x.code === 'envelope/bad-signature'), 5000, 'bad entry seen')
+    clients.splice(clients.indexOf(b), 1)
+    await b.close()
+    // The relay serves the genuine bytes again; the replica comes back.
+    db.prepare('UPDATE log SET env = ? WHERE cursor = ?').run(genuine, row.cursor)
+    db.close()
+    const c = await client(() => store)
+    const sc = await c.openSpace(await inviteOf(editLink))
+    await sc.whenCaughtUp(5000)
+    await waitFor(() => sc.doc.getText('text').toString() === sa.doc.getText('text').toString(), 5000, 'converge')
+    expect(sc.doc.getText('text').toString()).toContain('kept2-')
+  })
+})
+
+describe('snapshot on close', () => {
+  it('a writer that seals a snapshot on close leaves no timer behind to hold its process open', async () => {
+    // close() raced the snapshot against a 5 s timeout that it never cleared: a CLI run that wrote
+    // a burst (≥ 32 envelopes) stayed alive up to 5 s after its work was done.
+    relay = await startTestRelay({ pruneGraceMs: 60_000 })
+    const a = await client()
+    const { space: sa } = await a.createSpace(relay.url)
+    await sa.whenCaughtUp(5000)
+    for (let i = 0; i < 33; i++) { typeInto(sa, 1, `w${i}-`); await sa.whenStored(5000) }
+    const spy = vi.spyOn(globalThis, 'setTimeout')
+    let long: Array<{ _destroyed?: boolean } | undefined>
+    try {
+      clients.splice(clients.indexOf(a), 1)
+      await a.close()
+    } finally {
+      long = spy.mock.calls.flatMap((c, i) => c[1] === 5000 ? [spy.mock.results[i]?.value as { _destroyed?: boolean } | undefined] : [])
+      spy.mockRestore()
+    }
+    expect(long.length).toBeGreaterThan(0)
+    for (const t of long) expect(t?._destroyed).toBe(true)
+  })
+})
+
 describe('snapshot rejection', () => {
   const A = new Uint8Array(32).fill(1)
   const S = new Uint8Array(8).fill(2)
@@ -205,5 +260,49 @@ describe('snapshot rejection', () => {
     await waitFor(() => sb.alerts.length > 0, 5000, 'alert')
     expect(sb.alerts[0]!.code).toBe('envelope/bad-signature')
     expect(sb.doc.getText('text').toString()).not.toContain('x0')
+  })
+
+  it('a member\'s snapshot whose state breaks half-way changes nothing in a cold joiner\'s (empty) document', async () => {
+    // Yjs integrates an update's structs before it reads the delete set: a state cut inside the
+    // delete set throws after the text is already in the document. A cold joiner applied the
+    // snapshot straight to its empty live doc (no scratch copy), so the refused snapshot's content
+    // stayed there, and its clientID bindings too (DESIGN.md §6: decode first).
+    const src = new Y.Doc()
+    src.getText('text').insert(0, 'planted by a hostile member')
+    src.getText('text').delete(0, 3)
+    const full = Y.encodeStateAsUpdateV2(src)
+    let state: Uint8Array | undefined
+    for (let cut = 1; cut < full.length && state === undefined; cut++) {
+      const t = full.slice(0, full.length - cut)
+      try { Y.encodeStateVectorFromUpdateV2(t) } catch { continue }
+      const probe = new Y.Doc()
+      try { Y.applyUpdateV2(probe, t) } catch { if (probe.getText('text').length > 0) state = t }
+    }
+    if (state === undefined) throw new Error('no half-applying cut found')
+
+    relay = await startTestRelay({ pruneGraceMs: 60_000 })
+    const a = await client()
+    const { space: sa, editLink } = await a.createSpace(relay.url)
+    typeInto(sa, 1, 'honest')
+    await sa.whenStored(5000)
+    const sodium = await getSodium()
+    const inv = await inviteOf(editLink)
+    const keys = deriveKeys(sodium, inv.secrets)
+    const kp = sodium.crypto_sign_keypair()
+    const device = { publicKey: kp.publicKey, privateKey: kp.privateKey, cert: certifyDevice(sodium, keys, kp.publicKey)! }
+    const envelope = seal(sodium, keys, device, MsgType.snapshot, { stream: SNAPSHOT_STREAM, seq: 0, prevHash: GENESIS_HASH },
+      writeSnapshotBody({ createdAt: Date.now(), covers: 1, heads: [], bindings: [[src.clientID, kp.publicKey]], state }))
+    const peer = await rawPeer(relay.url)
+    await peer.join(sodium, keys.spaceId, keys.access)
+    peer.send({ type: 'putSnapshot', reqId: 99, spaceId: keys.spaceId, covers: 1, envelope })
+    await peer.next('ok', f => f.reqId === 99)
+    peer.close()
+
+    const b = await client()
+    const sb = await b.openSpace(inv)
+    await waitFor(() => sb.alerts.length > 0, 5000, 'alert')
+    expect(sb.alerts[0]!.code).toBe('apply/malformed-update')
+    expect(sb.doc.getText('text').toString()).not.toContain('nted by')
+    expect(sb.doc.store.clients.has(src.clientID)).toBe(false)
   })
 })
