@@ -498,6 +498,12 @@ export class Space implements LinkMember {
   }
 
   onClose (_reason: string): void {
+    // Requests die with the connection: answered now, not after their 30 s timeout (which held
+    // snapshot() off for that long after every reconnect).
+    for (const [reqId, answer] of [...this.requests]) {
+      this.requests.delete(reqId)
+      answer({ type: 'error', reqId, spaceId: this.keys.spaceId, code: 'sync/offline', message: 'the connection to the relay closed' })
+    }
     this.joined = false
     this.caughtUp = false
     this.connection = 'offline'
