@@ -4,7 +4,7 @@ import * as Y from 'yjs'
  * The content model of a space, defined once and shared by the CLI and the web app.
  *
  *   doc.getText('title')                      the space title
- *   doc.getArray<Y.Map>('items')              items, newest first (index 0); order is user-editable
+ *   doc.getArray<Y.Map>('items')              items; shown by `pos` (newest first), see orderedItems
  *     note:      { id, kind: 'note', created, text: Y.Text }
  *     link:      { id, kind: 'link', created, url: string, title: Y.Text, note: Y.Text }
  *     checklist: { id, kind: 'checklist', created, title: Y.Text, entries: Y.Array<Y.Map{ id, text: Y.Text, done: boolean }> }
@@ -52,6 +52,7 @@ export function addNote (doc: Y.Doc, body: string): string {
   const id = newId()
   const m = new Y.Map<unknown>()
   m.set('id', id); m.set('kind', 'note'); m.set('created', Date.now()); m.set('text', text(body))
+  m.set('pos', nextPos(orderedItems(doc), 1))
   items(doc).insert(0, [m])
   return id
 }
@@ -61,6 +62,7 @@ export function addLink (doc: Y.Doc, url: string, linkTitle = '', note = ''): st
   const m = new Y.Map<unknown>()
   m.set('id', id); m.set('kind', 'link'); m.set('created', Date.now()); m.set('url', url)
   m.set('title', text(linkTitle)); m.set('note', text(note))
+  m.set('pos', nextPos(orderedItems(doc), 1))
   items(doc).insert(0, [m])
   return id
 }
@@ -70,6 +72,7 @@ export function addChecklist (doc: Y.Doc, listTitle = 'Checklist'): string {
   const m = new Y.Map<unknown>()
   m.set('id', id); m.set('kind', 'checklist'); m.set('created', Date.now())
   m.set('title', text(listTitle)); m.set('entries', new Y.Array<Y.Map<unknown>>())
+  m.set('pos', nextPos(orderedItems(doc), 1))
   items(doc).insert(0, [m])
   return id
 }
@@ -83,7 +86,7 @@ export function findItem (doc: Y.Doc, id: string): Y.Map<unknown> | undefined {
 
 /** The space's checklist: the first well-formed checklist item, made on first use. */
 export function spaceChecklist (doc: Y.Doc): Y.Map<unknown> {
-  const found = itemMaps(doc).find(m => m.get('kind') === 'checklist' && checklistEntries(m) !== undefined)
+  const found = orderedItems(doc).find(m => m.get('kind') === 'checklist' && checklistEntries(m) !== undefined)
   if (found !== undefined) return found
   return findItem(doc, addChecklist(doc))!
 }
@@ -94,6 +97,7 @@ export function addTodo (doc: Y.Doc, body: string, list?: Y.Map<unknown>): strin
     const entries = checklistEntries(list ?? spaceChecklist(doc)) ?? checklistEntries(spaceChecklist(doc))!
     const m = new Y.Map<unknown>()
     m.set('id', id); m.set('text', text(body)); m.set('done', false)
+    m.set('pos', nextPos(orderedEntries(entries), 1))
     entries.push([m])
   })
   return id
@@ -123,7 +127,7 @@ const num = (v: unknown): number => typeof v === 'number' ? v : 0
 /** The whole space as plain JSON (what `cove cat` prints); unknown item kinds are skipped. */
 export function toJSON (doc: Y.Doc): SpaceJSON {
   const out: ItemJSON[] = []
-  for (const m of items(doc)) {
+  for (const m of orderedItems(doc)) {
     if (!(m instanceof Y.Map)) continue
     const id = str(m.get('id'))
     const created = num(m.get('created'))
@@ -137,7 +141,7 @@ export function toJSON (doc: Y.Doc): SpaceJSON {
           kind: 'checklist',
           created,
           title: str(m.get('title')),
-          entries: entries instanceof Y.Array ? entries.toArray().filter((e): e is Y.Map<unknown> => e instanceof Y.Map).map(e => ({ id: str(e.get('id')), text: str(e.get('text')), done: e.get('done') === true })) : []
+          entries: entries instanceof Y.Array ? orderedEntries(entries as Y.Array<Y.Map<unknown>>).map(e => ({ id: str(e.get('id')), text: str(e.get('text')), done: e.get('done') === true })) : []
         })
         break
       }
@@ -167,6 +171,7 @@ export function addFile (doc: Y.Doc, f: FileMeta): string {
   m.set('id', id); m.set('kind', 'file'); m.set('created', Date.now())
   m.set('name', f.name); m.set('size', f.size); m.set('mime', f.mime); m.set('blob', f.blob); m.set('key', f.key); m.set('chunk', f.chunk)
   if (f.thumb !== undefined) m.set('thumb', f.thumb)
+  m.set('pos', nextPos(orderedItems(doc), 1))
   items(doc).insert(0, [m])
   return id
 }
@@ -186,19 +191,77 @@ export function removeItem (doc: Y.Doc, id: string): boolean {
  * moves are rare and explicit, and this keeps the model a plain ordered array the CLI can read.
  */
 export function moveItem (doc: Y.Doc, id: string, to: number): boolean {
-  return moveIn(doc, items(doc), id, to)
+  return moveTo(doc, orderedItems(doc), id, to, -1)
 }
 
-function moveIn (doc: Y.Doc, arr: Y.Array<Y.Map<unknown>>, id: string, to: number): boolean {
-  const list = arr.toArray()
+// Order ------------------------------------------------------------------------------------------
+//
+// Display order is a number `pos` on each item (newest first: descending) and on each checklist
+// entry (ascending), not the array position. Moving sets one `pos`: nothing is deleted or copied,
+// so an edit someone makes inside a moved item at the same moment is kept (a delete + insert of a
+// clone would drop it). Ties and items without `pos` (from a hostile or older member) fall back to
+// array order, which every replica shares, so all replicas show the same order.
+
+const posOf = (m: Y.Map<unknown>): number | undefined => {
+  const p = m.get('pos')
+  return typeof p === 'number' && Number.isFinite(p) ? p : undefined
+}
+
+function ordered (maps: Array<Y.Map<unknown>>, dir: 1 | -1): Array<Y.Map<unknown>> {
+  const missing = dir === 1 ? Infinity : -Infinity
+  return maps
+    .map((m, i) => ({ m, i, p: posOf(m) ?? missing }))
+    .sort((a, b) => a.p === b.p ? a.i - b.i : (a.p < b.p ? -dir : dir))
+    .map(x => x.m)
+}
+
+/** Items as the UI shows them: newest first, then as people reordered them. */
+export function orderedItems (doc: Y.Doc): Array<Y.Map<unknown>> {
+  return ordered(itemMaps(doc), -1)
+}
+
+/** A checklist's entries in display order (oldest first, then as reordered). */
+export function orderedEntries (entries: Y.Array<Y.Map<unknown>>): Array<Y.Map<unknown>> {
+  return ordered(entries.toArray().filter((e): e is Y.Map<unknown> => e instanceof Y.Map), 1)
+}
+
+/** A `pos` past the end in display direction: above every item (dir 1 on descending items), below every entry. */
+function nextPos (list: Array<Y.Map<unknown>>, step: 1): number {
+  let max = 0
+  for (const m of list) max = Math.max(max, posOf(m) ?? 0)
+  return max + step
+}
+
+/**
+ * Moves `id` to display index `to` in `list` (already in display order) by giving it a `pos`
+ * between its new neighbours; renumbers the list first when positions are missing or too close.
+ */
+function moveTo (doc: Y.Doc, list: Array<Y.Map<unknown>>, id: string, to: number, dir: 1 | -1): boolean {
   const from = list.findIndex(m => m.get('id') === id)
   if (from < 0) return false
   const target = Math.max(0, Math.min(list.length - 1, to))
   if (target === from) return true
+  const moved = list[from]!
+  const rest = list.filter((_, i) => i !== from)
   doc.transact(() => {
-    const copy = list[from]!.clone()
-    arr.delete(from, 1)
-    arr.insert(target, [copy])
+    const between = (): number | undefined => {
+      const a = rest[target - 1] === undefined ? undefined : posOf(rest[target - 1]!)
+      const b = rest[target] === undefined ? undefined : posOf(rest[target]!)
+      if ((target > 0 && a === undefined) || (target < rest.length && b === undefined)) return undefined
+      if (a === undefined && b === undefined) return 0
+      if (a === undefined) return b! - dir
+      if (b === undefined) return a + dir
+      const mid = (a + b) / 2
+      return mid === a || mid === b ? undefined : mid
+    }
+    let p = between()
+    if (p === undefined) {
+      // Renumber in display order (concurrent renumbers are last-writer-wins per item: order may
+      // shuffle, content never goes).
+      rest.forEach((m, i) => m.set('pos', dir === 1 ? i + 1 : rest.length - i))
+      p = between()!
+    }
+    moved.set('pos', p)
   })
   return true
 }
@@ -219,7 +282,7 @@ export function removeTodo (doc: Y.Doc, list: Y.Map<unknown>, id: string): boole
 
 export function moveTodo (doc: Y.Doc, list: Y.Map<unknown>, id: string, to: number): boolean {
   const entries = checklistEntries(list)
-  return entries !== undefined && moveIn(doc, entries, id, to)
+  return entries !== undefined && moveTo(doc, orderedEntries(entries), id, to, 1)
 }
 
 /**

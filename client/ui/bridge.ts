@@ -39,8 +39,7 @@ const KINDS = new Set<string>(['note', 'link', 'checklist', 'file'])
 /** Plain data for the UI; unknown kinds (from a newer version) are shown as such, never dropped from order. */
 export function project (doc: Y.Doc): SpaceView {
   const items: ItemView[] = []
-  for (const m of model.items(doc)) {
-    if (!(m instanceof Y.Map)) continue
+  for (const m of model.orderedItems(doc)) {
     const kind = String(m.get('kind'))
     const entries = m.get('entries')
     items.push({
@@ -51,7 +50,7 @@ export function project (doc: Y.Doc): SpaceView {
       url: str(m.get('url')),
       note: kind === 'link' ? str(m.get('note')) : '',
       entries: entries instanceof Y.Array
-        ? entries.toArray().filter((e): e is Y.Map<unknown> => e instanceof Y.Map).map(e => ({ id: str(e.get('id')), text: str(e.get('text')), done: e.get('done') === true }))
+        ? model.orderedEntries(entries as Y.Array<Y.Map<unknown>>).map(e => ({ id: str(e.get('id')), text: str(e.get('text')), done: e.get('done') === true }))
         : [],
       name: str(m.get('name')),
       size: num(m.get('size')),

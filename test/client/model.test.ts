@@ -17,3 +17,50 @@ describe('content model against content any member could write', () => {
     expect(lists.flatMap(l => l.kind === 'checklist' ? l.entries : [])).toEqual([{ id, text: 'milk', done: true }])
   })
 })
+
+describe('reordering', () => {
+  const sync = (a: Y.Doc, b: Y.Doc): void => {
+    Y.applyUpdate(b, Y.encodeStateAsUpdate(a, Y.encodeStateVector(b)))
+    Y.applyUpdate(a, Y.encodeStateAsUpdate(b, Y.encodeStateVector(a)))
+  }
+  const texts = (doc: Y.Doc): string[] => model.toJSON(doc).items.map(i => i.kind === 'note' ? i.text : i.kind)
+
+  it('new items come first; moves change the shown order only', () => {
+    const doc = new Y.Doc()
+    const a = model.addNote(doc, 'a')
+    model.addNote(doc, 'b')
+    model.addNote(doc, 'c')
+    expect(texts(doc)).toEqual(['c', 'b', 'a'])
+    expect(model.moveItem(doc, a, 0)).toBe(true)
+    expect(texts(doc)).toEqual(['a', 'c', 'b'])
+    expect(model.moveItem(doc, a, 2)).toBe(true)
+    expect(texts(doc)).toEqual(['c', 'b', 'a'])
+    for (let i = 0; i < 80; i++) model.moveItem(doc, model.orderedItems(doc)[2]!.get('id') as string, 1) // forces renumbering
+    expect(texts(doc).sort()).toEqual(['a', 'b', 'c'])
+    expect(model.items(doc).length).toBe(3)
+  })
+
+  it('an edit made inside an item while someone else moves it is kept (a delete + insert of a copy lost it)', () => {
+    const a = new Y.Doc()
+    const b = new Y.Doc()
+    const first = model.addNote(a, 'first')
+    model.addNote(a, 'second')
+    sync(a, b)
+    model.moveItem(a, first, 0)
+    ;(model.findItem(b, first)!.get('text') as Y.Text).insert(5, ' edited')
+    sync(a, b)
+    expect(texts(a)).toEqual(['first edited', 'second'])
+    expect(texts(b)).toEqual(texts(a))
+  })
+
+  it('checklist entries keep their order by pos and move the same way', () => {
+    const doc = new Y.Doc()
+    const x = model.addTodo(doc, 'x')
+    model.addTodo(doc, 'y')
+    const list = model.spaceChecklist(doc)
+    const names = (): string[] => model.orderedEntries(model.checklistEntries(list)!).map(e => (e.get('text') as Y.Text).toString())
+    expect(names()).toEqual(['x', 'y'])
+    model.moveTodo(doc, list, x, 1)
+    expect(names()).toEqual(['y', 'x'])
+  })
+})
