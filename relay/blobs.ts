@@ -4,6 +4,7 @@ import path from 'node:path'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { AUTH_HEADER, BLOB_ID_BYTES, verifyBlobRequest } from '../shared/blob-auth.js'
+import { fromHex } from '../shared/bytes.js'
 import type { Sodium } from '../shared/sodium.js'
 import type { LogStore } from './storage/port.js'
 
@@ -36,8 +37,6 @@ const DEFAULT_MAX = 2 * 1024 * 1024 * 1024
 
 export const isBlobPath = (p: string): boolean => p.startsWith('/blobs/')
 
-const hexBytes = (h: string): Uint8Array => Uint8Array.from(h.match(/../g)!.map(x => parseInt(x, 16)))
-
 function reply (res: http.ServerResponse, status: number, code: string): void {
   res.writeHead(status, { 'content-type': 'text/plain', 'cache-control': 'no-store' }).end(code + '\n')
 }
@@ -50,9 +49,9 @@ export async function handleBlob (opts: BlobOptions, req: http.IncomingMessage, 
     res.setHeader('allow', 'GET, HEAD, PUT')
     return reply(res, 405, 'blob/method')
   }
-  const spaceId = hexBytes(m[1]!)
-  const blobId = hexBytes(m[2]!)
-  if (spaceId.length !== 16 || blobId.length !== BLOB_ID_BYTES) return reply(res, 404, 'blob/bad-path')
+  const spaceId = fromHex(m[1]!)
+  const blobId = fromHex(m[2]!)
+  if (spaceId?.length !== 16 || blobId?.length !== BLOB_ID_BYTES) return reply(res, 404, 'blob/bad-path')
   const space = await opts.store.getSpace(spaceId)
   const auth = req.headers[AUTH_HEADER]
   // HEAD is signed as GET: it reveals no more than GET does.

@@ -1,4 +1,4 @@
-import { toHex } from '../shared/bytes.js'
+import { equalBytes, toHex } from '../shared/bytes.js'
 import { MsgType, parseEnvelope } from '../shared/header.js'
 import * as frame from '../shared/frame.js'
 import type { Frame, FrameOf } from '../shared/frame.js'
@@ -49,6 +49,7 @@ interface Membership {
   dirty: boolean
   /** Device keys that sent presence over this connection, announced as gone when it closes. */
   readonly presenceAuthors: Map<string, Uint8Array>
+  readonly spaceId: Uint8Array
 }
 
 interface PeerState {
@@ -193,7 +194,7 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       }
       let m = ps.spaces.get(key)
       if (m === undefined) {
-        m = { sent: f.after, catchingUp: false, dirty: false, presenceAuthors: new Map() }
+        m = { sent: f.after, catchingUp: false, dirty: false, presenceAuthors: new Map(), spaceId: f.spaceId }
         ps.spaces.set(key, m)
         let subs = subscribers.get(key)
         if (subs === undefined) subscribers.set(key, subs = new Set())
@@ -265,7 +266,7 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
     const parsed = parseEnvelope(env)
     if (!parsed.ok) { fail(ps, reqId, spaceId, parsed.code, parsed.message, true); return undefined }
     const h = parsed.value.header
-    if (toHex(h.spaceId) !== toHex(spaceId) || h.type !== type) {
+    if (!equalBytes(h.spaceId, spaceId) || h.type !== type) {
       fail(ps, reqId, spaceId, 'relay/wrong-space-or-type', 'envelope header does not match the frame', true)
       return undefined
     }
@@ -306,9 +307,8 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
     subs?.delete(ps)
     if (subs?.size === 0) subscribers.delete(key)
     if (m.presenceAuthors.size > 0 && subs !== undefined) {
-      const spaceId = Uint8Array.from(key.match(/../g)!.map(h => parseInt(h, 16)))
       for (const author of m.presenceAuthors.values()) {
-        const bytes = frame.writeFrame({ type: 'peerLeft', spaceId, author })
+        const bytes = frame.writeFrame({ type: 'peerLeft', spaceId: m.spaceId, author })
         for (const other of subs) if (!other.closed) other.peer.send(bytes)
       }
     }

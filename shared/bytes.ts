@@ -83,6 +83,14 @@ export function toHex (b: Uint8Array): string {
   return s
 }
 
+/** Strict hex decoding (even length, 0-9 a-f A-F only); undefined for anything else. */
+export function fromHex (s: string): Uint8Array | undefined {
+  if (s.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(s)) return undefined
+  const out = new Uint8Array(s.length / 2)
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(2 * i, 2 * i + 2), 16)
+  return out
+}
+
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 
 /** base64url without padding; written by hand so the same code runs in the browser without Buffer. */

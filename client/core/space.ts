@@ -1,5 +1,5 @@
 import * as Y from 'yjs'
-import { equalBytes, fromB64u, toB64u, toHex } from '../../shared/bytes.js'
+import { equalBytes, fromB64u, fromHex, toB64u, toHex } from '../../shared/bytes.js'
 import { GENESIS_HASH, open as openEnvelope, seal, type Device } from '../../shared/envelope.js'
 import type { Entry, Frame, FrameOf } from '../../shared/frame.js'
 import { MAX_ENVELOPE_BYTES, MsgType, parseEnvelope, STREAM_BYTES, type Header } from '../../shared/header.js'
@@ -129,7 +129,9 @@ function mergeInChunks (updates: Uint8Array[]): Uint8Array[] {
   return out
 }
 
-const hexBytes = (h: string): Uint8Array => Uint8Array.from(h.match(/../g) ?? [], x => parseInt(x, 16))
+/** Hex keys of our own maps (always well-formed: we made them with toHex). */
+const hexBytes = (h: string): Uint8Array => fromHex(h) ?? unexpected(`bad hex key ${h}`)
+const unexpected = (m: string): never => { throw new Error(m) }
 
 /** Tampering the relay (or the network) could have done: the entry is retried, not skipped. */
 const RETRYABLE = new Set(['envelope/malformed', 'envelope/bad-version', 'envelope/bad-type', 'envelope/too-large', 'envelope/bad-cert', 'envelope/bad-signature', 'envelope/bad-commitment', 'envelope/bad-ciphertext', 'envelope/wrong-space', 'envelope/wrong-epoch', 'envelope/wrong-key', 'envelope/wrong-type'])

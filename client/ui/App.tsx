@@ -1,6 +1,6 @@
 import { For, Match, Show, Switch, createEffect, createResource, createSignal, on, onCleanup } from 'solid-js'
 import * as Y from 'yjs'
-import { fromB64u, toHex } from '../../shared/bytes.js'
+import { fromB64u, fromHex, toHex } from '../../shared/bytes.js'
 import { deriveKeys, formatLink, newSpaceSecrets, parseLink, relayWsUrl } from '../../shared/keys.js'
 import { getSodium, type Sodium } from '../../shared/sodium.js'
 import { downloadFile, type BlobKeys } from '../core/files.js'
@@ -177,7 +177,7 @@ export function App () {
     for (const item of items) {
       if (item.kind !== 'file') continue
       const fileKey = fromB64u(item.key)
-      const blobId = /^[0-9a-f]{32}$/.test(item.blob) ? Uint8Array.from(item.blob.match(/../g)!, h => parseInt(h, 16)) : undefined
+      const blobId = fromHex(item.blob)
       const r = keys === undefined || fileKey === undefined || blobId === undefined
         ? undefined
         : await downloadFile(e.sodium, e.origin, keys, blobId, fileKey)

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import * as encoding from 'lib0/encoding'
 import { describe, expect, it } from 'vitest'
-import { equalBytes, fromB64u, Reader, toB64u } from '../../shared/bytes.js'
+import { equalBytes, fromB64u, fromHex, Reader, toB64u, toHex } from '../../shared/bytes.js'
 import { DecodeError } from '../../shared/errors.js'
 import { testSeed } from '../support/prng.js'
 
@@ -90,5 +90,19 @@ describe('equalBytes', () => {
       expect(equalBytes(a, b)).toBe(Buffer.from(a).equals(Buffer.from(b)))
       expect(equalBytes(a, a.slice())).toBe(true)
     }), { seed, numRuns: 500 })
+  })
+})
+
+describe('hex', () => {
+  it('round-trips any bytes and accepts either case', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), b => {
+      expect(fromHex(toHex(b))).toEqual(b)
+      expect(fromHex(toHex(b).toUpperCase())).toEqual(b)
+    }), { seed, numRuns: 200 })
+  })
+
+  it('refuses odd lengths and non-hex characters instead of guessing', () => {
+    for (const bad of ['a', 'abc', 'zz', '0x12', '12 3', 'g0']) expect(fromHex(bad)).toBeUndefined()
+    expect(fromHex('')).toEqual(new Uint8Array(0))
   })
 })

@@ -1,6 +1,6 @@
 import { Show, createMemo, createSignal, onCleanup } from 'solid-js'
 import type * as Y from 'yjs'
-import { fromB64u } from '../../../shared/bytes.js'
+import { fromB64u, fromHex } from '../../../shared/bytes.js'
 import type { Sodium } from '../../../shared/sodium.js'
 import { downloadFile, type BlobKeys } from '../../core/files.js'
 import * as model from '../../core/model.js'
@@ -16,7 +16,6 @@ export interface FileItemProps {
   readonly keys: BlobKeys
 }
 
-const hexBytes = (h: string): Uint8Array => Uint8Array.from((h.match(/../g) ?? []).map(x => parseInt(x, 16)))
 
 export function FileItem (props: FileItemProps) {
   const [progress, setProgress] = createSignal<{ done: number; total: number } | undefined>()
@@ -36,9 +35,10 @@ export function FileItem (props: FileItemProps) {
     const m = model.findItem(props.doc, props.item.id)
     const key = fromB64u(String(m?.get('key') ?? ''))
     const blob = String(m?.get('blob') ?? '')
-    if (key === undefined || blob.length !== 32) return void setError('this file entry is damaged')
+    const blobId = fromHex(blob)
+    if (key === undefined || blobId?.length !== 16) return void setError('this file entry is damaged')
     setProgress({ done: 0, total: props.item.size })
-    const r = await downloadFile(props.sodium, props.origin, props.keys, hexBytes(blob), key, (done, total) => setProgress({ done, total }))
+    const r = await downloadFile(props.sodium, props.origin, props.keys, blobId, key, (done, total) => setProgress({ done, total }))
     setProgress(undefined)
     if (!r.ok) return void setError(r.message)
     const url = URL.createObjectURL(new Blob([r.value], { type: props.item.mime || 'application/octet-stream' }))
