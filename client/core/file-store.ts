@@ -91,12 +91,13 @@ export function createFileSpaceStore (file: string): SpaceStore {
       fs.writeSync(f, bytes)
       fs.fsyncSync(f)
     },
-    async compact (state) {
+    async compact (state, meta) {
       const current = await this.load()
       const tmp = `${file}.tmp`
       const parts = [record(KIND.state, state)]
       for (const e of current.outbox) parts.push(record(KIND.outboxAdd, e))
-      if (current.meta !== undefined) parts.push(record(KIND.meta, current.meta))
+      const m = meta ?? current.meta
+      if (m !== undefined) parts.push(record(KIND.meta, m))
       const t = fs.openSync(tmp, 'w', 0o600)
       fs.writeSync(t, Buffer.concat(parts))
       fs.fsyncSync(t)

@@ -75,11 +75,12 @@ export function createIdbSpaceStore (spaceIdHex: string, idb: IDBFactory = globa
       if (b.meta !== undefined) t.objectStore('meta').put(b.meta.slice(), 'meta')
       await done(t)
     },
-    async compact (state: Uint8Array): Promise<void> {
+    async compact (state: Uint8Array, meta?: Uint8Array): Promise<void> {
       const t = await tx('readwrite')
       const u = t.objectStore('updates')
       u.clear()
       u.add(state.slice())
+      if (meta !== undefined) t.objectStore('meta').put(meta.slice(), 'meta')
       await done(t)
     },
     async close (): Promise<void> {

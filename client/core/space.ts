@@ -186,6 +186,8 @@ export class Space implements LinkMember {
   private closed = false
   private readonly waiters = new Set<() => void>()
   private metaTimer: ReturnType<typeof setTimeout> | undefined
+  /** Remote updates applied to the doc and not yet stored; written with the next meta. */
+  private remoteUnsaved: Uint8Array[] = []
 
   private constructor (opts: SpaceOptions, meta: Meta, secrets: SpaceSecrets) {
     this.sodium = opts.sodium
@@ -380,7 +382,7 @@ export class Space implements LinkMember {
     this.outbox.push({ seq, env })
     this.stats.sealed++
     this.noteActivity(env.length)
-    const done = this.persist({ updates, outboxAdd: [env], meta: this.encodeMeta() })
+    const done = this.persist(this.withMeta({ updates, outboxAdd: [env] }))
     void done.then(() => this.pump())
     return done
   }
@@ -576,7 +578,7 @@ export class Space implements LinkMember {
     if (this.inflight.has(f.reqId)) return this.onAck(f.reqId, f.cursor)
     if (!this.meta.registered) {
       this.meta.registered = true
-      void this.persist({ meta: this.encodeMeta() })
+      void this.persist(this.withMeta())
     }
   }
 
@@ -585,7 +587,7 @@ export class Space implements LinkMember {
     if (f.code === 'relay/space-exists' && !this.meta.registered) {
       // Our create went through before but its ack was lost; the access check that follows settles it.
       this.meta.registered = true
-      void this.persist({ meta: this.encodeMeta() })
+      void this.persist(this.withMeta())
       return
     }
     if (this.inflight.has(f.reqId) && f.code === 'store/pruned') {
@@ -639,13 +641,10 @@ export class Space implements LinkMember {
     }
     this.meta.cursor = cursor
     if (updates.length > 0) this.events.emit('remote', undefined)
-    // Applied updates are written in one batch with the meta that describes them (stream heads,
-    // bindings, cursor). Meta may trail only when nothing was applied (a cursor-only advance).
-    // Written apart, a crash left a doc ahead of its heads: the next snapshot offered on join then
-    // seemed to lack content it claims to cover (snapshot/missing-content), was refused, and the
-    // replica stayed without what the relay had pruned under it (test/client/convergence.test.ts).
-    if (updates.length > 0) void this.persist({ updates, meta: this.encodeMeta() })
-    else this.scheduleMeta()
+    // Applied updates are written later, in one batch with the meta that describes them (see
+    // withMeta): one write (and fsync) per META_DELAY_MS instead of one per frame.
+    this.remoteUnsaved.push(...updates)
+    this.scheduleMeta()
     if (failed) this.scheduleRetry()
     if (isFetch && f.more) this.continueGaps()
     if (f.reqId === this.authReq && !f.more && f.entries.length === 0) {
@@ -665,8 +664,22 @@ export class Space implements LinkMember {
     if (this.metaTimer !== undefined) return
     this.metaTimer = setTimeout(() => {
       this.metaTimer = undefined
-      void this.persist({ meta: this.encodeMeta() })
+      void this.persist(this.withMeta())
     }, META_DELAY_MS)
+  }
+
+  /**
+   * Every meta write carries the remote updates applied since the last one. Heads, bindings and
+   * cursor then never name content the store lacks (after a crash such a doc looked as if the next
+   * snapshot missed content it claims to cover, and refused it), and content never outruns its
+   * heads; what was applied but not yet written is simply fetched again after a crash, because the
+   * stored cursor did not move either.
+   */
+  private withMeta (batch: WriteBatch = {}): WriteBatch {
+    const remote = this.remoteUnsaved
+    this.remoteUnsaved = []
+    const updates = remote.length === 0 ? batch.updates : [...remote, ...(batch.updates ?? [])]
+    return { ...batch, ...(updates === undefined ? {} : { updates }), meta: this.encodeMeta() }
   }
 
   /** After tampered entries, reconnect (backing off) and read again from before the first bad one. */
@@ -970,6 +983,10 @@ export class Space implements LinkMember {
           return this.reject('apply/malformed-update', `snapshot does not integrate: ${String(e)}`, s.covers)
         }
       }
+      // Local edits not yet sealed are sealed (and stored with heads that do not yet include this
+      // snapshot) first: a compacted state holding local content that no envelope in the outbox
+      // carries would, after a crash, stay on this device and never be sent (convergence test).
+      void this.flush()
       try {
         this.applyingRemote = true
         Y.applyUpdateV2(this.doc, o.body.state, this)
@@ -990,18 +1007,15 @@ export class Space implements LinkMember {
       this.lastCursorThisConn = Math.max(this.lastCursorThisConn, s.covers)
       this.hold(o.header.seq, o.hash, o.body.heads)
       this.events.emit('remote', undefined)
-      // Store the merged state in place of the update log (it includes pending structs). Local
-      // edits not yet sealed are sealed first, and the state is taken now, not when the write runs:
-      // a compacted state holding local content that no envelope in the outbox carries would,
-      // after a crash, keep that content on this device and never send it (convergence test).
-      void this.flush()
+      // Store the merged state in place of the update log (it includes pending structs and every
+      // remote update not yet written), taken now, together with the heads, cursor and held
+      // snapshot that describe it, in one atomic compaction.
+      this.remoteUnsaved = []
       const state = Y.encodeStateAsUpdate(this.doc)
-      this.io = this.io.then(() => this.store.compact(state)).catch(e => {
+      const meta = this.encodeMeta()
+      this.io = this.io.then(() => this.store.compact(state, meta)).catch(e => {
         this.alert('store/write-failed', `local storage failed: ${e instanceof Error ? e.message : String(e)}`)
       })
-      // ... and right after it, the heads, cursor and held snapshot that describe that state (not
-      // trailing: after a crash in between, the stored doc would be ahead of its heads).
-      void this.persist({ meta: this.encodeMeta() })
     }
   }
 
@@ -1070,7 +1084,7 @@ export class Space implements LinkMember {
     if (this.metaTimer !== undefined) {
       clearTimeout(this.metaTimer)
       this.metaTimer = undefined
-      void this.persist({ meta: this.encodeMeta() })
+      void this.persist(this.withMeta())
     }
     this.doc.off('update', this.onLocalUpdate)
     if (this.link.connected) this.link.send({ type: 'leave', spaceId: this.keys.spaceId })

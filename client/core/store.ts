@@ -28,8 +28,12 @@ export interface WriteBatch {
 export interface SpaceStore {
   load (): Promise<StoredSpace>
   write (batch: WriteBatch): Promise<void>
-  /** Replaces all updates by one state (`Y.encodeStateAsUpdate`, which includes pending structs). */
-  compact (state: Uint8Array): Promise<void>
+  /**
+   * Replaces all updates by one state (`Y.encodeStateAsUpdate`, which includes pending structs)
+   * and, when given, the meta that describes that state, in one atomic step: a crash never leaves
+   * a stored doc ahead of (or behind) the stream heads stored with it.
+   */
+  compact (state: Uint8Array, meta?: Uint8Array): Promise<void>
   close (): Promise<void>
 }
 
@@ -47,7 +51,10 @@ export function createMemorySpaceStore (initial?: StoredSpace): SpaceStore & { s
       if (b.outboxDone !== undefined) outbox = outbox.slice(b.outboxDone)
       if (b.outboxAdd !== undefined) for (const e of b.outboxAdd) outbox.push(e.slice())
     },
-    async compact (state) { updates = [state.slice()] },
+    async compact (state, m) {
+      updates = [state.slice()]
+      if (m !== undefined) meta = m.slice()
+    },
     async close () {},
     snapshot
   }

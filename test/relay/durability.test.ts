@@ -59,7 +59,7 @@ function recordingStore (): Recorder {
         if (b.outboxAdd !== undefined) for (const e of b.outboxAdd) rec.sealed.push(e.slice())
         if (b.outboxDone !== undefined) rec.done += b.outboxDone
       },
-      compact: s => inner.compact(s),
+      compact: (s, m) => inner.compact(s, m),
       close: () => inner.close()
     }
   }
