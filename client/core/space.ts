@@ -115,6 +115,21 @@ const unb64 = (s: string): Uint8Array => {
 const nextMacrotask: (fn: () => void) => void = typeof setImmediate === 'function' ? fn => { setImmediate(fn) } : fn => { setTimeout(fn, 0) }
 
 const META_DELAY_MS = 200
+
+/** Local meta comes from this device's own store, but a damaged file must fail with words, not a SyntaxError. */
+function parseMeta (bytes: Uint8Array): Meta {
+  let m: unknown
+  try {
+    m = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
+  } catch {
+    m = undefined
+  }
+  const o = m as Partial<Meta> | undefined
+  if (o?.v !== 1 || typeof o.secrets?.secret !== 'string' || typeof o.device?.sk !== 'string' || typeof o.stream?.id !== 'string' || typeof o.heads !== 'object' || typeof o.bindings !== 'object') {
+    throw new Error('the local state of this space is damaged (unreadable meta record); remove it and open the link again to download the space')
+  }
+  return o as Meta
+}
 /** Envelopes since the last snapshot that make a closing writer seal one. */
 const SNAPSHOT_ON_CLOSE = 32
 
@@ -232,7 +247,7 @@ export class Space implements LinkMember {
     const stored = await opts.store.load()
     let meta: Meta
     if (stored.meta !== undefined) {
-      meta = JSON.parse(new TextDecoder().decode(stored.meta)) as Meta
+      meta = parseMeta(stored.meta)
     } else {
       const s = opts.secrets
       if (s === undefined) throw new Error('no local state for this space and no secrets to start one')

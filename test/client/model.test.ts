@@ -64,3 +64,16 @@ describe('reordering', () => {
     expect(names()).toEqual(['y', 'x'])
   })
 })
+
+describe('local state', () => {
+  it('a damaged meta record fails to open with a clear message', async () => {
+    const { createMemorySpaceStore } = await import('../../client/core/store.js')
+    const { Space } = await import('../../client/core/space.js')
+    const { RelayLink } = await import('../../client/core/link.js')
+    const { getSodium } = await import('../../shared/sodium.js')
+    const sodium = await getSodium()
+    const store = createMemorySpaceStore({ meta: new TextEncoder().encode('{"v":1,"secrets":'), updates: [], outbox: [] })
+    const link = new RelayLink('ws://127.0.0.1:1/', { connect: () => ({ send () {}, close () {} }) })
+    await expect(Space.open({ sodium, store, link })).rejects.toThrow(/local state of this space is damaged/)
+  })
+})
