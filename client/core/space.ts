@@ -383,7 +383,10 @@ export class Space implements LinkMember {
   flush (): Promise<void> {
     if (this.flushTimer !== undefined) clearTimeout(this.flushTimer)
     this.flushTimer = undefined
-    if (this.pendingLocal.length === 0 || this.device === undefined) return this.io
+    if (this.pendingLocal.length === 0 || this.device === undefined) {
+      // Nothing to seal, but what was applied from others is stored now (a closing tab or process).
+      return this.remoteUnsaved.length > 0 ? this.persist(this.withMeta()) : this.io
+    }
     // One merged update per envelope: merged once here instead of every reader applying (and
     // scratch-applying) hundreds of tiny dependent updates. Chunks bound mergeUpdates' superlinear cost.
     const updates = mergeInChunks(this.pendingLocal)

@@ -134,8 +134,12 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
     })
     if (closed) { await s.close(); return }
     space = s
-    // Whatever the previous leader had not stored yet, this tab still has: merge it in as a local edit.
+    // Whatever the previous leader had not stored yet, this tab still has: merge it in as a local
+    // edit. First catch up with the relay, so that only this device's unsent edits remain to merge:
+    // others' content merged here would be sealed under this device, and every member refuses an
+    // envelope that writes another device's clientIDs (apply/clientid-taken), with ours inside it.
     if (previous !== undefined) {
+      await s.whenCaughtUp(5000).catch(() => {})
       Y.applyUpdate(s.doc, Y.encodeStateAsUpdate(previous), 'promote')
       previous.destroy()
     }

@@ -304,7 +304,8 @@ print(json.dumps({'json': z.read('space.json').decode(), 'files': {n: hashlib.sh
     p.once('dialog', d => void d.accept())
     await p.getByRole('button', { name: 'Leave' }).click()
     await p.getByTestId('create-space').waitFor()
-    expect(await p.getByTestId('spaces').count()).toBe(0)
+    // The list refreshes after the registry write: wait for it rather than read it mid-render.
+    await expect.poll(() => p.getByTestId('spaces').count()).toBe(0)
     const dbs = await p.evaluate(async () => (await indexedDB.databases()).map(d => d.name))
     expect(dbs.filter(n => n?.startsWith('cove-space-'))).toEqual([])
     await ctx.close()

@@ -59,6 +59,8 @@ export interface SpawnRelayOptions {
   readonly host?: string
   readonly timeoutMs?: number
   readonly extraArgs?: readonly string[]
+  /** Flags for node itself (before the script), e.g. GC settings for memory measurements. */
+  readonly nodeArgs?: readonly string[]
 }
 
 /**
@@ -82,7 +84,7 @@ export async function spawnRelay (opts: SpawnRelayOptions): Promise<RelayProcess
 function spawnOnce (opts: SpawnRelayOptions): Promise<RelayProcess> {
   const host = opts.host ?? '127.0.0.1'
   const timeoutMs = opts.timeoutMs ?? 30_000
-  const child = spawn(process.execPath, ['--import', 'tsx', 'relay/main.ts', '--port', String(opts.port), '--host', host, '--data', opts.dir, ...(opts.extraArgs ?? [])], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', 'relay/main.ts', '--port', String(opts.port), '--host', host, '--data', opts.dir, ...(opts.extraArgs ?? [])], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe']
   })
