@@ -1,10 +1,10 @@
 import { equalBytes, toHex } from '../shared/bytes.js'
 import { MsgType, parseEnvelope } from '../shared/header.js'
 import * as frame from '../shared/frame.js'
-import type { Frame, FrameOf } from '../shared/frame.js'
-import { authMessage, hash, verifyDetached, verifyEnvelope } from '../shared/sign.js'
+import type { Frame, FrameOf, SnapshotEntry } from '../shared/frame.js'
+import { authMessage, hash, verifyAttestation, verifyDetached, verifyEnvelope } from '../shared/sign.js'
 import type { Sodium } from '../shared/sodium.js'
-import type { LogStore, StoredEntry } from './storage/port.js'
+import type { LogStore, StoredEntry, StoredSnapshot } from './storage/port.js'
 
 /**
  * The relay's logic, sans IO (STYLE.md): given a peer and the bytes of a frame, it answers,
@@ -37,8 +37,19 @@ export interface RelayCoreOptions {
   readonly pageBytes?: number
   /** Snapshots kept per space (history for `cove history`); older ones are dropped when pruning. */
   readonly keepSnapshots?: number
-  /** How long after a snapshot the updates it covers are dropped (clients mid catch-up finish first). */
+  /**
+   * How long after a snapshot (or an attestation of one) the updates the newest attested snapshot
+   * covers are dropped (clients mid catch-up finish first).
+   */
   readonly pruneGraceMs?: number
+  /**
+   * Bytes of snapshot parts a space may hold that no snapshot links yet. Parts are uploaded before
+   * their snapshot head, by any writer, so without a bound of their own one member could fill the
+   * disk with parts it never links.
+   */
+  readonly maxPendingPartBytes?: number
+  /** Unlinked parts older than this are dropped (at the next prune, or when the quota is hit). */
+  readonly pendingPartTtlMs?: number
 }
 
 interface Membership {
@@ -72,6 +83,11 @@ export interface RelayCore {
 
 const CERT_CACHE_MAX = 100_000
 const PAGE_BYTES = 4 * 1024 * 1024
+const MAX_PENDING_PART_BYTES = 256 * 1024 * 1024
+const PENDING_PART_TTL_MS = 10 * 60_000
+
+/** What the snapshots frame says about a stored snapshot (its parts are named inside the sealed head). */
+const entryOf = (x: StoredSnapshot): frame.SnapshotEntry => ({ id: x.id, covers: x.covers, attested: x.attested, envelope: x.envelope })
 
 export function createRelayCore (opts: RelayCoreOptions): RelayCore {
   const { store, sodium } = opts
@@ -108,14 +124,26 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
 
   async function catchUp (ps: PeerState, spaceId: Uint8Array, m: Membership, reqId: number): Promise<void> {
     m.catchingUp = true
-    // A joiner with nothing, or resuming below what was pruned, starts from the newest snapshot
-    // (DESIGN.md §5); one with recent state gets only the entries it lacks.
-    const newest = (await store.getSnapshots(spaceId, 1))[0]
-    if (newest !== undefined && newest.covers > m.sent && (m.sent === 0 || m.sent < await store.prunedUpTo(spaceId))) {
-      if (ps.closed) return
-      send(ps, { type: 'snapshots', reqId, spaceId, snapshots: [{ id: newest.id, covers: newest.covers, envelope: newest.envelope }] })
-      m.sent = newest.covers
-      await ps.peer.drained()
+    // A joiner with nothing, or resuming below what was pruned, starts from a snapshot (DESIGN.md
+    // §5); one with recent state gets only the entries it lacks. An attested snapshot is served in
+    // preference (a member other than its author verified it, so it is not one member's word), and
+    // since the log is pruned only under attested snapshots, every entry after its covers is here.
+    const pruned = await store.prunedUpTo(spaceId)
+    if (m.sent === 0 || m.sent < pruned) {
+      // `covers >= pruned`: a log pruned before attestations existed can have a gap after an
+      // attested snapshot's covers; then the newest one is served, as before attestations.
+      const attested = await store.getAttestedSnapshot(spaceId)
+      let pick = attested !== undefined && attested.covers > m.sent && attested.covers >= pruned ? attested : undefined
+      if (pick === undefined) {
+        const newest = (await store.getSnapshots(spaceId, 1))[0]
+        if (newest !== undefined && newest.covers > m.sent) pick = newest
+      }
+      if (pick !== undefined) {
+        if (ps.closed) return
+        send(ps, { type: 'snapshots', reqId, spaceId, snapshots: [entryOf(pick)] })
+        m.sent = pick.covers
+        await ps.peer.drained()
+      }
     }
     for (;;) {
       m.dirty = false
@@ -139,19 +167,28 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
   const pruneGraceMs = opts.pruneGraceMs ?? 5 * 60_000
   const pruneTimers = new Map<string, ReturnType<typeof setTimeout>>()
 
-  /** After the grace period, drop what the newest snapshot covers (then) and all but the last K snapshots. */
+  const maxPendingPartBytes = opts.maxPendingPartBytes ?? MAX_PENDING_PART_BYTES
+  const pendingPartTtlMs = opts.pendingPartTtlMs ?? PENDING_PART_TTL_MS
+
+  /**
+   * After the grace period, drop what the newest ATTESTED snapshot covers (then), all but the last K
+   * snapshots (never that attested one or anything newer), and parts no snapshot linked in time.
+   * Only a snapshot a member other than its author verified may become the sole copy of the
+   * space (issue 7): a poisoned snapshot alone never costs the honest log.
+   */
   function schedulePrune (spaceId: Uint8Array): void {
     const key = toHex(spaceId)
     if (pruneTimers.has(key)) return
     const t = setTimeout(() => {
       pruneTimers.delete(key)
-      store.getSnapshots(spaceId, 1)
-        .then(async ([newest]) => {
-          if (newest === undefined) return
-          const n = await store.prune(spaceId, newest.covers, keepSnapshots)
-          log(`pruned ${n} entries of a space up to cursor ${newest.covers}`)
-        })
-        .catch(e => log(`prune failed: ${e instanceof Error ? e.message : String(e)}`))
+      const run = async (): Promise<void> => {
+        const attested = await store.getAttestedSnapshot(spaceId)
+        const upTo = attested?.covers ?? 0
+        const n = await store.prune(spaceId, upTo, keepSnapshots)
+        const parts = await store.dropPendingParts(spaceId, Date.now() - pendingPartTtlMs)
+        log(`pruned ${n} entries of a space up to cursor ${upTo}${attested === undefined ? ' (no attested snapshot)' : ''}, ${parts} stale parts`)
+      }
+      run().catch(e => log(`prune failed: ${e instanceof Error ? e.message : String(e)}`))
     }, pruneGraceMs)
     if (typeof t === 'object' && 'unref' in t) t.unref()
     pruneTimers.set(key, t)
@@ -168,6 +205,22 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       if (cursor <= m.sent) continue
       m.sent = cursor
       if (ps !== from) ps.peer.send(bytes)
+    }
+  }
+
+  /**
+   * Tells the space's other members that a snapshot was stored, so they can check it and attest it
+   * (the log is pruned under a snapshot only once a member other than its author has). A push like
+   * live entries (reqId 0); nothing is owed if it is lost: a member also checks newer snapshots
+   * when it loses a snapshot race.
+   */
+  function announceSnapshot (from: PeerState, spaceId: Uint8Array, s: SnapshotEntry): void {
+    const subs = subscribers.get(toHex(spaceId))
+    if (subs === undefined) return
+    const bytes = frame.writeFrame({ type: 'snapshots', reqId: 0, spaceId, snapshots: [s] })
+    for (const ps of subs) {
+      if (ps === from || ps.closed || member(ps, spaceId) === undefined) continue
+      ps.peer.send(bytes)
     }
   }
 
@@ -223,9 +276,57 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       const checked = await checkEnvelope(ps, f.reqId, f.spaceId, f.envelope, MsgType.snapshot)
       if (checked === undefined) return
       if (f.covers > await store.head(f.spaceId)) return fail(ps, f.reqId, f.spaceId, 'relay/bad-snapshot', 'a snapshot cannot cover entries the log does not have', false)
-      const r = await store.putSnapshot(f.spaceId, { hash: hash(sodium, f.envelope), prevHash: checked.header.prevHash, covers: f.covers, envelope: f.envelope })
-      if (!r.ok) return fail(ps, f.reqId, f.spaceId, r.code, r.message, false)
+      const r = await store.putSnapshot(f.spaceId, { hash: hash(sodium, f.envelope), prevHash: checked.header.prevHash, covers: f.covers, envelope: f.envelope, parts: f.parts })
+      if (!r.ok) {
+        const code = r.code === 'store/missing-part' ? 'relay/missing-part' : r.code
+        return fail(ps, f.reqId, f.spaceId, code, r.message, false)
+      }
       send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: r.id })
+      announceSnapshot(ps, f.spaceId, { id: r.id, covers: f.covers, envelope: f.envelope, attested: false })
+      schedulePrune(f.spaceId)
+    },
+    async putSnapshotPart (ps, f) {
+      if (member(ps, f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/not-joined', 'authenticate to the space first', true)
+      // Checked like a snapshot head: only a certified writer's device can upload parts.
+      const checked = await checkEnvelope(ps, f.reqId, f.spaceId, f.envelope, MsgType.snapshotPart)
+      if (checked === undefined) return
+      const h = hash(sodium, f.envelope)
+      let r = await store.putSnapshotPart(f.spaceId, h, f.envelope, maxPendingPartBytes)
+      if (!r.ok && r.code === 'store/quota' && await store.dropPendingParts(f.spaceId, Date.now() - pendingPartTtlMs) > 0) {
+        r = await store.putSnapshotPart(f.spaceId, h, f.envelope, maxPendingPartBytes)
+      }
+      if (!r.ok) return fail(ps, f.reqId, f.spaceId, r.code === 'store/quota' ? 'relay/quota' : r.code, r.message, false)
+      send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: 0 })
+    },
+    async getSnapshotPart (ps, f) {
+      if (member(ps, f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/not-joined', 'authenticate to the space first', true)
+      // Up to 16 MiB each, asked for in bursts by a joiner: wait until this peer's earlier bytes
+      // have left (frames of one peer are handled in order, so its next request waits too).
+      await ps.peer.drained()
+      if (ps.closed) return
+      const env = await store.getSnapshotPart(f.spaceId, f.hash)
+      if (env === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/unknown-part', 'no such snapshot part in this space', false)
+      send(ps, { type: 'snapshotPart', reqId: f.reqId, spaceId: f.spaceId, envelope: env })
+    },
+    async attest (ps, f) {
+      if (member(ps, f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/not-joined', 'authenticate to the space first', true)
+      const space = await store.getSpace(f.spaceId)
+      if (space === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/no-space', 'no such space', true)
+      if (!verifyAttestation(sodium, f.spaceId, space.writePk, f.snapshotHash, f.device, f.cert, f.signature)) {
+        return fail(ps, f.reqId, f.spaceId, 'relay/bad-attestation', 'the device holds no write certificate or did not sign this attestation', false)
+      }
+      const snap = await store.getSnapshot(f.spaceId, f.snapshotHash)
+      if (snap === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/unknown-snapshot', 'no such snapshot in this space', false)
+      const head = parseEnvelope(snap.envelope)
+      // Stored heads passed parseEnvelope when they were put; a failure here is a bug or a damaged store.
+      if (!head.ok) throw new Error(`stored snapshot ${snap.id} does not parse: ${head.code}`)
+      if (equalBytes(head.value.header.author, f.device)) {
+        return fail(ps, f.reqId, f.spaceId, 'relay/own-snapshot', 'a snapshot must be attested by a device other than its author', false)
+      }
+      if (!await store.attestSnapshot(f.spaceId, f.snapshotHash, f.device)) {
+        return fail(ps, f.reqId, f.spaceId, 'relay/unknown-snapshot', 'no such snapshot in this space', false)
+      }
+      send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: snap.id })
       schedulePrune(f.spaceId)
     },
     async listSnapshots (ps, f) {
@@ -234,7 +335,7 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       // Newest first, as many as fit one page (at least one: a single envelope always fits a frame).
       let total = 0
       const page = snaps.filter((x, i) => (total += x.envelope.length + 16) <= pageBytes || i === 0)
-      send(ps, { type: 'snapshots', reqId: f.reqId, spaceId: f.spaceId, snapshots: page.map(x => ({ id: x.id, covers: x.covers, envelope: x.envelope })) })
+      send(ps, { type: 'snapshots', reqId: f.reqId, spaceId: f.spaceId, snapshots: page.map(entryOf) })
     },
     async fetch (ps, f) {
       if (member(ps, f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/not-joined', 'authenticate to the space first', true)

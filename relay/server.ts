@@ -24,6 +24,8 @@ export interface RelayServerOptions {
   readonly log?: (line: string) => void
   readonly keepSnapshots?: number
   readonly pruneGraceMs?: number
+  readonly maxPendingPartBytes?: number
+  readonly pendingPartTtlMs?: number
   /** Serves plain HTTP requests (the web app, issue 3); WebSocket upgrades never reach it. */
   readonly onRequest?: http.RequestListener
 }
@@ -50,7 +52,9 @@ export async function startRelay (opts: RelayServerOptions): Promise<RelayServer
   const core = createRelayCore({
     store: opts.store, sodium, log, pageBytes: Math.floor(maxBuffered / 2),
     ...(opts.keepSnapshots === undefined ? {} : { keepSnapshots: opts.keepSnapshots }),
-    ...(opts.pruneGraceMs === undefined ? {} : { pruneGraceMs: opts.pruneGraceMs })
+    ...(opts.pruneGraceMs === undefined ? {} : { pruneGraceMs: opts.pruneGraceMs }),
+    ...(opts.maxPendingPartBytes === undefined ? {} : { maxPendingPartBytes: opts.maxPendingPartBytes }),
+    ...(opts.pendingPartTtlMs === undefined ? {} : { pendingPartTtlMs: opts.pendingPartTtlMs })
   })
 
   const server = http.createServer(opts.onRequest ?? ((_req, res) => {

@@ -1,7 +1,7 @@
 import * as encoding from 'lib0/encoding'
 import { Reader } from './bytes.js'
 import { DecodeError, err, ok, type Result } from './errors.js'
-import { MAX_ENVELOPE_BYTES, PK_BYTES, SIG_BYTES, SPACE_ID_BYTES, STREAM_BYTES } from './header.js'
+import { HASH_BYTES, MAX_ENVELOPE_BYTES, PK_BYTES, SIG_BYTES, SPACE_ID_BYTES, STREAM_BYTES } from './header.js'
 
 /**
  * Frames between a client and the relay (PROTOCOL.md §Frames). One WebSocket carries many spaces:
@@ -19,13 +19,17 @@ export const FrameType = {
   presence: 8,
   putSnapshot: 9,
   listSnapshots: 10,
+  attest: 11,
+  putSnapshotPart: 12,
+  getSnapshotPart: 13,
   challenge: 20,
   ok: 21,
   entries: 22,
   error: 23,
   presenceOut: 24,
   peerLeft: 25,
-  snapshots: 26
+  snapshots: 26,
+  snapshotPart: 27
 } as const
 
 export const MAX_ENTRIES_PER_FRAME = 4096
@@ -35,9 +39,19 @@ const MAX_MESSAGE = 1024
 const CHALLENGE_BYTES = 32
 
 export interface Entry { readonly cursor: number; readonly envelope: Uint8Array }
-/** A stored snapshot as the relay hands it out: its store id, the log cursor it covers, the sealed envelope. */
-export interface SnapshotEntry { readonly id: number; readonly covers: number; readonly envelope: Uint8Array }
+/**
+ * A stored snapshot as the relay hands it out: its store id, the log cursor it covers, whether a
+ * member other than its author attested it (clients prefer those: an unattested one may be
+ * poisoned), and the sealed head envelope (which names its parts, if any, inside the ciphertext).
+ */
+export interface SnapshotEntry { readonly id: number; readonly covers: number; readonly attested: boolean; readonly envelope: Uint8Array }
 export const MAX_SNAPSHOTS_PER_FRAME = 64
+/**
+ * Parts one snapshot may have. 1024 hashes (33 KiB on the wire) fit a putSnapshot frame next to a
+ * full-size head envelope, and at the client's 4 MiB chunks this is far beyond what the relay's
+ * per-space quota on pending parts lets anyone upload anyway.
+ */
+export const MAX_SNAPSHOT_PARTS = 1024
 
 export type Frame =
   | { type: 'create'; reqId: number; spaceId: Uint8Array; accessPk: Uint8Array; writePk: Uint8Array }
@@ -48,8 +62,14 @@ export type Frame =
   | { type: 'fetchStream'; reqId: number; spaceId: Uint8Array; author: Uint8Array; stream: Uint8Array; fromSeq: number; limit: number }
   | { type: 'leave'; spaceId: Uint8Array }
   | { type: 'presence'; spaceId: Uint8Array; envelope: Uint8Array }
-  | { type: 'putSnapshot'; reqId: number; spaceId: Uint8Array; covers: number; envelope: Uint8Array }
+  /** `parts`: BLAKE2b-256 hashes of part envelopes already uploaded with putSnapshotPart, in order; empty for a one-envelope snapshot. */
+  | { type: 'putSnapshot'; reqId: number; spaceId: Uint8Array; covers: number; envelope: Uint8Array; parts: Uint8Array[] }
   | { type: 'listSnapshots'; reqId: number; spaceId: Uint8Array; limit: number }
+  /** A member's device vouches for a snapshot it verified; `cert` is its write certificate, `signature` over sign.attestMessage. */
+  | { type: 'attest'; reqId: number; spaceId: Uint8Array; snapshotHash: Uint8Array; device: Uint8Array; cert: Uint8Array; signature: Uint8Array }
+  | { type: 'putSnapshotPart'; reqId: number; spaceId: Uint8Array; envelope: Uint8Array }
+  | { type: 'getSnapshotPart'; reqId: number; spaceId: Uint8Array; hash: Uint8Array }
+  | { type: 'snapshotPart'; reqId: number; spaceId: Uint8Array; envelope: Uint8Array }
   | { type: 'snapshots'; reqId: number; spaceId: Uint8Array; snapshots: SnapshotEntry[] }
   | { type: 'challenge'; reqId: number; spaceId: Uint8Array; challenge: Uint8Array }
   | { type: 'ok'; reqId: number; spaceId: Uint8Array; cursor: number }
@@ -115,9 +135,26 @@ export function writeFrame (f: Frame): Uint8Array {
     case 'peerLeft':
       encoding.writeVarUint8Array(e, f.spaceId); encoding.writeVarUint8Array(e, f.author)
       break
-    case 'putSnapshot':
+    case 'putSnapshot': {
       encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId)
       encoding.writeVarUint(e, f.covers); encoding.writeVarUint8Array(e, f.envelope)
+      // `?? []`: a caller built against the frame before parts existed still sends a valid frame.
+      const parts: readonly Uint8Array[] = (f.parts as Uint8Array[] | undefined) ?? []
+      encoding.writeVarUint(e, parts.length)
+      for (const p of parts) encoding.writeVarUint8Array(e, p)
+      break
+    }
+    case 'attest':
+      encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId)
+      encoding.writeVarUint8Array(e, f.snapshotHash); encoding.writeVarUint8Array(e, f.device)
+      encoding.writeVarUint8Array(e, f.cert); encoding.writeVarUint8Array(e, f.signature)
+      break
+    case 'putSnapshotPart':
+    case 'snapshotPart':
+      encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId); encoding.writeVarUint8Array(e, f.envelope)
+      break
+    case 'getSnapshotPart':
+      encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId); encoding.writeVarUint8Array(e, f.hash)
       break
     case 'listSnapshots':
       encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId); encoding.writeVarUint(e, f.limit)
@@ -125,7 +162,10 @@ export function writeFrame (f: Frame): Uint8Array {
     case 'snapshots':
       encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId)
       encoding.writeVarUint(e, f.snapshots.length)
-      for (const x of f.snapshots) { encoding.writeVarUint(e, x.id); encoding.writeVarUint(e, x.covers); encoding.writeVarUint8Array(e, x.envelope) }
+      for (const x of f.snapshots) {
+        encoding.writeVarUint(e, x.id); encoding.writeVarUint(e, x.covers)
+        encoding.writeUint8(e, x.attested ? 1 : 0); encoding.writeVarUint8Array(e, x.envelope)
+      }
       break
   }
   return encoding.toUint8Array(e)
@@ -205,14 +245,37 @@ export function readFrame (bytes: Uint8Array): Result<Frame, FrameErrorCode> {
         break
       }
       case FrameType.peerLeft: f = { type: 'peerLeft', spaceId: space(), author: fixed(r, PK_BYTES, 'author') }; break
-      case FrameType.putSnapshot: f = { type: 'putSnapshot', reqId: reqId(), spaceId: space(), covers: cursor(), envelope: envelope(r) }; break
+      case FrameType.putSnapshot: {
+        const id = reqId()
+        const spaceId = space()
+        const covers = cursor()
+        const env = envelope(r)
+        const n = r.varUint(MAX_SNAPSHOT_PARTS)
+        const parts: Uint8Array[] = []
+        for (let i = 0; i < n; i++) parts.push(fixed(r, HASH_BYTES, 'part hash'))
+        f = { type: 'putSnapshot', reqId: id, spaceId, covers, envelope: env, parts }
+        break
+      }
       case FrameType.listSnapshots: f = { type: 'listSnapshots', reqId: reqId(), spaceId: space(), limit: r.varUint(MAX_SNAPSHOTS_PER_FRAME) }; break
+      case FrameType.attest: f = {
+        type: 'attest', reqId: reqId(), spaceId: space(), snapshotHash: fixed(r, HASH_BYTES, 'snapshotHash'),
+        device: fixed(r, PK_BYTES, 'device'), cert: fixed(r, SIG_BYTES, 'cert'), signature: fixed(r, SIG_BYTES, 'signature')
+      }; break
+      case FrameType.putSnapshotPart: f = { type: 'putSnapshotPart', reqId: reqId(), spaceId: space(), envelope: envelope(r) }; break
+      case FrameType.getSnapshotPart: f = { type: 'getSnapshotPart', reqId: reqId(), spaceId: space(), hash: fixed(r, HASH_BYTES, 'hash') }; break
+      case FrameType.snapshotPart: f = { type: 'snapshotPart', reqId: reqId(), spaceId: space(), envelope: envelope(r) }; break
       case FrameType.snapshots: {
         const id = reqId()
         const spaceId = space()
         const n = r.varUint(MAX_SNAPSHOTS_PER_FRAME)
         const snapshots: SnapshotEntry[] = []
-        for (let i = 0; i < n; i++) snapshots.push({ id: cursor(), covers: cursor(), envelope: envelope(r) })
+        for (let i = 0; i < n; i++) {
+          const sid = cursor()
+          const covers = cursor()
+          const attested = r.u8()
+          if (attested > 1) throw new DecodeError('frame/bad-field', 'attested flag must be 0 or 1')
+          snapshots.push({ id: sid, covers, attested: attested === 1, envelope: envelope(r) })
+        }
         f = { type: 'snapshots', reqId: id, spaceId, snapshots }
         break
       }

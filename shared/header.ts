@@ -17,7 +17,9 @@ export const MsgType = {
   update: 1,
   snapshot: 2,
   presence: 3,
-  receipt: 4
+  receipt: 4,
+  /** One chunk of a snapshot too large for one envelope; the snapshot head lists the parts' hashes. */
+  snapshotPart: 5
 } as const
 export type MsgType = typeof MsgType[keyof typeof MsgType]
 const MSG_TYPES = new Set<number>(Object.values(MsgType))

@@ -12,6 +12,7 @@ const enc = new TextEncoder()
 export const TAG_CERT = enc.encode('cove/device-cert/v1\0')
 export const TAG_ENVELOPE = enc.encode('cove/envelope/v1\0')
 export const TAG_AUTH = enc.encode('cove/relay-auth/v1\0')
+export const TAG_ATTEST = enc.encode('cove/attest/v1\0')
 
 /** BLAKE2b-256: envelope ids, chain links and ciphertext digests. */
 export function hash (sodium: Sodium, data: Uint8Array): Uint8Array {
@@ -41,6 +42,29 @@ export function envelopeMessage (sodium: Sodium, headerBytes: Uint8Array, cipher
 /** What a connection signs with the space's access key to be admitted by the relay. */
 export function authMessage (spaceId: Uint8Array, challenge: Uint8Array): Uint8Array {
   return concat(TAG_AUTH, spaceId, challenge)
+}
+
+/**
+ * What a member's device signs to say "I opened this snapshot and it matches what I hold". The
+ * relay prunes the log under a snapshot only once a device other than its author attested it
+ * (issue 7): one member's poisoned snapshot must never become the only copy of a space.
+ */
+export function attestMessage (spaceId: Uint8Array, snapshotHash: Uint8Array): Uint8Array {
+  return concat(TAG_ATTEST, spaceId, snapshotHash)
+}
+
+/**
+ * Checks an attestation without any secret: `cert` is the device's write certificate (as in
+ * envelope headers) under the space's `writePk`, and `signature` is the device's over
+ * `attestMessage`. A view-only holder has no certificate, so it cannot attest.
+ */
+export function verifyAttestation (
+  sodium: Sodium, spaceId: Uint8Array, writePk: Uint8Array, snapshotHash: Uint8Array,
+  device: Uint8Array, cert: Uint8Array, signature: Uint8Array
+): boolean {
+  if (snapshotHash.length !== 32 || device.length !== 32) return false
+  return verifyDetached(sodium, cert, certMessage(spaceId, device), writePk) &&
+    verifyDetached(sodium, signature, attestMessage(spaceId, snapshotHash), device)
 }
 
 export type SignatureErrorCode = 'envelope/bad-cert' | 'envelope/bad-signature'

@@ -1,8 +1,21 @@
 import { equalBytes, toHex } from '../../shared/bytes.js'
 import { judge } from './chain.js'
-import type { AppendEntry, AppendResult, LogStore, PutSnapshotResult, SnapshotPut, SpaceRecord, StoredEntry, StoredSnapshot, StreamHead } from './port.js'
+import type { AppendEntry, AppendResult, LogStore, PutPartResult, PutSnapshotResult, SnapshotPut, SpaceRecord, StoredEntry, StoredSnapshot, StreamHead } from './port.js'
 
 interface Row extends StoredEntry { readonly hash: Uint8Array; readonly streamKey: string; readonly seq: number }
+interface MemSnapshot {
+  readonly id: number
+  readonly hash: Uint8Array
+  readonly prevHash: Uint8Array
+  readonly covers: number
+  readonly envelope: Uint8Array
+  readonly parts: readonly Uint8Array[]
+  /** The same, as hex keys of `MemSpace.parts`. */
+  readonly partKeys: readonly string[]
+  /** Hex device keys that attested it. */
+  readonly attesters: Set<string>
+}
+interface MemPart { readonly envelope: Uint8Array; readonly storedAt: number; linked: boolean }
 interface MemSpace {
   readonly rec: SpaceRecord
   log: Row[]
@@ -11,7 +24,9 @@ interface MemSpace {
   pruned: number
   readonly heads: Map<string, StreamHead>
   readonly bySeq: Map<string, Row>
-  readonly snapshots: StoredSnapshot[]
+  readonly snapshots: MemSnapshot[]
+  /** By hex hash. */
+  readonly parts: Map<string, MemPart>
 }
 
 /** In-memory backend for fast unit tests; same contract as SQLite, no durability. */
@@ -22,12 +37,20 @@ export function createMemoryStore (): LogStore {
   const get = (id: Uint8Array): MemSpace | undefined => spaces.get(toHex(id))
   const streamKey = (e: { author: Uint8Array; stream: Uint8Array }): string => toHex(e.author) + '/' + toHex(e.stream)
   const copy = (b: Uint8Array): Uint8Array => b.slice()
+  const out = (x: MemSnapshot): StoredSnapshot => ({
+    id: x.id, hash: copy(x.hash), prevHash: copy(x.prevHash), covers: x.covers, envelope: copy(x.envelope),
+    parts: x.parts.map(copy), attested: x.attesters.size > 0
+  })
+  const newestAttested = (s: MemSpace): MemSnapshot | undefined => {
+    for (let i = s.snapshots.length - 1; i >= 0; i--) if (s.snapshots[i]!.attesters.size > 0) return s.snapshots[i]
+    return undefined
+  }
 
   return {
     async createSpace (id, rec) {
       const k = toHex(id)
       if (spaces.has(k)) return false
-      spaces.set(k, { rec: { accessPk: copy(rec.accessPk), writePk: copy(rec.writePk) }, log: [], top: 0, pruned: 0, heads: new Map(), bySeq: new Map(), snapshots: [] })
+      spaces.set(k, { rec: { accessPk: copy(rec.accessPk), writePk: copy(rec.writePk) }, log: [], top: 0, pruned: 0, heads: new Map(), bySeq: new Map(), snapshots: [], parts: new Map() })
       return true
     },
     async getSpace (id) {
@@ -83,13 +106,57 @@ export function createMemoryStore (): LogStore {
       const newest = s.snapshots[s.snapshots.length - 1]
       const expected = newest?.hash ?? new Uint8Array(32)
       if (!equalBytes(expected, snap.prevHash)) return { ok: false, code: 'store/snapshot-conflict', message: 'prevHash is not the newest snapshot' }
-      const stored: StoredSnapshot = { id: nextSnap++, hash: copy(snap.hash), prevHash: copy(snap.prevHash), covers: snap.covers, envelope: copy(snap.envelope) }
+      const parts = (snap.parts ?? []).map(copy)
+      const partKeys = parts.map(toHex)
+      const missing = partKeys.findIndex(h => !s.parts.has(h))
+      if (missing >= 0) return { ok: false, code: 'store/missing-part', message: `part ${missing} was not uploaded` }
+      for (const h of partKeys) s.parts.get(h)!.linked = true
+      const stored: MemSnapshot = { id: nextSnap++, hash: copy(snap.hash), prevHash: copy(snap.prevHash), covers: snap.covers, envelope: copy(snap.envelope), parts, partKeys, attesters: new Set() }
       s.snapshots.push(stored)
       return { ok: true, id: stored.id }
     },
     async getSnapshots (id, limit) {
       const s = get(id)
-      return s === undefined ? [] : s.snapshots.slice(Math.max(0, s.snapshots.length - limit)).reverse().map(x => ({ id: x.id, hash: copy(x.hash), prevHash: copy(x.prevHash), covers: x.covers, envelope: copy(x.envelope) }))
+      return s === undefined ? [] : s.snapshots.slice(Math.max(0, s.snapshots.length - limit)).reverse().map(out)
+    },
+    async getSnapshot (id, hash) {
+      const x = get(id)?.snapshots.find(x => equalBytes(x.hash, hash))
+      return x === undefined ? undefined : out(x)
+    },
+    async getAttestedSnapshot (id) {
+      const s = get(id)
+      const x = s === undefined ? undefined : newestAttested(s)
+      return x === undefined ? undefined : out(x)
+    },
+    async attestSnapshot (id, hash, device) {
+      const x = get(id)?.snapshots.find(x => equalBytes(x.hash, hash))
+      if (x === undefined) return false
+      x.attesters.add(toHex(device))
+      return true
+    },
+    async putSnapshotPart (id, hash, envelope, maxPendingBytes): Promise<PutPartResult> {
+      const s = get(id)
+      if (s === undefined) return { ok: false, code: 'store/no-space', message: 'unknown space' }
+      const k = toHex(hash)
+      if (s.parts.has(k)) return { ok: true, duplicate: true }
+      if (maxPendingBytes !== undefined) {
+        let pending = 0
+        for (const p of s.parts.values()) if (!p.linked) pending += p.envelope.length
+        if (pending + envelope.length > maxPendingBytes) return { ok: false, code: 'store/quota', message: `pending snapshot parts would pass ${maxPendingBytes} bytes` }
+      }
+      s.parts.set(k, { envelope: copy(envelope), storedAt: Date.now(), linked: false })
+      return { ok: true, duplicate: false }
+    },
+    async getSnapshotPart (id, hash) {
+      const p = get(id)?.parts.get(toHex(hash))
+      return p === undefined ? undefined : copy(p.envelope)
+    },
+    async dropPendingParts (id, before) {
+      const s = get(id)
+      if (s === undefined) return 0
+      let n = 0
+      for (const [k, p] of s.parts) if (!p.linked && p.storedAt < before) { s.parts.delete(k); n++ }
+      return n
     },
     async prune (id, upTo, keepSnapshots) {
       const s = get(id)
@@ -99,7 +166,15 @@ export function createMemoryStore (): LogStore {
       for (const r of s.log) if (r.cursor <= upTo) s.bySeq.delete(`${r.streamKey}:${r.seq}`)
       s.log = keep
       s.pruned = Math.max(s.pruned, upTo)
-      if (keepSnapshots !== undefined && s.snapshots.length > keepSnapshots) s.snapshots.splice(0, s.snapshots.length - Math.max(1, keepSnapshots))
+      if (keepSnapshots !== undefined) {
+        // Keep the newest K and, whatever K is, the newest attested snapshot and everything newer.
+        let cut = Math.max(0, s.snapshots.length - Math.max(1, keepSnapshots))
+        const attested = newestAttested(s)
+        if (attested !== undefined) cut = Math.min(cut, s.snapshots.indexOf(attested))
+        s.snapshots.splice(0, cut)
+        const live = new Set(s.snapshots.flatMap(x => x.partKeys))
+        for (const [k, p] of s.parts) if (p.linked && !live.has(k)) s.parts.delete(k)
+      }
       return dropped
     },
     async prunedUpTo (id) {

@@ -39,12 +39,33 @@ export interface SnapshotPut {
   readonly hash: Uint8Array
   readonly prevHash: Uint8Array
   readonly covers: number
+  /** The head envelope. */
   readonly envelope: Uint8Array
+  /**
+   * Hashes of part envelopes already stored with `putSnapshotPart`, in order (absent or empty: a
+   * one-envelope snapshot). A state larger than one envelope is split so that no single member
+   * update, however large, stops compaction (issue 7).
+   */
+  readonly parts?: readonly Uint8Array[]
 }
-export interface StoredSnapshot extends SnapshotPut { readonly id: number }
+export interface StoredSnapshot {
+  readonly id: number
+  readonly hash: Uint8Array
+  readonly prevHash: Uint8Array
+  readonly covers: number
+  readonly envelope: Uint8Array
+  readonly parts: Uint8Array[]
+  /** A device other than the author attested it; only such a snapshot lets the relay prune the log. */
+  readonly attested: boolean
+}
+export type PutSnapshotErrorCode = 'store/no-space' | 'store/snapshot-conflict' | 'store/missing-part'
 export type PutSnapshotResult =
   | { readonly ok: true; readonly id: number }
-  | { readonly ok: false; readonly code: 'store/no-space' | 'store/snapshot-conflict'; readonly message: string }
+  | { readonly ok: false; readonly code: PutSnapshotErrorCode; readonly message: string }
+
+export type PutPartResult =
+  | { readonly ok: true; readonly duplicate: boolean }
+  | { readonly ok: false; readonly code: 'store/no-space' | 'store/quota'; readonly message: string }
 
 export interface StoredEntry { readonly cursor: number; readonly envelope: Uint8Array }
 
@@ -68,14 +89,38 @@ export interface LogStore {
   head (spaceId: Uint8Array): Promise<number>
   /**
    * Compare-and-set on the chain: stored only if `prevHash` is the hash of the newest snapshot
-   * (zeros for the first), so of two writers snapshotting at once exactly one wins.
+   * (zeros for the first), so of two writers snapshotting at once exactly one wins. Every part
+   * named must be stored in this space (else `store/missing-part`, nothing stored); they are then
+   * linked to the snapshot, no longer pending, and live exactly as long as it does.
    */
   putSnapshot (spaceId: Uint8Array, s: SnapshotPut): Promise<PutSnapshotResult>
   /** Newest first, at most `limit`. */
   getSnapshots (spaceId: Uint8Array, limit: number): Promise<StoredSnapshot[]>
+  /** The snapshot whose head envelope hashes to `hash`, if still kept. */
+  getSnapshot (spaceId: Uint8Array, hash: Uint8Array): Promise<StoredSnapshot | undefined>
+  /** The newest snapshot with `attested` set: what a joiner should start from, and the bound for pruning. */
+  getAttestedSnapshot (spaceId: Uint8Array): Promise<StoredSnapshot | undefined>
+  /**
+   * Records that `device` attested the snapshot `hash` (the relay checked the signature, and that
+   * the device is not the author); idempotent. False when no such snapshot is kept.
+   */
+  attestSnapshot (spaceId: Uint8Array, snapshotHash: Uint8Array, device: Uint8Array): Promise<boolean>
+  /**
+   * Stores one part envelope under its hash, pending until a snapshot links it. Refused with
+   * `store/quota` when the space's pending (unlinked) part bytes would pass `maxPendingBytes`:
+   * parts are uploaded before their snapshot exists, so they need a bound of their own.
+   * The same hash again is ok with duplicate=true.
+   */
+  putSnapshotPart (spaceId: Uint8Array, hash: Uint8Array, envelope: Uint8Array, maxPendingBytes?: number): Promise<PutPartResult>
+  /** A stored part, pending or linked. */
+  getSnapshotPart (spaceId: Uint8Array, hash: Uint8Array): Promise<Uint8Array | undefined>
+  /** Drops pending (never linked) parts stored before `before` (ms since the epoch); returns how many. */
+  dropPendingParts (spaceId: Uint8Array, before: number): Promise<number>
   /**
    * Drops log entries with cursor <= upTo (stream heads stay, so chains still extend) and snapshots
-   * beyond the newest `keepSnapshots`; returns how many log entries went. Remembers `upTo`.
+   * (with their parts) beyond the newest `keepSnapshots`, never the newest attested snapshot or
+   * anything newer (it is what the pruned log now rests on); returns how many log entries went.
+   * Remembers `upTo`.
    */
   prune (spaceId: Uint8Array, upTo: number, keepSnapshots?: number): Promise<number>
   /** The highest cursor pruned so far (0 if never): a client resuming below it needs a snapshot. */

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3'
 import { judge } from './chain.js'
-import type { AppendEntry, AppendResult, LogStore, PutSnapshotResult, SnapshotPut, SpaceRecord, StoredEntry, StoredSnapshot } from './port.js'
+import type { AppendEntry, AppendResult, LogStore, PutPartResult, PutSnapshotResult, SnapshotPut, SpaceRecord, StoredEntry, StoredSnapshot } from './port.js'
 
 /**
  * The embedded default backend: one SQLite file, WAL with `synchronous=FULL`, so a committed
@@ -37,7 +37,25 @@ export function createSqliteStore (file: string): LogStore {
       covers INTEGER NOT NULL, env BLOB NOT NULL
     );
     CREATE INDEX IF NOT EXISTS snapshots_space ON snapshots (space, id);
+    -- Added for issue 7 as new tables only, so a data directory from before opens unchanged (its
+    -- snapshots simply start unattested and without parts).
+    CREATE TABLE IF NOT EXISTS attestations (
+      snapshot INTEGER NOT NULL, device BLOB NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (snapshot, device)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS parts (
+      id INTEGER PRIMARY KEY AUTOINCREMENT, space BLOB NOT NULL, hash BLOB NOT NULL, env BLOB NOT NULL,
+      size INTEGER NOT NULL, stored_at INTEGER NOT NULL, linked INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE UNIQUE INDEX IF NOT EXISTS parts_hash ON parts (space, hash);
+    CREATE INDEX IF NOT EXISTS parts_pending ON parts (space, linked, stored_at);
+    CREATE TABLE IF NOT EXISTS snapshot_parts (
+      snapshot INTEGER NOT NULL, idx INTEGER NOT NULL, part INTEGER NOT NULL, PRIMARY KEY (snapshot, idx)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS snapshot_parts_part ON snapshot_parts (part);
   `)
+
+  type SnapRow = { id: number; hash: Buffer; prev_hash: Buffer; covers: number; env: Buffer; attested: number }
+  const SNAP_COLS = 'id, hash, prev_hash, covers, env, EXISTS (SELECT 1 FROM attestations a WHERE a.snapshot = snapshots.id) AS attested'
 
   const q = {
     createSpace: db.prepare('INSERT OR IGNORE INTO spaces (id, access_pk, write_pk, created_at) VALUES (?, ?, ?, ?)'),
@@ -52,14 +70,35 @@ export function createSqliteStore (file: string): LogStore {
     readStream: db.prepare<[Uint8Array, Uint8Array, Uint8Array, number, number], { cursor: number; env: Buffer }>('SELECT cursor, env FROM log WHERE space = ? AND author = ? AND stream = ? AND seq >= ? ORDER BY seq LIMIT ?'),
     newestSnap: db.prepare<[Uint8Array], { hash: Buffer }>('SELECT hash FROM snapshots WHERE space = ? ORDER BY id DESC LIMIT 1'),
     putSnap: db.prepare('INSERT INTO snapshots (space, hash, prev_hash, covers, env) VALUES (?, ?, ?, ?, ?)'),
-    getSnaps: db.prepare<[Uint8Array, number], { id: number; hash: Buffer; prev_hash: Buffer; covers: number; env: Buffer }>('SELECT id, hash, prev_hash, covers, env FROM snapshots WHERE space = ? ORDER BY id DESC LIMIT ?'),
+    getSnaps: db.prepare<[Uint8Array, number], SnapRow>(`SELECT ${SNAP_COLS} FROM snapshots WHERE space = ? ORDER BY id DESC LIMIT ?`),
+    snapByHash: db.prepare<[Uint8Array, Uint8Array], SnapRow>(`SELECT ${SNAP_COLS} FROM snapshots WHERE space = ? AND hash = ? ORDER BY id DESC LIMIT 1`),
+    attestedSnap: db.prepare<[Uint8Array], SnapRow>(`SELECT ${SNAP_COLS} FROM snapshots WHERE space = ? AND EXISTS (SELECT 1 FROM attestations a WHERE a.snapshot = snapshots.id) ORDER BY id DESC LIMIT 1`),
+    snapIdByHash: db.prepare<[Uint8Array, Uint8Array], { id: number }>('SELECT id FROM snapshots WHERE space = ? AND hash = ? ORDER BY id DESC LIMIT 1'),
+    attestedSnapId: db.prepare<[Uint8Array], { id: number }>('SELECT id FROM snapshots WHERE space = ? AND EXISTS (SELECT 1 FROM attestations a WHERE a.snapshot = snapshots.id) ORDER BY id DESC LIMIT 1'),
+    attest: db.prepare('INSERT OR IGNORE INTO attestations (snapshot, device, at) VALUES (?, ?, ?)'),
+    snapParts: db.prepare<[number], { hash: Buffer }>('SELECT p.hash FROM snapshot_parts sp JOIN parts p ON p.id = sp.part WHERE sp.snapshot = ? ORDER BY sp.idx'),
+    partId: db.prepare<[Uint8Array, Uint8Array], { id: number }>('SELECT id FROM parts WHERE space = ? AND hash = ?'),
+    partEnv: db.prepare<[Uint8Array, Uint8Array], { env: Buffer }>('SELECT env FROM parts WHERE space = ? AND hash = ?'),
+    pendingBytes: db.prepare<[Uint8Array], { n: number }>('SELECT coalesce(sum(size), 0) AS n FROM parts WHERE space = ? AND linked = 0'),
+    putPart: db.prepare('INSERT INTO parts (space, hash, env, size, stored_at) VALUES (?, ?, ?, ?, ?)'),
+    linkPart: db.prepare('INSERT INTO snapshot_parts (snapshot, idx, part) VALUES (?, ?, ?)'),
+    markLinked: db.prepare('UPDATE parts SET linked = 1 WHERE id = ?'),
+    dropPending: db.prepare('DELETE FROM parts WHERE space = ? AND linked = 0 AND stored_at < ?'),
+    kthSnap: db.prepare<[Uint8Array, number], { id: number }>('SELECT id FROM snapshots WHERE space = ? ORDER BY id DESC LIMIT 1 OFFSET ?'),
     prune: db.prepare('DELETE FROM log WHERE space = ? AND cursor <= ?'),
     setPruned: db.prepare('INSERT INTO pruned (space, up_to) VALUES (?, ?) ON CONFLICT (space) DO UPDATE SET up_to = max(up_to, excluded.up_to)'),
     getPruned: db.prepare<[Uint8Array], { up_to: number }>('SELECT up_to FROM pruned WHERE space = ?'),
-    dropSnaps: db.prepare('DELETE FROM snapshots WHERE space = ? AND id NOT IN (SELECT id FROM snapshots WHERE space = ? ORDER BY id DESC LIMIT ?)')
+    dropAttestations: db.prepare('DELETE FROM attestations WHERE snapshot IN (SELECT id FROM snapshots WHERE space = ? AND id < ?)'),
+    dropLinks: db.prepare('DELETE FROM snapshot_parts WHERE snapshot IN (SELECT id FROM snapshots WHERE space = ? AND id < ?)'),
+    dropSnaps: db.prepare('DELETE FROM snapshots WHERE space = ? AND id < ?'),
+    dropUnlinked: db.prepare('DELETE FROM parts WHERE space = ? AND linked = 1 AND NOT EXISTS (SELECT 1 FROM snapshot_parts sp WHERE sp.part = parts.id)')
   }
 
   const u8 = (b: Buffer): Uint8Array => new Uint8Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))
+  const snapshot = (r: SnapRow): StoredSnapshot => ({
+    id: r.id, hash: u8(r.hash), prevHash: u8(r.prev_hash), covers: r.covers, envelope: u8(r.env),
+    parts: q.snapParts.all(r.id).map(p => u8(p.hash)), attested: r.attested === 1
+  })
 
   const appendOne = (space: Uint8Array, e: AppendEntry): AppendResult => {
     if (q.getSpace.get(space) === undefined) return { ok: false, code: 'store/no-space', message: 'unknown space' }
@@ -132,18 +171,71 @@ export function createSqliteStore (file: string): LogStore {
         if (Buffer.compare(Buffer.from(expected), Buffer.from(s.prevHash)) !== 0) {
           return { ok: false, code: 'store/snapshot-conflict', message: 'prevHash is not the newest snapshot' }
         }
+        const partIds: number[] = []
+        for (const [i, h] of (s.parts ?? []).entries()) {
+          const row = q.partId.get(id, h)
+          if (row === undefined) return { ok: false, code: 'store/missing-part', message: `part ${i} was not uploaded` }
+          partIds.push(row.id)
+        }
         const sid = Number(q.putSnap.run(id, s.hash, s.prevHash, s.covers, s.envelope).lastInsertRowid)
+        partIds.forEach((part, i) => {
+          q.linkPart.run(sid, i, part)
+          q.markLinked.run(part)
+        })
         return { ok: true, id: sid }
       }).immediate()
     },
     async getSnapshots (id, limit) {
-      return q.getSnaps.all(id, limit).map((r): StoredSnapshot => ({ id: r.id, hash: u8(r.hash), prevHash: u8(r.prev_hash), covers: r.covers, envelope: u8(r.env) }))
+      return q.getSnaps.all(id, limit).map(snapshot)
+    },
+    async getSnapshot (id, hash) {
+      const r = q.snapByHash.get(id, hash)
+      return r === undefined ? undefined : snapshot(r)
+    },
+    async getAttestedSnapshot (id) {
+      const r = q.attestedSnap.get(id)
+      return r === undefined ? undefined : snapshot(r)
+    },
+    async attestSnapshot (id, hash, device) {
+      return db.transaction((): boolean => {
+        const r = q.snapIdByHash.get(id, hash)
+        if (r === undefined) return false
+        q.attest.run(r.id, device, Date.now())
+        return true
+      }).immediate()
+    },
+    async putSnapshotPart (id, hash, envelope, maxPendingBytes): Promise<PutPartResult> {
+      return db.transaction((): PutPartResult => {
+        if (q.getSpace.get(id) === undefined) return { ok: false, code: 'store/no-space', message: 'unknown space' }
+        if (q.partId.get(id, hash) !== undefined) return { ok: true, duplicate: true }
+        if (maxPendingBytes !== undefined && q.pendingBytes.get(id)!.n + envelope.length > maxPendingBytes) {
+          return { ok: false, code: 'store/quota', message: `pending snapshot parts would pass ${maxPendingBytes} bytes` }
+        }
+        q.putPart.run(id, hash, envelope, envelope.length, Date.now())
+        return { ok: true, duplicate: false }
+      }).immediate()
+    },
+    async getSnapshotPart (id, hash) {
+      const r = q.partEnv.get(id, hash)
+      return r === undefined ? undefined : u8(r.env)
+    },
+    async dropPendingParts (id, before) {
+      return q.dropPending.run(id, before).changes
     },
     async prune (id, upTo, keepSnapshots) {
       return db.transaction(() => {
         const n = q.prune.run(id, upTo).changes
         q.setPruned.run(id, upTo)
-        if (keepSnapshots !== undefined) q.dropSnaps.run(id, id, Math.max(1, keepSnapshots))
+        const kth = keepSnapshots === undefined ? undefined : q.kthSnap.get(id, Math.max(1, keepSnapshots) - 1)
+        if (kth !== undefined) {
+          // Keep the newest K and, whatever K is, the newest attested snapshot and everything newer.
+          const attested = q.attestedSnapId.get(id)
+          const keepFrom = attested === undefined ? kth.id : Math.min(kth.id, attested.id)
+          q.dropAttestations.run(id, keepFrom)
+          q.dropLinks.run(id, keepFrom)
+          q.dropSnaps.run(id, keepFrom)
+          q.dropUnlinked.run(id)
+        }
         return n
       }).immediate()
     },

@@ -57,7 +57,7 @@ function recordingStore (): Recorder {
       async write (b) {
         await inner.write(b)
         if (b.outboxAdd !== undefined) for (const e of b.outboxAdd) rec.sealed.push(e.slice())
-        if (b.outboxDone !== undefined) rec.done += b.outboxDone
+        if (b.outboxDrop !== undefined) rec.done += b.outboxDrop.length
       },
       compact: (s, m) => inner.compact(s, m),
       close: () => inner.close()

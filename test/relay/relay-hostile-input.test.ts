@@ -182,6 +182,24 @@ describe('malformed frames', () => {
       code: 'frame/bad-field'
     })
 
+    // The snapshot part and attestation frames (issue 7).
+    const validAttest = writeFrame({ type: 'attest', reqId: 9, spaceId: keys.spaceId, snapshotHash: prng.bytes(32), device: prng.bytes(32), cert: prng.bytes(64), signature: prng.bytes(64) })
+    for (const cut of [1, 20, 60, validAttest.length - 1]) cases.push({ name: `attest truncated to ${cut}`, bytes: validAttest.slice(0, cut), code: 'frame/truncated' })
+    cases.push({ name: 'snapshotPart (relay-to-client) sent by a client', bytes: writeFrame({ type: 'snapshotPart', reqId: 1, spaceId: keys.spaceId, envelope: prng.bytes(300) }), code: 'relay/unexpected-frame' })
+    cases.push({ name: 'getSnapshotPart with a 31-byte hash', bytes: enc(e => { encoding.writeVarUint(e, FrameType.getSnapshotPart); encoding.writeVarUint(e, 1); encoding.writeVarUint8Array(e, keys.spaceId); encoding.writeVarUint8Array(e, new Uint8Array(31)) }), code: 'frame/bad-field' })
+    cases.push({
+      name: 'putSnapshot announcing 1025 parts',
+      bytes: enc(e => { encoding.writeVarUint(e, FrameType.putSnapshot); encoding.writeVarUint(e, 1); encoding.writeVarUint8Array(e, keys.spaceId); encoding.writeVarUint(e, 0); encoding.writeVarUint8Array(e, prng.bytes(300)); encoding.writeVarUint(e, 1025) }),
+      code: 'frame/too-large'
+    })
+    cases.push({
+      name: 'putSnapshot announcing 1024 parts with none present',
+      bytes: enc(e => { encoding.writeVarUint(e, FrameType.putSnapshot); encoding.writeVarUint(e, 1); encoding.writeVarUint8Array(e, keys.spaceId); encoding.writeVarUint(e, 0); encoding.writeVarUint8Array(e, prng.bytes(300)); encoding.writeVarUint(e, 1024) }),
+      code: 'frame/truncated'
+    })
+    cases.push({ name: 'putSnapshotPart before joining', bytes: writeFrame({ type: 'putSnapshotPart', reqId: 1, spaceId: keys.spaceId, envelope: prng.bytes(400) }), code: 'relay/not-joined' })
+    cases.push({ name: 'getSnapshotPart before joining', bytes: writeFrame({ type: 'getSnapshotPart', reqId: 1, spaceId: keys.spaceId, hash: prng.bytes(32) }), code: 'relay/not-joined' })
+
     for (const c of cases) {
       const p = await raw()
       p.send(c.bytes)

@@ -784,7 +784,287 @@ export function runLogStoreContract (name: string, setup: () => Promise<Contract
       })
     })
 
+    describe('attestations (issue 7: prune only under a snapshot another member verified)', () => {
+      /** Puts `n` chained one-envelope snapshots covering 10, 20, …; returns their hashes and ids, oldest first. */
+      async function chain (space: Uint8Array, n: number, prev: Uint8Array = ZERO): Promise<Array<{ hash: Uint8Array; id: number }>> {
+        const out: Array<{ hash: Uint8Array; id: number }> = []
+        for (let i = 0; i < n; i++) {
+          const hash = rand(32)
+          const r = await store.putSnapshot(space, { hash, prevHash: prev, covers: (i + 1) * 10, envelope: body(`snap-${hex(hash)}`) })
+          if (!r.ok) throw new Error(`put failed: ${r.code}`)
+          out.push({ hash, id: r.id })
+          prev = hash
+        }
+        return out
+      }
+      const attestedIds = async (space: Uint8Array): Promise<number[]> => (await store.getSnapshots(space, 100)).filter(x => x.attested).map(x => x.id)
+
+      it('a new snapshot is unattested; attesting sets the flag on that one only, idempotently', async () => {
+        const space = await newSpace(store)
+        const snaps = await chain(space, 3)
+        expect((await store.getSnapshots(space, 10)).map(x => x.attested)).toEqual([false, false, false])
+        expect(await store.getAttestedSnapshot(space)).toBeUndefined()
+
+        const device = rand(32)
+        expect(await store.attestSnapshot(space, snaps[1]!.hash, device)).toBe(true)
+        expect(await attestedIds(space)).toEqual([snaps[1]!.id])
+        // Again, by the same device or another: still ok, still one attested snapshot.
+        expect(await store.attestSnapshot(space, snaps[1]!.hash.slice(), device.slice())).toBe(true)
+        expect(await store.attestSnapshot(space, snaps[1]!.hash, rand(32))).toBe(true)
+        expect(await attestedIds(space)).toEqual([snaps[1]!.id])
+
+        const got = await store.getSnapshot(space, snaps[1]!.hash)
+        expect(got).toMatchObject({ id: snaps[1]!.id, covers: 20, attested: true, parts: [] })
+        expect((await store.getSnapshot(space, snaps[2]!.hash))?.attested).toBe(false)
+        expect((await store.getAttestedSnapshot(space))?.id).toBe(snaps[1]!.id)
+
+        // The newest attested one is the one returned, not the first attested.
+        expect(await store.attestSnapshot(space, snaps[2]!.hash, device)).toBe(true)
+        expect((await store.getAttestedSnapshot(space))?.id).toBe(snaps[2]!.id)
+        expect(await store.attestSnapshot(space, snaps[0]!.hash, device)).toBe(true)
+        expect((await store.getAttestedSnapshot(space))?.id).toBe(snaps[2]!.id)
+        expect(await attestedIds(space)).toEqual([snaps[2]!.id, snaps[1]!.id, snaps[0]!.id])
+      })
+
+      it('an unknown snapshot, or one of another space, cannot be attested or looked up', async () => {
+        const space = await newSpace(store)
+        const other = await newSpace(store)
+        const [s] = await chain(space, 1)
+        expect(await store.attestSnapshot(space, rand(32), rand(32))).toBe(false)
+        expect(await store.attestSnapshot(other, s!.hash, rand(32))).toBe(false)
+        expect(await store.attestSnapshot(spaceId(), s!.hash, rand(32))).toBe(false)
+        expect(await store.getSnapshot(other, s!.hash)).toBeUndefined()
+        expect(await store.getSnapshot(space, rand(32))).toBeUndefined()
+        expect(await store.getAttestedSnapshot(space)).toBeUndefined()
+        expect(await store.getAttestedSnapshot(spaceId())).toBeUndefined()
+        expect(await attestedIds(space)).toEqual([])
+      })
+
+      it('dropping old snapshots keeps the newest attested one and everything newer, whatever K is', async () => {
+        const space = await newSpace(store)
+        const snaps = await chain(space, 6)
+        const ids = snaps.map(x => x.id)
+        expect(await store.attestSnapshot(space, snaps[1]!.hash, rand(32))).toBe(true)
+        await store.prune(space, 0, 2)
+        expect((await store.getSnapshots(space, 10)).map(x => x.id)).toEqual(ids.slice(1).reverse())
+        expect((await store.getAttestedSnapshot(space))?.id).toBe(ids[1])
+
+        // A newer attestation moves the floor up: now only the newest K (which include it) stay.
+        expect(await store.attestSnapshot(space, snaps[4]!.hash, rand(32))).toBe(true)
+        await store.prune(space, 0, 2)
+        expect((await store.getSnapshots(space, 10)).map(x => x.id)).toEqual([ids[5], ids[4]])
+        // The older attested snapshot went with its attestations.
+        expect(await store.getSnapshot(space, snaps[1]!.hash)).toBeUndefined()
+        expect(await store.attestSnapshot(space, snaps[1]!.hash, rand(32))).toBe(false)
+
+        // With K = 1 the newest attested one still stays when it is not the newest.
+        await chain(space, 2, snaps[5]!.hash)
+        await store.prune(space, 0, 1)
+        const left = await store.getSnapshots(space, 10)
+        expect(left.map(x => x.id)[left.length - 1]).toBe(ids[4])
+        expect(left).toHaveLength(4)
+      })
+
+      it('without any attested snapshot, old ones are dropped beyond K as before', async () => {
+        const space = await newSpace(store)
+        const snaps = await chain(space, 4)
+        await store.prune(space, 0, 2)
+        expect((await store.getSnapshots(space, 10)).map(x => x.id)).toEqual([snaps[3]!.id, snaps[2]!.id])
+      })
+
+      it('attestations are per space', async () => {
+        const a = await newSpace(store)
+        const b = await newSpace(store)
+        const [sa] = await chain(a, 1)
+        const [sb] = await chain(b, 1)
+        expect(await store.attestSnapshot(a, sa!.hash, rand(32))).toBe(true)
+        expect(await attestedIds(b)).toEqual([])
+        expect((await store.getSnapshot(b, sb!.hash))?.attested).toBe(false)
+      })
+    })
+
+    describe('snapshot parts', () => {
+      const part = (label: string, size = 200): { hash: Uint8Array; env: Uint8Array } => {
+        const env = new Uint8Array(size)
+        env.set(enc.encode(`part:${label}:`).subarray(0, size))
+        randomFillSync(env, Math.min(size, 16))
+        return { hash: hashOf(env), env }
+      }
+      const putPart = async (space: Uint8Array, p: { hash: Uint8Array; env: Uint8Array }, max?: number): Promise<void> => {
+        const r = await store.putSnapshotPart(space, p.hash, p.env, max)
+        if (!r.ok) throw new Error(`part refused: ${r.code}`)
+      }
+      const partHex = async (space: Uint8Array, h: Uint8Array): Promise<string | undefined> => {
+        const b = await store.getSnapshotPart(space, h)
+        return b === undefined ? undefined : hex(b)
+      }
+
+      it('a part is stored under its hash, readable as exact bytes; the same part again is a duplicate', async () => {
+        const space = await newSpace(store)
+        const p = part('a', 5000)
+        expect(await store.putSnapshotPart(space, p.hash, p.env)).toEqual({ ok: true, duplicate: false })
+        expect(await store.putSnapshotPart(space, p.hash.slice(), p.env.slice())).toEqual({ ok: true, duplicate: true })
+        expect(await partHex(space, p.hash)).toBe(hex(p.env))
+        expect(await store.getSnapshotPart(space, rand(32))).toBeUndefined()
+        // Parts are per space.
+        const other = await newSpace(store)
+        expect(await store.getSnapshotPart(other, p.hash)).toBeUndefined()
+        const unknown = await store.putSnapshotPart(spaceId(), p.hash, p.env)
+        expect(unknown.ok ? 'ok' : unknown.code).toBe('store/no-space')
+      })
+
+      it('part bytes are copied in and out', async () => {
+        const space = await newSpace(store)
+        const p = part('copy')
+        const want = hex(p.env)
+        await putPart(space, p)
+        p.env.fill(0)
+        const got = await store.getSnapshotPart(space, p.hash)
+        expect(hex(got!)).toBe(want)
+        got!.fill(1)
+        expect(await partHex(space, p.hash)).toBe(want)
+      })
+
+      it('a snapshot links its parts in order; one naming a part not uploaded is refused and nothing is stored', async () => {
+        const space = await newSpace(store)
+        const ps = [part('1'), part('2'), part('3')]
+        await putPart(space, ps[0]!)
+        await putPart(space, ps[2]!)
+        const head: SnapshotPut = { hash: rand(32), prevHash: ZERO, covers: 4, envelope: body('head'), parts: ps.map(p => p.hash) }
+        const missing = await store.putSnapshot(space, head)
+        expect(missing.ok ? 'ok' : missing.code).toBe('store/missing-part')
+        expect(await store.getSnapshots(space, 10)).toEqual([])
+
+        await putPart(space, ps[1]!)
+        const r = await store.putSnapshot(space, head)
+        if (!r.ok) throw new Error(r.code)
+        const [got] = await store.getSnapshots(space, 10)
+        expect(got!.parts.map(hex)).toEqual(ps.map(p => hex(p.hash)))
+        expect((await store.getSnapshot(space, head.hash))!.parts.map(hex)).toEqual(ps.map(p => hex(p.hash)))
+        for (const p of ps) expect(await partHex(space, p.hash)).toBe(hex(p.env))
+
+        // Another space's parts do not count.
+        const other = await newSpace(store)
+        const stranger = part('stranger')
+        await putPart(other, stranger)
+        const cross = await store.putSnapshot(space, { hash: rand(32), prevHash: head.hash, covers: 5, envelope: body('x'), parts: [stranger.hash] })
+        expect(cross.ok ? 'ok' : cross.code).toBe('store/missing-part')
+        // A one-envelope snapshot has no parts, with `parts` empty or left out.
+        expect((await store.putSnapshot(space, { hash: rand(32), prevHash: head.hash, covers: 5, envelope: body('y'), parts: [] })).ok).toBe(true)
+        expect((await store.getSnapshots(space, 1))[0]!.parts).toEqual([])
+      })
+
+      it('pending (unlinked) part bytes are capped per space; linking a part frees its share', async () => {
+        const space = await newSpace(store)
+        const other = await newSpace(store)
+        const a = part('a', 400)
+        const b = part('b', 400)
+        const c = part('c', 400)
+        await putPart(space, a, 1000)
+        await putPart(space, b, 1000)
+        const over = await store.putSnapshotPart(space, c.hash, c.env, 1000)
+        expect(over.ok ? 'ok' : over.code).toBe('store/quota')
+        expect(await store.getSnapshotPart(space, c.hash)).toBeUndefined()
+        // A duplicate of a stored part is not new bytes; another space has its own budget.
+        expect(await store.putSnapshotPart(space, a.hash, a.env, 1000)).toEqual({ ok: true, duplicate: true })
+        await putPart(other, c, 1000)
+        // Without a cap nothing is refused.
+        expect((await store.putSnapshotPart(space, part('free', 4000).hash, part('free', 4000).env)).ok).toBe(true)
+
+        const space2 = await newSpace(store)
+        await putPart(space2, a, 1000)
+        await putPart(space2, b, 1000)
+        expect((await store.putSnapshot(space2, { hash: rand(32), prevHash: ZERO, covers: 1, envelope: body('h'), parts: [a.hash, b.hash] })).ok).toBe(true)
+        await putPart(space2, c, 1000)
+      })
+
+      it('dropPendingParts drops only parts no snapshot linked, stored before the given time', async () => {
+        const space = await newSpace(store)
+        const linked = part('linked')
+        const pending = part('pending')
+        await putPart(space, linked)
+        await putPart(space, pending)
+        expect((await store.putSnapshot(space, { hash: rand(32), prevHash: ZERO, covers: 1, envelope: body('h'), parts: [linked.hash] })).ok).toBe(true)
+        expect(await store.dropPendingParts(space, Date.now() - 60_000)).toBe(0)
+        expect(await partHex(space, pending.hash)).toBe(hex(pending.env))
+        expect(await store.dropPendingParts(space, Date.now() + 1)).toBe(1)
+        expect(await store.getSnapshotPart(space, pending.hash)).toBeUndefined()
+        expect(await partHex(space, linked.hash)).toBe(hex(linked.env))
+        expect(await store.dropPendingParts(spaceId(), Date.now() + 1)).toBe(0)
+      })
+
+      it('parts go with their snapshot when it is dropped; parts still linked or pending stay', async () => {
+        const space = await newSpace(store)
+        const own = [part('old-1'), part('old-2')]
+        const shared = part('shared')
+        for (const p of [...own, shared]) await putPart(space, p)
+        const s1: SnapshotPut = { hash: rand(32), prevHash: ZERO, covers: 1, envelope: body('s1'), parts: [own[0]!.hash, shared.hash, own[1]!.hash] }
+        expect((await store.putSnapshot(space, s1)).ok).toBe(true)
+        const s2: SnapshotPut = { hash: rand(32), prevHash: s1.hash, covers: 2, envelope: body('s2'), parts: [shared.hash] }
+        expect((await store.putSnapshot(space, s2)).ok).toBe(true)
+        // Uploaded for a snapshot not put yet.
+        const upcoming = part('upcoming')
+        await putPart(space, upcoming)
+
+        await store.prune(space, 0, 1)
+        expect((await store.getSnapshots(space, 10)).map(x => hex(x.hash))).toEqual([hex(s2.hash)])
+        for (const p of own) expect(await store.getSnapshotPart(space, p.hash)).toBeUndefined()
+        expect(await partHex(space, shared.hash)).toBe(hex(shared.env))
+        expect(await partHex(space, upcoming.hash)).toBe(hex(upcoming.env))
+        // The pending part can still be linked.
+        expect((await store.putSnapshot(space, { hash: rand(32), prevHash: s2.hash, covers: 3, envelope: body('s3'), parts: [upcoming.hash, shared.hash] })).ok).toBe(true)
+        await store.prune(space, 0, 1)
+        expect(await partHex(space, shared.hash)).toBe(hex(shared.env))
+        expect(await partHex(space, upcoming.hash)).toBe(hex(upcoming.env))
+      })
+
+      it('parts of the kept attested snapshot are kept with it', async () => {
+        const space = await newSpace(store)
+        const p = part('attested')
+        await putPart(space, p)
+        const s1: SnapshotPut = { hash: rand(32), prevHash: ZERO, covers: 1, envelope: body('s1'), parts: [p.hash] }
+        expect((await store.putSnapshot(space, s1)).ok).toBe(true)
+        expect(await store.attestSnapshot(space, s1.hash, rand(32))).toBe(true)
+        let prev = s1.hash
+        for (let i = 0; i < 3; i++) {
+          const h = rand(32)
+          expect((await store.putSnapshot(space, { hash: h, prevHash: prev, covers: 2 + i, envelope: body(`n${i}`) })).ok).toBe(true)
+          prev = h
+        }
+        await store.prune(space, 1, 1)
+        expect(await store.getSnapshots(space, 10)).toHaveLength(4)
+        expect(await partHex(space, p.hash)).toBe(hex(p.env))
+      })
+    })
+
     describe('across restarts (backends with reopen)', () => {
+      it('attestations, parts and their links survive a restart', async (ctx) => {
+        if (h.reopen === undefined) return ctx.skip()
+        const space = await newSpace(store)
+        const env = rand(300)
+        const partHash = hashOf(env)
+        expect((await store.putSnapshotPart(space, partHash, env)).ok).toBe(true)
+        const pendingEnv = rand(300)
+        expect((await store.putSnapshotPart(space, hashOf(pendingEnv), pendingEnv)).ok).toBe(true)
+        const s1: SnapshotPut = { hash: rand(32), prevHash: ZERO, covers: 3, envelope: body('s1'), parts: [partHash] }
+        expect((await store.putSnapshot(space, s1)).ok).toBe(true)
+        const device = rand(32)
+        expect(await store.attestSnapshot(space, s1.hash, device)).toBe(true)
+        const before = await store.getSnapshots(space, 10)
+
+        await reopenStore()
+
+        expect(await store.getSnapshots(space, 10)).toEqual(before)
+        expect(before[0]).toMatchObject({ attested: true })
+        expect((await store.getAttestedSnapshot(space))?.id).toBe(before[0]!.id)
+        expect(hex((await store.getSnapshotPart(space, partHash))!)).toBe(hex(env))
+        expect(hex((await store.getSnapshotPart(space, hashOf(pendingEnv)))!)).toBe(hex(pendingEnv))
+        expect(await store.attestSnapshot(space, s1.hash, device)).toBe(true)
+        // Still pending after the restart, still linked likewise.
+        expect(await store.dropPendingParts(space, Date.now() + 1)).toBe(1)
+        expect(await store.getSnapshotPart(space, partHash)).toBeDefined()
+      })
+
       it('everything is still there after close and reopen; cursors keep increasing; chains and snapshots remembered', async (ctx) => {
         if (h.reopen === undefined) return ctx.skip()
         const space = await newSpace(store)

@@ -51,6 +51,37 @@ describe('SQLite store: durability', () => {
     return { author, stream: new Uint8Array(8), seq, prevHash, hash: new Uint8Array(createHash('sha256').update(envelope).digest()), envelope, kind: 'update' as const }
   }
 
+  it('a data directory from before attestations and parts opens and gains them (tables added, nothing rewritten)', async () => {
+    const old = tempDb()
+    try {
+      // The schema as it was before issue 7, with one space and one snapshot in it.
+      const db = new Database(old.file)
+      db.exec(`
+        CREATE TABLE spaces (id BLOB PRIMARY KEY, access_pk BLOB NOT NULL, write_pk BLOB NOT NULL, created_at INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE log (cursor INTEGER PRIMARY KEY AUTOINCREMENT, space BLOB NOT NULL, author BLOB NOT NULL, stream BLOB NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL, env BLOB NOT NULL);
+        CREATE TABLE snapshots (id INTEGER PRIMARY KEY AUTOINCREMENT, space BLOB NOT NULL, hash BLOB NOT NULL, prev_hash BLOB NOT NULL, covers INTEGER NOT NULL, env BLOB NOT NULL);
+      `)
+      const space = new Uint8Array(16).fill(5)
+      const hash = new Uint8Array(32).fill(6)
+      db.prepare('INSERT INTO spaces VALUES (?, ?, ?, 0)').run(space, new Uint8Array(32), new Uint8Array(32))
+      db.prepare('INSERT INTO snapshots (space, hash, prev_hash, covers, env) VALUES (?, ?, ?, 7, ?)').run(space, hash, new Uint8Array(32), new Uint8Array([1, 2, 3]))
+      db.close()
+
+      const s = createSqliteStore(old.file)
+      try {
+        const [snap] = await s.getSnapshots(space, 10)
+        expect(snap).toMatchObject({ covers: 7, attested: false, parts: [] })
+        expect(await s.attestSnapshot(space, hash, new Uint8Array(32).fill(9))).toBe(true)
+        expect((await s.getAttestedSnapshot(space))?.covers).toBe(7)
+        expect((await s.putSnapshotPart(space, new Uint8Array(32).fill(1), new Uint8Array(10))).ok).toBe(true)
+      } finally {
+        await s.close()
+      }
+    } finally {
+      fs.rmSync(old.dir, { recursive: true, force: true })
+    }
+  })
+
   it('the file is in WAL mode', () => {
     const ro = new Database(file, { readonly: true, fileMustExist: true })
     try {

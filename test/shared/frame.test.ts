@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import * as encoding from 'lib0/encoding'
 import { describe, expect, it } from 'vitest'
-import { FrameType, MAX_ENTRIES_PER_FRAME, MAX_SNAPSHOTS_PER_FRAME, MAX_FRAME_BYTES, readFrame, writeFrame, type Frame, type FrameErrorCode } from '../../shared/frame.js'
+import { FrameType, MAX_ENTRIES_PER_FRAME, MAX_SNAPSHOT_PARTS, MAX_SNAPSHOTS_PER_FRAME, MAX_FRAME_BYTES, readFrame, writeFrame, type Frame, type FrameErrorCode } from '../../shared/frame.js'
 import { HEADER_BYTES, MAX_ENVELOPE_BYTES, MIN_CT_BYTES, MsgType, parseEnvelope, SIG_BYTES, VERSION, type HeaderErrorCode } from '../../shared/header.js'
 import { testSeed } from '../support/prng.js'
 
@@ -47,9 +47,13 @@ const arbitraries: { [K in Frame['type']]: fc.Arbitrary<Extract<Frame, { type: K
   error: fc.record({ type: fc.constant('error'), reqId, spaceId: fc.oneof(spaceId, bytes(0)), code: errCode, message: errMessage }),
   presenceOut: fc.record({ type: fc.constant('presenceOut'), spaceId, envelope }),
   peerLeft: fc.record({ type: fc.constant('peerLeft'), spaceId, author: pk }),
-  putSnapshot: fc.record({ type: fc.constant('putSnapshot'), reqId, spaceId, covers: cursor, envelope }),
+  putSnapshot: fc.record({ type: fc.constant('putSnapshot'), reqId, spaceId, covers: cursor, envelope, parts: fc.array(bytes(32), { maxLength: 5 }) }),
   listSnapshots: fc.record({ type: fc.constant('listSnapshots'), reqId, spaceId, limit: fc.integer({ min: 0, max: MAX_SNAPSHOTS_PER_FRAME }) }),
-  snapshots: fc.record({ type: fc.constant('snapshots'), reqId, spaceId, snapshots: fc.array(fc.record({ id: cursor, covers: cursor, envelope }), { maxLength: 4 }) })
+  snapshots: fc.record({ type: fc.constant('snapshots'), reqId, spaceId, snapshots: fc.array(fc.record({ id: cursor, covers: cursor, attested: fc.boolean(), envelope }), { maxLength: 4 }) }),
+  attest: fc.record({ type: fc.constant('attest'), reqId, spaceId, snapshotHash: bytes(32), device: pk, cert: bytes(64), signature: bytes(64) }),
+  putSnapshotPart: fc.record({ type: fc.constant('putSnapshotPart'), reqId, spaceId, envelope }),
+  getSnapshotPart: fc.record({ type: fc.constant('getSnapshotPart'), reqId, spaceId, hash: bytes(32) }),
+  snapshotPart: fc.record({ type: fc.constant('snapshotPart'), reqId, spaceId, envelope })
 }
 const anyFrame: fc.Arbitrary<Frame> = fc.oneof(...Object.values(arbitraries) as Array<fc.Arbitrary<Frame>>)
 
@@ -139,7 +143,11 @@ describe('readFrame on hostile bytes', () => {
       ['error text', w(e => { encoding.writeVarUint(e, FrameType.error); encoding.writeVarUint(e, 1); encoding.writeVarUint(e, 0); encoding.writeVarUint(e, huge) })],
       // Under the envelope cap but far beyond the bytes present.
       ['envelope just under the cap', w(e => { encoding.writeVarUint(e, FrameType.presence); encoding.writeVarUint8Array(e, space); encoding.writeVarUint(e, MAX_ENVELOPE_BYTES) })],
-      ['4096 entries announced, none present', w(e => { encoding.writeVarUint(e, FrameType.entries); encoding.writeVarUint(e, 1); encoding.writeVarUint8Array(e, space); encoding.writeVarUint(e, MAX_ENTRIES_PER_FRAME) })]
+      ['4096 entries announced, none present', w(e => { encoding.writeVarUint(e, FrameType.entries); encoding.writeVarUint(e, 1); encoding.writeVarUint8Array(e, space); encoding.writeVarUint(e, MAX_ENTRIES_PER_FRAME) })],
+      ['part count', w(e => { encoding.writeVarUint(e, FrameType.putSnapshot); encoding.writeVarUint(e, 1); encoding.writeVarUint8Array(e, space); encoding.writeVarUint(e, 0); encoding.writeVarUint8Array(e, new Uint8Array(0)); encoding.writeVarUint(e, huge) })],
+      ['1024 parts announced, none present', w(e => { encoding.writeVarUint(e, FrameType.putSnapshot); encoding.writeVarUint(e, 1); encoding.writeVarUint8Array(e, space); encoding.writeVarUint(e, 0); encoding.writeVarUint8Array(e, new Uint8Array(0)); encoding.writeVarUint(e, MAX_SNAPSHOT_PARTS) })],
+      ['part envelope', w(e => { encoding.writeVarUint(e, FrameType.putSnapshotPart); encoding.writeVarUint(e, 1); encoding.writeVarUint8Array(e, space); encoding.writeVarUint(e, huge) })],
+      ['snapshot part answer envelope', w(e => { encoding.writeVarUint(e, FrameType.snapshotPart); encoding.writeVarUint(e, 1); encoding.writeVarUint8Array(e, space); encoding.writeVarUint(e, huge) })]
     ]
     for (const [what, b] of cases) {
       const before = process.memoryUsage().arrayBuffers
@@ -168,6 +176,52 @@ describe('readFrame on hostile bytes', () => {
     const full = readFrame(writeFrame(mk(MAX_ENTRIES_PER_FRAME)))
     expect(full.ok && full.value.type === 'entries' && full.value.entries.length).toBe(MAX_ENTRIES_PER_FRAME)
     expect(expectFrameError(writeFrame(mk(MAX_ENTRIES_PER_FRAME + 1)))).toBe('frame/too-large')
+  })
+
+  it('snapshot part lists are capped at MAX_SNAPSHOT_PARTS, and a full list fits next to a full-size head', () => {
+    const mk = (n: number, env = new Uint8Array(0)): Frame => ({ type: 'putSnapshot', reqId: 1, spaceId: new Uint8Array(16), covers: 1, envelope: env, parts: Array.from({ length: n }, () => new Uint8Array(32)) })
+    const full = writeFrame(mk(MAX_SNAPSHOT_PARTS, new Uint8Array(MAX_ENVELOPE_BYTES)))
+    expect(full.length).toBeLessThanOrEqual(MAX_FRAME_BYTES)
+    const r = readFrame(full)
+    expect(r.ok && r.value.type === 'putSnapshot' && r.value.parts.length).toBe(MAX_SNAPSHOT_PARTS)
+    expect(expectFrameError(writeFrame(mk(MAX_SNAPSHOT_PARTS + 1)))).toBe('frame/too-large')
+  })
+
+  it('a putSnapshot without its parts count (as sent before parts existed) is truncated', () => {
+    const e = encoding.createEncoder()
+    encoding.writeVarUint(e, FrameType.putSnapshot); encoding.writeVarUint(e, 1); encoding.writeVarUint8Array(e, new Uint8Array(16))
+    encoding.writeVarUint(e, 3); encoding.writeVarUint8Array(e, new Uint8Array(300))
+    expect(expectFrameError(encoding.toUint8Array(e))).toBe('frame/truncated')
+    // A caller that leaves `parts` out still writes a valid frame, with none.
+    const legacy = { type: 'putSnapshot', reqId: 1, spaceId: new Uint8Array(16), covers: 3, envelope: new Uint8Array(300) } as unknown as Frame
+    expect(readFrame(writeFrame(legacy))).toMatchObject({ ok: true, value: { type: 'putSnapshot', parts: [] } })
+  })
+
+  it('names each malformation of the snapshot part and attestation frames', () => {
+    const space = Array<number>(16).fill(7)
+    const h32 = Array<number>(32).fill(1)
+    const env = [3, 1, 2, 3]
+    // putSnapshot: reqId, space, covers, envelope, part count, parts
+    expect(expectFrameError(Uint8Array.from([FrameType.putSnapshot, 1, 16, ...space, 0, ...env, 1, 31, ...h32.slice(1)]))).toBe('frame/bad-field') // 31-byte part hash
+    expect(expectFrameError(Uint8Array.from([FrameType.putSnapshot, 1, 16, ...space, 0, ...env, 1, 33, ...h32, 0]))).toBe('frame/too-large') // 33-byte part hash
+    expect(expectFrameError(Uint8Array.from([FrameType.putSnapshot, 1, 16, ...space, 0, ...env, 0x81, 0x08]))).toBe('frame/too-large') // 1025 parts
+    expect(expectFrameError(Uint8Array.from([FrameType.putSnapshot, 1, 16, ...space, 0, ...env, 2, 32, ...h32]))).toBe('frame/truncated') // 2 parts announced, 1 present
+    // snapshots: the attested flag is 0 or 1
+    expect(expectFrameError(Uint8Array.from([FrameType.snapshots, 1, 16, ...space, 1, 5, 6, 2, ...env]))).toBe('frame/bad-field')
+    expect(readFrame(Uint8Array.from([FrameType.snapshots, 1, 16, ...space, 1, 5, 6, 1, ...env]))).toMatchObject({ ok: true, value: { snapshots: [{ id: 5, covers: 6, attested: true }] } })
+    // attest: hash 32, device 32, cert 64, signature 64
+    const attest = (hash: number, device: number, cert: number, sig: number): Uint8Array => Uint8Array.from([
+      FrameType.attest, 1, 16, ...space, hash, ...Array<number>(hash).fill(1), device, ...Array<number>(device).fill(2),
+      cert, ...Array<number>(cert).fill(3), sig, ...Array<number>(sig).fill(4)
+    ])
+    expect(readFrame(attest(32, 32, 64, 64)).ok).toBe(true)
+    expect(expectFrameError(attest(31, 32, 64, 64))).toBe('frame/bad-field')
+    expect(expectFrameError(attest(32, 0, 64, 64))).toBe('frame/bad-field') // no device key
+    expect(expectFrameError(attest(32, 32, 0, 64))).toBe('frame/bad-field') // no cert (what a view-only holder has)
+    expect(expectFrameError(attest(32, 32, 64, 65))).toBe('frame/too-large')
+    // getSnapshotPart: a 32-byte hash
+    expect(expectFrameError(Uint8Array.from([FrameType.getSnapshotPart, 1, 16, ...space, 0]))).toBe('frame/bad-field')
+    expect(expectFrameError(Uint8Array.from([FrameType.getSnapshotPart, 1, 16, ...space, 32, ...h32, 9]))).toBe('frame/trailing-bytes')
   })
 
   it('names each malformation', () => {
