@@ -10,10 +10,17 @@ import * as encoding from 'lib0/encoding'
  * envelope header has `stream` = 8 zero bytes, `seq` = its index in the space's snapshot chain,
  * `prevHash` = hash of the previous snapshot envelope (zeros for the first).
  *
- *   body  := varUint(1) • varUint(createdAtMs) • varUint(coversCursor)
+ *   body  := varUint(2) • varUint(createdAtMs) • varUint(coversCursor)
  *            • varUint(nHeads) • nHeads × (author(32) • stream(8) • varUint(seq) • hash(32))
- *            • varUint(nBindings) • nBindings × (varUint(clientID) • author(32))
- *            • varBytes(Y.encodeStateAsUpdateV2(doc))
+ *            • varUint(nDevices) • nDevices × (author(32) • varUint(n) • n × varUint(clientID))
+ *            • varUint(nParts) • nParts × hash(32)
+ *            • varBytes(state)            (empty when nParts > 0)
+ *
+ * `state` is `Y.encodeStateAsUpdateV2(doc)`. A state too large for one envelope is cut into parts:
+ * each part is its own envelope (type snapshotPart, same author) uploaded before the head, and the
+ * head names the parts by envelope hash, in order; the state is their plaintexts joined.
+ * Bindings are grouped by device (a device that opens a new session per process adds a clientID
+ * of ~5 bytes, not another 36-byte pair). Version 1 bodies (flat bindings, no parts) are still read.
  */
 export const SNAPSHOT_STREAM = new Uint8Array(STREAM_BYTES)
 const MAX_HEADS = 1_000_000
@@ -26,13 +33,17 @@ export interface SnapshotBody {
   readonly covers: number
   readonly heads: readonly StreamHeadRef[]
   readonly bindings: ReadonlyArray<readonly [number, Uint8Array]>
-  /** `Y.encodeStateAsUpdateV2`: about half the size of V1 for text-heavy documents, and includes pending structs. */
+  /** Hashes of the part envelopes that carry the state, in order (empty: the state is inline). */
+  readonly parts: readonly Uint8Array[]
+  /** `Y.encodeStateAsUpdateV2`: about half the size of V1 for text-heavy documents, and includes pending structs. Empty when in parts. */
   readonly state: Uint8Array
 }
 
+export const MAX_PARTS = 1024
+
 export function writeSnapshotBody (b: SnapshotBody): Uint8Array {
   const e = encoding.createEncoder()
-  encoding.writeVarUint(e, 1)
+  encoding.writeVarUint(e, 2)
   encoding.writeVarUint(e, b.createdAt)
   encoding.writeVarUint(e, b.covers)
   encoding.writeVarUint(e, b.heads.length)
@@ -40,8 +51,21 @@ export function writeSnapshotBody (b: SnapshotBody): Uint8Array {
     encoding.writeUint8Array(e, h.author); encoding.writeUint8Array(e, h.stream)
     encoding.writeVarUint(e, h.seq); encoding.writeUint8Array(e, h.hash)
   }
-  encoding.writeVarUint(e, b.bindings.length)
-  for (const [c, a] of b.bindings) { encoding.writeVarUint(e, c); encoding.writeUint8Array(e, a) }
+  const byDevice = new Map<string, { author: Uint8Array; clients: number[] }>()
+  for (const [c, a] of b.bindings) {
+    const k = toHex(a)
+    let g = byDevice.get(k)
+    if (g === undefined) byDevice.set(k, g = { author: a, clients: [] })
+    g.clients.push(c)
+  }
+  encoding.writeVarUint(e, byDevice.size)
+  for (const g of byDevice.values()) {
+    encoding.writeUint8Array(e, g.author)
+    encoding.writeVarUint(e, g.clients.length)
+    for (const c of g.clients) encoding.writeVarUint(e, c)
+  }
+  encoding.writeVarUint(e, b.parts.length)
+  for (const p of b.parts) encoding.writeUint8Array(e, p)
   encoding.writeVarUint8Array(e, b.state)
   return encoding.toUint8Array(e)
 }
@@ -57,7 +81,8 @@ export type SnapshotErrorCode =
 export function readSnapshotBody (plain: Uint8Array): Result<SnapshotBody, SnapshotErrorCode> {
   try {
     const r = new Reader(plain)
-    if (r.varUint() !== 1) return err('snapshot/malformed', 'unknown snapshot body version')
+    const version = r.varUint()
+    if (version !== 1 && version !== 2) return err('snapshot/malformed', 'unknown snapshot body version')
     const createdAt = r.varUint()
     const covers = r.varUint()
     const nHeads = r.varUint(MAX_HEADS)
@@ -65,12 +90,25 @@ export function readSnapshotBody (plain: Uint8Array): Result<SnapshotBody, Snaps
     for (let i = 0; i < nHeads; i++) {
       heads.push({ author: r.bytes(PK_BYTES).slice(), stream: r.bytes(STREAM_BYTES).slice(), seq: r.varUint(0xffffffff), hash: r.bytes(HASH_BYTES).slice() })
     }
-    const nBind = r.varUint(MAX_HEADS)
     const bindings: Array<readonly [number, Uint8Array]> = []
-    for (let i = 0; i < nBind; i++) bindings.push([r.varUint(0xffffffff), r.bytes(PK_BYTES).slice()])
+    const parts: Uint8Array[] = []
+    if (version === 1) {
+      const nBind = r.varUint(MAX_HEADS)
+      for (let i = 0; i < nBind; i++) bindings.push([r.varUint(0xffffffff), r.bytes(PK_BYTES).slice()])
+    } else {
+      const nDev = r.varUint(MAX_HEADS)
+      for (let i = 0; i < nDev; i++) {
+        const author = r.bytes(PK_BYTES).slice()
+        const n = r.varUint(MAX_HEADS)
+        for (let j = 0; j < n; j++) bindings.push([r.varUint(0xffffffff), author])
+      }
+      const nParts = r.varUint(MAX_PARTS)
+      for (let i = 0; i < nParts; i++) parts.push(r.bytes(HASH_BYTES).slice())
+    }
     const state = r.varBytes(MAX_STATE_BYTES)
     r.end()
-    return ok({ createdAt, covers, heads, bindings, state })
+    if (parts.length > 0 && state.length > 0) return err('snapshot/malformed', 'a snapshot in parts carries no inline state')
+    return ok({ createdAt, covers, heads, bindings, parts, state })
   } catch (e) {
     if (e instanceof DecodeError) return err('snapshot/malformed', e.message)
     throw e
@@ -146,4 +184,60 @@ export function verifySnapshot (seq: number, prevHash: Uint8Array, body: Snapsho
     if ((snapSv.get(client) ?? 0) < clock) return err('snapshot/missing-content', `snapshot lacks content of clientID ${client} it claims to cover`)
   }
   return ok(undefined)
+}
+
+/**
+ * The check only a member holding the log can make (DESIGN.md §12): a snapshot must hold exactly
+ * the content this replica has for what it covers. Rebuild the snapshot's document, add to it what
+ * this replica has beyond the snapshot's state vector, and compare with this replica's document:
+ * content the snapshot put under someone else's clientID, deletions nobody made, or content it
+ * left out all make the two differ. Call only once this replica covers every stream head the
+ * snapshot names (otherwise an honest snapshot differs too). A deletion carries no clock, so one
+ * the snapshot left out shows only with `exact` (this replica holds precisely the named heads).
+ */
+export function checkContent (state: Uint8Array, doc: Y.Doc, exact = false): Result<void, 'snapshot/content-mismatch' | 'snapshot/malformed'> {
+  const rebuilt = new Y.Doc({ guid: 'verify', gc: doc.gc })
+  try {
+    const mine = Y.decodeStateVector(Y.encodeStateVector(doc))
+    try {
+      Y.applyUpdateV2(rebuilt, state)
+      // `exact`: this replica holds exactly what the snapshot covers (same heads, same state
+      // vector), so the two must be equal as they are, a left-out deletion included. Otherwise add
+      // what this replica has beyond the snapshot (content of earlier sessions of this device that
+      // no head names yet, say) and compare that.
+      if (exact && !sameVector(mine, Y.decodeStateVector(Y.encodeStateVector(rebuilt)))) exact = false
+      if (!exact) Y.applyUpdateV2(rebuilt, Y.encodeStateAsUpdateV2(doc, Y.encodeStateVectorFromUpdateV2(state)))
+    } catch (e) {
+      return err('snapshot/malformed', `snapshot state does not integrate: ${e instanceof Error ? e.message : String(e)}`)
+    }
+    const theirs = Y.decodeStateVector(Y.encodeStateVector(rebuilt))
+    for (const c of new Set([...theirs.keys(), ...mine.keys()])) {
+      if ((mine.get(c) ?? 0) !== (theirs.get(c) ?? 0)) return err('snapshot/content-mismatch', `snapshot content of clientID ${c} differs from what this replica received from its author`)
+    }
+    const names = new Set([...doc.share.keys(), ...rebuilt.share.keys()])
+    for (const name of names) {
+      const ctor = (doc.share.get(name)?.constructor ?? Y.AbstractType) as typeof Y.AbstractType<unknown>
+      const a = canonical(doc.get(name, ctor).toJSON())
+      const b = canonical(rebuilt.get(name, ctor).toJSON())
+      if (a !== b) return err('snapshot/content-mismatch', `snapshot content of "${name}" differs from what its authors wrote`)
+    }
+    return ok(undefined)
+  } finally {
+    rebuilt.destroy()
+  }
+}
+
+function sameVector (a: ReadonlyMap<number, number>, b: ReadonlyMap<number, number>): boolean {
+  if (a.size !== b.size) return false
+  for (const [c, n] of a) if (b.get(c) !== n) return false
+  return true
+}
+
+/** JSON with object keys sorted: a Y.Map lists its keys in the order this replica integrated them. */
+function canonical (v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => {
+    if (x === null || typeof x !== 'object' || Array.isArray(x)) return x
+    const o = x as Record<string, unknown>
+    return Object.fromEntries(Object.keys(o).sort().map(k => [k, o[k]]))
+  })
 }

@@ -6,56 +6,125 @@
  *   updates (not `update` events of the doc) keeps those still waiting for a dependency
  *   (Yjs `pendingStructs`), which would otherwise be lost across a restart.
  * - `meta`: small session state (keys, stream heads, cursor, clientID bindings, own stream), latest wins.
- * - `outbox`: own sealed envelopes not yet acknowledged by the relay, oldest first, resent with the
- *   same bytes after a reconnect (never re-sealed: a new sealing of a taken seq is equivocation).
+ * - `outbox`: own sealed envelopes not yet acknowledged by the relay, in insertion order, resent
+ *   with the same bytes after a reconnect (never re-sealed: a new sealing of a taken seq is
+ *   equivocation).
  *
- * `write` resolves once the batch is durable. Adapters: memory, file (Node), IndexedDB (browser).
+ * Several handles may be open on one space's data at once (two CLI processes on one `$COVE_HOME`,
+ * a copied home, several tabs), each sealing into its own stream (issue 7). So the port never
+ * addresses data by position: envelopes leave the outbox by identity (`outboxDrop`), and `compact`
+ * replaces only what this handle has seen, keeping what others appended meanwhile.
+ *
+ * `write` resolves once the batch is durable. Adapters: memory (here), file (Node, file-store.ts),
+ * IndexedDB (browser, idb-store.ts); all run the contract in test/client/space-store-contract.ts.
  */
 export interface StoredSpace {
   readonly meta: Uint8Array | undefined
   readonly updates: Uint8Array[]
+  /** Insertion order, including envelopes other handles added and have not dropped. */
   readonly outbox: Uint8Array[]
 }
 
+/**
+ * One atomic, durable change. Applied in field order: `updates` appended, `outboxAdd` appended,
+ * then `outboxDrop` removed (so a dropped envelope is never in the outbox afterwards), then `meta`
+ * replaces the stored one (last writer wins across handles).
+ */
 export interface WriteBatch {
   readonly updates?: readonly Uint8Array[]
   readonly meta?: Uint8Array
   readonly outboxAdd?: readonly Uint8Array[]
-  /** Number of envelopes acknowledged, removed from the front of the outbox. */
-  readonly outboxDone?: number
+  /** Envelopes to remove from the outbox, identified by their bytes (adapters may key them by a digest). Unknown ones are ignored. */
+  readonly outboxDrop?: readonly Uint8Array[]
 }
 
 export interface SpaceStore {
+  /** The stored space. Also marks everything returned as "seen" by this handle (see `compact`). */
   load (): Promise<StoredSpace>
   write (batch: WriteBatch): Promise<void>
   /**
-   * Replaces all updates by one state (`Y.encodeStateAsUpdate`, which includes pending structs)
-   * and, when given, the meta that describes that state, in one atomic step: a crash never leaves
-   * a stored doc ahead of (or behind) the stream heads stored with it.
+   * Replaces the updates this handle has seen (those its last `load` returned and those it wrote
+   * since) by one state (`Y.encodeStateAsUpdate`, which includes pending structs) and, when given,
+   * the meta that describes that state, in one atomic step: a crash never leaves a stored doc ahead
+   * of (or behind) the stream heads stored with it. `state` must cover everything this handle has
+   * seen. Updates other handles appended meanwhile are kept beside it, and the outbox is kept whole.
    */
   compact (state: Uint8Array, meta?: Uint8Array): Promise<void>
   close (): Promise<void>
 }
 
-/** Volatile store for tests and for the benchmark's readers; `snapshot()` lets a test "restart" a client from it. */
-export function createMemorySpaceStore (initial?: StoredSpace): SpaceStore & { snapshot (): StoredSpace } {
-  let meta = initial?.meta
-  let updates = [...(initial?.updates ?? [])]
-  let outbox = [...(initial?.outbox ?? [])]
-  const snapshot = (): StoredSpace => ({ meta, updates: [...updates], outbox: [...outbox] })
+/**
+ * Byte equality that stops at the first difference: envelopes are public ciphertext, so unlike
+ * `bytes.equalBytes` (constant time, for secrets) nothing is gained by reading them to the end.
+ */
+export function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+/** Removes from `outbox` every envelope equal to one in `drop` (in place; unknown ones are ignored). */
+function dropFromOutbox (outbox: Uint8Array[], drop: readonly Uint8Array[]): void {
+  if (drop.length === 0) return
+  let w = 0
+  for (const e of outbox) if (!drop.some(d => sameBytes(d, e))) outbox[w++] = e
+  outbox.length = w
+}
+
+export interface MemorySpaceStore extends SpaceStore {
+  /** A copy of the stored space, to "restart" a client from (`createMemorySpaceStore(snapshot)`). */
+  snapshot (): StoredSpace
+  /** Another handle on the same data, as a second process opening the same journal would be. */
+  open (): MemorySpaceStore
+}
+
+interface MemoryData {
+  meta: Uint8Array | undefined
+  updates: { readonly id: number; readonly u: Uint8Array }[]
+  outbox: Uint8Array[]
+  nextId: number
+}
+
+/**
+ * Volatile store for tests and for the benchmark's readers; the reference the contract suite holds
+ * the persistent adapters to. Each stored update carries an id so that `compact` can tell the ones
+ * a handle has seen from those another handle (`open()`) added.
+ */
+export function createMemorySpaceStore (initial?: StoredSpace): MemorySpaceStore {
+  const data: MemoryData = { meta: initial?.meta, updates: [], outbox: [...(initial?.outbox ?? [])], nextId: 0 }
+  for (const u of initial?.updates ?? []) data.updates.push({ id: data.nextId++, u })
+  return memoryHandle(data)
+}
+
+function memoryHandle (data: MemoryData): MemorySpaceStore {
+  let seen = new Set<number>()
+  const snapshot = (): StoredSpace => ({ meta: data.meta, updates: data.updates.map(x => x.u), outbox: [...data.outbox] })
+  const append = (u: Uint8Array): void => {
+    const id = data.nextId++
+    data.updates.push({ id, u: u.slice() })
+    seen.add(id)
+  }
   return {
-    async load () { return snapshot() },
+    async load () {
+      seen = new Set(data.updates.map(x => x.id))
+      return snapshot()
+    },
     async write (b) {
-      if (b.updates !== undefined) for (const u of b.updates) updates.push(u.slice())
-      if (b.meta !== undefined) meta = b.meta.slice()
-      if (b.outboxDone !== undefined) outbox = outbox.slice(b.outboxDone)
-      if (b.outboxAdd !== undefined) for (const e of b.outboxAdd) outbox.push(e.slice())
+      for (const u of b.updates ?? []) append(u)
+      for (const e of b.outboxAdd ?? []) data.outbox.push(e.slice())
+      dropFromOutbox(data.outbox, b.outboxDrop ?? [])
+      if (b.meta !== undefined) data.meta = b.meta.slice()
     },
     async compact (state, m) {
-      updates = [state.slice()]
-      if (m !== undefined) meta = m.slice()
+      const others = data.updates.filter(x => !seen.has(x.id))
+      data.updates = []
+      seen = new Set()
+      append(state)
+      data.updates.push(...others)
+      if (m !== undefined) data.meta = m.slice()
     },
     async close () {},
-    snapshot
+    snapshot,
+    open: () => memoryHandle(data)
   }
 }

@@ -214,7 +214,7 @@ describe('hostile network between clients and relay', () => {
       const state = spaces.map((s, i) => {
         const c = contents(s.doc)
         const missing = [...expected.log.filter(x => !c.log.includes(x)), ...expected.text.filter(x => !c.text.includes(x)), ...expected.notes.filter(x => !c.notes.includes(x))]
-        return `replica ${i}: ${JSON.stringify(s.status)} missing ${missing.length}: ${missing.slice(0, 12).join(' ')} | last alerts ${s.alerts.slice(-6).map(a => a.code).join(' ')} | last: ${s.alerts.at(-1)?.message ?? ''}`
+        return `replica ${i}: ${JSON.stringify(s.status)} missing ${missing.length}: ${missing.slice(0, 12).join(' ')} | codes ${JSON.stringify(Object.entries(s.alerts.reduce((m: Record<string, number>, a) => { m[a.code] = (m[a.code] ?? 0) + 1; return m }, {})))} stuck ${JSON.stringify([...((s as any).reader.stuck)])} pending ${(s as any).reader.pending} | last: ${s.alerts.at(-1)?.message ?? ''}`
       })
       throw failWithSeed(`${String(e)} (${healMs} ms after the proxy turned honest)\n${state.join('\n')}\nproxy: ${hostileStats}`)
     }

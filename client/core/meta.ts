@@ -1,0 +1,129 @@
+import { fromB64u, toB64u } from '../../shared/bytes.js'
+import type { SpaceSecrets } from '../../shared/keys.js'
+import type { Sodium } from '../../shared/sodium.js'
+import type { StreamHead } from './reader.js'
+import type { HeldSnapshot } from './snapshot.js'
+
+/**
+ * The small per-space session state a replica keeps beside its updates (client/core/store.ts):
+ * keys, the resume cursor, stream heads, clientID bindings, the snapshot it holds.
+ *
+ * Stored as JSON, version 1. This session's own stream is not in it: every session opens a fresh
+ * stream (writer.ts), so nothing here can make two sessions seal the same position. Bindings are
+ * grouped by device (`{ deviceHex: [clientID…] }`); the older flat form (`{ clientID: deviceHex }`)
+ * and its `stream` field are still read.
+ */
+export interface Meta {
+  secrets: SpaceSecrets
+  device: { readonly pk: string; readonly sk: string }
+  cursor: number
+  registered: boolean
+  heads: ReadonlyMap<string, StreamHead>
+  stuck: ReadonlyMap<string, number>
+  bindings: ReadonlyMap<number, string>
+  snapshot: HeldSnapshot | undefined
+}
+
+type HeadJson = [number, string] | [number, string, number, string]
+
+interface MetaJson {
+  v: 1
+  secrets: { spaceId: string; epoch: number; secret: string; writeSeed?: string; writePk: string }
+  device: { pk: string; sk: string }
+  cursor: number
+  registered: boolean
+  heads: Record<string, HeadJson>
+  stuck?: Record<string, number>
+  bindings: Record<string, string | number[]>
+  snapshot?: { seq: number; hash: string; heads: Record<string, number> }
+}
+
+const DAMAGED = 'the local state of this space is damaged (unreadable meta record); remove it and open the link again to download the space'
+const b64 = toB64u
+function unb64 (s: unknown): Uint8Array {
+  const b = typeof s === 'string' ? fromB64u(s) : undefined
+  if (b === undefined) throw new Error(DAMAGED)
+  return b
+}
+
+export function freshMeta (sodium: Sodium, secrets: SpaceSecrets, create: boolean): Meta {
+  const kp = sodium.crypto_sign_keypair()
+  return {
+    secrets,
+    device: { pk: b64(kp.publicKey), sk: b64(kp.privateKey) },
+    cursor: 0,
+    registered: !create,
+    heads: new Map(),
+    stuck: new Map(),
+    bindings: new Map(),
+    snapshot: undefined
+  }
+}
+
+export function encodeMeta (m: Meta, cursor: number): Uint8Array {
+  const s = m.secrets
+  const heads: Record<string, HeadJson> = {}
+  for (const [k, h] of m.heads) {
+    heads[k] = h.claimUpTo === undefined || h.claimedBy === undefined ? [h.seq, b64(h.hash)] : [h.seq, b64(h.hash), h.claimUpTo, h.claimedBy]
+  }
+  const bindings: Record<string, number[]> = {}
+  for (const [c, a] of m.bindings) (bindings[a] ??= []).push(c)
+  const json: MetaJson = {
+    v: 1,
+    secrets: { spaceId: b64(s.spaceId), epoch: s.epoch, secret: b64(s.secret), ...(s.writeSeed === undefined ? {} : { writeSeed: b64(s.writeSeed) }), writePk: b64(s.writePk) },
+    device: { ...m.device },
+    cursor,
+    registered: m.registered,
+    heads,
+    ...(m.stuck.size === 0 ? {} : { stuck: Object.fromEntries(m.stuck) }),
+    bindings,
+    ...(m.snapshot === undefined ? {} : { snapshot: { seq: m.snapshot.seq, hash: b64(m.snapshot.hash), heads: Object.fromEntries(m.snapshot.heads) } })
+  }
+  return new TextEncoder().encode(JSON.stringify(json))
+}
+
+/** Local meta comes from this device's own store, but a damaged file must fail with words, not a SyntaxError. */
+export function decodeMeta (bytes: Uint8Array): Meta {
+  try {
+    return decodeUnchecked(bytes)
+  } catch {
+    throw new Error(DAMAGED)
+  }
+}
+
+function decodeUnchecked (bytes: Uint8Array): Meta {
+  let o: Partial<MetaJson> | undefined
+  try {
+    o = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as Partial<MetaJson>
+  } catch {
+    o = undefined
+  }
+  if (o?.v !== 1 || typeof o.secrets?.secret !== 'string' || typeof o.device?.sk !== 'string' || typeof o.heads !== 'object' || typeof o.bindings !== 'object') {
+    throw new Error(DAMAGED)
+  }
+  const s = o.secrets
+  const secrets: SpaceSecrets = {
+    spaceId: unb64(s.spaceId), epoch: s.epoch, secret: unb64(s.secret), writePk: unb64(s.writePk),
+    ...(s.writeSeed === undefined ? {} : { writeSeed: unb64(s.writeSeed) })
+  }
+  const heads = new Map<string, { seq: number; hash: Uint8Array; claimUpTo?: number; claimedBy?: string }>()
+  for (const [k, h] of Object.entries(o.heads ?? {})) {
+    heads.set(k, h.length === 4 ? { seq: h[0], hash: unb64(h[1]), claimUpTo: h[2], claimedBy: h[3] } : { seq: h[0], hash: unb64(h[1]) })
+  }
+  const bindings = new Map<number, string>()
+  for (const [k, v] of Object.entries(o.bindings ?? {})) {
+    if (Array.isArray(v)) for (const c of v) bindings.set(c, k)
+    else bindings.set(Number(k), v)
+  }
+  const snap = o.snapshot
+  return {
+    secrets,
+    device: { pk: o.device.pk ?? '', sk: o.device.sk },
+    cursor: typeof o.cursor === 'number' ? o.cursor : 0,
+    registered: o.registered !== false,
+    heads,
+    stuck: new Map(Object.entries(o.stuck ?? {})),
+    bindings,
+    snapshot: snap === undefined ? undefined : { seq: snap.seq, hash: unb64(snap.hash), heads: new Map(Object.entries(snap.heads)) }
+  }
+}

@@ -1,0 +1,270 @@
+import { equalBytes, toHex } from '../../shared/bytes.js'
+import { GENESIS_HASH, open as openEnvelope } from '../../shared/envelope.js'
+import type { Entry } from '../../shared/frame.js'
+import { MsgType, parseEnvelope } from '../../shared/header.js'
+import type { SpaceKeys } from '../../shared/keys.js'
+import { hash, verifyEnvelope } from '../../shared/sign.js'
+import type { Sodium } from '../../shared/sodium.js'
+import { readBatch } from './apply.js'
+
+/**
+ * The per-author stream reader (DESIGN.md §4, §6, §7, §12), sans IO: verifies each envelope,
+ * puts it in order in its author's stream, buffers gaps, and hands content to the host to apply.
+ *
+ * Blame goes to the party that could have caused a failure:
+ * - bytes that do not parse, or a signature or certificate that does not verify, could have been
+ *   changed by the relay or the network: 'retry' (the session reads again from before it);
+ * - a valid device signature over a bad commitment, ciphertext, padding or batch is the author's
+ *   doing: alerted once with the author, skipped with the envelope kept as evidence, and the stream
+ *   goes on past it (its position is authentic);
+ * - content that would not integrate (refused by the host: all-or-nothing apply, clientID binding)
+ *   changes nothing and the stream's head does not move past it: the stream stops there, alerted
+ *   once, and its later envelopes wait (every honest replica refuses the same, so none diverges).
+ *
+ * Heads taken from a snapshot are claims, not proofs: an envelope at or below a claimed position
+ * is not dropped as a duplicate on the snapshot's word. It is verified and applied (Yjs updates are
+ * idempotent); if it changes the document, the snapshot left out what it claimed, and its author
+ * is named.
+ */
+export interface StreamHead {
+  readonly seq: number
+  readonly hash: Uint8Array
+  /** Positions up to here are known only from a snapshot's claim. */
+  readonly claimUpTo?: number
+  /** Hex device key of the snapshot author who made that claim. */
+  readonly claimedBy?: string
+}
+
+export type Outcome = 'applied' | 'duplicate' | 'buffered' | 'rejected' | 'retry'
+
+export interface ReaderHost {
+  /** Applies verified content all-or-nothing; `changed` is false when all of it was already in. */
+  apply (updates: Uint8Array[], authorHex: string, cursor: number): { ok: true; changed: boolean } | { ok: false; code: string; message: string }
+  alert (code: string, message: string, extra: { author?: string; cursor?: number }): void
+  requestGap (sk: string, author: Uint8Array, stream: Uint8Array, fromSeq: number): void
+  clearGap (sk: string): void
+}
+
+/** Failures that only the author could have caused once its signature verified. */
+const AUTHOR_FAULTS = new Set(['envelope/bad-commitment', 'envelope/bad-ciphertext', 'envelope/bad-padding', 'envelope/wrong-space', 'envelope/wrong-epoch', 'envelope/wrong-key', 'envelope/wrong-type'])
+
+/** An authentic envelope refused for its author's fault, kept for whoever asks why. */
+export interface Evidence {
+  readonly code: string
+  readonly author: string
+  readonly envelope: Uint8Array
+}
+
+export class StreamReader {
+  readonly heads = new Map<string, StreamHead>()
+  /** Streams stopped at a position whose content was refused: sk → seq. */
+  readonly stuck = new Map<string, number>()
+  readonly evidence: Evidence[] = []
+  readonly stats = { applied: 0, duplicates: 0, rejected: 0 }
+  private readonly buffered = new Map<string, Map<number, Entry>>()
+  private readonly certOk = new Set<string>()
+  private readonly alerted = new Set<string>()
+
+  constructor (
+    private readonly sodium: Sodium,
+    private readonly keys: SpaceKeys,
+    private readonly host: ReaderHost,
+    /** `authorHex:streamHex` of this session's own stream, whose entries are skipped. */
+    private readonly ownStream: () => string
+  ) {}
+
+  /** Streams with entries waiting for an earlier one. */
+  get pending (): number { return this.buffered.size }
+
+  /** Where each stream with buffered entries misses one: to ask the relay again after a reconnect. */
+  gaps (): { sk: string; author: Uint8Array; stream: Uint8Array; fromSeq: number }[] {
+    const out: { sk: string; author: Uint8Array; stream: Uint8Array; fromSeq: number }[] = []
+    for (const [sk, buf] of this.buffered) {
+      const first = buf.values().next().value
+      if (first === undefined) continue
+      const p = parseEnvelope(first.envelope)
+      if (!p.ok) continue
+      out.push({ sk, author: p.value.header.author, stream: p.value.header.stream, fromSeq: (this.heads.get(sk)?.seq ?? -1) + 1 })
+    }
+    return out
+  }
+
+  /** Verifies one entry and applies it, then any buffered successors of its stream. */
+  receive (e: Entry): Outcome {
+    const r = this.receiveOne(e)
+    if (r.outcome !== 'applied' || r.stream === undefined) return r.outcome
+    this.drain(r.stream)
+    return 'applied'
+  }
+
+  private drain (sk: string): void {
+    const buf = this.buffered.get(sk)
+    while (buf !== undefined) {
+      const head = this.heads.get(sk)
+      if (head === undefined) break
+      const next = buf.get(head.seq + 1)
+      if (next === undefined) break
+      buf.delete(head.seq + 1)
+      if (this.receiveOne(next).outcome !== 'applied') break
+    }
+    if (buf !== undefined && (buf.size === 0 || this.stuck.has(sk))) this.buffered.delete(sk)
+    if (!this.buffered.has(sk)) this.host.clearGap(sk)
+  }
+
+  /** Takes a snapshot's stream heads as claims (positions this replica has not proven itself). */
+  claim (heads: Iterable<{ sk: string; seq: number; hash: Uint8Array }>, by: string): void {
+    for (const h of heads) {
+      const mine = this.heads.get(h.sk)
+      if (mine !== undefined && mine.seq >= h.seq) continue
+      this.heads.set(h.sk, { seq: h.seq, hash: h.hash, claimUpTo: h.seq, claimedBy: by })
+      // Buffered entries at or below the claim are now "below a claimed head": run them through.
+      const buf = this.buffered.get(h.sk)
+      if (buf !== undefined) {
+        for (const [seq, entry] of [...buf]) {
+          if (seq <= h.seq) { buf.delete(seq); this.receiveOne(entry) }
+        }
+        this.drain(h.sk)
+      }
+    }
+  }
+
+  private once (key: string, code: string, message: string, extra: { author?: string; cursor?: number }): void {
+    this.stats.rejected++
+    if (this.alerted.has(key)) return
+    this.alerted.add(key)
+    if (this.alerted.size > 10_000) this.alerted.clear()
+    this.host.alert(code, message, extra)
+  }
+
+  private receiveOne (e: Entry): { outcome: Outcome; stream?: string } {
+    const parsed = parseEnvelope(e.envelope)
+    if (!parsed.ok) {
+      this.stats.rejected++
+      this.host.alert(parsed.code, `${parsed.message} (changed on the way: reading again)`, { cursor: e.cursor })
+      return { outcome: 'retry' }
+    }
+    const h = parsed.value.header
+    if (h.type !== MsgType.update) {
+      this.stats.rejected++
+      this.host.alert('envelope/wrong-type', `a log entry of type ${h.type} (reading again)`, { cursor: e.cursor })
+      return { outcome: 'retry' }
+    }
+    const authorHex = toHex(h.author)
+    const sk = authorHex + ':' + toHex(h.stream)
+    if (sk === this.ownStream()) return { outcome: 'duplicate' }
+    const certKey = authorHex + toHex(h.cert)
+    // The signature first: until it verifies, any fault may be the relay's.
+    const sig = verifyEnvelope(this.sodium, parsed.value, this.keys.writePk, this.certOk.has(certKey))
+    if (!sig.ok) {
+      this.stats.rejected++
+      this.host.alert(sig.code, `${sig.message} (changed on the way or forged by the relay: reading again)`, { cursor: e.cursor, author: authorHex })
+      return { outcome: 'retry' }
+    }
+    this.certOk.add(certKey)
+    const envHash = hash(this.sodium, e.envelope)
+    const head = this.heads.get(sk)
+    const stuckAt = this.stuck.get(sk)
+    if (stuckAt !== undefined && h.seq >= stuckAt) {
+      if (h.seq === stuckAt) this.stats.rejected++
+      return { outcome: 'rejected' }
+    }
+    if (head !== undefined && head.claimUpTo !== undefined && h.seq <= head.claimUpTo) {
+      return { outcome: this.belowClaim(e, head, authorHex) }
+    }
+    const expected = head === undefined ? 0 : head.seq + 1
+    if (h.seq < expected - 1) { this.stats.duplicates++; return { outcome: 'duplicate' } }
+    if (h.seq === expected - 1) {
+      if (head !== undefined && equalBytes(head.hash, envHash)) { this.stats.duplicates++; return { outcome: 'duplicate' } }
+      this.evidence.push({ code: 'sync/equivocation', author: authorHex, envelope: e.envelope })
+      this.once(`eq:${sk}:${h.seq}`, 'sync/equivocation', `two different envelopes for seq ${h.seq} of one stream: its author forked its history`, { cursor: e.cursor, author: authorHex })
+      return { outcome: 'rejected' }
+    }
+    if (h.seq > expected) {
+      let buf = this.buffered.get(sk)
+      if (buf === undefined) this.buffered.set(sk, buf = new Map())
+      buf.set(h.seq, e)
+      this.host.requestGap(sk, h.author, h.stream, expected)
+      return { outcome: 'buffered' }
+    }
+    const prev = head?.hash ?? GENESIS_HASH
+    if (!equalBytes(prev, h.prevHash)) {
+      if (head?.claimedBy !== undefined && head.seq === head.claimUpTo) {
+        // The position we hold came from a snapshot and the author's own signed chain disagrees
+        // with it: the snapshot's author named a hash that is not in this stream.
+        this.once(`claim:${head.claimedBy}:${sk}`, 'snapshot/contradicts-stream', `a snapshot named a stream position its author never wrote (seq ${head.seq})`, { cursor: e.cursor, author: head.claimedBy })
+      } else {
+        this.evidence.push({ code: 'sync/chain-mismatch', author: authorHex, envelope: e.envelope })
+        this.stop(sk, h.seq)
+        this.once(`chain:${sk}`, 'sync/chain-mismatch', `seq ${h.seq} does not link to the previous envelope of its stream: its author forked its history`, { cursor: e.cursor, author: authorHex })
+        return { outcome: 'rejected' }
+      }
+    }
+    const opened = openEnvelope(this.sodium, this.keys, e.envelope, { types: [MsgType.update], certOk: true })
+    const next: StreamHead = { ...head, seq: h.seq, hash: envHash }
+    if (!opened.ok) {
+      if (!AUTHOR_FAULTS.has(opened.code)) {
+        this.stats.rejected++
+        this.host.alert(opened.code, `${opened.message} (reading again)`, { cursor: e.cursor, author: authorHex })
+        return { outcome: 'retry' }
+      }
+      return this.skip(sk, next, opened.code, `${opened.message}: a member sealed an envelope nobody can read; skipped`, e, authorHex)
+    }
+    const batch = readBatch(opened.value.plaintext)
+    if (!batch.ok) return this.skip(sk, next, batch.code, `${batch.message}: skipped`, e, authorHex)
+    const applied = this.host.apply(batch.value, authorHex, e.cursor)
+    if (!applied.ok) {
+      // All or nothing: nothing changed, and the stream does not move past this envelope.
+      this.evidence.push({ code: applied.code, author: authorHex, envelope: e.envelope })
+      this.stop(sk, h.seq)
+      this.once(`apply:${sk}`, applied.code, `${applied.message}; this member's later changes in that session are held back`, { cursor: e.cursor, author: authorHex })
+      return { outcome: 'rejected' }
+    }
+    this.heads.set(sk, next)
+    this.stats.applied++
+    return { outcome: 'applied', stream: sk }
+  }
+
+  /** The stream stops at `seq`: what waits behind it will never apply (and must not hold up snapshots). */
+  private stop (sk: string, seq: number): void {
+    this.stuck.set(sk, seq)
+    this.buffered.delete(sk)
+    this.host.clearGap(sk)
+  }
+
+  /** An authentic envelope whose content is the author's fault: its position is taken, its content skipped. */
+  private skip (sk: string, next: StreamHead, code: string, message: string, e: Entry, authorHex: string): { outcome: Outcome; stream: string } {
+    this.evidence.push({ code, author: authorHex, envelope: e.envelope })
+    if (this.evidence.length > 256) this.evidence.shift()
+    this.once(`skip:${authorHex}:${code}`, code, message, { cursor: e.cursor, author: authorHex })
+    this.heads.set(sk, next)
+    return { outcome: 'applied', stream: sk }
+  }
+
+  /** At or below a position a snapshot claimed: prove it is in by applying it (idempotent). */
+  private belowClaim (e: Entry, head: StreamHead, authorHex: string): Outcome {
+    const opened = openEnvelope(this.sodium, this.keys, e.envelope, { types: [MsgType.update], certOk: true })
+    if (!opened.ok) {
+      if (!AUTHOR_FAULTS.has(opened.code)) { this.host.alert(opened.code, `${opened.message} (reading again)`, { cursor: e.cursor, author: authorHex }); return 'retry' }
+      this.evidence.push({ code: opened.code, author: authorHex, envelope: e.envelope })
+      this.once(`skip:${authorHex}:${opened.code}`, opened.code, `${opened.message}: a member sealed an envelope nobody can read; skipped`, { cursor: e.cursor, author: authorHex })
+      return 'rejected'
+    }
+    const batch = readBatch(opened.value.plaintext)
+    if (!batch.ok) {
+      this.once(`skip:${authorHex}:${batch.code}`, batch.code, `${batch.message}: skipped`, { cursor: e.cursor, author: authorHex })
+      return 'rejected'
+    }
+    const applied = this.host.apply(batch.value, authorHex, e.cursor)
+    if (!applied.ok) {
+      this.evidence.push({ code: applied.code, author: authorHex, envelope: e.envelope })
+      this.once(`apply:${authorHex}:${e.cursor}`, applied.code, `${applied.message}; refused`, { cursor: e.cursor, author: authorHex })
+      return 'rejected'
+    }
+    if (!applied.changed) { this.stats.duplicates++; return 'duplicate' }
+    if (head.claimedBy !== undefined) {
+      this.once(`inflated:${head.claimedBy}`, 'snapshot/missing-content', 'a snapshot claimed to cover changes it did not contain (they were applied from the log)', { cursor: e.cursor, author: head.claimedBy })
+    }
+    this.stats.applied++
+    return 'applied'
+  }
+}

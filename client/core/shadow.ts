@@ -1,0 +1,117 @@
+import * as Y from 'yjs'
+import { err, ok, type Result } from '../../shared/errors.js'
+
+/**
+ * All-or-nothing apply (DESIGN.md §6, §12): a signed update can still throw half-way through
+ * integration and leave a live doc partly changed ("hello EVIL world"). An empty scratch doc does
+ * not catch that (structs whose dependencies only the live doc has are merely pending there), so
+ * every remote update is first applied to a shadow doc that mirrors the live one; only what
+ * integrates there cleanly reaches the live doc. A failure leaves the shadow half-changed: it is
+ * rebuilt from the live doc then, so the usual cost is one extra apply per update, not a copy.
+ *
+ * Local edits reach the shadow through `mirror` (the live doc's `update` events of local origin).
+ */
+export type ShadowErrorCode = 'apply/malformed-update' | 'apply/failed'
+
+export interface ApplyOutcome {
+  /** The live doc changed (false: everything in the update was already in). */
+  readonly changed: boolean
+}
+
+export class ShadowApplier {
+  private shadow: Y.Doc
+  /** Counters for the benchmark and tests. */
+  readonly stats = { applied: 0, refused: 0, rebuilds: 0 }
+
+  constructor (readonly doc: Y.Doc) {
+    this.shadow = this.rebuild()
+  }
+
+  /** Mirrors a local change of the live doc (its `update` event) into the shadow. */
+  mirror (update: Uint8Array): void {
+    try {
+      Y.applyUpdate(this.shadow, update)
+    } catch {
+      // The live doc produced it, so it integrates; a throw means the shadow drifted: start over.
+      this.shadow = this.rebuild()
+    }
+  }
+
+  /**
+   * Applies `updates` (V1, or one V2 state when `v2`) to the live doc with `origin`, only if they
+   * integrate cleanly on the shadow first. On refusal nothing changed anywhere.
+   */
+  apply (updates: readonly Uint8Array[], origin: unknown, v2 = false): Result<ApplyOutcome, ShadowErrorCode> {
+    try {
+      // Decode fully first: cheap, and it refuses most garbage before any doc is touched.
+      for (const u of updates) v2 ? Y.decodeUpdateV2(u) : Y.decodeUpdate(u)
+    } catch (e) {
+      this.stats.refused++
+      return err('apply/malformed-update', `update does not decode: ${message(e)}`)
+    }
+    let changed = false
+    const mark = (): void => { changed = true }
+    this.shadow.on('update', mark)
+    try {
+      Y.transact(this.shadow, () => {
+        for (const u of updates) v2 ? Y.applyUpdateV2(this.shadow, u) : Y.applyUpdate(this.shadow, u)
+      })
+    } catch (e) {
+      this.shadow.off('update', mark)
+      this.shadow = this.rebuild()
+      this.stats.refused++
+      this.stats.rebuilds++
+      return err('apply/malformed-update', `update does not integrate: ${message(e)}`)
+    } finally {
+      this.shadow.off('update', mark)
+    }
+    try {
+      Y.transact(this.doc, () => {
+        for (const u of updates) v2 ? Y.applyUpdateV2(this.doc, u, origin) : Y.applyUpdate(this.doc, u, origin)
+      }, origin)
+    } catch (e) {
+      // The shadow took it and the live doc did not: they had drifted (a bug). Resync the shadow.
+      this.shadow = this.rebuild()
+      this.stats.rebuilds++
+      return err('apply/failed', `update failed on the live document: ${message(e)}`)
+    }
+    this.stats.applied++
+    return ok({ changed })
+  }
+
+  /**
+   * Applies `updates` to a throw-away copy of the live state and returns that copy (or an error):
+   * for checks that must see the result without touching the live doc (snapshot verification).
+   */
+  trial (updates: readonly Uint8Array[], v2 = false): Result<Y.Doc, ShadowErrorCode> {
+    const copy = this.rebuild()
+    try {
+      Y.transact(copy, () => {
+        for (const u of updates) v2 ? Y.applyUpdateV2(copy, u) : Y.applyUpdate(copy, u)
+      })
+      return ok(copy)
+    } catch (e) {
+      return err('apply/malformed-update', `update does not integrate: ${message(e)}`)
+    }
+  }
+
+  /** Rebuilds the shadow from the live doc (after the live doc was loaded behind its back). */
+  resync (): void {
+    this.shadow.destroy()
+    this.shadow = this.rebuild()
+  }
+
+  /** Drops the shadow (the session closed). */
+  destroy (): void {
+    this.shadow.destroy()
+  }
+
+  private rebuild (): Y.Doc {
+    // A fixed guid: a fresh Y.Doc otherwise draws a uuid from the system RNG (~60 µs).
+    const d = new Y.Doc({ guid: 'shadow', gc: this.doc.gc })
+    Y.applyUpdateV2(d, Y.encodeStateAsUpdateV2(this.doc))
+    return d
+  }
+}
+
+const message = (e: unknown): string => e instanceof Error ? e.message : String(e)

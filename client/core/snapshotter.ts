@@ -1,0 +1,167 @@
+import * as Y from 'yjs'
+import { concat, equalBytes, toHex } from '../../shared/bytes.js'
+import { GENESIS_HASH, open as openEnvelope, seal, type Device } from '../../shared/envelope.js'
+import type { Frame } from '../../shared/frame.js'
+import { MAX_ENVELOPE_BYTES, MsgType, type Header } from '../../shared/header.js'
+import type { SpaceKeys } from '../../shared/keys.js'
+import { attestMessage, hash } from '../../shared/sign.js'
+import type { Sodium } from '../../shared/sodium.js'
+import { err, ok, type Result } from '../../shared/errors.js'
+import { checkContent, readSnapshotBody, SNAPSHOT_STREAM, streamKey, verifySnapshot, writeSnapshotBody, type HeldSnapshot, type SnapshotBody, type StreamHeadRef } from './snapshot.js'
+import type { StreamReader } from './reader.js'
+import type { ShadowApplier } from './shadow.js'
+
+/**
+ * Snapshots (DESIGN.md §5, §12): sealing them, and checking other members' before anything of them
+ * is believed. Sans IO apart from the `request` the host gives it.
+ *
+ * - Making: the whole document, its stream heads and clientID bindings; a state too large for one
+ *   envelope is cut into parts (each its own signed envelope) that the head names by hash.
+ * - Joining (`verifyJoin`): a cold or stale joiner can check the chain, signatures, that the state
+ *   decodes and integrates, that every clientID in it is bound to a writer, and that it covers what
+ *   the joiner already holds; the heads it names become claims (see reader.ts), never proofs.
+ * - As a member (`verifyMember`): a replica that holds the log checks the content itself (see
+ *   snapshot.ts checkContent). A good one is attested to the relay (so it may prune under it); a
+ *   bad one is alerted with its author named and its chain position is taken without its heads, so
+ *   this replica's next snapshot extends the chain past it and compaction goes on.
+ */
+export const PART_BYTES = 4 * 1024 * 1024
+/** Room for the header, padding (Padmé adds ≤ 12%) and frame fields inside MAX_ENVELOPE_BYTES. */
+const MAX_INLINE_BYTES = Math.min(PART_BYTES, Math.floor(MAX_ENVELOPE_BYTES * 0.85))
+
+export interface Opened {
+  readonly header: Header
+  readonly hash: Uint8Array
+  readonly body: SnapshotBody
+  /** The whole state (joined from parts when it came in parts). */
+  readonly state: Uint8Array
+}
+
+export interface SnapshotHost {
+  request (make: (reqId: number) => Frame, timeoutMs?: number): Promise<Frame>
+  alert (code: string, message: string, extra?: { author?: string; cursor?: number }): void
+}
+
+/** What `verifyMember` concluded. */
+export type MemberVerdict = 'good' | 'bad' | 'not-yet' | 'known'
+
+export class Snapshotter {
+  /** The newest snapshot this replica accepted or made (position and heads), or skipped past. */
+  held: HeldSnapshot | undefined
+  /** Hashes of snapshots already judged (good or bad): a relay re-sending one is no regression. */
+  readonly known = new Map<string, 'good' | 'bad'>()
+
+  constructor (
+    private readonly sodium: Sodium,
+    private readonly keys: SpaceKeys,
+    private readonly device: Device | undefined,
+    private readonly host: SnapshotHost
+  ) {}
+
+  /** Seals the state as snapshot `seq` (parts first when large); returns the head and its parts. */
+  seal (seq: number, body: Omit<SnapshotBody, 'parts' | 'state'>, state: Uint8Array): { head: Uint8Array; parts: Uint8Array[] } {
+    const device = this.device
+    if (device === undefined) throw new Error('a view-only session cannot seal snapshots')
+    const prevHash = this.held === undefined ? GENESIS_HASH : this.held.hash
+    if (state.length <= MAX_INLINE_BYTES) {
+      const head = seal(this.sodium, this.keys, device, MsgType.snapshot, { stream: SNAPSHOT_STREAM, seq, prevHash }, writeSnapshotBody({ ...body, parts: [], state }))
+      return { head, parts: [] }
+    }
+    const parts: Uint8Array[] = []
+    for (let i = 0; i < state.length; i += PART_BYTES) {
+      parts.push(seal(this.sodium, this.keys, device, MsgType.snapshotPart, { stream: SNAPSHOT_STREAM, seq, prevHash }, state.subarray(i, i + PART_BYTES)))
+    }
+    const head = seal(this.sodium, this.keys, device, MsgType.snapshot, { stream: SNAPSHOT_STREAM, seq, prevHash }, writeSnapshotBody({ ...body, parts: parts.map(p => hash(this.sodium, p)), state: new Uint8Array(0) }))
+    return { head, parts }
+  }
+
+  /** Uploads parts, then the head. The relay keeps one winner per chain position. */
+  async put (covers: number, sealed: { head: Uint8Array; parts: Uint8Array[] }): Promise<Frame> {
+    for (const p of sealed.parts) {
+      const r = await this.host.request(reqId => ({ type: 'putSnapshotPart', reqId, spaceId: this.keys.spaceId, envelope: p }), 120_000)
+      if (r.type !== 'ok') return r
+    }
+    return await this.host.request(reqId => ({ type: 'putSnapshot', reqId, spaceId: this.keys.spaceId, covers, envelope: sealed.head, parts: sealed.parts.map(p => hash(this.sodium, p)) }), 120_000)
+  }
+
+  /** Opens a snapshot envelope and fetches and checks its parts. Errors are the author's or the relay's, as their code says. */
+  async open (env: Uint8Array): Promise<Result<Opened, string>> {
+    const o = openEnvelope(this.sodium, this.keys, env, { types: [MsgType.snapshot] })
+    if (!o.ok) return o
+    if (!equalBytes(o.value.header.stream, SNAPSHOT_STREAM)) return err('snapshot/malformed', 'a snapshot must use the snapshot chain stream')
+    const body = readSnapshotBody(o.value.plaintext)
+    if (!body.ok) return body
+    if (body.value.parts.length === 0) return ok({ header: o.value.header, hash: o.value.hash, body: body.value, state: body.value.state })
+    const chunks: Uint8Array[] = []
+    for (const ph of body.value.parts) {
+      const r = await this.host.request(reqId => ({ type: 'getSnapshotPart', reqId, spaceId: this.keys.spaceId, hash: ph }), 120_000)
+      if (r.type !== 'snapshotPart') return err('snapshot/part-unavailable', r.type === 'error' ? `${r.code}: ${r.message}` : 'unexpected answer')
+      if (!equalBytes(hash(this.sodium, r.envelope), ph)) return err('snapshot/part-unavailable', 'the relay served another part than the snapshot names')
+      const p = openEnvelope(this.sodium, this.keys, r.envelope, { types: [MsgType.snapshotPart] })
+      if (!p.ok) return err('snapshot/part-unavailable', `a part does not open: ${p.code}`)
+      if (!equalBytes(p.value.header.author, o.value.header.author) || p.value.header.seq !== o.value.header.seq) return err('snapshot/malformed', 'a part of another snapshot or author')
+      chunks.push(p.value.plaintext)
+    }
+    return ok({ header: o.value.header, hash: o.value.hash, body: body.value, state: concat(...chunks) })
+  }
+
+  /** Takes `o` as the newest snapshot position, with its heads (good) or the previous ones (bad). */
+  hold (o: { seq: number; hash: Uint8Array; heads?: readonly StreamHeadRef[] }, verdict: 'good' | 'bad'): void {
+    let heads: ReadonlyMap<string, number> = this.held?.heads ?? new Map()
+    if (verdict === 'good' && o.heads !== undefined) {
+      const m = new Map<string, number>()
+      for (const h of o.heads) m.set(streamKey(h.author, h.stream), h.seq)
+      heads = m
+    }
+    this.known.set(toHex(o.hash), verdict)
+    if (this.known.size > 64) this.known.delete(this.known.keys().next().value!)
+    if (this.held === undefined || o.seq > this.held.seq) this.held = { seq: o.seq, hash: o.hash, heads }
+  }
+
+  /**
+   * A member's check of someone's snapshot. 'not-yet': this replica has not applied every stream
+   * head it names (ask again later); 'known': judged before.
+   */
+  verifyMember (o: Opened, reader: StreamReader, bindings: ReadonlyMap<number, string>, doc: Y.Doc, ownHeads: ReadonlyMap<string, number>, self: { hex: string; unsealed: boolean } = { hex: '', unsealed: false }): { verdict: MemberVerdict; code?: string; message?: string } {
+    const known = this.known.get(toHex(o.hash))
+    if (known !== undefined) return { verdict: 'known' }
+    if (this.held !== undefined && o.header.seq <= this.held.seq) return { verdict: 'known' }
+    for (const h of o.body.heads) {
+      const k = streamKey(h.author, h.stream)
+      const mine = reader.heads.get(k)?.seq ?? ownHeads.get(k)
+      if (mine === undefined || mine < h.seq) return { verdict: 'not-yet' }
+    }
+    const v = verifySnapshot(o.header.seq, o.header.prevHash, { ...o.body, state: o.state }, { held: this.held, heads: reader.heads, bindings, doc, selfHex: self.hex })
+    if (!v.ok) return { verdict: 'bad', code: v.code, message: v.message }
+    // Exact when this replica holds precisely the heads the snapshot names: then even a deletion
+    // the snapshot left out shows (beyond them, deletions carry no clock to tell whose they are).
+    const named = new Set(o.body.heads.map(h => streamKey(h.author, h.stream)))
+    let exact = o.body.heads.every(h => (reader.heads.get(streamKey(h.author, h.stream))?.seq ?? ownHeads.get(streamKey(h.author, h.stream))) === h.seq)
+    for (const k of [...reader.heads.keys(), ...ownHeads.keys()]) if (!named.has(k)) exact = false
+    // Local edits not sealed yet are in this document and in no snapshot.
+    if (self.unsealed) exact = false
+    const c = checkContent(o.state, doc, exact)
+    if (!c.ok) return { verdict: 'bad', code: c.code, message: c.message }
+    return { verdict: 'good' }
+  }
+
+  /** The attestation of a verified snapshot, for the relay (it may prune under it once another member attested). */
+  attest (snapshotHash: Uint8Array): Frame | undefined {
+    if (this.device === undefined) return undefined
+    const signature = this.sodium.crypto_sign_detached(attestMessage(this.keys.spaceId, snapshotHash), this.device.privateKey)
+    return { type: 'attest', reqId: 0, spaceId: this.keys.spaceId, snapshotHash, device: this.device.publicKey, cert: this.device.cert, signature }
+  }
+}
+
+/** Snapshot-body heads as reader claims. */
+export function claimsOf (heads: readonly StreamHeadRef[]): { sk: string; seq: number; hash: Uint8Array }[] {
+  return heads.map(h => ({ sk: streamKey(h.author, h.stream), seq: h.seq, hash: h.hash }))
+}
+
+/** Every clientID with content in `state` must be bound to some writer, by the snapshot or by us. */
+export function unboundClients (state: Uint8Array, snapBindings: ReadonlyArray<readonly [number, Uint8Array]>, mine: ReadonlyMap<number, string>): number[] {
+  const bound = new Set<number>([...mine.keys(), ...snapBindings.map(([c]) => c)])
+  const out: number[] = []
+  for (const c of Y.decodeStateVector(Y.encodeStateVectorFromUpdateV2(state)).keys()) if (!bound.has(c)) out.push(c)
+  return out
+}

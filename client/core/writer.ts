@@ -1,0 +1,124 @@
+import * as Y from 'yjs'
+import { equalBytes, toHex } from '../../shared/bytes.js'
+import { GENESIS_HASH, open as openEnvelope, seal, type Device } from '../../shared/envelope.js'
+import { MsgType, parseEnvelope, STREAM_BYTES } from '../../shared/header.js'
+import type { SpaceKeys } from '../../shared/keys.js'
+import { hash } from '../../shared/sign.js'
+import { randomBytes, type Sodium } from '../../shared/sodium.js'
+import { readBatch, writeBatch } from './apply.js'
+
+/**
+ * This session's own stream and its outbox (DESIGN.md §4, §12), sans IO.
+ *
+ * A stream is sealed by one writer, once: every session (process, leader tab) opens a fresh random
+ * stream id and seals seq 0, 1, 2… in it. Local state restored from a backup, copied, or opened by
+ * two processes at once therefore never seals one seq twice. Envelopes of earlier sessions found in
+ * the store are resent with the same bytes; if the relay refuses one (its position was lost,
+ * pruned, or taken), its content is opened again and re-sealed in this session's stream, never
+ * counted as stored. If an envelope of this session's own stream is refused, the stream is
+ * abandoned: everything of it not yet stored is re-sealed into a fresh stream.
+ */
+export interface OutEntry {
+  readonly env: Uint8Array
+  /** Hex stream id and seq, for matching acks and refusals. */
+  readonly stream: string
+  readonly seq: number
+}
+
+/** Relay refusals that mean "this position will never hold these bytes": re-seal the content elsewhere. */
+export const RESEAL_CODES: ReadonlySet<string> = new Set(['store/equivocation', 'store/seq-gap', 'store/chain-mismatch', 'store/pruned'])
+
+export interface Resealed {
+  /** Envelopes that leave the outbox. */
+  readonly dropped: Uint8Array[]
+  /** The new envelope carrying their content (absent when there was nothing left to carry). */
+  readonly added: Uint8Array | undefined
+}
+
+export class StreamWriter {
+  private streamId: Uint8Array
+  private nextSeq = 0
+  private lastHash: Uint8Array = GENESIS_HASH
+  private readonly entries: OutEntry[] = []
+  /** Count of streams this session abandoned (tests and the status panel). */
+  rotations = 0
+
+  constructor (private readonly sodium: Sodium, private readonly keys: SpaceKeys, private readonly device: Device) {
+    this.streamId = randomBytes(STREAM_BYTES)
+  }
+
+  /** Hex of the current stream id. */
+  get stream (): string { return toHex(this.streamId) }
+
+  /** The head of this session's stream (undefined before its first envelope). */
+  get head (): { stream: Uint8Array; seq: number; hash: Uint8Array } | undefined {
+    return this.nextSeq === 0 ? undefined : { stream: this.streamId, seq: this.nextSeq - 1, hash: this.lastHash }
+  }
+
+  get outbox (): readonly OutEntry[] { return this.entries }
+
+  /** Envelopes left by earlier sessions (the store's outbox): kept and resent as they are. */
+  restore (envs: readonly Uint8Array[]): void {
+    for (const env of envs) {
+      const p = parseEnvelope(env)
+      if (!p.ok || p.value.header.type !== MsgType.update) continue
+      if (this.entries.some(e => equalBytes(e.env, env))) continue
+      this.entries.push({ env, stream: toHex(p.value.header.stream), seq: p.value.header.seq })
+    }
+  }
+
+  /** Seals `updates` as the next envelope of this session's stream and queues it. */
+  seal (updates: readonly Uint8Array[]): OutEntry {
+    const seq = this.nextSeq
+    const env = seal(this.sodium, this.keys, this.device, MsgType.update, { stream: this.streamId, seq, prevHash: this.lastHash }, writeBatch(updates))
+    this.nextSeq = seq + 1
+    this.lastHash = hash(this.sodium, env)
+    const e: OutEntry = { env, stream: this.stream, seq }
+    this.entries.push(e)
+    return e
+  }
+
+  /** The relay stored `env`: it leaves the outbox. */
+  stored (env: Uint8Array): boolean {
+    const i = this.entries.findIndex(e => e.env === env || equalBytes(e.env, env))
+    if (i < 0) return false
+    this.entries.splice(i, 1)
+    return true
+  }
+
+  /**
+   * The relay refused `env` for good (a RESEAL_CODES refusal). Its content, and that of every later
+   * envelope of the same stream still queued (they can only be refused next: their chain is broken),
+   * is merged and sealed again in this session's stream; if the refused stream is this session's
+   * own, a fresh stream is opened first. Yjs updates are idempotent, so content that did reach the
+   * relay after all is merely carried twice.
+   */
+  refused (env: Uint8Array): Resealed {
+    const first = this.entries.find(e => e.env === env || equalBytes(e.env, env))
+    if (first === undefined) return { dropped: [], added: undefined }
+    const victims = this.entries.filter(e => e.stream === first.stream && e.seq >= first.seq)
+    const updates: Uint8Array[] = []
+    for (const v of victims) {
+      const o = openEnvelope(this.sodium, this.keys, v.env, { types: [MsgType.update] })
+      // Our own envelope from our own store: if it cannot be opened (sealed under another key, the
+      // local file damaged) there is nothing to carry.
+      if (!o.ok) continue
+      const b = readBatch(o.value.plaintext)
+      if (b.ok) updates.push(...b.value)
+    }
+    for (const v of victims) this.entries.splice(this.entries.indexOf(v), 1)
+    if (first.stream === this.stream) {
+      this.streamId = randomBytes(STREAM_BYTES)
+      this.nextSeq = 0
+      this.lastHash = GENESIS_HASH
+      this.rotations++
+      // Later envelopes of the abandoned stream that were queued behind the victims are the victims.
+    }
+    if (updates.length === 0) return { dropped: victims.map(v => v.env), added: undefined }
+    const merged = updates.length === 1 ? updates : [Y.mergeUpdates(updates)]
+    const added = this.seal(merged)
+    // The re-sealed content goes before anything queued after it only in seq order of its stream;
+    // receivers order per stream, and Yjs waits for dependencies, so cross-stream order is free.
+    return { dropped: victims.map(v => v.env), added: added.env }
+  }
+}

@@ -1,0 +1,209 @@
+import { describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import { ShadowApplier } from '../../client/core/shadow.js'
+import { toHex } from '../../shared/bytes.js'
+import { createPrng } from '../support/prng.js'
+
+/**
+ * ShadowApplier (client/core/shadow.ts) on its own: a remote update reaches the live doc only if
+ * it integrated cleanly on the shadow that mirrors it (issue 7, item 2: "hello EVIL world").
+ */
+const REMOTE = Symbol('remote')
+
+/** A live doc of a replica: "hello world" and a note, written by clientID 1. */
+function liveDoc (): Y.Doc {
+  const d = new Y.Doc()
+  d.clientID = 1
+  d.getText('text').insert(0, 'hello world')
+  const note = new Y.Map<unknown>()
+  note.set('id', 'n1')
+  note.set('text', new Y.Text('note one'))
+  d.getArray('items').push([note])
+  return d
+}
+
+/** A doc loaded from `state`, with the roots declared so toJSON shows them. */
+function loaded (state: Uint8Array, clientID?: number): Y.Doc {
+  const d = new Y.Doc()
+  d.getText('text')
+  d.getArray('items')
+  Y.applyUpdate(d, state)
+  if (clientID !== undefined) d.clientID = clientID
+  return d
+}
+
+/** What must not change: visible content and the state vector. */
+function fingerprint (d: Y.Doc): string {
+  return JSON.stringify(d.toJSON()) + '|' + toHex(Y.encodeStateVector(d))
+}
+
+/** A member's real update on top of `base`: it depends on content the live doc already has. */
+function memberUpdate (base: Uint8Array, clientID: number, edit: (d: Y.Doc) => void): Uint8Array {
+  const d = loaded(base, clientID)
+  const sv = Y.encodeStateVector(d)
+  d.transact(() => edit(d))
+  const u = Y.encodeStateAsUpdate(d, sv)
+  d.destroy()
+  return u
+}
+
+const evil = (d: Y.Doc): void => {
+  d.getText('text').insert(6, 'EVIL ')
+  d.getText('text').delete(0, 1)
+  const note = d.getArray('items').get(0) as Y.Map<unknown>
+  ;(note.get('text') as Y.Text).insert(4, 'XX')
+  note.set('done', true)
+}
+
+/**
+ * A byte-mutated update that decodes, integrates on an empty doc without throwing (an empty
+ * scratch doc passes it), and throws half-way on a doc holding `base`, leaving that doc changed.
+ * Found by a seeded search so the test does not pin Yjs's byte layout.
+ */
+function halfApplyingMutant (base: Uint8Array, update: Uint8Array): Uint8Array {
+  const p = createPrng(1)
+  for (let i = 0; i < 200_000; i++) {
+    const m = update.slice()
+    for (let k = p.int(1, 2); k > 0; k--) {
+      const at = p.int(0, m.length - 1)
+      if (p.bool()) m[at] = p.int(0, 255)
+      else m[at] = m[at]! ^ (1 << p.int(0, 7))
+    }
+    try { Y.decodeUpdate(m) } catch { continue }
+    try { Y.applyUpdate(new Y.Doc(), m) } catch { continue }
+    const probe = loaded(base)
+    const before = fingerprint(probe)
+    try {
+      Y.applyUpdate(probe, m)
+    } catch {
+      if (fingerprint(probe) !== before) return m
+    }
+  }
+  throw new Error('test setup: no half-applying mutant found')
+}
+
+describe('ShadowApplier', () => {
+  const base = Y.encodeStateAsUpdate(liveDoc())
+  const clean = memberUpdate(base, 2, evil)
+  const mutant = halfApplyingMutant(base, clean)
+
+  it('the mutant half-applies when applied straight to the live doc (the defence off)', () => {
+    const live = loaded(base)
+    const before = fingerprint(live)
+    expect(() => { Y.applyUpdate(live, mutant, REMOTE) }).toThrow()
+    expect(fingerprint(live)).not.toBe(before)
+    expect(live.getText('text').toString()).toContain('EVIL')
+  })
+
+  it('refuses the mutant on a doc with content: the live doc is unchanged, and later valid updates still apply', () => {
+    const live = loaded(base)
+    const s = new ShadowApplier(live)
+    const before = fingerprint(live)
+    const updates: Uint8Array[] = []
+    live.on('update', (u: Uint8Array) => { updates.push(u) })
+
+    const r = s.apply([mutant], REMOTE)
+    expect(r).toMatchObject({ ok: false, code: 'apply/malformed-update' })
+    expect(fingerprint(live)).toBe(before)
+    expect(live.getText('text').toString()).toBe('hello world')
+    expect(updates).toHaveLength(0)
+    expect(s.stats).toMatchObject({ applied: 0, refused: 1 })
+
+    // The shadow was left half-changed by the mutant: it must have been rebuilt, or the clean
+    // update below would find its structs already there and report no change.
+    const ok = s.apply([clean], REMOTE)
+    expect(ok).toEqual({ ok: true, value: { changed: true } })
+    const expected = loaded(base)
+    Y.applyUpdate(expected, clean)
+    expect(fingerprint(live)).toBe(fingerprint(expected))
+    expect(live.getText('text').toString()).toBe('ello EVIL world')
+
+    // And another member's update after that.
+    const more = memberUpdate(Y.encodeStateAsUpdate(live), 3, d => { d.getText('text').insert(0, '>') })
+    expect(s.apply([more], REMOTE)).toEqual({ ok: true, value: { changed: true } })
+    expect(live.getText('text').toString()).toBe('>ello EVIL world')
+    s.destroy()
+  })
+
+  it('a batch whose second update is the mutant changes nothing, not even the first', () => {
+    const live = loaded(base)
+    const s = new ShadowApplier(live)
+    const before = fingerprint(live)
+    const first = memberUpdate(base, 3, d => { d.getText('text').insert(11, '!') })
+    expect(s.apply([first, mutant], REMOTE)).toMatchObject({ ok: false, code: 'apply/malformed-update' })
+    expect(fingerprint(live)).toBe(before)
+    expect(s.apply([first], REMOTE)).toEqual({ ok: true, value: { changed: true } })
+    expect(live.getText('text').toString()).toBe('hello world!')
+  })
+
+  it('an update that does not decode is refused before any doc is touched', () => {
+    const live = loaded(base)
+    const s = new ShadowApplier(live)
+    const before = fingerprint(live)
+    expect(s.apply([clean.subarray(0, 5)], REMOTE)).toMatchObject({ ok: false, code: 'apply/malformed-update' })
+    expect(fingerprint(live)).toBe(before)
+    expect(s.stats.rebuilds).toBe(0)
+  })
+
+  it('local edits mirrored keep the shadow in step: a remote update depending on a local edit applies and reports the change', () => {
+    const run = (mirror: boolean): { changed: boolean | undefined; text: string } => {
+      const live = loaded(base, 1)
+      const s = new ShadowApplier(live)
+      if (mirror) live.on('update', (u: Uint8Array, origin: unknown) => { if (origin !== REMOTE) s.mirror(u) })
+      live.getText('text').insert(11, ' and more') // a local edit
+      // A member who received the local edit types right after it.
+      const dep = memberUpdate(Y.encodeStateAsUpdate(live), 2, d => { d.getText('text').insert(20, '!') })
+      const r = s.apply([dep], REMOTE)
+      expect(r.ok).toBe(true)
+      return { changed: r.ok ? r.value.changed : undefined, text: live.getText('text').toString() }
+    }
+    expect(run(true)).toEqual({ changed: true, text: 'hello world and more!' })
+    // Without mirroring the shadow lacks the local edit: the remote update only goes pending
+    // there, so the applier cannot see that the live doc changed (shows this test can fail).
+    expect(run(false).changed).toBe(false)
+  })
+
+  it('a local edit and a remote update interleaved many times stay in step (no rebuild needed)', () => {
+    const live = loaded(base, 1)
+    const s = new ShadowApplier(live)
+    live.on('update', (u: Uint8Array, origin: unknown) => { if (origin !== REMOTE) s.mirror(u) })
+    for (let i = 0; i < 20; i++) {
+      live.getText('text').insert(0, `l${i} `)
+      const dep = memberUpdate(Y.encodeStateAsUpdate(live), 2, d => { d.getText('text').insert(0, `r${i} `) })
+      expect(s.apply([dep], REMOTE)).toEqual({ ok: true, value: { changed: true } })
+    }
+    expect(s.stats).toMatchObject({ applied: 20, refused: 0, rebuilds: 0 })
+    expect(live.getText('text').toString()).toMatch(/^r19 l19 r18 l18 /)
+  })
+
+  it('`changed` is false for an update already in', () => {
+    const live = loaded(base)
+    const s = new ShadowApplier(live)
+    expect(s.apply([clean], REMOTE)).toEqual({ ok: true, value: { changed: true } })
+    const after = fingerprint(live)
+    expect(s.apply([clean], REMOTE)).toEqual({ ok: true, value: { changed: false } })
+    // The replica's own base content, sent back to it, is no change either.
+    expect(s.apply([base], REMOTE)).toEqual({ ok: true, value: { changed: false } })
+    expect(fingerprint(live)).toBe(after)
+  })
+
+  it('the remote apply carries the origin given, so the outgoing listener can skip it', () => {
+    const live = loaded(base)
+    const s = new ShadowApplier(live)
+    const origins: unknown[] = []
+    live.on('update', (_u: Uint8Array, origin: unknown) => { origins.push(origin) })
+    s.apply([clean], REMOTE)
+    expect(origins).toEqual([REMOTE])
+  })
+
+  it('trial applies to a copy and leaves the live doc alone', () => {
+    const live = loaded(base)
+    const s = new ShadowApplier(live)
+    const before = fingerprint(live)
+    const t = s.trial([clean])
+    expect(t.ok).toBe(true)
+    if (t.ok) expect(t.value.getText('text').toString()).toBe('ello EVIL world')
+    expect(s.trial([mutant])).toMatchObject({ ok: false, code: 'apply/malformed-update' })
+    expect(fingerprint(live)).toBe(before)
+  })
+})
