@@ -6,21 +6,35 @@ import { err, ok, type Result } from '../../shared/errors.js'
 /**
  * Checks on decrypted content before it may touch the live document (DESIGN.md §6).
  *
- * The plaintext of an update envelope is a batch of Yjs updates:
- *   batch := varUint(n) • n × varBytes(yjsUpdateV1)
+ * The plaintext of an update envelope is a batch of Yjs updates, optionally followed by the
+ * streams its author has ended (when a session abandons its stream, the first envelope of the new
+ * one says where the old one stopped, so a reader that missed that stream's tail asks for it):
+ *   batch := varUint(n) • n × varBytes(yjsUpdateV1) • [varUint(m) • m × (stream(8) • varUint(lastSeq))]
  */
+export interface EndedStream { readonly stream: Uint8Array; readonly seq: number }
 export const MAX_UPDATES_PER_BATCH = 100_000
 
-export function writeBatch (updates: readonly Uint8Array[]): Uint8Array {
+export function writeBatch (updates: readonly Uint8Array[], ended: readonly EndedStream[] = []): Uint8Array {
   const e = encoding.createEncoder()
   encoding.writeVarUint(e, updates.length)
   for (const u of updates) encoding.writeVarUint8Array(e, u)
+  if (ended.length > 0) {
+    encoding.writeVarUint(e, ended.length)
+    for (const x of ended) { encoding.writeUint8Array(e, x.stream); encoding.writeVarUint(e, x.seq) }
+  }
   return encoding.toUint8Array(e)
 }
 
 export type ApplyErrorCode = 'apply/malformed-batch' | 'apply/malformed-update' | 'apply/clientid-taken'
 
 export function readBatch (plain: Uint8Array): Result<Uint8Array[], ApplyErrorCode> {
+  const r = readBatchFull(plain)
+  return r.ok ? ok(r.value.updates) : r
+}
+
+const MAX_ENDED = 1024
+
+export function readBatchFull (plain: Uint8Array): Result<{ updates: Uint8Array[]; ended: EndedStream[] }, ApplyErrorCode> {
   try {
     const d = decoding.createDecoder(plain)
     const n = decoding.readVarUint(d)
@@ -31,8 +45,17 @@ export function readBatch (plain: Uint8Array): Result<Uint8Array[], ApplyErrorCo
       if (len > d.arr.length - d.pos) return err('apply/malformed-batch', 'update length past the end')
       out.push(decoding.readUint8Array(d, len))
     }
+    const ended: EndedStream[] = []
+    if (d.pos < d.arr.length) {
+      const m = decoding.readVarUint(d)
+      if (m > MAX_ENDED) return err('apply/malformed-batch', `${m} ended streams`)
+      for (let i = 0; i < m; i++) {
+        if (d.arr.length - d.pos < 8) return err('apply/malformed-batch', 'ended stream past the end')
+        ended.push({ stream: decoding.readUint8Array(d, 8).slice(), seq: decoding.readVarUint(d) })
+      }
+    }
     if (d.pos !== d.arr.length) return err('apply/malformed-batch', 'trailing bytes after the batch')
-    return ok(out)
+    return ok({ updates: out, ended })
   } catch {
     return err('apply/malformed-batch', 'batch cannot be decoded')
   }

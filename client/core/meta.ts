@@ -24,7 +24,8 @@ export interface Meta {
   snapshot: HeldSnapshot | undefined
 }
 
-type HeadJson = [number, string] | [number, string, number, string]
+/** [seq, hash ('' when folded), cursor] or, for a snapshot's claim, [seq, hash, cursor, claimUpTo, claimedBy]; [seq, hash] is older. */
+type HeadJson = [number, string] | [number, string, number] | [number, string, number, number, string]
 
 interface MetaJson {
   v: 1
@@ -35,7 +36,7 @@ interface MetaJson {
   heads: Record<string, HeadJson>
   stuck?: Record<string, number>
   bindings: Record<string, string | number[]>
-  snapshot?: { seq: number; hash: string; heads: Record<string, number> }
+  snapshot?: { seq: number; hash: string; heads: Record<string, number>; covers?: number }
 }
 
 const DAMAGED = 'the local state of this space is damaged (unreadable meta record); remove it and open the link again to download the space'
@@ -64,7 +65,8 @@ export function encodeMeta (m: Meta, cursor: number): Uint8Array {
   const s = m.secrets
   const heads: Record<string, HeadJson> = {}
   for (const [k, h] of m.heads) {
-    heads[k] = h.claimUpTo === undefined || h.claimedBy === undefined ? [h.seq, b64(h.hash)] : [h.seq, b64(h.hash), h.claimUpTo, h.claimedBy]
+    const hash = h.hash.length === 0 ? '' : b64(h.hash)
+    heads[k] = h.claimUpTo === undefined || h.claimedBy === undefined ? [h.seq, hash, h.cursor ?? 0] : [h.seq, hash, h.cursor ?? 0, h.claimUpTo, h.claimedBy]
   }
   const bindings: Record<string, number[]> = {}
   for (const [c, a] of m.bindings) (bindings[a] ??= []).push(c)
@@ -77,7 +79,7 @@ export function encodeMeta (m: Meta, cursor: number): Uint8Array {
     heads,
     ...(m.stuck.size === 0 ? {} : { stuck: Object.fromEntries(m.stuck) }),
     bindings,
-    ...(m.snapshot === undefined ? {} : { snapshot: { seq: m.snapshot.seq, hash: b64(m.snapshot.hash), heads: Object.fromEntries(m.snapshot.heads) } })
+    ...(m.snapshot === undefined ? {} : { snapshot: { seq: m.snapshot.seq, hash: b64(m.snapshot.hash), heads: Object.fromEntries(m.snapshot.heads), covers: m.snapshot.covers ?? 0 } })
   }
   return new TextEncoder().encode(JSON.stringify(json))
 }
@@ -106,9 +108,11 @@ function decodeUnchecked (bytes: Uint8Array): Meta {
     spaceId: unb64(s.spaceId), epoch: s.epoch, secret: unb64(s.secret), writePk: unb64(s.writePk),
     ...(s.writeSeed === undefined ? {} : { writeSeed: unb64(s.writeSeed) })
   }
-  const heads = new Map<string, { seq: number; hash: Uint8Array; claimUpTo?: number; claimedBy?: string }>()
+  const heads = new Map<string, StreamHead>()
   for (const [k, h] of Object.entries(o.heads ?? {})) {
-    heads.set(k, h.length === 4 ? { seq: h[0], hash: unb64(h[1]), claimUpTo: h[2], claimedBy: h[3] } : { seq: h[0], hash: unb64(h[1]) })
+    const hash = h[1] === '' ? new Uint8Array(0) : unb64(h[1])
+    if (typeof h[0] !== 'number') throw new Error(DAMAGED)
+    heads.set(k, h.length === 5 ? { seq: h[0], hash, cursor: h[2], claimUpTo: h[3], claimedBy: h[4] } : { seq: h[0], hash, cursor: h[2] ?? 0 })
   }
   const bindings = new Map<number, string>()
   for (const [k, v] of Object.entries(o.bindings ?? {})) {
@@ -124,6 +128,6 @@ function decodeUnchecked (bytes: Uint8Array): Meta {
     heads,
     stuck: new Map(Object.entries(o.stuck ?? {})),
     bindings,
-    snapshot: snap === undefined ? undefined : { seq: snap.seq, hash: unb64(snap.hash), heads: new Map(Object.entries(snap.heads)) }
+    snapshot: snap === undefined ? undefined : { seq: snap.seq, hash: unb64(snap.hash), heads: new Map(Object.entries(snap.heads)), covers: snap.covers ?? 0 }
   }
 }

@@ -5,7 +5,7 @@ import { MsgType, parseEnvelope } from '../../shared/header.js'
 import type { SpaceKeys } from '../../shared/keys.js'
 import { hash, verifyEnvelope } from '../../shared/sign.js'
 import type { Sodium } from '../../shared/sodium.js'
-import { readBatch } from './apply.js'
+import { readBatch, readBatchFull } from './apply.js'
 
 /**
  * The per-author stream reader (DESIGN.md §4, §6, §7, §12), sans IO: verifies each envelope,
@@ -28,7 +28,10 @@ import { readBatch } from './apply.js'
  */
 export interface StreamHead {
   readonly seq: number
+  /** Hash of the envelope at `seq`; empty when folded (an idle stream kept as its position only). */
   readonly hash: Uint8Array
+  /** Relay cursor of that envelope (0: unknown, e.g. taken from a snapshot). */
+  readonly cursor?: number
   /** Positions up to here are known only from a snapshot's claim. */
   readonly claimUpTo?: number
   /** Hex device key of the snapshot author who made that claim. */
@@ -62,6 +65,8 @@ export class StreamReader {
   readonly evidence: Evidence[] = []
   readonly stats = { applied: 0, duplicates: 0, rejected: 0 }
   private readonly buffered = new Map<string, Map<number, Entry>>()
+  /** Streams known (from their author) to reach further than this replica has: sk → last seq. */
+  private readonly targets = new Map<string, { author: Uint8Array; stream: Uint8Array; seq: number }>()
   private readonly certOk = new Set<string>()
   private readonly alerted = new Set<string>()
 
@@ -76,6 +81,9 @@ export class StreamReader {
   /** Streams with entries waiting for an earlier one. */
   get pending (): number { return this.buffered.size }
 
+  /** A stream with buffered entries or a known tail this replica lacks (its gap is worth asking for again). */
+  missing (sk: string): boolean { return this.buffered.has(sk) || this.targets.has(sk) }
+
   /** Where each stream with buffered entries misses one: to ask the relay again after a reconnect. */
   gaps (): { sk: string; author: Uint8Array; stream: Uint8Array; fromSeq: number }[] {
     const out: { sk: string; author: Uint8Array; stream: Uint8Array; fromSeq: number }[] = []
@@ -85,6 +93,9 @@ export class StreamReader {
       const p = parseEnvelope(first.envelope)
       if (!p.ok) continue
       out.push({ sk, author: p.value.header.author, stream: p.value.header.stream, fromSeq: (this.heads.get(sk)?.seq ?? -1) + 1 })
+    }
+    for (const [sk, t] of this.targets) {
+      if (!this.buffered.has(sk)) out.push({ sk, author: t.author, stream: t.stream, fromSeq: (this.heads.get(sk)?.seq ?? -1) + 1 })
     }
     return out
   }
@@ -108,7 +119,21 @@ export class StreamReader {
       if (this.receiveOne(next).outcome !== 'applied') break
     }
     if (buf !== undefined && (buf.size === 0 || this.stuck.has(sk))) this.buffered.delete(sk)
-    if (!this.buffered.has(sk)) this.host.clearGap(sk)
+    const t = this.targets.get(sk)
+    if (t !== undefined && ((this.heads.get(sk)?.seq ?? -1) >= t.seq || this.stuck.has(sk))) this.targets.delete(sk)
+    if (!this.buffered.has(sk) && !this.targets.has(sk)) this.host.clearGap(sk)
+  }
+
+  /**
+   * Folds the heads of streams idle since `cursor` (their last envelope is at or below it): only
+   * their position is kept. Every session opens a stream, so without this the heads (and every
+   * snapshot) grew with the number of sessions ever run, not with the writers still writing.
+   */
+  fold (cursor: number): void {
+    for (const [sk, h] of this.heads) {
+      if (h.hash.length === 0 || (h.cursor ?? 0) > cursor || this.buffered.has(sk) || this.stuck.has(sk)) continue
+      this.heads.set(sk, { ...h, hash: new Uint8Array(0) })
+    }
   }
 
   /** Takes a snapshot's stream heads as claims (positions this replica has not proven itself). */
@@ -175,6 +200,8 @@ export class StreamReader {
     if (h.seq < expected - 1) { this.stats.duplicates++; return { outcome: 'duplicate' } }
     if (h.seq === expected - 1) {
       if (head !== undefined && equalBytes(head.hash, envHash)) { this.stats.duplicates++; return { outcome: 'duplicate' } }
+      // A folded head keeps no hash to compare with: prove it in by applying it (idempotent).
+      if (head !== undefined && head.hash.length === 0) return { outcome: this.belowClaim(e, head, authorHex) }
       this.evidence.push({ code: 'sync/equivocation', author: authorHex, envelope: e.envelope })
       this.once(`eq:${sk}:${h.seq}`, 'sync/equivocation', `two different envelopes for seq ${h.seq} of one stream: its author forked its history`, { cursor: e.cursor, author: authorHex })
       return { outcome: 'rejected' }
@@ -187,7 +214,7 @@ export class StreamReader {
       return { outcome: 'buffered' }
     }
     const prev = head?.hash ?? GENESIS_HASH
-    if (!equalBytes(prev, h.prevHash)) {
+    if (prev.length > 0 && !equalBytes(prev, h.prevHash)) {
       if (head?.claimedBy !== undefined && head.seq === head.claimUpTo) {
         // The position we hold came from a snapshot and the author's own signed chain disagrees
         // with it: the snapshot's author named a hash that is not in this stream.
@@ -200,7 +227,7 @@ export class StreamReader {
       }
     }
     const opened = openEnvelope(this.sodium, this.keys, e.envelope, { types: [MsgType.update], certOk: true })
-    const next: StreamHead = { ...head, seq: h.seq, hash: envHash }
+    const next: StreamHead = { ...head, seq: h.seq, hash: envHash, cursor: e.cursor }
     if (!opened.ok) {
       if (!AUTHOR_FAULTS.has(opened.code)) {
         this.stats.rejected++
@@ -209,9 +236,9 @@ export class StreamReader {
       }
       return this.skip(sk, next, opened.code, `${opened.message}: a member sealed an envelope nobody can read; skipped`, e, authorHex)
     }
-    const batch = readBatch(opened.value.plaintext)
-    if (!batch.ok) return this.skip(sk, next, batch.code, `${batch.message}: skipped`, e, authorHex)
-    const applied = this.host.apply(batch.value, authorHex, e.cursor)
+    const full = readBatchFull(opened.value.plaintext)
+    if (!full.ok) return this.skip(sk, next, full.code, `${full.message}: skipped`, e, authorHex)
+    const applied = this.host.apply(full.value.updates, authorHex, e.cursor)
     if (!applied.ok) {
       // All or nothing: nothing changed, and the stream does not move past this envelope.
       this.evidence.push({ code: applied.code, author: authorHex, envelope: e.envelope })
@@ -221,7 +248,18 @@ export class StreamReader {
     }
     this.heads.set(sk, next)
     this.stats.applied++
+    // Streams its author ended: ask for any tail of them this replica has not got.
+    for (const x of full.value.ended) this.expect(h.author, x.stream, x.seq)
     return { outcome: 'applied', stream: sk }
+  }
+
+  /** `author` says its stream reached `seq`: fetch what is missing up to there. */
+  private expect (author: Uint8Array, stream: Uint8Array, seq: number): void {
+    const sk = toHex(author) + ':' + toHex(stream)
+    const have = this.heads.get(sk)?.seq ?? -1
+    if (have >= seq || this.stuck.has(sk)) return
+    this.targets.set(sk, { author, stream, seq })
+    this.host.requestGap(sk, author, stream, have + 1)
   }
 
   /** The stream stops at `seq`: what waits behind it will never apply (and must not hold up snapshots). */

@@ -45,6 +45,8 @@ export interface SnapshotSyncHost {
   remote (): void
   /** The join snapshot could not be read for a reason the relay could cause: read again. */
   readAgain (): void
+  /** Read the log itself from the resume point up to `upTo` (a join snapshot was refused). */
+  fetchLog (upTo: number): void
   /** Frames held while the join snapshot was fetched. */
   replay (frames: Frame[]): void
   /** Move the resume point to a snapshot's cursor. */
@@ -148,13 +150,15 @@ export class SnapshotSync {
       // holds nothing the heads do not name (members check that it holds exactly that).
       void this.h.flush()
       const seq = this.snaps.held === undefined ? 0 : this.snaps.held.seq + 1
+      // Streams idle since the snapshot before this one are named by position only (folded).
+      if (this.snaps.held !== undefined) this.h.reader.fold(this.snaps.held.covers ?? 0)
       const heads = this.h.headRefs()
       const bindings: Array<readonly [number, Uint8Array]> = [...this.h.bindings].map(([c, a]) => [c, hexBytes(a)] as const)
       const covers = this.h.resumeCursor()
       const sealed = this.snaps.seal(seq, { createdAt: Date.now(), covers, heads, bindings }, Y.encodeStateAsUpdateV2(this.h.doc))
       const res = await this.snaps.put(covers, sealed)
       if (res.type === 'ok') {
-        this.snaps.hold({ seq, hash: hash(this.h.sodium, sealed.head), heads }, 'good')
+        this.snaps.hold({ seq, hash: hash(this.h.sodium, sealed.head), heads, covers }, 'good')
         this.sinceSnapshot = { envelopes: 0, bytes: 0 }
         this.h.scheduleMeta()
         return 'stored'
@@ -233,7 +237,7 @@ export class SnapshotSync {
       this.h.scheduleMeta()
       return
     }
-    this.snaps.hold({ seq: o.header.seq, hash: o.hash, heads: o.body.heads }, 'good')
+    this.snaps.hold({ seq: o.header.seq, hash: o.hash, heads: o.body.heads, covers: o.body.covers }, 'good')
     this.sinceSnapshot = { envelopes: 0, bytes: 0 }
     this.h.scheduleMeta()
     if (authorHex !== this.h.devicePkHex) {
@@ -270,9 +274,12 @@ export class SnapshotSync {
   onJoinSnapshot (f: FrameOf<'snapshots'>): void {
     const s = f.snapshots[0]
     if (s === undefined) return
-    this.gate = []
+    // A token per join: an answer that comes after the connection changed must not release the
+    // frames (or skip the snapshot) of the next join.
+    const gate: Frame[] = []
+    this.gate = gate
     void this.snaps.open(s.envelope).then(o => {
-      if (this.gate === undefined) return
+      if (this.gate !== gate) return
       if (!o.ok) {
         if (o.code === 'snapshot/part-unavailable' || o.code.startsWith('envelope/')) {
           // The relay (or the network) could have done this: read again.
@@ -280,47 +287,57 @@ export class SnapshotSync {
           this.h.readAgain()
         } else {
           this.snapshotOpenFailed(o.code, o.message, s.envelope)
+          this.h.fetchLog(s.covers)
         }
       } else {
         this.applyJoinSnapshot(o.value, s.covers)
       }
-      const held = this.gate
       this.gate = undefined
-      this.h.replay(held)
+      this.h.replay(gate)
     })
   }
 
+  /**
+   * A join snapshot: verified (or one this replica already judged), then applied all-or-nothing.
+   * The relay goes on after the snapshot's cursor, so a refused one is replaced by the log up to
+   * that cursor (never pruned under a snapshot nobody but its author checked).
+   */
   applyJoinSnapshot (o: Opened, covers: number): void {
     const authorHex = toHex(o.header.author)
-    const key = toHex(o.hash)
-    const known = this.snaps.known.get(key)
-    if (known !== undefined || (this.snaps.held !== undefined && equalBytes(this.snaps.held.hash, o.hash))) {
-      // One we hold already (the relay re-sends it after a reset): nothing to apply, no regression.
-      if (known !== 'bad') {
-        this.h.advance(covers)
-      }
+    const held = this.snaps.held
+    const known = this.snaps.known.get(toHex(o.hash)) ?? (held !== undefined && equalBytes(held.hash, o.hash) ? 'good' : undefined)
+    if (known === 'bad') {
+      this.h.fetchLog(covers)
       return
     }
-    const v = this.verifyForJoin(o)
-    if (v !== undefined) {
-      this.h.rejected()
-      this.h.alert(v.code, v.message, { author: authorHex, cursor: covers })
-      return
+    if (known === undefined) {
+      const v = this.verifyForJoin(o)
+      if (v !== undefined) {
+        this.h.rejected()
+        this.h.alert(v.code, v.message, { author: authorHex, cursor: covers })
+        this.h.fetchLog(covers)
+        return
+      }
     }
     // Local edits not yet sealed are sealed first: a compacted state holding local content that no
     // envelope in the outbox carries would, after a crash, stay on this device and never be sent.
     void this.h.flush()
+    // Applied even when it is one this replica holds (the relay re-sends it after a reset): what
+    // it covers may include entries this replica skipped, and applying is idempotent.
     const r = this.h.applyState(o.state)
     if (!r.ok) {
       this.h.rejected()
       this.h.alert(r.code, `the join snapshot does not integrate: ${r.message}`, { author: authorHex, cursor: covers })
+      this.h.fetchLog(covers)
       return
     }
     for (const [c, a] of o.body.bindings) if (!this.h.bindings.has(c)) this.h.bindings.set(c, toHex(a))
     this.h.reader.claim(claimsOf(o.body.heads.filter(h => toHex(h.author) !== this.h.devicePkHex || this.h.writer === undefined || toHex(h.stream) !== this.h.writer.stream)), authorHex)
     this.h.advance(covers)
-    this.snaps.hold({ seq: o.header.seq, hash: o.hash, heads: o.body.heads }, 'good')
-    this.sinceSnapshot = { envelopes: 0, bytes: 0 }
+    if (known === undefined) {
+      this.snaps.hold({ seq: o.header.seq, hash: o.hash, heads: o.body.heads, covers }, 'good')
+      this.sinceSnapshot = { envelopes: 0, bytes: 0 }
+    }
     this.h.remote()
     // Store the merged state in place of the update log, with the meta that describes it, atomically.
     this.h.compactLocal()

@@ -106,8 +106,9 @@ export class Snapshotter {
   }
 
   /** Takes `o` as the newest snapshot position, with its heads (good) or the previous ones (bad). */
-  hold (o: { seq: number; hash: Uint8Array; heads?: readonly StreamHeadRef[] }, verdict: 'good' | 'bad'): void {
+  hold (o: { seq: number; hash: Uint8Array; heads?: readonly StreamHeadRef[]; covers?: number }, verdict: 'good' | 'bad'): void {
     let heads: ReadonlyMap<string, number> = this.held?.heads ?? new Map()
+    const covers = verdict === 'good' && o.covers !== undefined ? o.covers : (this.held?.covers ?? 0)
     if (verdict === 'good' && o.heads !== undefined) {
       const m = new Map<string, number>()
       for (const h of o.heads) m.set(streamKey(h.author, h.stream), h.seq)
@@ -115,7 +116,7 @@ export class Snapshotter {
     }
     this.known.set(toHex(o.hash), verdict)
     if (this.known.size > 64) this.known.delete(this.known.keys().next().value!)
-    if (this.held === undefined || o.seq > this.held.seq) this.held = { seq: o.seq, hash: o.hash, heads }
+    if (this.held === undefined || o.seq > this.held.seq) this.held = { seq: o.seq, hash: o.hash, heads, covers }
   }
 
   /**

@@ -155,6 +155,10 @@ export class Space implements LinkMember {
   private sent = new WeakSet<OutEntry>()
   private lastCursorThisConn = 0
   private retryFloor: number | undefined
+  /** Reading the log from here up to `logUpTo` in place of a refused join snapshot. */
+  private logFloor: number | undefined
+  private logUpTo = 0
+  private readonly logReqs = new Set<number>()
   /** An entry failed to verify since this connection's auth (so its catch-up does not clear `retryFloor`). */
   private failedSinceAuth = false
   private retryDelay = 500
@@ -215,7 +219,7 @@ export class Space implements LinkMember {
       sodium: s.sodium, keys: s.keys, device: s.device, devicePkHex: s.devicePkHex, doc: s.doc,
       shadow: s.shadow, reader: s.reader, writer: s.writer, bindings: s.bindings, gapTimeoutMs: s.gapTimeoutMs,
       get closed () { return s.closed },
-      ready: () => s.joined && s.caughtUp && s.retryFloor === undefined && !s.closed,
+      ready: () => s.joined && s.caughtUp && s.retryFloor === undefined && s.logFloor === undefined && !s.closed,
       unsealed: () => s.pendingLocal.length > 0,
       request: (make, t) => s.request(make, t),
       fetchStream: (author, stream, fromSeq) => {
@@ -236,6 +240,13 @@ export class Space implements LinkMember {
         s.scheduleRetry()
       },
       replay: frames => { for (const f of frames) s.onFrame(f) },
+      fetchLog: upTo => {
+        const from = s.resumeCursor()
+        if (from >= upTo) return
+        s.logFloor = Math.min(s.logFloor ?? Infinity, from)
+        s.logUpTo = Math.max(s.logUpTo, upTo)
+        s.sendLogFetch(from)
+      },
       advance: covers => {
         s.meta.cursor = Math.max(s.meta.cursor, covers)
         s.lastCursorThisConn = Math.max(s.lastCursorThisConn, covers)
@@ -529,6 +540,7 @@ export class Space implements LinkMember {
     this.inflight.clear()
     this.sent = new WeakSet()
     this.fetchReqs.clear()
+    this.logReqs.clear()
     this.snapsync.reset()
     if (this.ackTimer !== undefined) clearTimeout(this.ackTimer)
     this.ackTimer = undefined
@@ -628,9 +640,27 @@ export class Space implements LinkMember {
     if (f.reqId === 0 || f.reqId === this.authReq) this.alert('sync/relay-error', `the relay answered ${f.code}: ${f.message}`)
   }
 
-  /** Where catch-up resumes: the relay's cursor, but never past an entry that failed to verify. */
+  /** Where catch-up resumes: the relay's cursor, but never past an entry that failed to verify or a log range still being read. */
   private resumeCursor (): number {
-    return this.retryFloor === undefined ? this.meta.cursor : Math.min(this.meta.cursor, this.retryFloor)
+    return Math.min(this.meta.cursor, this.retryFloor ?? Infinity, this.logFloor ?? Infinity)
+  }
+
+  /** One page of the log after `after` (a refused join snapshot is replaced by the log it covers). */
+  private sendLogFetch (after: number): void {
+    const reqId = this.nextReqId()
+    this.fetchReqs.add(reqId)
+    this.logReqs.add(reqId)
+    this.link.send({ type: 'fetch', reqId, spaceId: this.keys.spaceId, after, limit: 512 })
+  }
+
+  /** A page of the log arrived: ask for the next, or drop the floor once the range is read. */
+  private onLogPage (f: FrameOf<'entries'>): void {
+    this.logReqs.delete(f.reqId)
+    const last = f.entries.at(-1)?.cursor
+    if (last !== undefined && last < this.logUpTo) return this.sendLogFetch(last)
+    this.logFloor = undefined
+    this.logUpTo = 0
+    this.scheduleMeta()
   }
 
   // Incoming ----------------------------------------------------------------------------------
@@ -664,11 +694,11 @@ export class Space implements LinkMember {
     for (const e of f.entries) {
       if (live) {
         if (e.cursor <= this.lastCursorThisConn) {
+          // Still read: the stream checks below drop a replay and put a reordered entry in place;
+          // dropping it here lost a stream's last entry for good (nothing after it shows the gap).
           this.alert('sync/replay-or-reorder', `the relay sent cursor ${e.cursor} after ${this.lastCursorThisConn}`, { cursor: e.cursor })
-          this.stats.rejected++
-          continue
         }
-        this.lastCursorThisConn = e.cursor
+        this.lastCursorThisConn = Math.max(this.lastCursorThisConn, e.cursor)
       }
       const outcome = this.reader.receive(e)
       if (outcome === 'retry') {
@@ -686,7 +716,8 @@ export class Space implements LinkMember {
     }
     this.scheduleMeta()
     if (failed) this.scheduleRetry()
-    if (isFetch && f.more) this.continueGaps()
+    if (this.logReqs.has(f.reqId)) this.onLogPage(f)
+    else if (isFetch && f.more) this.continueGaps()
     if (f.reqId === this.authReq && !f.more && f.entries.length === 0) {
       this.caughtUp = true
       this.lastSyncedAt = Date.now()
@@ -739,7 +770,7 @@ export class Space implements LinkMember {
     this.link.send({ type: 'fetchStream', reqId, spaceId: this.keys.spaceId, author, stream, fromSeq, limit: 512 })
     this.gapTimers.set(sk, setTimeout(() => {
       this.gapTimers.delete(sk)
-      if (this.reader.stuck.has(sk)) return
+      if (this.reader.stuck.has(sk) || !this.reader.missing(sk)) return
       const head = this.reader.heads.get(sk)
       this.alert('sync/missing-entries', `entries from seq ${fromSeq} of a member's stream are missing: the relay may be withholding them`, { author: sk.split(':')[0]! })
       this.requestGap(sk, author, stream, (head?.seq ?? -1) + 1)

@@ -5,7 +5,7 @@ import { MsgType, parseEnvelope, STREAM_BYTES } from '../../shared/header.js'
 import type { SpaceKeys } from '../../shared/keys.js'
 import { hash } from '../../shared/sign.js'
 import { randomBytes, type Sodium } from '../../shared/sodium.js'
-import { readBatch, writeBatch } from './apply.js'
+import { readBatch, writeBatch, type EndedStream } from './apply.js'
 
 /**
  * This session's own stream and its outbox (DESIGN.md §4, §12), sans IO.
@@ -40,6 +40,10 @@ export class StreamWriter {
   private nextSeq = 0
   private lastHash: Uint8Array = GENESIS_HASH
   private readonly entries: OutEntry[] = []
+  /** Highest seq of the current stream the relay stored. */
+  private storedSeq = -1
+  /** Streams this session abandoned, announced in the next envelope it seals. */
+  private ended: EndedStream[] = []
   /** Count of streams this session abandoned (tests and the status panel). */
   rotations = 0
 
@@ -70,7 +74,8 @@ export class StreamWriter {
   /** Seals `updates` as the next envelope of this session's stream and queues it. */
   seal (updates: readonly Uint8Array[]): OutEntry {
     const seq = this.nextSeq
-    const env = seal(this.sodium, this.keys, this.device, MsgType.update, { stream: this.streamId, seq, prevHash: this.lastHash }, writeBatch(updates))
+    const env = seal(this.sodium, this.keys, this.device, MsgType.update, { stream: this.streamId, seq, prevHash: this.lastHash }, writeBatch(updates, this.ended))
+    this.ended = []
     this.nextSeq = seq + 1
     this.lastHash = hash(this.sodium, env)
     const e: OutEntry = { env, stream: this.stream, seq }
@@ -82,6 +87,8 @@ export class StreamWriter {
   stored (env: Uint8Array): boolean {
     const i = this.entries.findIndex(e => e.env === env || equalBytes(e.env, env))
     if (i < 0) return false
+    const e = this.entries[i]!
+    if (e.stream === this.stream) this.storedSeq = Math.max(this.storedSeq, e.seq)
     this.entries.splice(i, 1)
     return true
   }
@@ -108,6 +115,8 @@ export class StreamWriter {
     }
     for (const v of victims) this.entries.splice(this.entries.indexOf(v), 1)
     if (first.stream === this.stream) {
+      if (this.storedSeq >= 0) this.ended.push({ stream: this.streamId, seq: this.storedSeq })
+      this.storedSeq = -1
       this.streamId = randomBytes(STREAM_BYTES)
       this.nextSeq = 0
       this.lastHash = GENESIS_HASH

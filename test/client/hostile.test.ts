@@ -214,7 +214,7 @@ describe('hostile network between clients and relay', () => {
       const state = spaces.map((s, i) => {
         const c = contents(s.doc)
         const missing = [...expected.log.filter(x => !c.log.includes(x)), ...expected.text.filter(x => !c.text.includes(x)), ...expected.notes.filter(x => !c.notes.includes(x))]
-        return `replica ${i}: ${JSON.stringify(s.status)} missing ${missing.length}: ${missing.slice(0, 12).join(' ')} | codes ${JSON.stringify(Object.entries(s.alerts.reduce((m: Record<string, number>, a) => { m[a.code] = (m[a.code] ?? 0) + 1; return m }, {})))} stuck ${JSON.stringify([...((s as any).reader.stuck)])} pending ${(s as any).reader.pending} | last: ${s.alerts.at(-1)?.message ?? ''}`
+        return `replica ${i}: ${JSON.stringify(s.status)} missing ${missing.length}: ${missing.slice(0, 12).join(' ')} | codes ${JSON.stringify(Object.entries(s.alerts.reduce((m: Record<string, number>, a) => { m[a.code] = (m[a.code] ?? 0) + 1; return m }, {})))} stuck ${JSON.stringify([...((s as any).reader.stuck)])} pending ${(s as any).reader.pending} heads ${[...(s as any).reader.heads].map(([k, h]: [string, any]) => k.slice(0, 6) + '.' + k.slice(65, 71) + ':' + h.seq + (h.hash.length > 0 ? '' : 'F') + (h.claimUpTo !== undefined ? 'C' + h.claimUpTo : '')).join(' ')} own ${(s as any).devicePkHex.slice(0, 6)}.${(s as any).writer.stream.slice(0, 6)} rot ${(s as any).writer.rotations} resealed ${s.stats.resealed} | last: ${s.alerts.at(-1)?.message ?? ''}`
       })
       throw failWithSeed(`${String(e)} (${healMs} ms after the proxy turned honest)\n${state.join('\n')}\nproxy: ${hostileStats}`)
     }
@@ -266,9 +266,11 @@ describe('hostile network between clients and relay', () => {
     expect(await a.snapshot()).toBe('stored')
     proxy.honest()
     expect(await b.snapshot()).toBe('conflict')
-    expect(b.doc.getArray('log').toArray()).toEqual(['b0'])
-    // B holds A's snapshot but not a1: it must not seal one now.
-    expect(await b.snapshot()).toBe('skipped')
+    // B must not seal one covering less of A's stream than A's snapshot: it either has not got a1
+    // yet (it asked the relay for what A's snapshot names) and skips, or it has it.
+    const got = b.doc.getArray('log').toArray()
+    if (got.length === 1) expect(await b.snapshot()).toBe('skipped')
+    else expect(got).toEqual(['b0', 'a1'])
     a.doc.getArray<string>('log').push(['a2'])
     await a.whenStored(5000)
     expect(await a.snapshot()).toBe('stored')

@@ -25,12 +25,13 @@ function fullMeta (): Meta {
   return {
     ...m,
     heads: new Map([
-      [sk1, { seq: 3, hash: filled(32, 1) }],
-      [sk2, { seq: 9, hash: filled(32, 2), claimUpTo: 9, claimedBy: toHex(filled(32, 0xc1)) }]
+      [sk1, { seq: 3, hash: filled(32, 1), cursor: 17 }],
+      [`${dev1}:${toHex(filled(8, 3))}`, { seq: 40, hash: new Uint8Array(0), cursor: 5 }],
+      [sk2, { seq: 9, hash: filled(32, 2), cursor: 0, claimUpTo: 9, claimedBy: toHex(filled(32, 0xc1)) }]
     ]),
     stuck: new Map([[sk1, 4]]),
     bindings: new Map([[11, dev1], [2_000_000_000, dev1], [7, dev2], [12, dev1]]),
-    snapshot: { seq: 2, hash: filled(32, 3), heads: new Map([[sk1, 3], [sk2, 8]]) }
+    snapshot: { seq: 2, hash: filled(32, 3), heads: new Map([[sk1, 3], [sk2, 8]]), covers: 12 }
   }
 }
 
@@ -50,7 +51,7 @@ describe('session meta', () => {
     const m = fullMeta()
     const back = decodeMeta(encodeMeta(m, 42))
     expectSameMeta(m, back, 42)
-    expect(back.heads.get([...m.heads.keys()][1]!)).toMatchObject({ claimUpTo: 9 })
+    expect(back.heads.get([...m.heads.keys()][2]!)).toMatchObject({ claimUpTo: 9 })
     // And again: encoding what was decoded gives the same bytes.
     expect(encodeMeta(back, 42)).toEqual(encodeMeta(m, 42))
   })
@@ -98,10 +99,10 @@ describe('session meta', () => {
     expect(m.device).toEqual({ pk: toB64u(kp.publicKey), sk: toB64u(kp.privateKey) })
     expect(m.cursor).toBe(77)
     expect(m.registered).toBe(true)
-    expect(m.heads).toEqual(new Map([[sk, { seq: 5, hash: filled(32, 5) }]]))
+    expect(m.heads).toEqual(new Map([[sk, { seq: 5, hash: filled(32, 5), cursor: 0 }]]))
     expect(m.stuck.size).toBe(0)
     expect(m.bindings).toEqual(new Map([[7, dev2], [11, dev1], [12, dev1]]))
-    expect(m.snapshot).toEqual({ seq: 1, hash: filled(32, 6), heads: new Map([[sk, 4]]) })
+    expect(m.snapshot).toEqual({ seq: 1, hash: filled(32, 6), heads: new Map([[sk, 4]]), covers: 0 })
     // Written again, it is in the new (grouped) form and reads back the same.
     const again = decodeMeta(encodeMeta(m, 77))
     expect(again.bindings).toEqual(m.bindings)
