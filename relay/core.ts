@@ -1,5 +1,5 @@
 import { equalBytes, toHex } from '../shared/bytes.js'
-import { MsgType, parseEnvelope } from '../shared/header.js'
+import { HEADER_BYTES, MsgType, parseEnvelope } from '../shared/header.js'
 import * as frame from '../shared/frame.js'
 import type { Frame, FrameOf, SnapshotEntry } from '../shared/frame.js'
 import { authMessage, hash, verifyAttestation, verifyDetached, verifyEnvelope } from '../shared/sign.js'
@@ -125,16 +125,16 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
   async function catchUp (ps: PeerState, spaceId: Uint8Array, m: Membership, reqId: number): Promise<void> {
     m.catchingUp = true
     // A joiner with nothing, or resuming below what was pruned, starts from a snapshot (DESIGN.md
-    // §5); one with recent state gets only the entries it lacks. An attested snapshot is served in
-    // preference (a member other than its author verified it, so it is not one member's word), and
-    // since the log is pruned only under attested snapshots, every entry after its covers is here.
+    // §5); one with recent state gets only the entries it lacks. Only an attested snapshot is
+    // served (a member other than its author verified it, so it is not one member's word): with
+    // none, the log is whole (it is pruned only under attested snapshots) and the joiner reads it.
     const pruned = await store.prunedUpTo(spaceId)
     if (m.sent === 0 || m.sent < pruned) {
       // `covers >= pruned`: a log pruned before attestations existed can have a gap after an
-      // attested snapshot's covers; then the newest one is served, as before attestations.
+      // attested snapshot's covers; only then is an unattested one served (there is no other way in).
       const attested = await store.getAttestedSnapshot(spaceId)
       let pick = attested !== undefined && attested.covers > m.sent && attested.covers >= pruned ? attested : undefined
-      if (pick === undefined) {
+      if (pick === undefined && m.sent < pruned) {
         const newest = (await store.getSnapshots(spaceId, 1))[0]
         if (newest !== undefined && newest.covers > m.sent) pick = newest
       }
@@ -210,9 +210,11 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
 
   /**
    * Tells the space's other members that a snapshot was stored, so they can check it and attest it
-   * (the log is pruned under a snapshot only once a member other than its author has). A push like
-   * live entries (reqId 0); nothing is owed if it is lost: a member also checks newer snapshots
-   * when it loses a snapshot race.
+   * (the log is pruned under a snapshot only once a member other than its author has). A doorbell
+   * like live entries (reqId 0) carrying only the snapshot's header (a snapshot can be megabytes,
+   * and a paused reader must not be sent them unasked): a member that wants it asks
+   * `listSnapshots`. Nothing is owed if it is lost: a member also checks newer snapshots when it
+   * loses a snapshot race.
    */
   function announceSnapshot (from: PeerState, spaceId: Uint8Array, s: SnapshotEntry): void {
     const subs = subscribers.get(toHex(spaceId))
@@ -282,7 +284,7 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
         return fail(ps, f.reqId, f.spaceId, code, r.message, false)
       }
       send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: r.id })
-      announceSnapshot(ps, f.spaceId, { id: r.id, covers: f.covers, envelope: f.envelope, attested: false })
+      announceSnapshot(ps, f.spaceId, { id: r.id, covers: f.covers, envelope: f.envelope.subarray(0, HEADER_BYTES), attested: false })
       schedulePrune(f.spaceId)
     },
     async putSnapshotPart (ps, f) {

@@ -9,8 +9,9 @@ import { err, ok, type Result } from '../../shared/errors.js'
  * The plaintext of an update envelope is a batch of Yjs updates, optionally followed by the
  * streams its author has ended (when a session abandons its stream, the first envelope of the new
  * one says where the old one stopped, so a reader that missed that stream's tail asks for it):
- *   batch := varUint(n) • n × varBytes(yjsUpdateV1) • [varUint(m) • m × (stream(8) • varUint(lastSeq))]
+ *   batch := varUint(n ≥ 1) • n × varBytes(yjsUpdateV1) • [u8(0xE5) • varUint(m ≥ 1) • m × (stream(8) • varUint(lastSeq))]
  */
+const ENDED_TAG = 0xe5
 export interface EndedStream { readonly stream: Uint8Array; readonly seq: number }
 export const MAX_UPDATES_PER_BATCH = 100_000
 
@@ -19,6 +20,7 @@ export function writeBatch (updates: readonly Uint8Array[], ended: readonly Ende
   encoding.writeVarUint(e, updates.length)
   for (const u of updates) encoding.writeVarUint8Array(e, u)
   if (ended.length > 0) {
+    encoding.writeUint8(e, ENDED_TAG)
     encoding.writeVarUint(e, ended.length)
     for (const x of ended) { encoding.writeUint8Array(e, x.stream); encoding.writeVarUint(e, x.seq) }
   }
@@ -38,7 +40,7 @@ export function readBatchFull (plain: Uint8Array): Result<{ updates: Uint8Array[
   try {
     const d = decoding.createDecoder(plain)
     const n = decoding.readVarUint(d)
-    if (n > MAX_UPDATES_PER_BATCH) return err('apply/malformed-batch', `batch of ${n} updates`)
+    if (n === 0 || n > MAX_UPDATES_PER_BATCH) return err('apply/malformed-batch', `batch of ${n} updates`)
     const out: Uint8Array[] = []
     for (let i = 0; i < n; i++) {
       const len = decoding.readVarUint(d)
@@ -47,8 +49,9 @@ export function readBatchFull (plain: Uint8Array): Result<{ updates: Uint8Array[
     }
     const ended: EndedStream[] = []
     if (d.pos < d.arr.length) {
+      if (decoding.readUint8(d) !== ENDED_TAG) return err('apply/malformed-batch', 'trailing bytes after the batch')
       const m = decoding.readVarUint(d)
-      if (m > MAX_ENDED) return err('apply/malformed-batch', `${m} ended streams`)
+      if (m === 0 || m > MAX_ENDED) return err('apply/malformed-batch', `${m} ended streams`)
       for (let i = 0; i < m; i++) {
         if (d.arr.length - d.pos < 8) return err('apply/malformed-batch', 'ended stream past the end')
         ended.push({ stream: decoding.readUint8Array(d, 8).slice(), seq: decoding.readVarUint(d) })

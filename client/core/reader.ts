@@ -1,3 +1,4 @@
+import * as Y from 'yjs'
 import { equalBytes, toHex } from '../../shared/bytes.js'
 import { GENESIS_HASH, open as openEnvelope } from '../../shared/envelope.js'
 import type { Entry } from '../../shared/frame.js'
@@ -63,6 +64,11 @@ export class StreamReader {
   /** Streams stopped at a position whose content was refused: sk → seq. */
   readonly stuck = new Map<string, number>()
   readonly evidence: Evidence[] = []
+  /**
+   * Per stream, the highest clock of each Yjs clientID its applied envelopes carried (this session):
+   * a snapshot naming that stream at our head must hold at least that much of it.
+   */
+  readonly reach = new Map<string, Map<number, number>>()
   readonly stats = { applied: 0, duplicates: 0, rejected: 0 }
   private readonly buffered = new Map<string, Map<number, Entry>>()
   /** Streams known (from their author) to reach further than this replica has: sk → last seq. */
@@ -248,9 +254,20 @@ export class StreamReader {
     }
     this.heads.set(sk, next)
     this.stats.applied++
+    this.noteReach(sk, full.value.updates)
     // Streams its author ended: ask for any tail of them this replica has not got.
     for (const x of full.value.ended) this.expect(h.author, x.stream, x.seq)
     return { outcome: 'applied', stream: sk }
+  }
+
+  private noteReach (sk: string, updates: readonly Uint8Array[]): void {
+    let r = this.reach.get(sk)
+    for (const u of updates) {
+      for (const [c, clock] of Y.parseUpdateMeta(u).to) {
+        if (r === undefined) this.reach.set(sk, r = new Map())
+        if ((r.get(c) ?? 0) < clock) r.set(c, clock)
+      }
+    }
   }
 
   /** `author` says its stream reached `seq`: fetch what is missing up to there. */

@@ -35,7 +35,8 @@ export interface SnapshotSyncHost {
   /** Joined, caught up, and nothing failed to verify since: what this replica holds is what the relay has. */
   ready (): boolean
   request (make: (reqId: number) => Frame, timeoutMs?: number): Promise<Frame>
-  fetchStream (author: Uint8Array, stream: Uint8Array, fromSeq: number): void
+  /** Asks for a stream from `fromSeq`; resolves once the answer was read: true when it was complete (no more pages, not cut off). */
+  fetchStream (author: Uint8Array, stream: Uint8Array, fromSeq: number): Promise<boolean>
   alert (code: string, message: string, extra?: { author?: string; cursor?: number }): void
   flush (): Promise<void>
   resumeCursor (): number
@@ -76,6 +77,7 @@ export class SnapshotSync {
   private snapshotTimer: ReturnType<typeof setTimeout> | undefined
   private idleTimer: ReturnType<typeof setTimeout> | undefined
   private snapshotting = false
+  private adopting = false
   private readonly snapshotEvery: number
   private readonly snapshotBytes: number
   private readonly snapshotIdleMs: number
@@ -176,7 +178,7 @@ export class SnapshotSync {
 
   /** After losing a snapshot race (or being told of a new one): check the snapshots newer than ours. */
   async adoptNewer (): Promise<void> {
-    const res = await this.h.request(reqId => ({ type: 'listSnapshots', reqId, spaceId: this.h.keys.spaceId, limit: 16 }))
+    const res = await this.h.request(reqId => ({ type: 'listSnapshots', reqId, spaceId: this.h.keys.spaceId, limit: 4 }))
     if (res.type !== 'snapshots') return
     const heldSeq = this.snaps.held?.seq ?? -1
     const fresh: Opened[] = []
@@ -189,16 +191,12 @@ export class SnapshotSync {
     for (const o of fresh) this.judge(o)
   }
 
-  /** A relay push: a member stored a snapshot. Check it (and attest it) once we have what it covers. */
-  onAnnounced (f: FrameOf<'snapshots'>): void {
-    if (this.h.device === undefined) return
-    void (async () => {
-      for (const s of f.snapshots) {
-        const o = await this.snaps.open(s.envelope)
-        if (!o.ok) { this.snapshotOpenFailed(o.code, o.message, s.envelope); continue }
-        this.judge(o.value)
-      }
-    })()
+  /** A relay doorbell (the snapshot's header only): a member stored a snapshot. Fetch it, check it, attest it. */
+  onAnnounced (_f: FrameOf<'snapshots'>): void {
+    // A view-only device cannot attest; and a check already under way will see this one too.
+    if (this.h.device === undefined || this.adopting) return
+    this.adopting = true
+    void this.adoptNewer().finally(() => { this.adopting = false })
   }
 
   snapshotOpenFailed (code: string, message: string, env: Uint8Array): void {
@@ -207,18 +205,22 @@ export class SnapshotSync {
   }
 
   /** Judges another member's snapshot now, or later once this replica has the heads it names. */
-  judge (o: Opened): void {
+  judge (o: Opened, fetched = false): void {
     const authorHex = toHex(o.header.author)
     const ownHeads = new Map<string, number>()
     const own = this.h.writer?.head
     if (own !== undefined) ownHeads.set(`${this.h.devicePkHex}:${toHex(own.stream)}`, own.seq)
-    const v = this.snaps.verifyMember(o, this.h.reader, this.h.bindings, this.h.doc, ownHeads, { hex: this.h.devicePkHex, unsealed: this.h.unsealed() })
+    const v = this.snaps.verifyMember(o, this.h.reader, this.h.bindings, this.h.doc, ownHeads, { hex: this.h.devicePkHex, unsealed: this.h.unsealed(), ownReach: seq => this.h.writer?.reachOf(seq) })
     const key = toHex(o.hash)
     if (v.verdict === 'not-yet') {
       const since = this.toVerify.get(key)?.since ?? Date.now()
-      if (!this.toVerify.has(key)) this.fetchClaimed(o)
+      if (!this.toVerify.has(key)) {
+        // Ask for what it names; if the relay's complete answer still does not reach it, the
+        // positions do not exist (or are withheld, which receipts tell apart): decided at once.
+        void this.fetchClaimed(o).then(complete => { if (complete && this.toVerify.has(key)) this.judge(o, true) })
+      }
       // Blamed on its author only once nothing else explains it: no gap of ours is still open.
-      if (Date.now() - since > this.h.gapTimeoutMs * 3 && this.h.reader.pending === 0 && this.h.ready()) {
+      if ((fetched || Date.now() - since > this.h.gapTimeoutMs * 3) && this.h.reader.pending === 0 && this.h.ready()) {
         this.toVerify.delete(key)
         this.h.alert('snapshot/unbacked-head', 'a snapshot names stream positions nobody delivered: it claims changes that do not exist or are withheld', { author: authorHex })
         this.snaps.hold({ seq: o.header.seq, hash: o.hash }, 'bad')
@@ -247,13 +249,16 @@ export class SnapshotSync {
   }
 
   /** Asks the relay for what a snapshot names beyond our heads (it may simply not have reached us yet). */
-  fetchClaimed (o: Opened): void {
+  /** Asks the relay for what a snapshot names beyond our heads; true once every answer was complete. */
+  async fetchClaimed (o: Opened): Promise<boolean> {
+    const asks: Promise<boolean>[] = []
     for (const h of o.body.heads) {
       const sk = streamKey(h.author, h.stream)
       const mine = this.h.reader.heads.get(sk)?.seq ?? -1
       if (mine >= h.seq || (this.h.writer !== undefined && sk === `${this.h.devicePkHex}:${this.h.writer.stream}`)) continue
-      this.h.fetchStream(h.author, h.stream, mine + 1)
+      asks.push(this.h.fetchStream(h.author, h.stream, mine + 1))
     }
+    return (await Promise.all(asks)).every(Boolean)
   }
 
   recheckSnapshots (): void {

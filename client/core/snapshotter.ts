@@ -123,14 +123,32 @@ export class Snapshotter {
    * A member's check of someone's snapshot. 'not-yet': this replica has not applied every stream
    * head it names (ask again later); 'known': judged before.
    */
-  verifyMember (o: Opened, reader: StreamReader, bindings: ReadonlyMap<number, string>, doc: Y.Doc, ownHeads: ReadonlyMap<string, number>, self: { hex: string; unsealed: boolean } = { hex: '', unsealed: false }): { verdict: MemberVerdict; code?: string; message?: string } {
+  verifyMember (o: Opened, reader: StreamReader, bindings: ReadonlyMap<number, string>, doc: Y.Doc, ownHeads: ReadonlyMap<string, number>, self: { hex: string; unsealed: boolean; ownReach: (seq: number) => ReadonlyMap<number, number> | undefined } = { hex: '', unsealed: false, ownReach: () => undefined }): { verdict: MemberVerdict; code?: string; message?: string } {
     const known = this.known.get(toHex(o.hash))
     if (known !== undefined) return { verdict: 'known' }
     if (this.held !== undefined && o.header.seq <= this.held.seq) return { verdict: 'known' }
     for (const h of o.body.heads) {
       const k = streamKey(h.author, h.stream)
-      const mine = reader.heads.get(k)?.seq ?? ownHeads.get(k)
+      const own = ownHeads.get(k)
+      // This session's own stream: nobody knows better how far it goes.
+      if (own !== undefined && own < h.seq) return { verdict: 'bad', code: 'snapshot/unbacked-head', message: `it names seq ${h.seq} of this device's stream, which ends at ${own}` }
+      const mine = reader.heads.get(k)?.seq ?? own
       if (mine === undefined || mine < h.seq) return { verdict: 'not-yet' }
+    }
+    // Where this replica knows exactly what a named position carried (its own stream, or a stream
+    // whose head it holds at that very position), the state must hold at least that.
+    let snapSv: Map<number, number>
+    try {
+      snapSv = Y.decodeStateVector(Y.encodeStateVectorFromUpdateV2(o.state))
+    } catch {
+      return { verdict: 'bad', code: 'snapshot/malformed', message: 'snapshot state cannot be decoded' }
+    }
+    for (const h of o.body.heads) {
+      const k = streamKey(h.author, h.stream)
+      const reach = ownHeads.has(k) ? self.ownReach(h.seq) : reader.heads.get(k)?.seq === h.seq ? reader.reach.get(k) : undefined
+      for (const [c, clock] of reach ?? []) {
+        if ((snapSv.get(c) ?? 0) < clock) return { verdict: 'bad', code: 'snapshot/missing-content', message: `it claims to cover seq ${h.seq} of a stream but lacks content that envelope carried (clientID ${c})` }
+      }
     }
     const v = verifySnapshot(o.header.seq, o.header.prevHash, { ...o.body, state: o.state }, { held: this.held, heads: reader.heads, bindings, doc, selfHex: self.hex })
     if (!v.ok) return { verdict: 'bad', code: v.code, message: v.message }

@@ -159,6 +159,8 @@ export class Space implements LinkMember {
   private logFloor: number | undefined
   private logUpTo = 0
   private readonly logReqs = new Set<number>()
+  /** Callers waiting for a fetchStream answer to be read: called with whether it was complete. */
+  private readonly fetchWaiters = new Map<number, (complete: boolean) => void>()
   /** An entry failed to verify since this connection's auth (so its catch-up does not clear `retryFloor`). */
   private failedSinceAuth = false
   private retryDelay = 500
@@ -222,11 +224,16 @@ export class Space implements LinkMember {
       ready: () => s.joined && s.caughtUp && s.retryFloor === undefined && s.logFloor === undefined && !s.closed,
       unsealed: () => s.pendingLocal.length > 0,
       request: (make, t) => s.request(make, t),
-      fetchStream: (author, stream, fromSeq) => {
+      fetchStream: (author, stream, fromSeq) => new Promise<boolean>(resolve => {
         const reqId = s.nextReqId()
         s.fetchReqs.add(reqId)
-        s.link.send({ type: 'fetchStream', reqId, spaceId: s.keys.spaceId, author, stream, fromSeq, limit: 512 })
-      },
+        s.fetchWaiters.set(reqId, resolve)
+        if (!s.link.send({ type: 'fetchStream', reqId, spaceId: s.keys.spaceId, author, stream, fromSeq, limit: 512 })) {
+          s.fetchReqs.delete(reqId)
+          s.fetchWaiters.delete(reqId)
+          resolve(false)
+        }
+      }),
       alert: (code, message, extra) => s.alert(code, message, extra),
       flush: () => s.flush(),
       resumeCursor: () => s.resumeCursor(),
@@ -306,15 +313,16 @@ export class Space implements LinkMember {
   get evidence (): readonly { code: string; author: string; envelope: Uint8Array }[] { return this.reader.evidence }
 
   private load (updates: Uint8Array[], outbox: Uint8Array[]): void {
-    Y.transact(this.doc, () => {
-      for (const u of updates) {
-        try {
-          Y.applyUpdate(this.doc, u, 'load')
-        } catch (e) {
-          this.alert('store/corrupt-update', `a locally stored update could not be applied: ${String(e)}`)
-        }
+    // One transaction per stored update, as they were applied live: integrating hundreds of
+    // malformed-then-refused neighbours' survivors in one transaction lost a struct now and then
+    // (test/client/mutation-fuzz.test.ts, check d).
+    for (const u of updates) {
+      try {
+        Y.applyUpdate(this.doc, u, 'load')
+      } catch (e) {
+        this.alert('store/corrupt-update', `a locally stored update could not be applied: ${String(e)}`)
       }
-    }, 'load')
+    }
     this.shadow.resync()
     this.writer?.restore(outbox)
     // A fresh clientID per session, never one any device (this one's other sessions included) wrote.
@@ -541,6 +549,8 @@ export class Space implements LinkMember {
     this.sent = new WeakSet()
     this.fetchReqs.clear()
     this.logReqs.clear()
+    for (const w of this.fetchWaiters.values()) w(false)
+    this.fetchWaiters.clear()
     this.snapsync.reset()
     if (this.ackTimer !== undefined) clearTimeout(this.ackTimer)
     this.ackTimer = undefined
@@ -618,6 +628,8 @@ export class Space implements LinkMember {
 
   private onError (f: FrameOf<'error'>): void {
     if (this.answer(f)) return
+    const waiter = this.fetchWaiters.get(f.reqId)
+    if (waiter !== undefined) { this.fetchWaiters.delete(f.reqId); this.fetchReqs.delete(f.reqId); waiter(false); return }
     if (f.code === 'relay/space-exists' && !this.meta.registered) {
       // Our create went through before but its ack was lost; the access check that follows settles it.
       this.meta.registered = true
@@ -718,6 +730,8 @@ export class Space implements LinkMember {
     if (failed) this.scheduleRetry()
     if (this.logReqs.has(f.reqId)) this.onLogPage(f)
     else if (isFetch && f.more) this.continueGaps()
+    const waiter = this.fetchWaiters.get(f.reqId)
+    if (waiter !== undefined) { this.fetchWaiters.delete(f.reqId); waiter(!f.more) }
     if (f.reqId === this.authReq && !f.more && f.entries.length === 0) {
       this.caughtUp = true
       this.lastSyncedAt = Date.now()

@@ -44,6 +44,8 @@ export class StreamWriter {
   private storedSeq = -1
   /** Streams this session abandoned, announced in the next envelope it seals. */
   private ended: EndedStream[] = []
+  /** For each seq of the current stream, the highest clock per clientID sealed up to it. */
+  private readonly reachAt = new Map<number, ReadonlyMap<number, number>>()
   /** Count of streams this session abandoned (tests and the status panel). */
   rotations = 0
 
@@ -61,6 +63,9 @@ export class StreamWriter {
 
   get outbox (): readonly OutEntry[] { return this.entries }
 
+  /** What this session sealed in its current stream up to `seq` (highest clock per clientID). */
+  reachOf (seq: number): ReadonlyMap<number, number> | undefined { return this.reachAt.get(seq) }
+
   /** Envelopes left by earlier sessions (the store's outbox): kept and resent as they are. */
   restore (envs: readonly Uint8Array[]): void {
     for (const env of envs) {
@@ -76,6 +81,11 @@ export class StreamWriter {
     const seq = this.nextSeq
     const env = seal(this.sodium, this.keys, this.device, MsgType.update, { stream: this.streamId, seq, prevHash: this.lastHash }, writeBatch(updates, this.ended))
     this.ended = []
+    const reach = new Map(this.reachAt.get(seq - 1) ?? [])
+    for (const u of updates) for (const [c, clock] of Y.parseUpdateMeta(u).to) if ((reach.get(c) ?? 0) < clock) reach.set(c, clock)
+    this.reachAt.set(seq, reach)
+    // Bounded: snapshots name recent positions; an older one is simply not checked this way.
+    this.reachAt.delete(seq - 4096)
     this.nextSeq = seq + 1
     this.lastHash = hash(this.sodium, env)
     const e: OutEntry = { env, stream: this.stream, seq }
@@ -117,6 +127,7 @@ export class StreamWriter {
     if (first.stream === this.stream) {
       if (this.storedSeq >= 0) this.ended.push({ stream: this.streamId, seq: this.storedSeq })
       this.storedSeq = -1
+      this.reachAt.clear()
       this.streamId = randomBytes(STREAM_BYTES)
       this.nextSeq = 0
       this.lastHash = GENESIS_HASH

@@ -41,6 +41,19 @@ function logCount (dir: string): number {
   try { return (db.prepare('SELECT count(*) AS n FROM log').get() as { n: number }).n } finally { db.close() }
 }
 
+/**
+ * Marks the newest snapshot attested in the relay's database, as if a second member had vouched for
+ * it: joiners are served attested snapshots only, and these tests are about what a joiner does
+ * with a bad one that reached it anyway (a colluding member, or a relay that lies about the flag).
+ */
+function attestInDb (dir: string): void {
+  const db = new Database(path.join(dir, 'relay.sqlite'))
+  try {
+    const row = db.prepare('SELECT id FROM snapshots ORDER BY id DESC LIMIT 1').get() as { id: number }
+    db.prepare('INSERT OR IGNORE INTO attestations (snapshot, device, at) VALUES (?, ?, ?)').run(row.id, Buffer.alloc(32, 7), Date.now())
+  } finally { db.close() }
+}
+
 function typeInto (space: Space, n: number, tag: string): void {
   const t = space.doc.getText('text')
   for (let i = 0; i < n; i++) t.insert(t.length, `${tag}${i} `)
@@ -266,6 +279,7 @@ describe('snapshot rejection', () => {
     row.env[300] = row.env[300]! ^ 1
     db.prepare('UPDATE snapshots SET env = ? WHERE id = ?').run(row.env, row.id)
     db.close()
+    attestInDb(relay.dir)
     const sodium = await getSodium()
     const inv = await inviteOf(editLink)
     expect(open(sodium, deriveKeys(sodium, inv.secrets), new Uint8Array(row.env), { types: [MsgType.snapshot] })).toMatchObject({ ok: false, code: 'envelope/bad-signature' })
@@ -311,6 +325,7 @@ describe('snapshot rejection', () => {
     peer.send({ type: 'putSnapshot', reqId: 99, spaceId: keys.spaceId, covers: 1, envelope, parts: [] })
     await peer.next('ok', f => f.reqId === 99)
     peer.close()
+    attestInDb(relay.dir)
 
     const b = await client()
     const sb = await b.openSpace(inv)

@@ -216,6 +216,19 @@ describe('snapshot attestations', () => {
     expect(relayLog(w)).toEqual({ rows: 4, prunedUpTo: covers })
   })
 
+  it('with no attested snapshot a joiner gets no snapshot at all but the whole log (one member\'s word is not served)', async () => {
+    const w = await start({ pruneGraceMs: 30 })
+    const c1 = await append(w, w.a, 3)
+    await putSnapshot(w, w.a, c1)
+    await new Promise(resolve => setTimeout(resolve, 200))
+    const joiner = await raw()
+    await joiner.join(sodium, w.keys.spaceId, w.keys.access)
+    expect(joiner.frames.filter(f => f.type === 'snapshots')).toEqual([])
+    const got = joiner.frames.flatMap(f => f.type === 'entries' ? f.entries.map(e => e.cursor) : [])
+    expect(got).toHaveLength(3)
+    expect(got[got.length - 1]).toBe(c1)
+  })
+
   it('a joiner gets the newest attested snapshot, not a newer unattested one, then every entry after it', async () => {
     const w = await start({ pruneGraceMs: 30 })
     const c1 = await append(w, w.a, 3)
@@ -286,6 +299,8 @@ describe('snapshot parts', () => {
     expect(await putPart(parts[2]!)).toBe('ok')
     expect(await putPart(parts[0]!)).toBe('ok')
     expect(await putHead()).toBe('ok')
+    // Joiners are served attested snapshots only: another member vouches for this one.
+    expect(codeOf(await ask(w, w.b.peer, reqId => attestFrame(w, w.b.device, w.b.device.cert, hash(sodium, headEnv), reqId)))).toBe('ok')
 
     // A joiner (any member, even view-only: it holds the access key) gets the head, then each part.
     const joiner = await raw()
