@@ -215,9 +215,13 @@ export class SnapshotSync {
     if (v.verdict === 'not-yet') {
       const since = this.toVerify.get(key)?.since ?? Date.now()
       if (!this.toVerify.has(key)) {
-        // Ask for what it names; if the relay's complete answer still does not reach it, the
-        // positions do not exist (or are withheld, which receipts tell apart): decided at once.
-        void this.fetchClaimed(o).then(complete => { if (complete && this.toVerify.has(key)) this.judge(o, true) })
+        // Ask for what it names. The author learnt others' positions from the relay, so if the
+        // relay's complete answer does not reach one of those, it does not exist (or is withheld,
+        // which receipts tell apart): decided at once. Its own streams may still have envelopes
+        // on their way to the relay: those get the time bound below.
+        void this.fetchClaimed(o).then(complete => {
+          if (complete && this.toVerify.has(key) && this.shortOnlyInOthers(o, authorHex)) this.judge(o, true)
+        })
       }
       // Blamed on its author only once nothing else explains it: no gap of ours is still open.
       if ((fetched || Date.now() - since > this.h.gapTimeoutMs * 3) && this.h.reader.pending === 0 && this.h.ready()) {
@@ -249,6 +253,18 @@ export class SnapshotSync {
   }
 
   /** Asks the relay for what a snapshot names beyond our heads (it may simply not have reached us yet). */
+  /** Every stream this replica lacks a named position of is someone else's than the snapshot author's. */
+  private shortOnlyInOthers (o: Opened, authorHex: string): boolean {
+    let short = false
+    for (const h of o.body.heads) {
+      const sk = streamKey(h.author, h.stream)
+      if ((this.h.reader.heads.get(sk)?.seq ?? -1) >= h.seq) continue
+      if (toHex(h.author) === authorHex) return false
+      short = true
+    }
+    return short
+  }
+
   /** Asks the relay for what a snapshot names beyond our heads; true once every answer was complete. */
   async fetchClaimed (o: Opened): Promise<boolean> {
     const asks: Promise<boolean>[] = []

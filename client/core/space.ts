@@ -15,7 +15,8 @@ import { ShadowApplier } from './shadow.js'
 import { streamKey, type StreamHeadRef } from './snapshot.js'
 import { SnapshotSync, type SnapshotSyncHost } from './snapshot-sync.js'
 import type { SpaceStore, WriteBatch } from './store.js'
-import { RESEAL_CODES, StreamWriter, type OutEntry } from './writer.js'
+import { Outgoing, type OutgoingHost } from './outgoing.js'
+import { StreamWriter } from './writer.js'
 
 /**
  * A space session: one Y.Doc kept in sync with a relay that cannot read it (DESIGN.md §4–§7).
@@ -94,19 +95,9 @@ export interface SpaceOptions {
   readonly snapshotIdleMs?: number
 }
 
-/** setImmediate where it exists (Node); browsers clamp setTimeout(0) but have nothing better without a MessageChannel. */
-const nextMacrotask: (fn: () => void) => void = typeof setImmediate === 'function' ? fn => { setImmediate(fn) } : fn => { setTimeout(fn, 0) }
-
 const META_DELAY_MS = 200
 /** Envelopes since the last snapshot that make a closing writer seal one. */
 const SNAPSHOT_ON_CLOSE = 32
-const MERGE_CHUNK = 512
-function mergeInChunks (updates: Uint8Array[]): Uint8Array[] {
-  if (updates.length <= 1) return updates
-  const out: Uint8Array[] = []
-  for (let i = 0; i < updates.length; i += MERGE_CHUNK) out.push(Y.mergeUpdates(updates.slice(i, i + MERGE_CHUNK)))
-  return out
-}
 const unb64 = (s: string): Uint8Array => fromB64u(s) ?? unexpected('corrupt local state: bad base64')
 const hexBytes = (h: string): Uint8Array => fromHex(h) ?? unexpected(`bad hex key ${h}`)
 const unexpected = (m: string): never => { throw new Error(m) }
@@ -133,12 +124,9 @@ export class Space implements LinkMember {
   private readonly reader: StreamReader
   private readonly snapsync: SnapshotSync
 
-  private pendingLocal: Uint8Array[] = []
+  private readonly out: Outgoing | undefined
   /** Inside the transaction that applies remote content (and the cleanups Yjs runs after it). */
   private applyingRemote = false
-  private flushTimer: ReturnType<typeof setTimeout> | undefined
-  private flushImmediate = false
-  private lastFlushAt = 0
   private io: Promise<void> = Promise.resolve()
   private ioError: unknown
   private metaTimer: ReturnType<typeof setTimeout> | undefined
@@ -151,8 +139,6 @@ export class Space implements LinkMember {
   private lastSyncedAt: number | undefined
   private authReq = 0
   private readonly fetchReqs = new Set<number>()
-  private readonly inflight = new Map<number, OutEntry>()
-  private sent = new WeakSet<OutEntry>()
   private lastCursorThisConn = 0
   private retryFloor: number | undefined
   /** Reading the log from here up to `logUpTo` in place of a refused join snapshot. */
@@ -165,16 +151,12 @@ export class Space implements LinkMember {
   private failedSinceAuth = false
   private retryDelay = 500
   private retryTimer: ReturnType<typeof setTimeout> | undefined
-  private ackTimer: ReturnType<typeof setTimeout> | undefined
   private joinTimer: ReturnType<typeof setTimeout> | undefined
-  private writeRefusedDelay = 1000
   private readonly gapTimers = new Map<string, ReturnType<typeof setTimeout>>()
   private closed = false
   private readonly waiters = new Set<() => void>()
   private readonly requests = new Map<number, (f: Frame) => void>()
-  private readonly batchMs: number
   readonly gapTimeoutMs: number
-  private readonly maxInflight: number
   private readonly ackTimeoutMs: number
 
   private constructor (opts: SpaceOptions, meta: Meta, secrets: SpaceSecrets) {
@@ -202,15 +184,50 @@ export class Space implements LinkMember {
     for (const [c, a] of meta.bindings) this.bindings.set(c, a)
     this.shadow = new ShadowApplier(this.doc)
     this.gapTimeoutMs = opts.gapTimeoutMs ?? 5000
-    this.maxInflight = opts.maxInflight ?? 2
     this.ackTimeoutMs = opts.ackTimeoutMs ?? 10_000
-    this.batchMs = opts.batchMs ?? 10
+    this.out = this.writer === undefined ? undefined : new Outgoing(this.outgoingHost(this.writer), { batchMs: opts.batchMs ?? 10, maxInflight: opts.maxInflight ?? 2, ackTimeoutMs: this.ackTimeoutMs })
     this.snapsync = new SnapshotSync(this.snapshotHost(), {
       snapshotEvery: opts.snapshotEvery ?? 256,
       snapshotBytes: opts.snapshotBytes ?? 256 * 1024,
       snapshotIdleMs: opts.snapshotIdleMs ?? 5_000
     })
     this.snapsync.snaps.held = meta.snapshot
+  }
+
+  /** What the sending part may see and do of this session. */
+  private outgoingHost (writer: StreamWriter): OutgoingHost {
+    return {
+      writer,
+      spaceId: this.keys.spaceId,
+      joined: () => this.joined,
+      closed: () => this.closed,
+      send: f => this.link.send(f),
+      nextReqId: () => this.nextReqId(),
+      reconnect: () => this.link.reconnect(),
+      alert: (code, message) => this.alert(code, message),
+      sealed: (updates, env) => {
+        for (const c of new Set(updates.flatMap(u => [...Y.parseUpdateMeta(u).from.keys()]))) this.bindings.set(c, this.devicePkHex)
+        this.stats.sealed++
+        this.snapsync.noteActivity(env.length)
+        return this.persist(this.withMeta({ updates, outboxAdd: [env] }))
+      },
+      persist: b => this.persist(b),
+      acked: cursor => {
+        // Once caught up, the relay has sent us every entry below an ack's cursor before the ack
+        // itself (it forwards each entry right after its commit, in cursor order), so our own write
+        // moves the resume point too; without this a lone writer's snapshots would cover nothing.
+        if (this.caughtUp && cursor > this.meta.cursor) {
+          this.meta.cursor = cursor
+          this.lastCursorThisConn = Math.max(this.lastCursorThisConn, cursor)
+          this.scheduleMeta()
+        }
+        this.lastSyncedAt = Date.now()
+      },
+      statusChanged: () => {
+        this.stats.resealed = this.out?.resealed ?? 0
+        this.emitStatus()
+      }
+    }
   }
 
   /** What the snapshot part may see and do of this session. */
@@ -222,7 +239,7 @@ export class Space implements LinkMember {
       shadow: s.shadow, reader: s.reader, writer: s.writer, bindings: s.bindings, gapTimeoutMs: s.gapTimeoutMs,
       get closed () { return s.closed },
       ready: () => s.joined && s.caughtUp && s.retryFloor === undefined && s.logFloor === undefined && !s.closed,
-      unsealed: () => s.pendingLocal.length > 0,
+      unsealed: () => s.out?.unsealed ?? false,
       request: (make, t) => s.request(make, t),
       fetchStream: (author, stream, fromSeq) => new Promise<boolean>(resolve => {
         const reqId = s.nextReqId()
@@ -307,7 +324,7 @@ export class Space implements LinkMember {
   }
 
   /** Local changes not yet durably stored by the relay (sealed or still gathering). */
-  get unsynced (): number { return (this.writer?.outbox.length ?? 0) + (this.pendingLocal.length > 0 ? 1 : 0) }
+  get unsynced (): number { return this.out?.unsynced ?? 0 }
 
   /** Authentic envelopes refused for their author's fault, kept as evidence (newest last). */
   get evidence (): readonly { code: string; author: string; envelope: Uint8Array }[] { return this.reader.evidence }
@@ -371,50 +388,15 @@ export class Space implements LinkMember {
       if (!this.applyingRemote) this.alert('space/read-only', 'this link is view-only: local changes are not sent')
       return
     }
-    this.pendingLocal.push(update)
-    const wasEmpty = this.pendingLocal.length === 1
-    this.scheduleFlush()
-    if (wasEmpty) this.emitStatus()
+    this.out?.local(update)
   }
 
-  /**
-   * Batching (DESIGN.md §3): an edit after a quiet spell is sealed at once (next macrotask); while
-   * someone types, updates are gathered so at most one envelope leaves per `batchMs`, and none
-   * while `maxInflight` are unacknowledged.
-   */
-  private scheduleFlush (): void {
-    if (this.flushTimer !== undefined || this.flushImmediate || this.pendingLocal.length === 0) return
-    if (this.joined && this.inflight.size >= this.maxInflight) return
-    const wait = this.joined ? this.lastFlushAt + this.batchMs - Date.now() : 100
-    if (wait <= 0) {
-      this.flushImmediate = true
-      nextMacrotask(() => {
-        this.flushImmediate = false
-        void this.flush()
-      })
-    } else {
-      this.flushTimer = setTimeout(() => this.flush(), wait)
-    }
-  }
-
-  /** Seals what is gathered into one envelope now. */
+  /** Seals what is gathered into one envelope now (and stores what was applied from others). */
   flush (): Promise<void> {
-    if (this.flushTimer !== undefined) clearTimeout(this.flushTimer)
-    this.flushTimer = undefined
-    if (this.pendingLocal.length === 0 || this.writer === undefined) {
-      // Nothing to seal, but what was applied from others is stored now (a closing tab or process).
-      return this.remoteUnsaved.length > 0 ? this.persist(this.withMeta()) : this.io
-    }
-    const updates = mergeInChunks(this.pendingLocal)
-    this.pendingLocal = []
-    this.lastFlushAt = Date.now()
-    const out = this.writer.seal(updates)
-    for (const c of new Set(updates.flatMap(u => [...Y.parseUpdateMeta(u).from.keys()]))) this.bindings.set(c, this.devicePkHex)
-    this.stats.sealed++
-    this.snapsync.noteActivity(out.env.length)
-    const done = this.persist(this.withMeta({ updates, outboxAdd: [out.env] }))
-    void done.then(() => this.pump())
-    return done
+    const sealed = this.out?.flush()
+    if (sealed !== undefined) return sealed
+    // Nothing to seal, but what was applied from others is stored now (a closing tab or process).
+    return this.remoteUnsaved.length > 0 ? this.persist(this.withMeta()) : this.io
   }
 
   /**
@@ -424,71 +406,8 @@ export class Space implements LinkMember {
   private nextReqId (): number {
     for (;;) {
       const id = globalThis.crypto.getRandomValues(new Uint32Array(1))[0]!
-      if (id !== 0 && id !== this.authReq && !this.inflight.has(id) && !this.fetchReqs.has(id) && !this.requests.has(id)) return id
+      if (id !== 0 && id !== this.authReq && this.out?.owns(id) !== true && !this.fetchReqs.has(id) && !this.requests.has(id)) return id
     }
-  }
-
-  /** Sends outbox entries not yet sent on this connection, in order, up to the in-flight window. */
-  private pump (): void {
-    if (!this.joined || this.closed || this.writer === undefined) return
-    for (const o of this.writer.outbox) {
-      if (this.sent.has(o)) continue
-      if (this.inflight.size >= this.maxInflight * 8) break
-      const reqId = this.nextReqId()
-      if (!this.link.send({ type: 'append', reqId, spaceId: this.keys.spaceId, envelope: o.env })) return
-      this.inflight.set(reqId, o)
-      this.sent.add(o)
-    }
-    this.armAckTimer()
-  }
-
-  private armAckTimer (): void {
-    if (this.ackTimer !== undefined) clearTimeout(this.ackTimer)
-    this.ackTimer = undefined
-    if (this.inflight.size === 0) return
-    this.ackTimer = setTimeout(() => {
-      this.alert('sync/ack-timeout', 'the relay did not confirm a write in time; reconnecting')
-      this.link.reconnect()
-    }, this.ackTimeoutMs)
-  }
-
-  private onAck (reqId: number, cursor: number): void {
-    const o = this.inflight.get(reqId)
-    if (o === undefined || this.writer === undefined) return
-    this.inflight.delete(reqId)
-    // Once caught up, the relay has sent us every entry below an ack's cursor before the ack itself
-    // (it forwards each entry right after its commit, in cursor order), so our own write moves the
-    // resume point too; without this a lone writer's snapshots would cover nothing.
-    if (this.caughtUp && cursor > this.meta.cursor) {
-      this.meta.cursor = cursor
-      this.lastCursorThisConn = Math.max(this.lastCursorThisConn, cursor)
-      this.scheduleMeta()
-    }
-    if (this.writer.stored(o.env)) {
-      void this.persist({ outboxDrop: [o.env] })
-      this.lastSyncedAt = Date.now()
-    }
-    this.writeRefusedDelay = 1000
-    this.pump()
-    this.armAckTimer()
-    this.scheduleFlush()
-    this.emitStatus()
-  }
-
-  /** The relay refused one of our appends for good: carry its content in this session's stream. */
-  private onRefused (o: OutEntry, code: string): void {
-    if (this.writer === undefined) return
-    const r = this.writer.refused(o.env)
-    if (r.dropped.length === 0) return
-    this.stats.resealed += r.dropped.length
-    void this.persist({ outboxDrop: r.dropped, ...(r.added === undefined ? {} : { outboxAdd: [r.added] }) })
-    // Not an alert: an earlier session's envelope whose position was lost or pruned is expected
-    // after a crash, a restored backup or a second process; its content is not.
-    if (code === 'store/equivocation' && r.added !== undefined && this.writer.rotations > 3) {
-      this.alert('sync/stream-rotated', 'the relay keeps refusing this device\'s writes; its changes were re-sealed in a new stream')
-    }
-    this.pump()
-    this.emitStatus()
   }
 
   /** Resolves when every local change is durably stored by the relay; rejects after `timeoutMs`. */
@@ -545,15 +464,12 @@ export class Space implements LinkMember {
     this.joined = false
     this.caughtUp = false
     this.connection = 'offline'
-    this.inflight.clear()
-    this.sent = new WeakSet()
+    this.out?.onClose()
     this.fetchReqs.clear()
     this.logReqs.clear()
     for (const w of this.fetchWaiters.values()) w(false)
     this.fetchWaiters.clear()
     this.snapsync.reset()
-    if (this.ackTimer !== undefined) clearTimeout(this.ackTimer)
-    this.ackTimer = undefined
     if (this.joinTimer !== undefined) clearTimeout(this.joinTimer)
     this.joinTimer = undefined
     this.emitStatus()
@@ -615,11 +531,11 @@ export class Space implements LinkMember {
       this.emitStatus()
       // Gaps asked for on the last connection were answered on it, or not at all: ask again.
       this.continueGaps()
-      this.pump()
-      this.scheduleFlush()
+      this.out?.pump()
+      this.out?.schedule()
       return
     }
-    if (this.inflight.has(f.reqId)) return this.onAck(f.reqId, f.cursor)
+    if (this.out?.owns(f.reqId) === true) return this.out.onAck(f.reqId, f.cursor)
     if (!this.meta.registered) {
       this.meta.registered = true
       void this.persist(this.withMeta())
@@ -636,19 +552,7 @@ export class Space implements LinkMember {
       void this.persist(this.withMeta())
       return
     }
-    const o = this.inflight.get(f.reqId)
-    if (o !== undefined) {
-      this.inflight.delete(f.reqId)
-      // A refused resend is never taken as stored (store/pruned included: the stored bytes may be
-      // another session's): its content goes out again in this session's stream.
-      if (RESEAL_CODES.has(f.code)) return this.onRefused(o, f.code)
-      this.alert('sync/write-refused', `the relay refused a write: ${f.code} ${f.message}; the change stays on this device and is sent again`)
-      // Not in a tight loop: reconnect after a growing delay, then resend.
-      const d = this.writeRefusedDelay
-      this.writeRefusedDelay = Math.min(d * 2, 60_000)
-      setTimeout(() => { if (!this.closed) this.link.reconnect() }, d)
-      return
-    }
+    if (this.out?.onError(f.reqId, f.code, f.message) === true) return
     if (f.reqId === 0 || f.reqId === this.authReq) this.alert('sync/relay-error', `the relay answered ${f.code}: ${f.message}`)
   }
 
@@ -891,7 +795,8 @@ export class Space implements LinkMember {
     }
     this.closed = true
     for (const t of this.gapTimers.values()) clearTimeout(t)
-    for (const t of [this.retryTimer, this.ackTimer, this.joinTimer]) if (t !== undefined) clearTimeout(t)
+    for (const t of [this.retryTimer, this.joinTimer]) if (t !== undefined) clearTimeout(t)
+    this.out?.stop()
     this.snapsync.stop()
     for (const [reqId, answer] of this.requests) answer({ type: 'error', reqId, spaceId: this.keys.spaceId, code: 'sync/closed', message: 'the space was closed' })
     if (this.metaTimer !== undefined) {

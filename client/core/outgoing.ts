@@ -1,0 +1,196 @@
+import * as Y from 'yjs'
+import type { Frame } from '../../shared/frame.js'
+import { RESEAL_CODES, type OutEntry, type StreamWriter } from './writer.js'
+import type { WriteBatch } from './store.js'
+
+/**
+ * The sending side of a session (DESIGN.md §3, §4): batching local edits into envelopes, sending
+ * the outbox in order within an in-flight window, and what the relay's answers mean for it.
+ * Sealing and the outbox itself are writer.ts's; this part decides when, and reacts.
+ *
+ * - Batching: an edit after a quiet spell is sealed at once (next macrotask); while someone types,
+ *   updates are gathered so at most one envelope leaves per `batchMs`, and none while
+ *   `maxInflight` are unacknowledged. Each envelope costs every reader a signature check, so
+ *   fewer, fuller envelopes keep many readers cheap.
+ * - An ack removes the envelope from the outbox. A refusal that means "this position will never
+ *   hold these bytes" re-seals its content in this session's stream (writer.ts); any other
+ *   refusal keeps it and reconnects after a growing delay, never in a tight loop.
+ */
+export interface OutgoingHost {
+  readonly writer: StreamWriter
+  readonly spaceId: Uint8Array
+  joined (): boolean
+  closed (): boolean
+  send (f: Frame): boolean
+  nextReqId (): number
+  reconnect (): void
+  alert (code: string, message: string): void
+  /** A new envelope was sealed from `updates`: bind their clientIDs, count it, store it. */
+  sealed (updates: Uint8Array[], env: Uint8Array): Promise<void>
+  persist (batch: WriteBatch): Promise<void>
+  /** The relay stored one of ours at `cursor`. */
+  acked (cursor: number): void
+  statusChanged (): void
+}
+
+export interface OutgoingOptions {
+  readonly batchMs: number
+  readonly maxInflight: number
+  readonly ackTimeoutMs: number
+}
+
+/** setImmediate where it exists (Node); browsers clamp setTimeout(0) but have nothing better without a MessageChannel. */
+const nextMacrotask: (fn: () => void) => void = typeof setImmediate === 'function' ? fn => { setImmediate(fn) } : fn => { setTimeout(fn, 0) }
+
+const MERGE_CHUNK = 512
+/** One merged update per envelope; chunks bound Y.mergeUpdates' superlinear cost. */
+function mergeInChunks (updates: Uint8Array[]): Uint8Array[] {
+  if (updates.length <= 1) return updates
+  const out: Uint8Array[] = []
+  for (let i = 0; i < updates.length; i += MERGE_CHUNK) out.push(Y.mergeUpdates(updates.slice(i, i + MERGE_CHUNK)))
+  return out
+}
+
+export class Outgoing {
+  /** Envelopes whose content the relay refused for good and that were re-sealed. */
+  resealed = 0
+  private pending: Uint8Array[] = []
+  private flushTimer: ReturnType<typeof setTimeout> | undefined
+  private flushImmediate = false
+  private lastFlushAt = 0
+  private readonly inflight = new Map<number, OutEntry>()
+  private sent = new WeakSet<OutEntry>()
+  private ackTimer: ReturnType<typeof setTimeout> | undefined
+  private refusedDelay = 1000
+
+  constructor (private readonly h: OutgoingHost, private readonly opts: OutgoingOptions) {}
+
+  /** Local changes not yet durably stored by the relay (sealed or still gathering). */
+  get unsynced (): number { return this.h.writer.outbox.length + (this.pending.length > 0 ? 1 : 0) }
+
+  /** Local edits gathered and not sealed yet. */
+  get unsealed (): boolean { return this.pending.length > 0 }
+
+  owns (reqId: number): boolean { return this.inflight.has(reqId) }
+
+  /** A local Yjs update. */
+  local (update: Uint8Array): void {
+    this.pending.push(update)
+    this.schedule()
+    if (this.pending.length === 1) this.h.statusChanged()
+  }
+
+  schedule (): void {
+    if (this.flushTimer !== undefined || this.flushImmediate || this.pending.length === 0) return
+    const joined = this.h.joined()
+    if (joined && this.inflight.size >= this.opts.maxInflight) return
+    const wait = joined ? this.lastFlushAt + this.opts.batchMs - Date.now() : 100
+    if (wait <= 0) {
+      this.flushImmediate = true
+      nextMacrotask(() => {
+        this.flushImmediate = false
+        void this.flush()
+      })
+    } else {
+      this.flushTimer = setTimeout(() => { void this.flush() }, wait)
+    }
+  }
+
+  /** Seals what is gathered into one envelope now (synchronously); undefined when nothing was. */
+  flush (): Promise<void> | undefined {
+    if (this.flushTimer !== undefined) clearTimeout(this.flushTimer)
+    this.flushTimer = undefined
+    if (this.pending.length === 0) return undefined
+    const updates = mergeInChunks(this.pending)
+    this.pending = []
+    this.lastFlushAt = Date.now()
+    const out = this.h.writer.seal(updates)
+    const done = this.h.sealed(updates, out.env)
+    void done.then(() => this.pump())
+    return done
+  }
+
+  /** Sends outbox entries not yet sent on this connection, in order, up to the in-flight window. */
+  pump (): void {
+    if (!this.h.joined() || this.h.closed()) return
+    for (const o of this.h.writer.outbox) {
+      if (this.sent.has(o)) continue
+      if (this.inflight.size >= this.opts.maxInflight * 8) break
+      const reqId = this.h.nextReqId()
+      if (!this.h.send({ type: 'append', reqId, spaceId: this.h.spaceId, envelope: o.env })) return
+      this.inflight.set(reqId, o)
+      this.sent.add(o)
+    }
+    this.armAckTimer()
+  }
+
+  private armAckTimer (): void {
+    if (this.ackTimer !== undefined) clearTimeout(this.ackTimer)
+    this.ackTimer = undefined
+    if (this.inflight.size === 0) return
+    this.ackTimer = setTimeout(() => {
+      this.h.alert('sync/ack-timeout', 'the relay did not confirm a write in time; reconnecting')
+      this.h.reconnect()
+    }, this.opts.ackTimeoutMs)
+  }
+
+  onAck (reqId: number, cursor: number): void {
+    const o = this.inflight.get(reqId)
+    if (o === undefined) return
+    this.inflight.delete(reqId)
+    this.h.acked(cursor)
+    if (this.h.writer.stored(o.env)) void this.h.persist({ outboxDrop: [o.env] })
+    this.refusedDelay = 1000
+    // An ack frees a slot of the in-flight window: send what was waiting for one.
+    this.pump()
+    this.armAckTimer()
+    this.schedule()
+    this.h.statusChanged()
+  }
+
+  /** An error answer to one of our appends; false when `reqId` is not ours. */
+  onError (reqId: number, code: string, message: string): boolean {
+    const o = this.inflight.get(reqId)
+    if (o === undefined) return false
+    this.inflight.delete(reqId)
+    // A refused resend is never taken as stored (store/pruned included: the stored bytes may be
+    // another session's): its content goes out again in this session's stream.
+    if (RESEAL_CODES.has(code)) {
+      this.refused(o, code)
+      return true
+    }
+    this.h.alert('sync/write-refused', `the relay refused a write: ${code} ${message}; the change stays on this device and is sent again`)
+    const d = this.refusedDelay
+    this.refusedDelay = Math.min(d * 2, 60_000)
+    setTimeout(() => { if (!this.h.closed()) this.h.reconnect() }, d)
+    return true
+  }
+
+  private refused (o: OutEntry, code: string): void {
+    const r = this.h.writer.refused(o.env)
+    if (r.dropped.length === 0) return
+    this.resealed += r.dropped.length
+    void this.h.persist({ outboxDrop: r.dropped, ...(r.added === undefined ? {} : { outboxAdd: [r.added] }) })
+    // Not an alert by itself: an earlier session's envelope whose position was lost or pruned is
+    // expected after a crash, a restored backup or a second process; its content is not lost.
+    if (code === 'store/equivocation' && r.added !== undefined && this.h.writer.rotations > 3) {
+      this.h.alert('sync/stream-rotated', 'the relay keeps refusing this device\'s writes; its changes were re-sealed in a new stream')
+    }
+    this.pump()
+    this.h.statusChanged()
+  }
+
+  /** The connection closed: everything is sent again on the next one. */
+  onClose (): void {
+    this.inflight.clear()
+    this.sent = new WeakSet()
+    if (this.ackTimer !== undefined) clearTimeout(this.ackTimer)
+    this.ackTimer = undefined
+  }
+
+  stop (): void {
+    this.onClose()
+    if (this.flushTimer !== undefined) clearTimeout(this.flushTimer)
+    this.flushTimer = undefined
+  }
+}
