@@ -224,9 +224,18 @@ export class SnapshotSync {
         })
       }
       // Blamed on its author only once nothing else explains it: no gap of ours is still open.
-      if ((fetched || Date.now() - since > this.h.gapTimeoutMs * 3) && this.h.reader.pending === 0 && this.h.ready()) {
+      if (fetched && this.h.reader.pending === 0 && this.h.ready()) {
         this.toVerify.delete(key)
         this.h.alert('snapshot/unbacked-head', 'a snapshot names stream positions nobody delivered: it claims changes that do not exist or are withheld', { author: authorHex })
+        this.snaps.hold({ seq: o.header.seq, hash: o.hash }, 'bad')
+        this.h.scheduleMeta()
+        return
+      }
+      // Still short of its author's own streams after the time bound: envelopes may still be on
+      // their way, so no blame; but it is not attested, and this replica's next snapshot goes past
+      // it (a member claiming positions it never sends cannot stop compaction this way).
+      if (Date.now() - since > this.h.gapTimeoutMs * 3 && this.h.ready()) {
+        this.toVerify.delete(key)
         this.snaps.hold({ seq: o.header.seq, hash: o.hash }, 'bad')
         this.h.scheduleMeta()
         return
@@ -253,13 +262,15 @@ export class SnapshotSync {
   }
 
   /** Asks the relay for what a snapshot names beyond our heads (it may simply not have reached us yet). */
-  /** Every stream this replica lacks a named position of is someone else's than the snapshot author's. */
+  /** Every stream this replica lacks a named position of is neither the snapshot author's nor this device's. */
   private shortOnlyInOthers (o: Opened, authorHex: string): boolean {
     let short = false
     for (const h of o.body.heads) {
       const sk = streamKey(h.author, h.stream)
       if ((this.h.reader.heads.get(sk)?.seq ?? -1) >= h.seq) continue
-      if (toHex(h.author) === authorHex) return false
+      // Its author's own streams, and this device's (an earlier session's outbox being resent),
+      // may have envelopes still on their way to the relay.
+      if (toHex(h.author) === authorHex || toHex(h.author) === this.h.devicePkHex) return false
       short = true
     }
     return short
