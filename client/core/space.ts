@@ -8,6 +8,7 @@ import { authMessage, hash } from '../../shared/sign.js'
 import type { Sodium } from '../../shared/sodium.js'
 import { checkBindings } from './apply.js'
 import { Emitter } from './events.js'
+import { Fetcher } from './fetcher.js'
 import type { LinkMember, RelayLink } from './link.js'
 import { decodeMeta, encodeMeta, freshMeta, type Meta } from './meta.js'
 import { StreamReader } from './reader.js'
@@ -138,21 +139,14 @@ export class Space implements LinkMember {
   private caughtUp = false
   private lastSyncedAt: number | undefined
   private authReq = 0
-  private readonly fetchReqs = new Set<number>()
+  private readonly fetch: Fetcher
   private lastCursorThisConn = 0
   private retryFloor: number | undefined
-  /** Reading the log from here up to `logUpTo` in place of a refused join snapshot. */
-  private logFloor: number | undefined
-  private logUpTo = 0
-  private readonly logReqs = new Set<number>()
-  /** Callers waiting for a fetchStream answer to be read: called with whether it was complete. */
-  private readonly fetchWaiters = new Map<number, (complete: boolean) => void>()
   /** An entry failed to verify since this connection's auth (so its catch-up does not clear `retryFloor`). */
   private failedSinceAuth = false
   private retryDelay = 500
   private retryTimer: ReturnType<typeof setTimeout> | undefined
   private joinTimer: ReturnType<typeof setTimeout> | undefined
-  private readonly gapTimers = new Map<string, ReturnType<typeof setTimeout>>()
   private closed = false
   private readonly waiters = new Set<() => void>()
   private readonly requests = new Map<number, (f: Frame) => void>()
@@ -176,9 +170,18 @@ export class Space implements LinkMember {
     this.reader = new StreamReader(this.sodium, this.keys, {
       apply: (updates, author) => this.applyRemote(updates, author),
       alert: (code, message, extra) => this.alert(code, message, extra),
-      requestGap: (sk, author, stream, fromSeq) => this.requestGap(sk, author, stream, fromSeq),
-      clearGap: sk => this.clearGap(sk)
+      requestGap: (sk, author, stream, fromSeq) => this.fetch.gap(sk, author, stream, fromSeq),
+      clearGap: sk => this.fetch.clearGap(sk)
     }, () => this.writer === undefined ? '' : `${this.devicePkHex}:${this.writer.stream}`)
+    this.fetch = new Fetcher({
+      spaceId: this.keys.spaceId,
+      reader: this.reader,
+      gapTimeoutMs: opts.gapTimeoutMs ?? 5000,
+      send: f => this.link.send(f),
+      nextReqId: () => this.nextReqId(),
+      alert: (code, message, extra) => this.alert(code, message, extra),
+      scheduleMeta: () => this.scheduleMeta()
+    })
     for (const [k, h] of meta.heads) this.reader.heads.set(k, h)
     for (const [k, seq] of meta.stuck) this.reader.stuck.set(k, seq)
     for (const [c, a] of meta.bindings) this.bindings.set(c, a)
@@ -238,19 +241,10 @@ export class Space implements LinkMember {
       sodium: s.sodium, keys: s.keys, device: s.device, devicePkHex: s.devicePkHex, doc: s.doc,
       shadow: s.shadow, reader: s.reader, writer: s.writer, bindings: s.bindings, gapTimeoutMs: s.gapTimeoutMs,
       get closed () { return s.closed },
-      ready: () => s.joined && s.caughtUp && s.retryFloor === undefined && s.logFloor === undefined && !s.closed,
+      ready: () => s.joined && s.caughtUp && s.retryFloor === undefined && s.fetch.floor === undefined && !s.closed,
       unsealed: () => s.out?.unsealed ?? false,
       request: (make, t) => s.request(make, t),
-      fetchStream: (author, stream, fromSeq) => new Promise<boolean>(resolve => {
-        const reqId = s.nextReqId()
-        s.fetchReqs.add(reqId)
-        s.fetchWaiters.set(reqId, resolve)
-        if (!s.link.send({ type: 'fetchStream', reqId, spaceId: s.keys.spaceId, author, stream, fromSeq, limit: 512 })) {
-          s.fetchReqs.delete(reqId)
-          s.fetchWaiters.delete(reqId)
-          resolve(false)
-        }
-      }),
+      fetchStream: (author, stream, fromSeq) => s.fetch.stream(author, stream, fromSeq),
       alert: (code, message, extra) => s.alert(code, message, extra),
       flush: () => s.flush(),
       resumeCursor: () => s.resumeCursor(),
@@ -264,13 +258,7 @@ export class Space implements LinkMember {
         s.scheduleRetry()
       },
       replay: frames => { for (const f of frames) s.onFrame(f) },
-      fetchLog: upTo => {
-        const from = s.resumeCursor()
-        if (from >= upTo) return
-        s.logFloor = Math.min(s.logFloor ?? Infinity, from)
-        s.logUpTo = Math.max(s.logUpTo, upTo)
-        s.sendLogFetch(from)
-      },
+      fetchLog: upTo => s.fetch.log(s.resumeCursor(), upTo),
       advance: covers => {
         s.meta.cursor = Math.max(s.meta.cursor, covers)
         s.lastCursorThisConn = Math.max(s.lastCursorThisConn, covers)
@@ -406,7 +394,7 @@ export class Space implements LinkMember {
   private nextReqId (): number {
     for (;;) {
       const id = globalThis.crypto.getRandomValues(new Uint32Array(1))[0]!
-      if (id !== 0 && id !== this.authReq && this.out?.owns(id) !== true && !this.fetchReqs.has(id) && !this.requests.has(id)) return id
+      if (id !== 0 && id !== this.authReq && this.out?.owns(id) !== true && !this.fetch.owns(id) && !this.requests.has(id)) return id
     }
   }
 
@@ -465,10 +453,7 @@ export class Space implements LinkMember {
     this.caughtUp = false
     this.connection = 'offline'
     this.out?.onClose()
-    this.fetchReqs.clear()
-    this.logReqs.clear()
-    for (const w of this.fetchWaiters.values()) w(false)
-    this.fetchWaiters.clear()
+    this.fetch.onClose()
     this.snapsync.reset()
     if (this.joinTimer !== undefined) clearTimeout(this.joinTimer)
     this.joinTimer = undefined
@@ -530,7 +515,7 @@ export class Space implements LinkMember {
       this.connection = 'online'
       this.emitStatus()
       // Gaps asked for on the last connection were answered on it, or not at all: ask again.
-      this.continueGaps()
+      this.fetch.continueGaps()
       this.out?.pump()
       this.out?.schedule()
       return
@@ -544,8 +529,7 @@ export class Space implements LinkMember {
 
   private onError (f: FrameOf<'error'>): void {
     if (this.answer(f)) return
-    const waiter = this.fetchWaiters.get(f.reqId)
-    if (waiter !== undefined) { this.fetchWaiters.delete(f.reqId); this.fetchReqs.delete(f.reqId); waiter(false); return }
+    if (this.fetch.failed(f.reqId)) return
     if (f.code === 'relay/space-exists' && !this.meta.registered) {
       // Our create went through before but its ack was lost; the access check that follows settles it.
       this.meta.registered = true
@@ -558,25 +542,7 @@ export class Space implements LinkMember {
 
   /** Where catch-up resumes: the relay's cursor, but never past an entry that failed to verify or a log range still being read. */
   private resumeCursor (): number {
-    return Math.min(this.meta.cursor, this.retryFloor ?? Infinity, this.logFloor ?? Infinity)
-  }
-
-  /** One page of the log after `after` (a refused join snapshot is replaced by the log it covers). */
-  private sendLogFetch (after: number): void {
-    const reqId = this.nextReqId()
-    this.fetchReqs.add(reqId)
-    this.logReqs.add(reqId)
-    this.link.send({ type: 'fetch', reqId, spaceId: this.keys.spaceId, after, limit: 512 })
-  }
-
-  /** A page of the log arrived: ask for the next, or drop the floor once the range is read. */
-  private onLogPage (f: FrameOf<'entries'>): void {
-    this.logReqs.delete(f.reqId)
-    const last = f.entries.at(-1)?.cursor
-    if (last !== undefined && last < this.logUpTo) return this.sendLogFetch(last)
-    this.logFloor = undefined
-    this.logUpTo = 0
-    this.scheduleMeta()
+    return Math.min(this.meta.cursor, this.retryFloor ?? Infinity, this.fetch.floor ?? Infinity)
   }
 
   // Incoming ----------------------------------------------------------------------------------
@@ -600,8 +566,7 @@ export class Space implements LinkMember {
   }
 
   private onEntries (f: FrameOf<'entries'>): void {
-    const isFetch = this.fetchReqs.has(f.reqId)
-    if (isFetch) this.fetchReqs.delete(f.reqId)
+    const isFetch = this.fetch.take(f.reqId)
     const live = !isFetch && (f.reqId === 0 || f.reqId === this.authReq)
     if (!isFetch && !live) return
     let cursor = this.meta.cursor
@@ -632,10 +597,7 @@ export class Space implements LinkMember {
     }
     this.scheduleMeta()
     if (failed) this.scheduleRetry()
-    if (this.logReqs.has(f.reqId)) this.onLogPage(f)
-    else if (isFetch && f.more) this.continueGaps()
-    const waiter = this.fetchWaiters.get(f.reqId)
-    if (waiter !== undefined) { this.fetchWaiters.delete(f.reqId); waiter(!f.more) }
+    if (isFetch) this.fetch.answered(f)
     if (f.reqId === this.authReq && !f.more && f.entries.length === 0) {
       this.caughtUp = true
       this.lastSyncedAt = Date.now()
@@ -679,34 +641,6 @@ export class Space implements LinkMember {
       this.link.reconnect()
     }, this.retryDelay)
     this.retryDelay = Math.min(this.retryDelay * 2, 30_000)
-  }
-
-  private requestGap (sk: string, author: Uint8Array, stream: Uint8Array, fromSeq: number): void {
-    if (this.gapTimers.has(sk)) return
-    const reqId = this.nextReqId()
-    this.fetchReqs.add(reqId)
-    this.link.send({ type: 'fetchStream', reqId, spaceId: this.keys.spaceId, author, stream, fromSeq, limit: 512 })
-    this.gapTimers.set(sk, setTimeout(() => {
-      this.gapTimers.delete(sk)
-      if (this.reader.stuck.has(sk) || !this.reader.missing(sk)) return
-      const head = this.reader.heads.get(sk)
-      this.alert('sync/missing-entries', `entries from seq ${fromSeq} of a member's stream are missing: the relay may be withholding them`, { author: sk.split(':')[0]! })
-      this.requestGap(sk, author, stream, (head?.seq ?? -1) + 1)
-    }, this.gapTimeoutMs))
-  }
-
-  /** A gap-fill answer was cut to a page: ask at once for the rest of every stream still missing entries. */
-  private continueGaps (): void {
-    for (const g of this.reader.gaps()) {
-      this.clearGap(g.sk)
-      this.requestGap(g.sk, g.author, g.stream, g.fromSeq)
-    }
-  }
-
-  private clearGap (sk: string): void {
-    const t = this.gapTimers.get(sk)
-    if (t !== undefined) clearTimeout(t)
-    this.gapTimers.delete(sk)
   }
 
   /** Routes an answer to a pending `request`; false if nobody waits for this reqId. */
@@ -794,7 +728,7 @@ export class Space implements LinkMember {
       clearTimeout(bound)
     }
     this.closed = true
-    for (const t of this.gapTimers.values()) clearTimeout(t)
+    this.fetch.stop()
     for (const t of [this.retryTimer, this.joinTimer]) if (t !== undefined) clearTimeout(t)
     this.out?.stop()
     this.snapsync.stop()
