@@ -10,7 +10,7 @@ import type { ShadowApplier } from './shadow.js'
 import { streamKey, verifySnapshot, type StreamHeadRef } from './snapshot.js'
 import { claimsOf, Snapshotter, unboundClients, type Opened } from './snapshotter.js'
 import type { StreamWriter } from './writer.js'
-import type { SnapshotInfo } from './space.js'
+import type { SnapshotInfo } from './space-types.js'
 
 /**
  * The snapshot side of a session (DESIGN.md §5, §12): when to seal one, racing other writers for a

@@ -32,69 +32,8 @@ import { StreamWriter } from './writer.js'
  * What is left here is the connection protocol (hello, challenge, auth, catch-up, appends and their
  * answers, retries), batching of local edits, and persistence.
  */
-export type ConnectionState = 'connecting' | 'online' | 'offline'
-
-export interface SpaceStatus {
-  readonly connection: ConnectionState
-  /** Local changes the relay has not yet stored durably. */
-  readonly unsynced: number
-  /** The relay delivered everything it had when we joined. */
-  readonly caughtUp: boolean
-  readonly lastSyncedAt: number | undefined
-}
-
-export interface Alert {
-  readonly code: string
-  readonly message: string
-  readonly at: number
-  /** Hex device key of the party the fault is attributed to, when known. */
-  readonly author?: string
-  readonly cursor?: number
-}
-
-export interface SpaceEvents extends Record<string, unknown> {
-  status: SpaceStatus
-  alert: Alert
-  /** Remote content was applied. */
-  remote: undefined
-  /** A sealed presence envelope or a peer-left notice from the relay, for client/core/presence.ts. */
-  presence: FrameOf<'presenceOut'> | FrameOf<'peerLeft'>
-}
-
-/** A snapshot as `history()` returns it, decrypted and verified. */
-export interface SnapshotInfo {
-  readonly id: number
-  readonly seq: number
-  readonly createdAt: number
-  readonly covers: number
-  readonly bytes: number
-  /** `Y.encodeStateAsUpdateV2` of the space at that snapshot. */
-  readonly state: Uint8Array
-}
-
-export interface SpaceOptions {
-  readonly sodium: Sodium
-  readonly store: SpaceStore
-  readonly link: RelayLink
-  /** Required for a space not yet in the store. */
-  readonly secrets?: SpaceSecrets
-  /** Register the space on the relay (a newly created space). */
-  readonly create?: boolean
-  /** How long a stream gap may stay unfilled before it is reported as withheld. */
-  readonly gapTimeoutMs?: number
-  /** In-flight envelopes before further local updates are gathered into the next one. */
-  readonly maxInflight?: number
-  /** An append not acknowledged in this time makes the session reconnect and resend. */
-  readonly ackTimeoutMs?: number
-  /** While typing, at most one envelope per this many ms (an edit after a pause goes at once). */
-  readonly batchMs?: number
-  /** Seal a snapshot after this many envelopes since the last one (0: never by count). */
-  readonly snapshotEvery?: number
-  /** … or after this many envelope bytes since the last one. */
-  readonly snapshotBytes?: number
-  /** … or when the space has been quiet this long with changes since the last one (0: never). */
-  readonly snapshotIdleMs?: number
-}
+import type { Alert, ConnectionState, SnapshotInfo, SpaceEvents, SpaceOptions, SpaceStatus } from './space-types.js'
+export type { Alert, ConnectionState, SnapshotInfo, SpaceEvents, SpaceOptions, SpaceStatus } from './space-types.js'
 
 const META_DELAY_MS = 200
 /** Envelopes since the last snapshot that make a closing writer seal one. */
