@@ -80,6 +80,8 @@ export function checkBindings (updates: readonly Uint8Array[], author: string, b
       return err('apply/malformed-update', 'update cannot be parsed')
     }
     for (const client of meta.from.keys()) {
+      // Yjs clientIDs are 32-bit; a larger one integrates but no snapshot can carry its binding.
+      if (client > 0xffffffff) return err('apply/malformed-update', `clientID ${client} is not a 32-bit value`)
       const owner = bindings.get(client)
       if (owner !== undefined && owner !== author) return err('apply/clientid-taken', `clientID ${client} belongs to another device`)
       written.add(client)

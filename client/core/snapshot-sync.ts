@@ -200,7 +200,8 @@ export class SnapshotSync {
   }
 
   snapshotOpenFailed (code: string, message: string, env: Uint8Array): void {
-    const author = env.length > 100 ? toHex(env.subarray(38, 70)) : undefined
+    // The header's author field: after version, type, spaceId (16), epoch (4) and key id (8).
+    const author = env.length > 62 ? toHex(env.subarray(30, 62)) : undefined
     this.h.alert(code.startsWith('snapshot/') ? code : 'snapshot/unreadable', `a snapshot could not be opened: ${message}`, author === undefined ? {} : { author })
   }
 

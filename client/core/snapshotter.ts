@@ -143,11 +143,13 @@ export class Snapshotter {
     } catch {
       return { verdict: 'bad', code: 'snapshot/malformed', message: 'snapshot state cannot be decoded' }
     }
+    // Only what this replica integrated itself counts (a struct still pending here proves nothing).
+    const mine = Y.decodeStateVector(Y.encodeStateVector(doc))
     for (const h of o.body.heads) {
       const k = streamKey(h.author, h.stream)
       const reach = ownHeads.has(k) ? self.ownReach(h.seq) : reader.heads.get(k)?.seq === h.seq ? reader.reach.get(k) : undefined
       for (const [c, clock] of reach ?? []) {
-        if ((snapSv.get(c) ?? 0) < clock) return { verdict: 'bad', code: 'snapshot/missing-content', message: `it claims to cover seq ${h.seq} of a stream but lacks content that envelope carried (clientID ${c})` }
+        if ((snapSv.get(c) ?? 0) < Math.min(clock, mine.get(c) ?? 0)) return { verdict: 'bad', code: 'snapshot/missing-content', message: `it claims to cover seq ${h.seq} of a stream but lacks content that envelope carried (clientID ${c})` }
       }
     }
     const v = verifySnapshot(o.header.seq, o.header.prevHash, { ...o.body, state: o.state }, { held: this.held, heads: reader.heads, bindings, doc, selfHex: self.hex })
