@@ -217,17 +217,18 @@ export class SnapshotSync {
       const since = this.toVerify.get(key)?.since ?? Date.now()
       if (!this.toVerify.has(key)) {
         // Ask for what it names. The author learnt others' positions from the relay, so if the
-        // relay's complete answer does not reach one of those, it does not exist (or is withheld,
-        // which receipts tell apart): decided at once. Its own streams may still have envelopes
-        // on their way to the relay: those get the time bound below.
+        // relay's complete answer does not reach one of those, this replica cannot vouch for it:
+        // passed over at once (not attested; its own next snapshot goes past it). Its author's own
+        // streams may still have envelopes on their way to the relay: those get the time bound below.
         void this.fetchClaimed(o).then(complete => {
           if (complete && this.toVerify.has(key) && this.shortOnlyInOthers(o, authorHex)) this.judge(o, true)
         })
       }
       // Blamed on its author only once nothing else explains it: no gap of ours is still open.
+      // Not blamed from here: a member behind a pruned stretch gets an empty answer as well. The
+      // author of the stream it inflates does blame it (verifyMember, its own stream).
       if (fetched && this.h.reader.pending === 0 && this.h.ready()) {
         this.toVerify.delete(key)
-        this.h.alert('snapshot/unbacked-head', 'a snapshot names stream positions nobody delivered: it claims changes that do not exist or are withheld', { author: authorHex })
         this.snaps.hold({ seq: o.header.seq, hash: o.hash }, 'bad')
         this.h.scheduleMeta()
         return
