@@ -152,7 +152,10 @@ export class Snapshotter {
         if ((snapSv.get(c) ?? 0) < Math.min(clock, mine.get(c) ?? 0)) return { verdict: 'bad', code: 'snapshot/missing-content', message: `it claims to cover seq ${h.seq} of a stream but lacks content that envelope carried (clientID ${c})` }
       }
     }
-    const v = verifySnapshot(o.header.seq, o.header.prevHash, { ...o.body, state: o.state }, { held: this.held, heads: reader.heads, bindings, doc, selfHex: self.hex })
+    // A stream this replica stopped at a refused envelope cannot be held against anyone: an honest
+    // author stopped there too, whatever an earlier snapshot named.
+    const held = this.held === undefined ? undefined : { ...this.held, heads: new Map([...this.held.heads].filter(([k]) => !reader.stuck.has(k))) }
+    const v = verifySnapshot(o.header.seq, o.header.prevHash, { ...o.body, state: o.state }, { held, heads: reader.heads, bindings, doc, selfHex: self.hex })
     if (!v.ok) return { verdict: 'bad', code: v.code, message: v.message }
     // Exact when this replica holds precisely the heads the snapshot names: then even a deletion
     // the snapshot left out shows (beyond them, deletions carry no clock to tell whose they are).

@@ -87,6 +87,7 @@ export class Space implements LinkMember {
   private retryTimer: ReturnType<typeof setTimeout> | undefined
   private joinTimer: ReturnType<typeof setTimeout> | undefined
   private closed = false
+  private storeClosed = false
   private readonly waiters = new Set<() => void>()
   private readonly requests = new Map<number, (f: Frame) => void>()
   readonly gapTimeoutMs: number
@@ -212,6 +213,7 @@ export class Space implements LinkMember {
         }
       },
       compactLocal: () => {
+        if (s.storeClosed) return
         s.remoteUnsaved = []
         const state = Y.encodeStateAsUpdate(s.doc)
         const meta = s.encodeMeta()
@@ -283,6 +285,8 @@ export class Space implements LinkMember {
 
   /** Serialises store writes so the journal order is the order things happened in. */
   private persist (batch: WriteBatch): Promise<void> {
+    // Late answers (a snapshot judged, an ack) after close() have nothing left to write to.
+    if (this.storeClosed) return this.io
     const p = this.io.then(() => this.store.write(batch))
     this.io = p.catch(e => {
       this.ioError = e
@@ -554,7 +558,7 @@ export class Space implements LinkMember {
   }
 
   private scheduleMeta (): void {
-    if (this.metaTimer !== undefined) return
+    if (this.metaTimer !== undefined || this.closed) return
     this.metaTimer = setTimeout(() => {
       this.metaTimer = undefined
       void this.persist(this.withMeta())
@@ -681,6 +685,7 @@ export class Space implements LinkMember {
     if (this.link.connected) this.link.send({ type: 'leave', spaceId: this.keys.spaceId })
     this.link.remove(this)
     await this.io
+    this.storeClosed = true
     await this.store.close()
     this.shadow.destroy()
     this.emitStatus()
