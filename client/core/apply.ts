@@ -34,7 +34,8 @@ export function readBatch (plain: Uint8Array): Result<Uint8Array[], ApplyErrorCo
   return r.ok ? ok(r.value.updates) : r
 }
 
-const MAX_ENDED = 1024
+/** A session ends a handful of streams at most; a member naming more is not asked after for each. */
+const MAX_ENDED = 16
 
 export function readBatchFull (plain: Uint8Array): Result<{ updates: Uint8Array[]; ended: EndedStream[] }, ApplyErrorCode> {
   try {
