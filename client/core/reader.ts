@@ -193,14 +193,7 @@ export class StreamReader {
     }
     this.certOk.add(certKey)
     const envHash = hash(this.sodium, e.envelope)
-    let head = this.heads.get(sk)
-    if (head === undefined && h.seq > 0 && authorHex === this.ownStream().split(':')[0]) {
-      // An earlier session of this very device, first seen past its start (the relay may have
-      // pruned the start under a snapshot): what it sealed before is in this device's own store,
-      // so read on from here rather than ask forever for positions the relay no longer has.
-      head = { seq: h.seq - 1, hash: new Uint8Array(0) }
-      this.heads.set(sk, head)
-    }
+    const head = this.heads.get(sk)
     const stuckAt = this.stuck.get(sk)
     if (stuckAt !== undefined && h.seq >= stuckAt) {
       if (h.seq === stuckAt) this.stats.rejected++
