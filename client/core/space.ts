@@ -660,9 +660,13 @@ export class Space implements LinkMember {
       .sort((a, b) => a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0)
   }
 
-  /** Seals what is pending, waits for local writes, and leaves the relay connection. */
-  async close (): Promise<void> {
-    if (this.closed) return
+  private closing: Promise<void> | undefined
+  /** Seals what is pending, waits for local writes, and leaves the relay connection. Every caller waits for the one close. */
+  close (): Promise<void> {
+    return (this.closing ??= this.shut())
+  }
+
+  private async shut (): Promise<void> {
     await this.flush()
     // A writer leaving after a burst of changes seals a snapshot on its way out (best effort).
     if (this.snapsync.sinceSnapshot.envelopes >= SNAPSHOT_ON_CLOSE) {

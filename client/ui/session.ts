@@ -96,6 +96,7 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
   let presence: Presence | undefined
   let profile = deps.profile
   let closed = false
+  let closing$: Promise<void> | undefined
   let release: () => void = () => {}
   const held = new Promise<void>(resolve => { release = resolve })
   const abort = new AbortController()
@@ -245,8 +246,10 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
       if (space !== undefined && !space.readOnly) presence?.setLocal({ name: p.name, color: p.color })
     },
     flush () { void space?.flush() },
-    async close () {
-      if (closed) return
+    close () {
+      // A second caller (leaving the space while the route change already closes it) waits for
+      // the same close, so nothing deletes the local database under a write still in flight.
+      if (closing$ !== undefined) return closing$
       closed = true
       const done = (async () => {
         abort.abort()
@@ -260,7 +263,8 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
         }
       })()
       closing.set(entry.id, done.catch(() => {}))
-      await done
+      closing$ = done
+      return done
     }
   }
 }
