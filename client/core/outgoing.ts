@@ -27,7 +27,8 @@ export interface OutgoingHost {
   alert (code: string, message: string): void
   /** A new envelope was sealed from `updates`: bind their clientIDs, count it, store it. */
   sealed (updates: Uint8Array[], env: Uint8Array): Promise<void>
-  persist (batch: WriteBatch): Promise<void>
+  /** Writes `batch` to the store; with the session state (heads, cursor) when `withMeta`. */
+  persist (batch: WriteBatch, withMeta?: boolean): Promise<void>
   /** The relay stored one of ours at `cursor`. */
   acked (cursor: number): void
   statusChanged (): void
@@ -139,7 +140,9 @@ export class Outgoing {
     if (o === undefined) return
     this.inflight.delete(reqId)
     this.h.acked(cursor)
-    if (this.h.writer.stored(o.env)) void this.h.persist({ outboxDrop: [o.env] })
+    // With the session state: it names this stream's stored head (writer.storedHeads), so a crash
+    // right after never leaves a later session reading this stream from a start pruned by then.
+    if (this.h.writer.stored(o.env, cursor)) void this.h.persist({ outboxDrop: [o.env] }, true)
     this.refusedDelay = 1000
     // An ack frees a slot of the in-flight window: send what was waiting for one.
     this.pump()

@@ -11,7 +11,7 @@ import { Emitter } from './events.js'
 import { Fetcher } from './fetcher.js'
 import type { LinkMember, RelayLink } from './link.js'
 import { decodeMeta, encodeMeta, freshMeta, type Meta } from './meta.js'
-import { StreamReader } from './reader.js'
+import { StreamReader, type StreamHead } from './reader.js'
 import { ShadowApplier } from './shadow.js'
 import { streamKey, type StreamHeadRef } from './snapshot.js'
 import { SnapshotSync, type SnapshotSyncHost } from './snapshot-sync.js'
@@ -154,7 +154,7 @@ export class Space implements LinkMember {
         this.snapsync.noteActivity(env.length)
         return this.persist(this.withMeta({ updates, outboxAdd: [env] }))
       },
-      persist: b => this.persist(b),
+      persist: (b, meta) => this.persist(meta === true ? this.withMeta(b) : b),
       acked: cursor => {
         // Once caught up, the relay has sent us every entry below an ack's cursor before the ack
         // itself (it forwards each entry right after its commit, in cursor order), so our own write
@@ -280,7 +280,19 @@ export class Space implements LinkMember {
   private encodeMeta (): Uint8Array {
     // Stored as the resume point, never past an entry that failed to verify: the retry floor lives
     // only in memory, and a restart from the cursor skipped that entry and those buffered behind it.
-    return encodeMeta({ ...this.meta, heads: this.reader.heads, stuck: this.reader.stuck, bindings: this.bindings, snapshot: this.snapsync.snaps.held }, this.resumeCursor())
+    return encodeMeta({ ...this.meta, heads: this.headsToKeep(), stuck: this.reader.stuck, bindings: this.bindings, snapshot: this.snapsync.snaps.held }, this.resumeCursor())
+  }
+
+  /** The reader's heads and, as ordinary heads for the next session, this session's stored ones. */
+  private headsToKeep (): ReadonlyMap<string, StreamHead> {
+    const own = this.writer?.storedHeads() ?? []
+    if (own.length === 0) return this.reader.heads
+    const heads = new Map(this.reader.heads)
+    for (const h of own) {
+      const k = `${this.devicePkHex}:${h.stream}`
+      if ((heads.get(k)?.seq ?? -1) < h.seq) heads.set(k, { seq: h.seq, hash: h.hash, cursor: h.cursor })
+    }
+    return heads
   }
 
   /** Serialises store writes so the journal order is the order things happened in. */

@@ -48,6 +48,10 @@ export class StreamWriter {
   private readonly reachAt = new Map<number, ReadonlyMap<number, number>>()
   /** Count of streams this session abandoned (tests and the status panel). */
   rotations = 0
+  /** Hash and relay cursor of the highest stored envelope of the current stream. */
+  private storedHead: { seq: number; hash: Uint8Array; cursor: number } | undefined
+  /** Stored heads of streams this session abandoned (bounded: one per rotation). */
+  private readonly finished: { stream: string; seq: number; hash: Uint8Array; cursor: number }[] = []
 
   constructor (private readonly sodium: Sodium, private readonly keys: SpaceKeys, private readonly device: Device) {
     this.streamId = randomBytes(STREAM_BYTES)
@@ -93,14 +97,27 @@ export class StreamWriter {
     return e
   }
 
-  /** The relay stored `env`: it leaves the outbox. */
-  stored (env: Uint8Array): boolean {
+  /** The relay stored `env` at `cursor`: it leaves the outbox. */
+  stored (env: Uint8Array, cursor = 0): boolean {
     const i = this.entries.findIndex(e => e.env === env || equalBytes(e.env, env))
     if (i < 0) return false
     const e = this.entries[i]!
-    if (e.stream === this.stream) this.storedSeq = Math.max(this.storedSeq, e.seq)
+    if (e.stream === this.stream && e.seq > this.storedSeq) {
+      this.storedSeq = e.seq
+      this.storedHead = { seq: e.seq, hash: hash(this.sodium, e.env), cursor }
+    }
     this.entries.splice(i, 1)
     return true
+  }
+
+  /**
+   * Where this session's streams stand at the relay: the highest stored envelope of each. Kept in
+   * the session state (meta.ts) as ordinary stream heads, so a later session of this device reads
+   * these streams as anyone else's from where they stand (their start may be pruned by then).
+   */
+  storedHeads (): readonly { stream: string; seq: number; hash: Uint8Array; cursor: number }[] {
+    const cur = this.storedHead === undefined ? [] : [{ stream: this.stream, ...this.storedHead }]
+    return [...this.finished, ...cur]
   }
 
   /**
@@ -126,6 +143,8 @@ export class StreamWriter {
     for (const v of victims) this.entries.splice(this.entries.indexOf(v), 1)
     if (first.stream === this.stream) {
       if (this.storedSeq >= 0) this.ended.push({ stream: this.streamId, seq: this.storedSeq })
+      if (this.storedHead !== undefined) this.finished.push({ stream: this.stream, ...this.storedHead })
+      this.storedHead = undefined
       this.storedSeq = -1
       this.reachAt.clear()
       this.streamId = randomBytes(STREAM_BYTES)

@@ -157,6 +157,49 @@ describe('snapshots through a real relay', () => {
   })
 })
 
+describe('a later session of the same device', () => {
+  it('reads the device\'s earlier stream from where that session left it, even once its start is pruned (no gap asked for forever)', async () => {
+    relay = await startTestRelay({ pruneGraceMs: 0 })
+    const a = await client()
+    const { space: sa, editLink } = await a.createSpace(relay.url)
+    const w = await client()
+    const sw = await w.openSpace(await inviteOf(editLink))
+    await sw.whenCaughtUp(5000)
+    const dStore = createMemorySpaceStore()
+    const d1 = await client(() => dStore)
+    const sd1 = await d1.openSpace(await inviteOf(editLink))
+    typeInto(sd1, 2, 'd-first')
+    await sd1.whenStored(5000)
+    await waitFor(() => sa.doc.getText('text').length === sd1.doc.getText('text').length, 5000, 'a sees d')
+    await waitFor(() => sw.doc.getText('text').length === sd1.doc.getText('text').length, 5000, 'w sees d')
+    // a snapshots, w attests, the relay prunes d's first envelopes.
+    expect(await sa.snapshot()).toBe('stored')
+    await waitFor(() => logCount(relay!.dir) === 0, 5000, 'prune')
+    // d's session writes once more: that envelope stays in the log, past the pruned start of its stream.
+    typeInto(sd1, 1, 'd-after-prune')
+    await sd1.whenStored(5000)
+    await d1.close()
+    clients.splice(clients.indexOf(d1), 1)
+    // The next session reads the log from before that envelope (its resume point was lost, or the
+    // relay reset it): the stream is read as anyone else's, from where the earlier session left it.
+    const { decodeMeta, encodeMeta } = await import('../../client/core/meta.js')
+    const meta = decodeMeta(dStore.snapshot().meta!)
+    // The session state names that stream where the relay stored it (its last envelope, written
+    // after the prune, so at seq 1 or more), as any other stream's head.
+    const own = [...meta.heads].filter(([k]) => k.startsWith(toHex(sd1.devicePublicKey) + ':'))
+    expect(own.length).toBe(1)
+    expect(own[0]![1].seq).toBeGreaterThanOrEqual(1)
+    expect(own[0]![1].hash.length).toBe(32)
+    await dStore.open().write({ meta: encodeMeta(meta, 0) })
+    const d2 = await client(() => createMemorySpaceStore(dStore.snapshot()), { gapTimeoutMs: 200 })
+    const sd2 = await d2.openSpace(await inviteOf(editLink))
+    await sd2.whenCaughtUp(5000)
+    await new Promise(resolve => setTimeout(resolve, 800))
+    expect(sd2.doc.getText('text').toString()).toBe(sa.doc.getText('text').toString())
+    expect(sd2.alerts.map(x => `${x.code}: ${x.message}`)).toEqual([])
+  })
+})
+
 describe('resume after an entry that failed to verify', () => {
   it('a replica closed before its retry resumes from before the bad entry, not past it', async () => {
     // An entry altered on the way is retried from before it (retryFloor), but the stored cursor
