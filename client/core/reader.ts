@@ -49,6 +49,9 @@ export interface ReaderHost {
   clearGap (sk: string): void
 }
 
+/** Positions per stream whose reach is kept (snapshots name recent positions). */
+const REACH_KEPT = 4096
+
 /** Failures that only the author could have caused once its signature verified. */
 const AUTHOR_FAULTS = new Set(['envelope/bad-commitment', 'envelope/bad-ciphertext', 'envelope/bad-padding', 'envelope/wrong-space', 'envelope/wrong-epoch', 'envelope/wrong-key', 'envelope/wrong-type'])
 
@@ -65,10 +68,22 @@ export class StreamReader {
   readonly stuck = new Map<string, number>()
   readonly evidence: Evidence[] = []
   /**
+   * Authors this replica caught writing two versions of one Yjs item (overlap.ts): replicas may
+   * hold different versions of their content, so a snapshot that differs from this replica's
+   * document may be honest (snapshot-sync.ts does not blame its maker then).
+   */
+  readonly forked = new Set<string>()
+  /**
    * Per stream, the highest clock of each Yjs clientID its applied envelopes carried (this session):
    * a snapshot naming that stream at our head must hold at least that much of it.
    */
   readonly reach = new Map<string, Map<number, number>>()
+  /**
+   * The same per position: what each stream carried up to each seq this session applied (the last
+   * REACH_KEPT positions of each stream), so a snapshot naming a position this replica has gone
+   * past is still checked against exactly that position.
+   */
+  private readonly reachBySeq = new Map<string, Map<number, ReadonlyMap<number, number>>>()
   readonly stats = { applied: 0, duplicates: 0, rejected: 0 }
   private readonly buffered = new Map<string, Map<number, Entry>>()
   /** Streams known (from their author) to reach further than this replica has: sk → last seq. */
@@ -247,6 +262,7 @@ export class StreamReader {
     const applied = this.host.apply(full.value.updates, authorHex, e.cursor)
     if (!applied.ok) {
       // All or nothing: nothing changed, and the stream does not move past this envelope.
+      if (applied.code === 'apply/conflicting-item') this.forked.add(authorHex)
       this.evidence.push({ code: applied.code, author: authorHex, envelope: e.envelope })
       this.stop(sk, h.seq)
       this.once(`apply:${sk}`, applied.code, `${applied.message}; this member's later changes in that session are held back`, { cursor: e.cursor, author: authorHex })
@@ -254,13 +270,13 @@ export class StreamReader {
     }
     this.heads.set(sk, next)
     this.stats.applied++
-    this.noteReach(sk, full.value.updates)
+    this.noteReach(sk, h.seq, full.value.updates)
     // Streams its author ended: ask for any tail of them this replica has not got.
     for (const x of full.value.ended) this.expect(h.author, x.stream, x.seq)
     return { outcome: 'applied', stream: sk }
   }
 
-  private noteReach (sk: string, updates: readonly Uint8Array[]): void {
+  private noteReach (sk: string, seq: number, updates: readonly Uint8Array[]): void {
     let r = this.reach.get(sk)
     for (const u of updates) {
       for (const [c, clock] of Y.parseUpdateMeta(u).to) {
@@ -268,6 +284,19 @@ export class StreamReader {
         if ((r.get(c) ?? 0) < clock) r.set(c, clock)
       }
     }
+    let bySeq = this.reachBySeq.get(sk)
+    if (bySeq === undefined) this.reachBySeq.set(sk, bySeq = new Map())
+    bySeq.set(seq, new Map(r ?? []))
+    bySeq.delete(seq - REACH_KEPT)
+  }
+
+  /**
+   * What stream `sk` carried up to `seq`, as far as this session applied it (undefined: this
+   * session did not apply that position). Clocks from earlier sessions are not in it, so it is a
+   * lower bound: whatever it names, a snapshot covering that position must hold.
+   */
+  reachAt (sk: string, seq: number): ReadonlyMap<number, number> | undefined {
+    return this.reachBySeq.get(sk)?.get(seq)
   }
 
   /** `author` says its stream reached `seq`: fetch what is missing up to there. */
@@ -292,6 +321,7 @@ export class StreamReader {
     if (this.evidence.length > 256) this.evidence.shift()
     this.once(`skip:${authorHex}:${code}`, code, message, { cursor: e.cursor, author: authorHex })
     this.heads.set(sk, next)
+    this.noteReach(sk, next.seq, [])
     return { outcome: 'applied', stream: sk }
   }
 
@@ -311,6 +341,7 @@ export class StreamReader {
     }
     const applied = this.host.apply(batch.value, authorHex, e.cursor)
     if (!applied.ok) {
+      if (applied.code === 'apply/conflicting-item') this.forked.add(authorHex)
       this.evidence.push({ code: applied.code, author: authorHex, envelope: e.envelope })
       this.once(`apply:${authorHex}:${e.cursor}`, applied.code, `${applied.message}; refused`, { cursor: e.cursor, author: authorHex })
       return 'rejected'

@@ -1,5 +1,7 @@
 import * as Y from 'yjs'
 import { err, ok, type Result } from '../../shared/errors.js'
+import { conflictingItem } from './overlap.js'
+import { encodeState } from './state.js'
 
 /**
  * All-or-nothing apply (DESIGN.md §6, §12): a signed update can still throw half-way through
@@ -11,7 +13,7 @@ import { err, ok, type Result } from '../../shared/errors.js'
  *
  * Local edits reach the shadow through `mirror` (the live doc's `update` events of local origin).
  */
-export type ShadowErrorCode = 'apply/malformed-update' | 'apply/failed'
+export type ShadowErrorCode = 'apply/malformed-update' | 'apply/conflicting-item' | 'apply/failed'
 
 export interface ApplyOutcome {
   /** The live doc changed (false: everything in the update was already in). */
@@ -42,12 +44,18 @@ export class ShadowApplier {
    * integrate cleanly on the shadow first. On refusal nothing changed anywhere.
    */
   apply (updates: readonly Uint8Array[], origin: unknown, v2 = false): Result<ApplyOutcome, ShadowErrorCode> {
+    let decoded
     try {
       // Decode fully first: cheap, and it refuses most garbage before any doc is touched.
-      for (const u of updates) v2 ? Y.decodeUpdateV2(u) : Y.decodeUpdate(u)
+      decoded = updates.map(u => v2 ? Y.decodeUpdateV2(u) : Y.decodeUpdate(u))
     } catch (e) {
       this.stats.refused++
       return err('apply/malformed-update', `update does not decode: ${message(e)}`)
+    }
+    const conflict = conflictingItem(this.shadow, decoded)
+    if (conflict !== undefined) {
+      this.stats.refused++
+      return err('apply/conflicting-item', `it carries another version (${conflict.what}) of an item this replica already holds (clientID ${conflict.client}, clock ${conflict.clock}): its author wrote one item twice`)
     }
     let changed = false
     const mark = (): void => { changed = true }
@@ -109,7 +117,7 @@ export class ShadowApplier {
   private rebuild (): Y.Doc {
     // A fixed guid: a fresh Y.Doc otherwise draws a uuid from the system RNG (~60 µs).
     const d = new Y.Doc({ guid: 'shadow', gc: this.doc.gc })
-    Y.applyUpdateV2(d, Y.encodeStateAsUpdateV2(this.doc))
+    Y.applyUpdateV2(d, encodeState(this.doc))
     return d
   }
 }

@@ -11,6 +11,7 @@ import { streamKey, verifySnapshot, type StreamHeadRef } from './snapshot.js'
 import { claimsOf, Snapshotter, unboundClients, type Opened } from './snapshotter.js'
 import type { StreamWriter } from './writer.js'
 import type { SnapshotInfo } from './space-types.js'
+import { encodeState } from './state.js'
 
 /**
  * The snapshot side of a session (DESIGN.md §5, §12): when to seal one, racing other writers for a
@@ -157,7 +158,7 @@ export class SnapshotSync {
       const heads = this.h.headRefs()
       const bindings: Array<readonly [number, Uint8Array]> = [...this.h.bindings].map(([c, a]) => [c, hexBytes(a)] as const)
       const covers = this.h.resumeCursor()
-      const sealed = this.snaps.seal(seq, { createdAt: Date.now(), covers, heads, bindings }, Y.encodeStateAsUpdateV2(this.h.doc))
+      const sealed = this.snaps.seal(seq, { createdAt: Date.now(), covers, heads, bindings }, encodeState(this.h.doc))
       const res = await this.snaps.put(covers, sealed)
       if (res.type === 'ok') {
         this.snaps.hold({ seq, hash: hash(this.h.sodium, sealed.head), heads, covers }, 'good')
@@ -248,7 +249,22 @@ export class SnapshotSync {
     }
     this.toVerify.delete(key)
     if (v.verdict === 'known') return
+    if (v.verdict === 'unverifiable') {
+      // Nobody is blamed; it is not attested, and this replica's next snapshot goes past it.
+      this.snaps.hold({ seq: o.header.seq, hash: o.hash }, 'bad')
+      this.h.scheduleMeta()
+      return
+    }
     if (v.verdict === 'bad') {
+      // A member other than its maker wrote two versions of one item: the maker may hold the other
+      // version honestly. That member is already named (reader.ts); this snapshot is not attested,
+      // and this replica's next one goes past it.
+      const forkedByOther = [...this.h.reader.forked].some(a => a !== authorHex)
+      if (forkedByOther && (v.code === 'snapshot/content-mismatch' || v.code === 'snapshot/missing-content')) {
+        this.snaps.hold({ seq: o.header.seq, hash: o.hash }, 'bad')
+        this.h.scheduleMeta()
+        return
+      }
       this.h.alert(v.code ?? 'snapshot/bad', `a member's snapshot is refused: ${v.message ?? ''}; later snapshots are made past it`, { author: authorHex })
       this.snaps.hold({ seq: o.header.seq, hash: o.hash }, 'bad')
       this.h.scheduleMeta()

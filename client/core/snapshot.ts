@@ -3,6 +3,7 @@ import { Reader, toHex } from '../../shared/bytes.js'
 import { DecodeError, err, ok, type Result } from '../../shared/errors.js'
 import { HASH_BYTES, PK_BYTES, STREAM_BYTES } from '../../shared/header.js'
 import * as encoding from 'lib0/encoding'
+import { encodeState } from './state.js'
 
 /**
  * Snapshots (DESIGN.md §5): a writer seals the whole document so joiners need not replay the log.
@@ -236,7 +237,7 @@ export function checkContent (state: Uint8Array, doc: Y.Doc, exact = false): Res
       // what this replica has beyond the snapshot (content of earlier sessions of this device that
       // no head names yet, say) and compare that.
       if (exact && !sameVector(mine, Y.decodeStateVector(Y.encodeStateVector(rebuilt)))) exact = false
-      if (!exact) Y.applyUpdateV2(rebuilt, Y.encodeStateAsUpdateV2(doc, Y.encodeStateVectorFromUpdateV2(state)))
+      if (!exact) Y.applyUpdateV2(rebuilt, encodeState(doc, Y.encodeStateVectorFromUpdateV2(state)))
     } catch (e) {
       return err('snapshot/malformed', `snapshot state does not integrate: ${e instanceof Error ? e.message : String(e)}`)
     }

@@ -43,7 +43,7 @@ export interface SnapshotHost {
 }
 
 /** What `verifyMember` concluded. */
-export type MemberVerdict = 'good' | 'bad' | 'not-yet' | 'known'
+export type MemberVerdict = 'good' | 'bad' | 'not-yet' | 'known' | 'unverifiable'
 
 export class Snapshotter {
   /** The newest snapshot this replica accepted or made (position and heads), or skipped past. */
@@ -147,7 +147,13 @@ export class Snapshotter {
     const mine = Y.decodeStateVector(Y.encodeStateVector(doc))
     for (const h of o.body.heads) {
       const k = streamKey(h.author, h.stream)
-      const reach = ownHeads.has(k) ? self.ownReach(h.seq) : reader.heads.get(k)?.seq === h.seq ? reader.reach.get(k) : undefined
+      const mineAt = reader.heads.get(k)?.seq
+      const reach = ownHeads.has(k) ? self.ownReach(h.seq) : reader.reachAt(k, h.seq) ?? (mineAt === h.seq ? reader.reach.get(k) : undefined)
+      // Gone past that position in an earlier session: what it carried is not known here, and the
+      // content check below would fill in whatever the snapshot left out of it. Not vouched for.
+      if (reach === undefined && mineAt !== undefined && mineAt > h.seq && h.hash.length > 0) {
+        return { verdict: 'unverifiable', code: 'snapshot/unverifiable', message: `this replica cannot tell what seq ${h.seq} of a stream carried` }
+      }
       for (const [c, clock] of reach ?? []) {
         if ((snapSv.get(c) ?? 0) < Math.min(clock, mine.get(c) ?? 0)) return { verdict: 'bad', code: 'snapshot/missing-content', message: `it claims to cover seq ${h.seq} of a stream but lacks content that envelope carried (clientID ${c})` }
       }

@@ -33,6 +33,7 @@ import { StreamWriter } from './writer.js'
  * answers, retries), batching of local edits, and persistence.
  */
 import type { Alert, ConnectionState, SnapshotInfo, SpaceEvents, SpaceOptions, SpaceStatus } from './space-types.js'
+import { encodeStateV1 } from './state.js'
 export type { Alert, ConnectionState, SnapshotInfo, SpaceEvents, SpaceOptions, SpaceStatus } from './space-types.js'
 
 const META_DELAY_MS = 200
@@ -215,7 +216,7 @@ export class Space implements LinkMember {
       compactLocal: () => {
         if (s.storeClosed) return
         s.remoteUnsaved = []
-        const state = Y.encodeStateAsUpdate(s.doc)
+        const state = encodeStateV1(s.doc)
         const meta = s.encodeMeta()
         s.io = s.io.then(() => s.store.compact(state, meta)).catch(e => {
           s.alert('store/write-failed', `local storage failed: ${e instanceof Error ? e.message : String(e)}`)
@@ -240,7 +241,7 @@ export class Space implements LinkMember {
     const space = new Space(opts, meta, meta.secrets)
     space.load(stored.updates, stored.outbox)
     if (stored.meta === undefined) await space.store.write({ meta: space.encodeMeta() })
-    else if (stored.updates.length > 256) await space.store.compact(Y.encodeStateAsUpdate(space.doc))
+    else if (stored.updates.length > 256) await space.store.compact(encodeStateV1(space.doc))
     space.doc.on('update', space.onDocUpdate)
     space.link.add(space)
     return space

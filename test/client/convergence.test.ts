@@ -900,7 +900,8 @@ async function convergenceRun (seed: number): Promise<void> {
     log(`ok: ${rebuilt.envelopes} envelopes, ${rebuilt.snapshots} snapshots (from #${rebuilt.snapshot?.seq ?? '-'}), ${JSON.stringify(Object.fromEntries(stepCounts))}`)
     if (process.env.CONVERGENCE_VERBOSE !== undefined) console.log(trace.join('\n'))
   } catch (e) {
-    const tail = trace.length > 300 ? ['…', ...trace.slice(-300)] : trace
+    const keep = Number(process.env.CONVERGENCE_TRACE ?? 300)
+    const tail = trace.length > keep ? ['…', ...trace.slice(-keep)] : trace
     const banner = `convergence run failed: SEED=${seed}\n  rerun: SEED=${seed} npx vitest run ${FILE}\n`
     if (e instanceof Error) {
       e.message = `${banner}${e.message}\n--- trace (seed ${seed}) ---\n${tail.join('\n')}`
