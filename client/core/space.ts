@@ -1,17 +1,19 @@
 import * as Y from 'yjs'
 import { fromB64u, fromHex, toHex } from '../../shared/bytes.js'
 import { GENESIS_HASH, seal, type Device } from '../../shared/envelope.js'
-import type { Frame, FrameOf } from '../../shared/frame.js'
+import type { Frame } from '../../shared/frame.js'
 import { MsgType } from '../../shared/header.js'
 import { certifyDevice, deriveKeys, type SpaceKeys, type SpaceSecrets } from '../../shared/keys.js'
-import { authMessage, hash } from '../../shared/sign.js'
+import { hash } from '../../shared/sign.js'
 import type { Sodium } from '../../shared/sodium.js'
 import { checkBindings } from './apply.js'
+import { Connection, type ConnectionHost } from './connection.js'
 import { Emitter } from './events.js'
 import { Fetcher } from './fetcher.js'
 import type { LinkMember, RelayLink } from './link.js'
 import { decodeMeta, encodeMeta, freshMeta, type Meta } from './meta.js'
 import { StreamReader, type StreamHead } from './reader.js'
+import { Requests } from './requests.js'
 import { ShadowApplier } from './shadow.js'
 import { streamKey, type StreamHeadRef } from './snapshot.js'
 import { SnapshotSync, type SnapshotSyncHost } from './snapshot-sync.js'
@@ -23,14 +25,15 @@ import { StreamWriter } from './writer.js'
  * A space session: one Y.Doc kept in sync with a relay that cannot read it (DESIGN.md §4–§7).
  * This file only wires the parts, each with one job and tested on its own:
  *
- * - writer.ts: this session's own stream (fresh per session) and the outbox;
- * - reader.ts: other streams, verified, ordered, buffered, blamed;
+ * - writer.ts, outgoing.ts: this session's own stream (fresh per session), the outbox, batching, appends;
+ * - reader.ts, fetcher.ts: other streams, verified, ordered, buffered, blamed; gaps and ranges asked for;
  * - shadow.ts: all-or-nothing apply of remote content;
- * - snapshotter.ts: sealing snapshots, checking others' (as a joiner and as a member), attesting;
+ * - snapshotter.ts, snapshot-sync.ts: sealing snapshots, checking others' (as a joiner and as a member), attesting;
+ * - connection.ts, requests.ts: the join (hello, challenge, auth, catch-up, retries), frame routing, answers;
  * - meta.ts: the small persisted session state.
  *
- * What is left here is the connection protocol (hello, challenge, auth, catch-up, appends and their
- * answers, retries), batching of local edits, and persistence.
+ * What is left here is persistence (one ordered write queue, the session state with each write)
+ * and the session's public face.
  */
 import type { Alert, ConnectionState, SnapshotInfo, SpaceEvents, SpaceOptions, SpaceStatus } from './space-types.js'
 import { encodeStateV1 } from './state.js'
@@ -74,23 +77,12 @@ export class Space implements LinkMember {
   /** Remote updates applied to the doc and not yet stored; written with the next meta. */
   private remoteUnsaved: Uint8Array[] = []
 
-  private connection: ConnectionState = 'connecting'
-  private joined = false
-  private caughtUp = false
-  private lastSyncedAt: number | undefined
-  private authReq = 0
+  private readonly conn: Connection
   private readonly fetch: Fetcher
-  private lastCursorThisConn = 0
-  private retryFloor: number | undefined
-  /** An entry failed to verify since this connection's auth (so its catch-up does not clear `retryFloor`). */
-  private failedSinceAuth = false
-  private retryDelay = 500
-  private retryTimer: ReturnType<typeof setTimeout> | undefined
-  private joinTimer: ReturnType<typeof setTimeout> | undefined
   private closed = false
   private storeClosed = false
   private readonly waiters = new Set<() => void>()
-  private readonly requests = new Map<number, (f: Frame) => void>()
+  private readonly requests: Requests
   readonly gapTimeoutMs: number
   private readonly ackTimeoutMs: number
 
@@ -119,7 +111,7 @@ export class Space implements LinkMember {
       reader: this.reader,
       gapTimeoutMs: opts.gapTimeoutMs ?? 5000,
       send: f => this.link.send(f),
-      nextReqId: () => this.nextReqId(),
+      nextReqId: () => this.requests.nextId(),
       alert: (code, message, extra) => this.alert(code, message, extra),
       scheduleMeta: () => this.scheduleMeta()
     })
@@ -136,6 +128,8 @@ export class Space implements LinkMember {
       snapshotIdleMs: opts.snapshotIdleMs ?? 5_000
     })
     this.snapsync.snaps.held = meta.snapshot
+    this.requests = new Requests(this.keys.spaceId, { send: f => this.link.send(f), taken: id => id === this.conn.authReq || this.out?.owns(id) === true || this.fetch.owns(id) })
+    this.conn = new Connection(this.connectionHost(), { ackTimeoutMs: this.ackTimeoutMs })
   }
 
   /** What the sending part may see and do of this session. */
@@ -143,10 +137,10 @@ export class Space implements LinkMember {
     return {
       writer,
       spaceId: this.keys.spaceId,
-      joined: () => this.joined,
+      joined: () => this.conn.joined,
       closed: () => this.closed,
       send: f => this.link.send(f),
-      nextReqId: () => this.nextReqId(),
+      nextReqId: () => this.requests.nextId(),
       reconnect: () => this.link.reconnect(),
       alert: (code, message) => this.alert(code, message),
       sealed: (updates, env) => {
@@ -156,17 +150,7 @@ export class Space implements LinkMember {
         return this.persist(this.withMeta({ updates, outboxAdd: [env] }))
       },
       persist: (b, meta) => this.persist(meta === true ? this.withMeta(b) : b),
-      acked: cursor => {
-        // Once caught up, the relay has sent us every entry below an ack's cursor before the ack
-        // itself (it forwards each entry right after its commit, in cursor order), so our own write
-        // moves the resume point too; without this a lone writer's snapshots would cover nothing.
-        if (this.caughtUp && cursor > this.meta.cursor) {
-          this.meta.cursor = cursor
-          this.lastCursorThisConn = Math.max(this.lastCursorThisConn, cursor)
-          this.scheduleMeta()
-        }
-        this.lastSyncedAt = Date.now()
-      },
+      acked: cursor => this.conn.acked(cursor),
       statusChanged: () => {
         this.stats.resealed = this.out?.resealed ?? 0
         this.emitStatus()
@@ -182,28 +166,21 @@ export class Space implements LinkMember {
       sodium: s.sodium, keys: s.keys, device: s.device, devicePkHex: s.devicePkHex, doc: s.doc,
       shadow: s.shadow, reader: s.reader, writer: s.writer, bindings: s.bindings, gapTimeoutMs: s.gapTimeoutMs,
       get closed () { return s.closed },
-      ready: () => s.joined && s.caughtUp && s.retryFloor === undefined && s.fetch.floor === undefined && !s.closed,
+      ready: () => s.conn.ready(),
       unsealed: () => s.out?.unsealed ?? false,
-      request: (make, t) => s.request(make, t),
+      request: (make, t) => s.requests.request(make, t),
       fetchStream: (author, stream, fromSeq) => s.fetch.stream(author, stream, fromSeq),
       alert: (code, message, extra) => s.alert(code, message, extra),
       flush: () => s.flush(),
-      resumeCursor: () => s.resumeCursor(),
+      resumeCursor: () => s.conn.resumeCursor(),
       headRefs: () => s.headRefs(),
       scheduleMeta: () => s.scheduleMeta(),
       rejected: () => { s.stats.rejected++ },
       remote: () => s.events.emit('remote', undefined),
-      readAgain: () => {
-        s.failedSinceAuth = true
-        s.retryFloor = Math.min(s.retryFloor ?? Infinity, s.resumeCursor())
-        s.scheduleRetry()
-      },
+      readAgain: () => s.conn.readAgain(),
       replay: frames => { for (const f of frames) s.onFrame(f) },
-      fetchLog: upTo => s.fetch.log(s.resumeCursor(), upTo),
-      advance: covers => {
-        s.meta.cursor = Math.max(s.meta.cursor, covers)
-        s.lastCursorThisConn = Math.max(s.lastCursorThisConn, covers)
-      },
+      fetchLog: upTo => s.fetch.log(s.conn.resumeCursor(), upTo),
+      advance: covers => s.conn.advance(covers),
       applyState: state => {
         s.applyingRemote = true
         try {
@@ -222,6 +199,29 @@ export class Space implements LinkMember {
           s.alert('store/write-failed', `local storage failed: ${e instanceof Error ? e.message : String(e)}`)
         })
       }
+    }
+  }
+
+  /** What the connection part may see and do of this session. */
+  private connectionHost (): ConnectionHost {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const s = this
+    return {
+      sodium: s.sodium, keys: s.keys, events: s.events, reader: s.reader, fetch: s.fetch, out: s.out, snapsync: s.snapsync, requests: s.requests,
+      get cursor () { return s.meta.cursor }, set cursor (c) { s.meta.cursor = c }, get registered () { return s.meta.registered },
+      closed: () => s.closed, send: f => s.link.send(f), reconnect: () => s.link.reconnect(), nextReqId: () => s.requests.nextId(),
+      alert: (code, message, extra) => s.alert(code, message, extra),
+      scheduleMeta: () => s.scheduleMeta(),
+      emitStatus: () => s.emitStatus(),
+      register: () => { s.meta.registered = true; void s.persist(s.withMeta()) },
+      online: () => { s.fetch.continueGaps(); s.out?.pump(); s.out?.schedule() },
+      offline: () => { s.out?.onClose(); s.fetch.onClose(); s.snapsync.reset() },
+      syncStats: () => {
+        s.stats.applied = s.reader.stats.applied
+        s.stats.duplicates = s.reader.stats.duplicates
+        s.stats.rejected = Math.max(s.stats.rejected, s.reader.stats.rejected)
+      },
+      rejected: () => { s.stats.rejected++ }
     }
   }
 
@@ -250,7 +250,7 @@ export class Space implements LinkMember {
   get readOnly (): boolean { return this.device === undefined }
 
   get status (): SpaceStatus {
-    return { connection: this.connection, unsynced: this.unsynced, caughtUp: this.caughtUp, lastSyncedAt: this.lastSyncedAt }
+    return { connection: this.conn.state, unsynced: this.unsynced, caughtUp: this.conn.caughtUp, lastSyncedAt: this.conn.lastSyncedAt }
   }
 
   /** Local changes not yet durably stored by the relay (sealed or still gathering). */
@@ -281,7 +281,7 @@ export class Space implements LinkMember {
   private encodeMeta (): Uint8Array {
     // Stored as the resume point, never past an entry that failed to verify: the retry floor lives
     // only in memory, and a restart from the cursor skipped that entry and those buffered behind it.
-    return encodeMeta({ ...this.meta, heads: this.headsToKeep(), stuck: this.reader.stuck, bindings: this.bindings, snapshot: this.snapsync.snaps.held }, this.resumeCursor())
+    return encodeMeta({ ...this.meta, heads: this.headsToKeep(), stuck: this.reader.stuck, bindings: this.bindings, snapshot: this.snapsync.snaps.held }, this.conn.resumeCursor())
   }
 
   /** The reader's heads and, as ordinary heads for the next session, this session's stored ones. */
@@ -343,17 +343,6 @@ export class Space implements LinkMember {
     return this.remoteUnsaved.length > 0 ? this.persist(this.withMeta()) : this.io
   }
 
-  /**
-   * A fresh random request id (never 0, which marks live pushes). Answers are matched to requests
-   * by this id alone and nothing authenticates it, so ids are random 32-bit values.
-   */
-  private nextReqId (): number {
-    for (;;) {
-      const id = globalThis.crypto.getRandomValues(new Uint32Array(1))[0]!
-      if (id !== 0 && id !== this.authReq && this.out?.owns(id) !== true && !this.fetch.owns(id) && !this.requests.has(id)) return id
-    }
-  }
-
   /** Resolves when every local change is durably stored by the relay; rejects after `timeoutMs`. */
   whenStored (timeoutMs: number): Promise<void> {
     void this.flush()
@@ -369,137 +358,14 @@ export class Space implements LinkMember {
   }
 
   /** Resolves once the relay has delivered everything it had when this session (re)joined. */
-  whenCaughtUp (timeoutMs: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (this.caughtUp) return resolve()
-      const off = this.events.on('status', s => { if (s.caughtUp) { off(); clearTimeout(timer); resolve() } })
-      const timer = setTimeout(() => { off(); reject(new Error('timed out waiting for the relay')) }, timeoutMs)
-    })
-  }
+  whenCaughtUp (timeoutMs: number): Promise<void> { return this.conn.whenCaughtUp(timeoutMs) }
 
   // Connection --------------------------------------------------------------------------------
 
-  onOpen (): void {
-    if (this.closed) return
-    this.connection = 'connecting'
-    this.lastCursorThisConn = 0
-    if (!this.meta.registered) {
-      this.link.send({ type: 'create', reqId: this.nextReqId(), spaceId: this.keys.spaceId, accessPk: this.keys.access.publicKey, writePk: this.keys.writePk })
-    }
-    this.link.send({ type: 'hello', reqId: this.nextReqId(), spaceId: this.keys.spaceId })
-    // Any frame of the handshake can be lost or altered on the way: without a deadline the session
-    // waited for a challenge or an ok forever.
-    if (this.joinTimer !== undefined) clearTimeout(this.joinTimer)
-    this.joinTimer = setTimeout(() => {
-      this.joinTimer = undefined
-      if (this.joined || this.closed) return
-      this.alert('sync/join-timeout', 'the relay did not complete the handshake in time; reconnecting')
-      this.link.reconnect()
-    }, this.ackTimeoutMs)
-    this.emitStatus()
-  }
-
-  onClose (_reason: string): void {
-    // Requests die with the connection: answered now, not after their timeout.
-    for (const [reqId, answer] of [...this.requests]) {
-      this.requests.delete(reqId)
-      answer({ type: 'error', reqId, spaceId: this.keys.spaceId, code: 'sync/offline', message: 'the connection to the relay closed' })
-    }
-    this.joined = false
-    this.caughtUp = false
-    this.connection = 'offline'
-    this.out?.onClose()
-    this.fetch.onClose()
-    this.snapsync.reset()
-    if (this.joinTimer !== undefined) clearTimeout(this.joinTimer)
-    this.joinTimer = undefined
-    this.emitStatus()
-  }
-
-  onProtocolError (code: string, message: string): void {
-    this.alert('sync/bad-frame', `the relay sent an invalid frame (${code}: ${message})`)
-    this.stats.rejected++
-  }
-
-  onFrame (f: Frame): void {
-    if (this.closed) return
-    if (this.snapsync.hold(f)) return
-    switch (f.type) {
-      case 'challenge': {
-        const signature = this.sodium.crypto_sign_detached(authMessage(this.keys.spaceId, f.challenge), this.keys.access.privateKey)
-        this.authReq = this.nextReqId()
-        this.failedSinceAuth = false
-        this.link.send({ type: 'auth', reqId: this.authReq, spaceId: this.keys.spaceId, signature, after: this.resumeCursor() })
-        return
-      }
-      case 'ok':
-        if (this.answer(f)) return undefined
-        return this.onOk(f)
-      case 'snapshots':
-        if (f.reqId === this.authReq) return this.snapsync.onJoinSnapshot(f)
-        if (f.reqId === 0) return this.snapsync.onAnnounced(f)
-        this.answer(f)
-        return undefined
-      case 'snapshotPart':
-        this.answer(f)
-        return undefined
-      case 'entries': return this.onEntries(f)
-      case 'error': return this.onError(f)
-      case 'presenceOut':
-      case 'peerLeft':
-        this.events.emit('presence', f)
-        return undefined
-      default: return undefined
-    }
-  }
-
-  private onOk (f: FrameOf<'ok'>): void {
-    if (f.reqId === this.authReq) {
-      if (this.joinTimer !== undefined) clearTimeout(this.joinTimer)
-      this.joinTimer = undefined
-      if (f.cursor < this.resumeCursor()) {
-        // The relay's head is below the point we resumed from: our cursor is not one this relay
-        // gave, or the relay lost entries. Resuming there would skip every entry up to it, live
-        // ones included: read again from the start (the snapshot it then sends is one we hold).
-        this.alert('sync/cursor-ahead', `the relay's head ${f.cursor} is behind our resume point ${this.resumeCursor()}; reading again from the start`)
-        this.meta.cursor = 0
-        this.scheduleMeta()
-        this.link.reconnect()
-        return
-      }
-      this.joined = true
-      this.connection = 'online'
-      this.emitStatus()
-      // Gaps asked for on the last connection were answered on it, or not at all: ask again.
-      this.fetch.continueGaps()
-      this.out?.pump()
-      this.out?.schedule()
-      return
-    }
-    if (this.out?.owns(f.reqId) === true) return this.out.onAck(f.reqId, f.cursor)
-    if (!this.meta.registered) {
-      this.meta.registered = true
-      void this.persist(this.withMeta())
-    }
-  }
-
-  private onError (f: FrameOf<'error'>): void {
-    if (this.answer(f)) return
-    if (this.fetch.failed(f.reqId)) return
-    if (f.code === 'relay/space-exists' && !this.meta.registered) {
-      // Our create went through before but its ack was lost; the access check that follows settles it.
-      this.meta.registered = true
-      void this.persist(this.withMeta())
-      return
-    }
-    if (this.out?.onError(f.reqId, f.code, f.message) === true) return
-    if (f.reqId === 0 || f.reqId === this.authReq) this.alert('sync/relay-error', `the relay answered ${f.code}: ${f.message}`)
-  }
-
-  /** Where catch-up resumes: the relay's cursor, but never past an entry that failed to verify or a log range still being read. */
-  private resumeCursor (): number {
-    return Math.min(this.meta.cursor, this.retryFloor ?? Infinity, this.fetch.floor ?? Infinity)
-  }
+  onOpen (): void { this.conn.onOpen() }
+  onClose (_reason: string): void { this.conn.onClose() }
+  onProtocolError (code: string, message: string): void { this.conn.onProtocolError(code, message) }
+  onFrame (f: Frame): void { this.conn.onFrame(f) }
 
   // Incoming ----------------------------------------------------------------------------------
 
@@ -521,55 +387,6 @@ export class Space implements LinkMember {
     return { ok: true, changed: r.value.changed }
   }
 
-  private onEntries (f: FrameOf<'entries'>): void {
-    const isFetch = this.fetch.take(f.reqId)
-    const live = !isFetch && (f.reqId === 0 || f.reqId === this.authReq)
-    if (!isFetch && !live) return
-    let cursor = this.meta.cursor
-    let failed = false
-    const before = this.reader.stats.applied
-    for (const e of f.entries) {
-      if (live) {
-        if (e.cursor <= this.lastCursorThisConn) {
-          // Still read: the stream checks below drop a replay and put a reordered entry in place;
-          // dropping it here lost a stream's last entry for good (nothing after it shows the gap).
-          this.alert('sync/replay-or-reorder', `the relay sent cursor ${e.cursor} after ${this.lastCursorThisConn}`, { cursor: e.cursor })
-        }
-        this.lastCursorThisConn = Math.max(this.lastCursorThisConn, e.cursor)
-      }
-      const outcome = this.reader.receive(e)
-      if (outcome === 'retry') {
-        failed = true
-        this.failedSinceAuth = true
-        if (this.retryFloor === undefined || e.cursor - 1 < this.retryFloor) this.retryFloor = e.cursor - 1
-      }
-      if (live) cursor = Math.max(cursor, e.cursor)
-    }
-    this.syncStats()
-    this.meta.cursor = cursor
-    if (this.reader.stats.applied > before) {
-      this.events.emit('remote', undefined)
-      this.snapsync.recheckSnapshots()
-    }
-    this.scheduleMeta()
-    if (failed) this.scheduleRetry()
-    if (isFetch) this.fetch.answered(f)
-    if (f.reqId === this.authReq && !f.more && f.entries.length === 0) {
-      this.caughtUp = true
-      this.lastSyncedAt = Date.now()
-      // Everything in this catch-up verified: what failed before was read again intact.
-      if (!this.failedSinceAuth) this.retryFloor = undefined
-      if (this.retryFloor === undefined) this.retryDelay = 500
-      this.emitStatus()
-    }
-  }
-
-  private syncStats (): void {
-    this.stats.applied = this.reader.stats.applied
-    this.stats.duplicates = this.reader.stats.duplicates
-    this.stats.rejected = Math.max(this.stats.rejected, this.reader.stats.rejected)
-  }
-
   private scheduleMeta (): void {
     if (this.metaTimer !== undefined || this.closed) return
     this.metaTimer = setTimeout(() => {
@@ -587,39 +404,6 @@ export class Space implements LinkMember {
     this.remoteUnsaved = []
     const updates = remote.length === 0 ? batch.updates : [...remote, ...(batch.updates ?? [])]
     return { ...batch, ...(updates === undefined ? {} : { updates }), meta: this.encodeMeta() }
-  }
-
-  /** After tampered entries, reconnect (backing off) and read again from before the first bad one. */
-  private scheduleRetry (): void {
-    if (this.retryTimer !== undefined) return
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined
-      this.link.reconnect()
-    }, this.retryDelay)
-    this.retryDelay = Math.min(this.retryDelay * 2, 30_000)
-  }
-
-  /** Routes an answer to a pending `request`; false if nobody waits for this reqId. */
-  private answer (f: Frame): boolean {
-    if (!('reqId' in f)) return false
-    const fn = this.requests.get(f.reqId)
-    if (fn === undefined) return false
-    this.requests.delete(f.reqId)
-    fn(f)
-    return true
-  }
-
-  /** Sends a request frame and resolves with its answer (ok, error, snapshots or a part). */
-  private request (make: (reqId: number) => Frame, timeoutMs = 30_000): Promise<Frame> {
-    const reqId = this.nextReqId()
-    return new Promise(resolve => {
-      const timer = setTimeout(() => {
-        this.requests.delete(reqId)
-        resolve({ type: 'error', reqId, spaceId: this.keys.spaceId, code: 'sync/timeout', message: 'no answer from the relay' })
-      }, timeoutMs)
-      this.requests.set(reqId, f => { clearTimeout(timer); resolve(f) })
-      if (!this.link.send(make(reqId))) this.answer({ type: 'error', reqId, spaceId: this.keys.spaceId, code: 'sync/offline', message: 'not connected to the relay' })
-    })
   }
 
   // Snapshots (DESIGN.md §5) ---------------------------------------------------------------------
@@ -662,7 +446,7 @@ export class Space implements LinkMember {
 
   /** Sends a sealed presence envelope on the live connection; false while not joined. */
   sendPresence (envelope: Uint8Array): boolean {
-    if (!this.joined || this.closed) return false
+    if (!this.conn.joined || this.closed) return false
     return this.link.send({ type: 'presence', spaceId: this.keys.spaceId, envelope })
   }
 
@@ -689,10 +473,10 @@ export class Space implements LinkMember {
     }
     this.closed = true
     this.fetch.stop()
-    for (const t of [this.retryTimer, this.joinTimer]) if (t !== undefined) clearTimeout(t)
+    this.conn.stop()
     this.out?.stop()
     this.snapsync.stop()
-    for (const [reqId, answer] of this.requests) answer({ type: 'error', reqId, spaceId: this.keys.spaceId, code: 'sync/closed', message: 'the space was closed' })
+    this.requests.failAll('sync/closed', 'the space was closed')
     if (this.metaTimer !== undefined) {
       clearTimeout(this.metaTimer)
       this.metaTimer = undefined
