@@ -49,6 +49,9 @@ export interface ReaderHost {
   clearGap (sk: string): void
 }
 
+/** The clocks of one Yjs clientID a stream carried: lowest first clock, highest end. */
+export interface Span { readonly from: number; readonly to: number }
+
 /** Positions per stream whose reach is kept (snapshots name recent positions). */
 const REACH_KEPT = 4096
 
@@ -77,13 +80,13 @@ export class StreamReader {
    * Per stream, the highest clock of each Yjs clientID its applied envelopes carried (this session):
    * a snapshot naming that stream at our head must hold at least that much of it.
    */
-  readonly reach = new Map<string, Map<number, number>>()
+  private readonly reach = new Map<string, Map<number, Span>>()
   /**
    * The same per position: what each stream carried up to each seq this session applied (the last
    * REACH_KEPT positions of each stream), so a snapshot naming a position this replica has gone
    * past is still checked against exactly that position.
    */
-  private readonly reachBySeq = new Map<string, Map<number, ReadonlyMap<number, number>>>()
+  private readonly reachBySeq = new Map<string, Map<number, ReadonlyMap<number, Span>>>()
   readonly stats = { applied: 0, duplicates: 0, rejected: 0 }
   private readonly buffered = new Map<string, Map<number, Entry>>()
   /** Streams known (from their author) to reach further than this replica has: sk → last seq. */
@@ -279,9 +282,12 @@ export class StreamReader {
   private noteReach (sk: string, seq: number, updates: readonly Uint8Array[]): void {
     let r = this.reach.get(sk)
     for (const u of updates) {
-      for (const [c, clock] of Y.parseUpdateMeta(u).to) {
+      const meta = Y.parseUpdateMeta(u)
+      for (const [c, to] of meta.to) {
         if (r === undefined) this.reach.set(sk, r = new Map())
-        if ((r.get(c) ?? 0) < clock) r.set(c, clock)
+        const from = meta.from.get(c) ?? 0
+        const was = r.get(c)
+        r.set(c, was === undefined ? { from, to } : { from: Math.min(was.from, from), to: Math.max(was.to, to) })
       }
     }
     let bySeq = this.reachBySeq.get(sk)
@@ -295,7 +301,7 @@ export class StreamReader {
    * session did not apply that position). Clocks from earlier sessions are not in it, so it is a
    * lower bound: whatever it names, a snapshot covering that position must hold.
    */
-  reachAt (sk: string, seq: number): ReadonlyMap<number, number> | undefined {
+  reachAt (sk: string, seq: number): ReadonlyMap<number, Span> | undefined {
     return this.reachBySeq.get(sk)?.get(seq)
   }
 

@@ -1,6 +1,6 @@
 import * as Y from 'yjs'
 import { err, ok, type Result } from '../../shared/errors.js'
-import { conflictingItem } from './overlap.js'
+import { conflictingItem, stalePending, type Conflict } from './overlap.js'
 import { encodeState } from './state.js'
 
 /**
@@ -73,6 +73,13 @@ export class ShadowApplier {
     } finally {
       this.shadow.off('update', mark)
     }
+    const stale = stalePending(this.shadow)
+    if (stale !== undefined && !this.staleBefore(stale)) {
+      this.shadow = this.rebuild()
+      this.stats.refused++
+      this.stats.rebuilds++
+      return err('apply/conflicting-item', `it carries two versions of one item (clientID ${stale.client}, clock ${stale.clock}): its author wrote one item twice`)
+    }
     try {
       Y.transact(this.doc, () => {
         for (const u of updates) v2 ? Y.applyUpdateV2(this.doc, u, origin) : Y.applyUpdate(this.doc, u, origin)
@@ -101,6 +108,12 @@ export class ShadowApplier {
     } catch (e) {
       return err('apply/malformed-update', `update does not integrate: ${message(e)}`)
     }
+  }
+
+  /** The live doc already held that stale pending struct (it came before this check, or from the store). */
+  private staleBefore (c: Conflict): boolean {
+    const live = stalePending(this.doc)
+    return live !== undefined && live.client === c.client && live.clock === c.clock
   }
 
   /** Rebuilds the shadow from the live doc (after the live doc was loaded behind its back). */

@@ -8,7 +8,7 @@ import { attestMessage, hash } from '../../shared/sign.js'
 import type { Sodium } from '../../shared/sodium.js'
 import { err, ok, type Result } from '../../shared/errors.js'
 import { checkContent, readSnapshotBody, SNAPSHOT_STREAM, streamKey, verifySnapshot, writeSnapshotBody, type HeldSnapshot, type SnapshotBody, type StreamHeadRef } from './snapshot.js'
-import type { StreamReader } from './reader.js'
+import type { Span, StreamReader } from './reader.js'
 import type { ShadowApplier } from './shadow.js'
 
 /**
@@ -148,14 +148,17 @@ export class Snapshotter {
     for (const h of o.body.heads) {
       const k = streamKey(h.author, h.stream)
       const mineAt = reader.heads.get(k)?.seq
-      const reach = ownHeads.has(k) ? self.ownReach(h.seq) : reader.reachAt(k, h.seq) ?? (mineAt === h.seq ? reader.reach.get(k) : undefined)
+      const reach: ReadonlyMap<number, Span> | undefined = ownHeads.has(k) ? spans(self.ownReach(h.seq)) : reader.reachAt(k, h.seq)
       // Gone past that position in an earlier session: what it carried is not known here, and the
       // content check below would fill in whatever the snapshot left out of it. Not vouched for.
       if (reach === undefined && mineAt !== undefined && mineAt > h.seq && h.hash.length > 0) {
         return { verdict: 'unverifiable', code: 'snapshot/unverifiable', message: `this replica cannot tell what seq ${h.seq} of a stream carried` }
       }
-      for (const [c, clock] of reach ?? []) {
-        if ((snapSv.get(c) ?? 0) < Math.min(clock, mine.get(c) ?? 0)) return { verdict: 'bad', code: 'snapshot/missing-content', message: `it claims to cover seq ${h.seq} of a stream but lacks content that envelope carried (clientID ${c})` }
+      for (const [c, span] of reach ?? []) {
+        // Only what this replica integrated counts: from where the stream's content of `c` starts
+        // (a clock below that came from elsewhere) up to the lesser of its end and our clock.
+        const have = mine.get(c) ?? 0
+        if (span.from < have && (snapSv.get(c) ?? 0) < Math.min(span.to, have)) return { verdict: 'bad', code: 'snapshot/missing-content', message: `it claims to cover seq ${h.seq} of a stream but lacks content that envelope carried (clientID ${c})` }
       }
     }
     // A stream this replica stopped at a refused envelope cannot be held against anyone: an honest
@@ -194,4 +197,9 @@ export function unboundClients (state: Uint8Array, snapBindings: ReadonlyArray<r
   const out: number[] = []
   for (const c of Y.decodeStateVector(Y.encodeStateVectorFromUpdateV2(state)).keys()) if (!bound.has(c)) out.push(c)
   return out
+}
+
+/** This session's own reach (clocks sealed from 0) as spans. */
+function spans (m: ReadonlyMap<number, number> | undefined): ReadonlyMap<number, Span> | undefined {
+  return m === undefined ? undefined : new Map([...m].map(([c, to]) => [c, { from: 0, to }]))
 }

@@ -80,6 +80,19 @@ describe('two versions of one item', () => {
     expect(doc.getText('text').toString()).toBe('base zzhello')
   })
 
+  it('two versions in one batch (one left waiting for a dependency) are refused, nothing changes', () => {
+    const { doc, shadow } = replica()
+    shadow.apply([base], REMOTE)
+    const p5 = editBy(5, base, d => d.getText('text').insert(5, 'zz'))
+    const v1 = editBy(7, Y.mergeUpdates([base, p5]), d => d.getText('text').insert(7, 'hello'))
+    const v2 = editBy(7, base, d => d.getText('text').insert(5, 'HELLO'))
+    const r = shadow.apply([v1, v2], REMOTE)
+    expect(r.ok).toBe(false)
+    if (!r.ok) expect(r.code).toBe('apply/conflicting-item')
+    expect(doc.getText('text').toString()).toBe('base ')
+    expect(doc.store.pendingStructs).toBe(null)
+  })
+
   it('honest re-deliveries pass: the same update again, merged with later ones, after its items were split or deleted', () => {
     const { doc, shadow } = replica()
     shadow.apply([base], REMOTE)
