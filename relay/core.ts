@@ -85,6 +85,8 @@ const CERT_CACHE_MAX = 100_000
 const PAGE_BYTES = 4 * 1024 * 1024
 const MAX_PENDING_PART_BYTES = 256 * 1024 * 1024
 const PENDING_PART_TTL_MS = 10 * 60_000
+/** A receipt names stream heads (~80 B each): 64 KiB holds the newest few hundred, plenty for one device. */
+export const MAX_RECEIPT_BYTES = 64 * 1024
 
 /** What the snapshots frame says about a stored snapshot (its parts are named inside the sealed head). */
 const entryOf = (x: StoredSnapshot): frame.SnapshotEntry => ({ id: x.id, covers: x.covers, attested: x.attested, envelope: x.envelope })
@@ -161,6 +163,9 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
     }
     m.catchingUp = false
     send(ps, { type: 'entries', reqId, spaceId, entries: [], head: m.sent, more: false })
+    // Then what the other members last said they hold (DESIGN.md §7): the newest receipt of each.
+    const receipts = await store.getReceipts(spaceId, frame.MAX_RECEIPTS_PER_FRAME)
+    if (receipts.length > 0 && !ps.closed) send(ps, { type: 'receipts', reqId: 0, spaceId, envelopes: receipts })
   }
 
   const keepSnapshots = opts.keepSnapshots ?? 3
@@ -350,6 +355,19 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       const read = await store.readStream(f.spaceId, f.author, f.stream, f.fromSeq, Math.max(1, f.limit))
       const rows = fit(read)
       send(ps, { type: 'entries', reqId: f.reqId, spaceId: f.spaceId, entries: rows, head: await store.head(f.spaceId), more: rows.length < read.length || read.length === f.limit })
+    },
+    async receipt (ps, f) {
+      if (member(ps, f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/not-joined', 'authenticate to the space first', true)
+      if (f.envelope.length > MAX_RECEIPT_BYTES) return fail(ps, f.reqId, f.spaceId, 'relay/too-large', `a receipt may hold at most ${MAX_RECEIPT_BYTES} bytes`, false)
+      // Checked like an update: only a certified writer's device can leave receipts.
+      const checked = await checkEnvelope(ps, f.reqId, f.spaceId, f.envelope, MsgType.receipt)
+      if (checked === undefined) return
+      if (!await store.putReceipt(f.spaceId, checked.header.author, f.envelope)) return fail(ps, f.reqId, f.spaceId, 'relay/no-space', 'no such space', true)
+      send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: 0 })
+      const bytes = frame.writeFrame({ type: 'receipts', reqId: 0, spaceId: f.spaceId, envelopes: [f.envelope] })
+      for (const other of subscribers.get(toHex(f.spaceId)) ?? []) {
+        if (other !== ps && !other.closed && member(other, f.spaceId) !== undefined) other.peer.send(bytes)
+      }
     },
     async leave (ps, f) {
       unsubscribe(ps, toHex(f.spaceId))

@@ -22,6 +22,7 @@ export const FrameType = {
   attest: 11,
   putSnapshotPart: 12,
   getSnapshotPart: 13,
+  receipt: 14,
   challenge: 20,
   ok: 21,
   entries: 22,
@@ -29,8 +30,12 @@ export const FrameType = {
   presenceOut: 24,
   peerLeft: 25,
   snapshots: 26,
-  snapshotPart: 27
+  snapshotPart: 27,
+  receipts: 28
 } as const
+
+/** Receipts in one `receipts` frame: the newest of each device of a space. */
+export const MAX_RECEIPTS_PER_FRAME = 1024
 
 export const MAX_ENTRIES_PER_FRAME = 4096
 export const MAX_FRAME_BYTES = MAX_ENVELOPE_BYTES + 64 * 1024
@@ -71,6 +76,8 @@ export type Frame =
   | { type: 'getSnapshotPart'; reqId: number; spaceId: Uint8Array; hash: Uint8Array }
   | { type: 'snapshotPart'; reqId: number; spaceId: Uint8Array; envelope: Uint8Array }
   | { type: 'snapshots'; reqId: number; spaceId: Uint8Array; snapshots: SnapshotEntry[] }
+  | { type: 'receipt'; reqId: number; spaceId: Uint8Array; envelope: Uint8Array }
+  | { type: 'receipts'; reqId: number; spaceId: Uint8Array; envelopes: Uint8Array[] }
   | { type: 'challenge'; reqId: number; spaceId: Uint8Array; challenge: Uint8Array }
   | { type: 'ok'; reqId: number; spaceId: Uint8Array; cursor: number }
   | { type: 'entries'; reqId: number; spaceId: Uint8Array; entries: Entry[]; head: number; more: boolean }
@@ -151,7 +158,13 @@ export function writeFrame (f: Frame): Uint8Array {
       break
     case 'putSnapshotPart':
     case 'snapshotPart':
+    case 'receipt':
       encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId); encoding.writeVarUint8Array(e, f.envelope)
+      break
+    case 'receipts':
+      encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId)
+      encoding.writeVarUint(e, f.envelopes.length)
+      for (const x of f.envelopes) encoding.writeVarUint8Array(e, x)
       break
     case 'getSnapshotPart':
       encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId); encoding.writeVarUint8Array(e, f.hash)
@@ -277,6 +290,16 @@ export function readFrame (bytes: Uint8Array): Result<Frame, FrameErrorCode> {
           snapshots.push({ id: sid, covers, attested: attested === 1, envelope: envelope(r) })
         }
         f = { type: 'snapshots', reqId: id, spaceId, snapshots }
+        break
+      }
+      case FrameType.receipt: f = { type: 'receipt', reqId: reqId(), spaceId: space(), envelope: envelope(r) }; break
+      case FrameType.receipts: {
+        const id = reqId()
+        const spaceId = space()
+        const n = r.varUint(MAX_RECEIPTS_PER_FRAME)
+        const envelopes: Uint8Array[] = []
+        for (let i = 0; i < n; i++) envelopes.push(envelope(r))
+        f = { type: 'receipts', reqId: id, spaceId, envelopes }
         break
       }
       default: return err('frame/unknown-type', `unknown frame type ${t}`)

@@ -27,6 +27,8 @@ interface MemSpace {
   readonly snapshots: MemSnapshot[]
   /** By hex hash. */
   readonly parts: Map<string, MemPart>
+  /** Newest receipt per hex device key, in insertion (= time) order. */
+  readonly receipts: Map<string, Uint8Array>
 }
 
 /** In-memory backend for fast unit tests; same contract as SQLite, no durability. */
@@ -50,7 +52,7 @@ export function createMemoryStore (): LogStore {
     async createSpace (id, rec) {
       const k = toHex(id)
       if (spaces.has(k)) return false
-      spaces.set(k, { rec: { accessPk: copy(rec.accessPk), writePk: copy(rec.writePk) }, log: [], top: 0, pruned: 0, heads: new Map(), bySeq: new Map(), snapshots: [], parts: new Map() })
+      spaces.set(k, { rec: { accessPk: copy(rec.accessPk), writePk: copy(rec.writePk) }, log: [], top: 0, pruned: 0, heads: new Map(), bySeq: new Map(), snapshots: [], parts: new Map(), receipts: new Map() })
       return true
     },
     async getSpace (id) {
@@ -127,6 +129,19 @@ export function createMemoryStore (): LogStore {
       const s = get(id)
       const x = s === undefined ? undefined : newestAttested(s)
       return x === undefined ? undefined : out(x)
+    },
+    async putReceipt (id, device, envelope) {
+      const s = get(id)
+      if (s === undefined) return false
+      const k = toHex(device)
+      s.receipts.delete(k)
+      s.receipts.set(k, copy(envelope))
+      return true
+    },
+    async getReceipts (id, limit) {
+      const s = get(id)
+      if (s === undefined) return []
+      return [...s.receipts.values()].reverse().slice(0, limit).map(copy)
     },
     async attestSnapshot (id, hash, device) {
       const x = get(id)?.snapshots.find(x => equalBytes(x.hash, hash))

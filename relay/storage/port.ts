@@ -125,5 +125,13 @@ export interface LogStore {
   prune (spaceId: Uint8Array, upTo: number, keepSnapshots?: number): Promise<number>
   /** The highest cursor pruned so far (0 if never): a client resuming below it needs a snapshot. */
   prunedUpTo (spaceId: Uint8Array): Promise<number>
+  /**
+   * Keeps `envelope` as the newest receipt of `device` in the space (DESIGN.md §7), replacing the
+   * one before: receipts are summaries, only the newest of each device matters. False for an
+   * unknown space. The relay checked the envelope's signature; it cannot read it.
+   */
+  putReceipt (spaceId: Uint8Array, device: Uint8Array, envelope: Uint8Array): Promise<boolean>
+  /** The newest receipt of each device of the space, at most `limit` (most recent first). */
+  getReceipts (spaceId: Uint8Array, limit: number): Promise<Uint8Array[]>
   close (): Promise<void>
 }

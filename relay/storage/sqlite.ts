@@ -52,6 +52,10 @@ export function createSqliteStore (file: string): LogStore {
       snapshot INTEGER NOT NULL, idx INTEGER NOT NULL, part INTEGER NOT NULL, PRIMARY KEY (snapshot, idx)
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS snapshot_parts_part ON snapshot_parts (part);
+    -- Issue 8: the newest receipt of each device (a new table only, older data directories open unchanged).
+    CREATE TABLE IF NOT EXISTS receipts (
+      space BLOB NOT NULL, device BLOB NOT NULL, env BLOB NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (space, device)
+    ) WITHOUT ROWID;
   `)
 
   type SnapRow = { id: number; hash: Buffer; prev_hash: Buffer; covers: number; env: Buffer; attested: number }
@@ -76,6 +80,8 @@ export function createSqliteStore (file: string): LogStore {
     snapIdByHash: db.prepare<[Uint8Array, Uint8Array], { id: number }>('SELECT id FROM snapshots WHERE space = ? AND hash = ? ORDER BY id DESC LIMIT 1'),
     attestedSnapId: db.prepare<[Uint8Array], { id: number }>('SELECT id FROM snapshots WHERE space = ? AND EXISTS (SELECT 1 FROM attestations a WHERE a.snapshot = snapshots.id) ORDER BY id DESC LIMIT 1'),
     attest: db.prepare('INSERT OR IGNORE INTO attestations (snapshot, device, at) VALUES (?, ?, ?)'),
+    putReceipt: db.prepare('INSERT OR REPLACE INTO receipts (space, device, env, at) VALUES (?, ?, ?, ?)'),
+    receipts: db.prepare<[Uint8Array, number], { env: Buffer }>('SELECT env FROM receipts WHERE space = ? ORDER BY at DESC LIMIT ?'),
     snapParts: db.prepare<[number], { hash: Buffer }>('SELECT p.hash FROM snapshot_parts sp JOIN parts p ON p.id = sp.part WHERE sp.snapshot = ? ORDER BY sp.idx'),
     partId: db.prepare<[Uint8Array, Uint8Array], { id: number }>('SELECT id FROM parts WHERE space = ? AND hash = ?'),
     partEnv: db.prepare<[Uint8Array, Uint8Array], { env: Buffer }>('SELECT env FROM parts WHERE space = ? AND hash = ?'),
@@ -195,6 +201,14 @@ export function createSqliteStore (file: string): LogStore {
     async getAttestedSnapshot (id) {
       const r = q.attestedSnap.get(id)
       return r === undefined ? undefined : snapshot(r)
+    },
+    async putReceipt (id, device, envelope) {
+      if (q.getSpace.get(id) === undefined) return false
+      q.putReceipt.run(id, device, envelope, Date.now())
+      return true
+    },
+    async getReceipts (id, limit) {
+      return q.receipts.all(id, limit).map(r => new Uint8Array(r.env))
     },
     async attestSnapshot (id, hash, device) {
       return db.transaction((): boolean => {

@@ -177,6 +177,31 @@ export function runLogStoreContract (name: string, setup: () => Promise<Contract
       })
     })
 
+    describe('receipts', () => {
+      it('keeps the newest receipt per device, newest first; unknown spaces refuse; bytes are copies', async () => {
+        const id = await newSpace(store)
+        const [d1, d2] = [rand(32), rand(32)]
+        expect(await store.getReceipts(id, 10)).toEqual([])
+        expect(await store.putReceipt(spaceId(), d1, rand(40))).toBe(false)
+        const r1 = rand(40)
+        expect(await store.putReceipt(id, d1, r1)).toBe(true)
+        await new Promise(resolve => setTimeout(resolve, 3))
+        const r2 = rand(50)
+        expect(await store.putReceipt(id, d2, r2)).toBe(true)
+        await new Promise(resolve => setTimeout(resolve, 3))
+        const r1b = rand(60)
+        expect(await store.putReceipt(id, d1, r1b)).toBe(true)
+        const want = [hex(r1b), hex(r2)]
+        r1b.fill(0)
+        const got = await store.getReceipts(id, 10)
+        expect(got.map(hex)).toEqual(want)
+        got[0]!.fill(1)
+        expect((await store.getReceipts(id, 10)).map(hex)).toEqual(want)
+        expect((await store.getReceipts(id, 1)).map(hex)).toEqual([want[0]])
+        if (h.reopen !== undefined) expect((await reopenStore().then(s => s.getReceipts(id, 10))).map(hex)).toEqual(want)
+      })
+    })
+
     describe('append and the stream chain', () => {
       it('appends seq 0 (zero prevHash), 1, 2 with increasing cursors', async () => {
         const space = await newSpace(store)

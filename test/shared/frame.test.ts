@@ -53,7 +53,9 @@ const arbitraries: { [K in Frame['type']]: fc.Arbitrary<Extract<Frame, { type: K
   attest: fc.record({ type: fc.constant('attest'), reqId, spaceId, snapshotHash: bytes(32), device: pk, cert: bytes(64), signature: bytes(64) }),
   putSnapshotPart: fc.record({ type: fc.constant('putSnapshotPart'), reqId, spaceId, envelope }),
   getSnapshotPart: fc.record({ type: fc.constant('getSnapshotPart'), reqId, spaceId, hash: bytes(32) }),
-  snapshotPart: fc.record({ type: fc.constant('snapshotPart'), reqId, spaceId, envelope })
+  snapshotPart: fc.record({ type: fc.constant('snapshotPart'), reqId, spaceId, envelope }),
+  receipt: fc.record({ type: fc.constant('receipt'), reqId, spaceId, envelope }),
+  receipts: fc.record({ type: fc.constant('receipts'), reqId, spaceId, envelopes: fc.array(envelope, { maxLength: 4 }) })
 }
 const anyFrame: fc.Arbitrary<Frame> = fc.oneof(...Object.values(arbitraries) as Array<fc.Arbitrary<Frame>>)
 
