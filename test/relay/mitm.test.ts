@@ -1,0 +1,320 @@
+import path from 'node:path'
+import Database from 'better-sqlite3'
+import * as Y from 'yjs'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createClient, type Client } from '../../client/core/client.js'
+import type { Space } from '../../client/core/space.js'
+import { createMemorySpaceStore } from '../../client/core/store.js'
+import { toHex } from '../../shared/bytes.js'
+import { GENESIS_HASH, seal } from '../../shared/envelope.js'
+import type { Frame } from '../../shared/frame.js'
+import { MsgType, parseEnvelope } from '../../shared/header.js'
+import { deriveKeys, parseLink, type Invite, type SpaceKeys } from '../../shared/keys.js'
+import { hash } from '../../shared/sign.js'
+import { getSodium, type Sodium } from '../../shared/sodium.js'
+import type { RelayServer } from '../../relay/server.js'
+import { memberDevice, openLog, writeBatch } from '../support/member.js'
+import { startMitm, type Mitm } from '../support/mitm.js'
+import { rawPeer, type RawPeer } from '../support/raw-peer.js'
+import { startTestRelay, waitFor, wsTransport } from '../support/relay.js'
+
+/**
+ * The lying relay of test/support/mitm.ts against the real relay (SQLite on disk) and real
+ * clients over WebSockets. Each test shows that the MITM can tell one lie (issue 8, items 1–5):
+ * the lie is checked where it happens, in the frames it sent and in the relay's database, and by
+ * what each client ends up holding. Whether a client notices is not asserted here: these tests
+ * document what a relay can do today; the defences are tested on top of this proxy.
+ */
+let relay: (RelayServer & { dir: string }) | undefined
+let mitm: Mitm | undefined
+const clients: Client[] = []
+const peers: RawPeer[] = []
+afterEach(async () => {
+  for (const p of peers.splice(0)) p.close()
+  for (const c of clients.splice(0)) await c.close()
+  await mitm?.close()
+  mitm = undefined
+  await relay?.close()
+  relay = undefined
+})
+
+async function client (): Promise<Client> {
+  // No automatic snapshots: the lies about the log are seen in the log alone (test 4 snapshots by hand).
+  const c = await createClient({ transport: wsTransport, storeFor: () => createMemorySpaceStore(), link: { backoffBaseMs: 20, backoffMaxMs: 200 }, space: { snapshotIdleMs: 0, snapshotEvery: 0, snapshotBytes: 1 << 30 } })
+  clients.push(c)
+  return c
+}
+
+async function inviteOf (link: string): Promise<Invite> {
+  const r = parseLink(await getSodium(), link)
+  if (!r.ok) throw new Error(r.message)
+  return r.value
+}
+
+/** A space created by `tag` and opened by each of `others`, every client through its own port of the MITM. */
+async function setup (creator: string, ...others: string[]): Promise<{ spaces: Record<string, Space>; editLink: string; keys: SpaceKeys; space: string; sodium: Sodium }> {
+  relay = await startTestRelay({ pruneGraceMs: 60_000 })
+  mitm = await startMitm(relay.url)
+  const { space: first, editLink } = await (await client()).createSpace(await mitm.url(creator))
+  await first.whenCaughtUp(5000)
+  const spaces: Record<string, Space> = { [creator]: first }
+  for (const t of others) {
+    spaces[t] = await (await client()).openSpace(await inviteOf(editLink), await mitm.url(t))
+    await spaces[t]!.whenCaughtUp(5000)
+  }
+  const sodium = await getSodium()
+  return { spaces, editLink, keys: deriveKeys(sodium, (await inviteOf(editLink)).secrets), space: first.spaceKey, sodium }
+}
+
+const text = (s: Space): string => s.doc.getText('text').toString()
+function write (s: Space, what: string): void {
+  const t = s.doc.getText('text')
+  t.insert(t.length, what)
+}
+async function writeStored (s: Space, what: string): Promise<void> {
+  write(s, what)
+  await s.whenStored(5000)
+}
+const settle = (ms = 300): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
+
+function db<T> (fn: (d: Database.Database) => T): T {
+  const d = new Database(path.join(relay!.dir, 'relay.sqlite'), { readonly: true })
+  try { return fn(d) } finally { d.close() }
+}
+const logCount = (): number => db(d => (d.prepare('SELECT count(*) AS n FROM log').get() as { n: number }).n)
+const relayHead = (): number => db(d => (d.prepare('SELECT max(cursor) AS c FROM log').get() as { c: number }).c)
+const storedHashesOf = (authorHex: string): string[] =>
+  db(d => (d.prepare('SELECT hash FROM log WHERE author = ? ORDER BY cursor').all(Buffer.from(authorHex, 'hex')) as { hash: Buffer }[]).map(r => r.hash.toString('hex')))
+const attestations = (): number => db(d => (d.prepare('SELECT count(*) AS n FROM attestations').get() as { n: number }).n)
+
+/** The text of the space as the relay stores it: every log entry read by an honest peer straight from the relay. */
+async function relayText (sodium: Sodium, keys: SpaceKeys): Promise<string> {
+  const p = await rawPeer(relay!.url)
+  peers.push(p)
+  await p.join(sodium, keys.spaceId, keys.access)
+  const doc = new Y.Doc()
+  for (const e of openLog(sodium, keys, p.frames)) for (const u of e.updates) Y.applyUpdate(doc, u)
+  return doc.getText('text').toString()
+}
+
+/** Entries in frames sent to a tag: cursor, author (hex) and the envelope as sent. */
+function entriesSent (frames: readonly Frame[]): { cursor: number; author: string; envelope: Uint8Array }[] {
+  return frames.flatMap(f => f.type === 'entries' ? f.entries.map(e => { const p = parseEnvelope(e.envelope); return { cursor: e.cursor, author: p.ok ? toHex(p.value.header.author) : '', envelope: e.envelope } }) : [])
+}
+const headsSent = (frames: readonly Frame[]): number[] => frames.flatMap(f => f.type === 'entries' ? [f.head] : [])
+
+/** Cuts `tag`'s connection and waits until its client has joined and caught up again. */
+async function reconnect (tag: string, s: Space): Promise<void> {
+  mitm!.cut(tag)
+  await waitFor(() => s.status.connection !== 'online', 5000, `${tag} offline`)
+  await waitFor(() => s.status.connection === 'online' && s.status.caughtUp, 5000, `${tag} back`)
+}
+
+describe('a lying relay (MITM in front of an honest relay)', () => {
+  it('1. swallows one append and forges its ack: the writer counts it stored, the relay never had it', async () => {
+    const { spaces: { alice, bob }, sodium } = await setup('alice', 'bob')
+    await writeStored(alice!, 'kept ')
+    await waitFor(() => text(bob!).includes('kept'), 5000, 'bob has kept')
+    const before = logCount()
+
+    mitm!.swallowNextAppend('alice')
+    await writeStored(alice!, 'lost ')
+    expect(alice!.status.unsynced).toBe(0)
+    expect(mitm!.counts).toMatchObject({ swallowed: 1, forgedAcks: 1 })
+    const [lost] = mitm!.swallowed
+    expect(logCount()).toBe(before)
+    expect(storedHashesOf(toHex(alice!.devicePublicKey))).not.toContain(toHex(hash(sodium, lost!.envelope)))
+
+    // Bob writes next: the relay gives his entry the very cursor the MITM forged for alice, and
+    // alice is told it one higher, so every cursor she sees after the forged ack is above it.
+    await writeStored(bob!, 'later ')
+    await waitFor(() => text(alice!).includes('later'), 5000, 'alice has later')
+    const toAlice = mitm!.sent('alice')
+    const at = toAlice.findIndex(f => f.type === 'ok' && f.cursor === lost!.forgedCursor)
+    expect(at).toBeGreaterThan(0)
+    const cursorsBefore = toAlice.slice(0, at).flatMap(f => f.type === 'ok' ? [f.cursor] : f.type === 'entries' ? [f.head, ...f.entries.map(e => e.cursor)] : [])
+    expect(Math.max(...cursorsBefore)).toBeLessThan(lost!.forgedCursor)
+    const after = entriesSent(toAlice.slice(at + 1))
+    expect(after.map(e => e.cursor)).toEqual([relayHead() + 1])
+    expect(relayHead()).toBe(lost!.forgedCursor)
+
+    await settle()
+    expect(text(bob!)).toBe('kept later ')
+    expect(text(alice!)).toContain('lost')
+  })
+
+  it('2. withholds one author from one reader: catch-up, live and fetchStream, heads lowered to match', async () => {
+    const { spaces: { alice, bob, carol }, keys, space, sodium } = await setup('alice', 'bob', 'carol')
+    await writeStored(alice!, 'base ')
+    await waitFor(() => text(bob!).includes('base') && text(carol!).includes('base'), 5000, 'base everywhere')
+    const aliceHex = toHex(alice!.devicePublicKey)
+    const mark = mitm!.sent('bob').length
+
+    mitm!.dropAuthor('bob', aliceHex)
+    await writeStored(alice!, 'secret1 ')
+    await waitFor(() => text(carol!).includes('secret1'), 5000, 'carol has secret1')
+    // At the front: an edit after secret1 would hang on it in bob's doc (Yjs keeps it pending).
+    carol!.doc.getText('text').insert(0, 'carol ')
+    await carol!.whenStored(5000)
+    await writeStored(alice!, 'secret2 ')
+    await waitFor(() => text(carol!).includes('secret2'), 5000, 'carol has secret2')
+    await waitFor(() => text(bob!).includes('carol'), 5000, 'bob has carol')
+    await settle()
+    expect(text(bob!)).toBe('carol base ')
+    expect(text(carol!)).toBe('carol base secret1 secret2 ')
+    expect(await relayText(sodium, keys)).toBe('carol base secret1 secret2 ')
+
+    // Reconnecting: the catch-up leaves alice out too, and no head names her last entry.
+    await reconnect('bob', bob!)
+    await settle()
+    expect(text(bob!)).toBe('carol base ')
+    const toBob = mitm!.sent('bob').slice(mark)
+    expect(entriesSent(toBob).filter(e => e.author === aliceHex)).toEqual([])
+    const carolCursor = Math.max(...entriesSent(toBob).map(e => e.cursor))
+    expect(Math.max(...headsSent(toBob))).toBe(carolCursor)
+    expect(relayHead()).toBeGreaterThan(carolCursor)
+    expect(mitm!.countsFor('bob').hidden).toBeGreaterThanOrEqual(2)
+    expect(mitm!.countsFor('bob').headsLowered).toBeGreaterThanOrEqual(1)
+    expect(mitm!.countsFor('carol').hidden).toBe(0)
+
+    // Asked for alice's stream by (author, stream, seq), bob is answered what he had before the
+    // lie began (her first entry) and nothing after it; carol all of it.
+    const stream = mitm!.log(space).filter(e => e.author === aliceHex).at(-1)!.stream
+    const ask = async (tag: string): Promise<Frame & { type: 'entries' }> => {
+      const p = await rawPeer(await mitm!.url(tag))
+      peers.push(p)
+      await p.join(sodium, keys.spaceId, keys.access)
+      p.send({ type: 'fetchStream', reqId: 99, spaceId: keys.spaceId, author: alice!.devicePublicKey, stream: Buffer.from(stream, 'hex'), fromSeq: 0, limit: 100 })
+      return await p.next('entries', f => f.reqId === 99)
+    }
+    const forBob = await ask('bob')
+    expect(forBob.entries.map(e => e.cursor)).toEqual([1])
+    expect(forBob.head).toBe(carolCursor)
+    const forCarol = await ask('carol')
+    expect(forCarol.entries.length).toBe(3)
+    expect(forCarol.head).toBe(relayHead())
+  })
+
+  it('3. forks the space: two groups, two histories, the relay stores both', async () => {
+    const { spaces: { alice, bob, carol }, keys, sodium } = await setup('alice', 'bob', 'carol')
+    await writeStored(alice!, 'shared ')
+    await waitFor(() => text(bob!).includes('shared') && text(carol!).includes('shared'), 5000, 'shared everywhere')
+
+    mitm!.fork([['alice', 'bob'], ['carol']])
+    await writeStored(alice!, 'A ')
+    await writeStored(carol!, 'C ')
+    await waitFor(() => text(bob!).includes('A'), 5000, 'bob has A')
+    await writeStored(bob!, 'B ')
+    await waitFor(() => text(alice!).includes('B'), 5000, 'alice has B')
+    await settle()
+
+    expect(text(alice!)).toBe('shared A B ')
+    expect(text(bob!)).toBe('shared A B ')
+    expect(text(carol!)).toBe('shared C ')
+    const stored = await relayText(sodium, keys)
+    for (const w of ['shared', 'A', 'B', 'C']) expect(stored).toContain(w)
+
+    // A reconnect does not heal it: each group's catch-up leaves the other out.
+    await reconnect('carol', carol!)
+    await reconnect('alice', alice!)
+    await settle()
+    expect(text(carol!)).toBe('shared C ')
+    expect(text(alice!)).toBe('shared A B ')
+    const group1 = [...mitm!.devices('alice'), ...mitm!.devices('bob')]
+    const carolHex = toHex(carol!.devicePublicKey)
+    expect(entriesSent(mitm!.sent('carol')).filter(e => group1.includes(e.author)).map(e => e.cursor)).toEqual([1])
+    for (const t of ['alice', 'bob']) expect(entriesSent(mitm!.sent(t)).filter(e => e.author === carolHex)).toEqual([])
+    expect(mitm!.counts.hidden).toBeGreaterThanOrEqual(3)
+  })
+
+  it('4. serves an old snapshot, and nothing after it, to a new device', async () => {
+    const { spaces: { alice, bob }, editLink, space } = await setup('alice', 'bob')
+    await writeStored(alice!, 'note1 ')
+    await waitFor(() => text(bob!) === 'note1 ', 5000, 'bob has note1')
+    expect(await alice!.snapshot()).toBe('stored')
+    await waitFor(() => attestations() === 1, 10_000, 'bob attests #0')
+    for (const n of ['note2 ', 'note3 ', 'note4 ']) await writeStored(alice!, n)
+    await waitFor(() => text(bob!) === 'note1 note2 note3 note4 ', 5000, 'bob has all')
+    expect(await alice!.snapshot()).toBe('stored')
+    await waitFor(() => attestations() === 2, 10_000, 'bob attests #1')
+    const [old, newest] = mitm!.snapshots(space)
+    expect(old).toBeDefined()
+    expect(newest).toBeDefined()
+    expect(old!.seq).toBe(0)
+
+    mitm!.rollback('dave')
+    const dave = await (await client()).openSpace(await inviteOf(editLink), await mitm!.url('dave'))
+    const erin = await (await client()).openSpace(await inviteOf(editLink), await mitm!.url('erin'))
+    await Promise.all([dave.whenCaughtUp(5000), erin.whenCaughtUp(5000)])
+    await settle()
+    expect(text(erin)).toBe('note1 note2 note3 note4 ')
+    expect(text(dave)).toBe('note1 ')
+
+    // The relay chose the newest attested snapshot for both; dave was served #0 instead, no entry
+    // after what #0 covers, and no head beyond it.
+    const joinSnap = (tag: string): number[] => mitm!.sent(tag).flatMap(f => f.type === 'snapshots' ? f.snapshots.map(s => s.id) : [])
+    expect(joinSnap('erin')).toEqual([newest!.id])
+    expect(joinSnap('dave')).toEqual([old!.id])
+    const toDave = mitm!.sent('dave')
+    expect(entriesSent(toDave).filter(e => e.cursor > old!.covers)).toEqual([])
+    expect(Math.max(...headsSent(toDave), ...toDave.flatMap(f => f.type === 'ok' ? [f.cursor] : []))).toBe(old!.covers)
+    expect(mitm!.countsFor('dave').snapshotsReplaced).toBe(1)
+    expect(mitm!.countsFor('erin').snapshotsReplaced).toBe(0)
+  })
+
+  it('5. serves two signed envelopes for one (author, stream, seq) to two groups', async () => {
+    const { spaces: { alice, bob, carol }, editLink, keys, sodium } = await setup('alice', 'bob', 'carol')
+    // Mallory holds the edit link: a certified device of her own, and one Yjs clientID in two versions.
+    const device = memberDevice(sodium, keys)
+    const version = (s: string): Uint8Array => {
+      const d = new Y.Doc()
+      d.clientID = 4242
+      d.getText('text').insert(0, s)
+      const env = seal(sodium, keys, device, MsgType.update, { stream: new Uint8Array(8).fill(7), seq: 0, prevHash: GENESIS_HASH }, writeBatch([Y.encodeStateAsUpdate(d)]))
+      d.destroy()
+      return env
+    }
+    const v1 = version('version-one ')
+    const v2 = version('version-two ')
+    mitm!.equivocate(v2, ['carol'])
+
+    const mallory = await rawPeer(await mitm!.url('mallory'))
+    peers.push(mallory)
+    await mallory.join(sodium, keys.spaceId, keys.access)
+    mallory.send({ type: 'append', reqId: 50, spaceId: keys.spaceId, envelope: v1 })
+    const ack = await mallory.next('ok', f => f.reqId === 50)
+    await waitFor(() => text(alice!).includes('version') && text(bob!).includes('version') && text(carol!).includes('version'), 5000, 'all have a version')
+
+    expect(text(alice!)).toBe('version-one ')
+    expect(text(bob!)).toBe('version-one ')
+    expect(text(carol!)).toBe('version-two ')
+    expect(storedHashesOf(toHex(device.publicKey))).toEqual([toHex(hash(sodium, v1))])
+    const served = (tag: string): string[] => entriesSent(mitm!.sent(tag)).filter(e => e.cursor === ack.cursor).map(e => toHex(hash(sodium, e.envelope)))
+    expect(served('bob')).toEqual([toHex(hash(sodium, v1))])
+    expect(served('carol')).toEqual([toHex(hash(sodium, v2))])
+    expect(mitm!.countsFor('carol').equivocated).toBe(1)
+    expect(mitm!.countsFor('bob').equivocated).toBe(0)
+
+    // And again in a catch-up: another device of carol's group joins.
+    const carol2 = await (await client()).openSpace(await inviteOf(editLink), await mitm!.url('carol'))
+    await carol2.whenCaughtUp(5000)
+    await settle()
+    expect(text(carol2)).toBe('version-two ')
+    expect(mitm!.countsFor('carol').equivocated).toBe(2)
+  })
+
+  it('forwards what it cannot parse as it is, and keeps going', async () => {
+    relay = await startTestRelay()
+    mitm = await startMitm(relay.url)
+    const junk = await rawPeer(await mitm.url('junk'))
+    peers.push(junk)
+    junk.send(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2, 3]))
+    const closed = await junk.closed
+    expect(junk.frames.map(f => f.type)).toEqual(['error'])
+    expect(closed.code).toBeGreaterThan(1000)
+    expect(mitm.countsFor('junk').unparsed).toBe(1)
+    const { space } = await (await client()).createSpace(await mitm.url('ok'))
+    await space.whenCaughtUp(5000)
+    await writeStored(space, 'fine')
+  })
+})
