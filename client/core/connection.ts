@@ -55,6 +55,10 @@ export interface ConnectionHost {
   syncStats (): void
   /** Counts something the relay sent that was refused. */
   rejected (): void
+  /** Members' receipts (receipt-sync.ts). */
+  receipts (f: FrameOf<'receipts'>): void
+  /** The catch-up after joining ended. */
+  caughtUp (): void
 }
 
 export interface ConnectionOptions {
@@ -150,7 +154,12 @@ export class Connection {
       case 'snapshotPart':
         this.h.requests.answer(f)
         return undefined
-      case 'entries': return this.onEntries(f)
+      case 'entries':
+        if (this.h.requests.answer(f)) return undefined
+        return this.onEntries(f)
+      case 'receipts':
+        this.h.receipts(f)
+        return undefined
       case 'error': return this.onError(f)
       case 'presenceOut':
       case 'peerLeft':
@@ -237,6 +246,7 @@ export class Connection {
       if (!this.failedSinceAuth) this.retryFloor = undefined
       if (this.retryFloor === undefined) this.retryDelay = 500
       this.h.emitStatus()
+      this.h.caughtUp()
     }
   }
 

@@ -12,7 +12,8 @@ import type { WriteBatch } from './store.js'
  *   updates are gathered so at most one envelope leaves per `batchMs`, and none while
  *   `maxInflight` are unacknowledged. Each envelope costs every reader a signature check, so
  *   fewer, fuller envelopes keep many readers cheap.
- * - An ack removes the envelope from the outbox. A refusal that means "this position will never
+ * - An ack marks the envelope stored; it leaves the outbox only once another member is seen
+ *   holding it (receipts.ts). A refusal that means "this position will never
  *   hold these bytes" re-seals its content in this session's stream (writer.ts); any other
  *   refusal keeps it and reconnects after a growing delay, never in a tight loop.
  */
@@ -67,7 +68,7 @@ export class Outgoing {
   constructor (private readonly h: OutgoingHost, private readonly opts: OutgoingOptions) {}
 
   /** Local changes not yet durably stored by the relay (sealed or still gathering). */
-  get unsynced (): number { return this.h.writer.outbox.length + (this.pending.length > 0 ? 1 : 0) }
+  get unsynced (): number { return this.h.writer.unacked + (this.pending.length > 0 ? 1 : 0) }
 
   /** Local edits gathered and not sealed yet. */
   get unsealed (): boolean { return this.pending.length > 0 }
@@ -115,7 +116,7 @@ export class Outgoing {
   pump (): void {
     if (!this.h.joined() || this.h.closed()) return
     for (const o of this.h.writer.outbox) {
-      if (this.sent.has(o)) continue
+      if (this.sent.has(o) || this.h.writer.isAcked(o)) continue
       if (this.inflight.size >= this.opts.maxInflight * 8) break
       const reqId = this.h.nextReqId()
       if (!this.h.send({ type: 'append', reqId, spaceId: this.h.spaceId, envelope: o.env })) return
@@ -140,9 +141,10 @@ export class Outgoing {
     if (o === undefined) return
     this.inflight.delete(reqId)
     this.h.acked(cursor)
-    // With the session state: it names this stream's stored head (writer.storedHeads), so a crash
-    // right after never leaves a later session reading this stream from a start pruned by then.
-    if (this.h.writer.stored(o.env, cursor)) void this.h.persist({ outboxDrop: [o.env] }, true)
+    // The envelope stays in the outbox until another member is seen holding it (receipts.ts); the
+    // session state names this stream's acknowledged head (writer.storedHeads), so a later session
+    // neither sends it again unasked nor reads this stream from a start pruned by then.
+    if (this.h.writer.stored(o.env, cursor)) void this.h.persist({}, true)
     this.refusedDelay = 1000
     // An ack frees a slot of the in-flight window: send what was waiting for one.
     this.pump()
@@ -158,6 +160,13 @@ export class Outgoing {
     this.inflight.delete(reqId)
     // A refused resend is never taken as stored (store/pruned included: the stored bytes may be
     // another session's): its content goes out again in this session's stream.
+    // "Seq gap" while envelopes before it were acknowledged: the relay lost them or never stored
+    // them (a forged ack). They are sent again, then this one; nothing is re-sealed.
+    if (code === 'store/seq-gap' && this.h.writer.outbox.some(e => e.stream === o.stream && e.seq < o.seq)) {
+      if (this.h.writer.unack(o.stream, o.seq) > 0) this.h.alert('sync/ack-unbacked', 'the relay acknowledged writes it does not hold; they are sent again')
+      this.requeue()
+      return true
+    }
     if (RESEAL_CODES.has(code)) {
       this.refused(o, code)
       return true
@@ -179,6 +188,16 @@ export class Outgoing {
     if (code === 'store/equivocation' && r.added !== undefined && this.h.writer.rotations > 3) {
       this.h.alert('sync/stream-rotated', 'the relay keeps refusing this device\'s writes; its changes were re-sealed in a new stream')
     }
+    this.pump()
+    this.h.statusChanged()
+  }
+
+  /**
+   * Sends again, in outbox order, everything not acknowledged and not in flight: after a gap or a
+   * read-back showed the relay lacks acknowledged envelopes.
+   */
+  requeue (): void {
+    this.sent = new WeakSet(this.inflight.values())
     this.pump()
     this.h.statusChanged()
   }

@@ -52,6 +52,9 @@ export interface ReaderHost {
 /** The clocks of one Yjs clientID a stream carried: lowest first clock, highest end. */
 export interface Span { readonly from: number; readonly to: number }
 
+/** Positions per stream whose envelope hash is kept for receipts to be compared with. */
+const HASHES_KEPT = 256
+
 /** Positions per stream whose reach is kept (snapshots name recent positions). */
 const REACH_KEPT = 4096
 
@@ -89,6 +92,8 @@ export class StreamReader {
   private readonly reachBySeq = new Map<string, Map<number, ReadonlyMap<number, Span>>>()
   readonly stats = { applied: 0, duplicates: 0, rejected: 0 }
   private readonly buffered = new Map<string, Map<number, Entry>>()
+  /** Recent envelope hashes per stream (the last HASHES_KEPT positions): to compare with receipts. */
+  private readonly hashes = new Map<string, Map<number, Uint8Array>>()
   /** Streams known (from their author) to reach further than this replica has: sk → last seq. */
   private readonly targets = new Map<string, { author: Uint8Array; stream: Uint8Array; seq: number }>()
   private readonly certOk = new Set<string>()
@@ -274,9 +279,24 @@ export class StreamReader {
     this.heads.set(sk, next)
     this.stats.applied++
     this.noteReach(sk, h.seq, full.value.updates)
+    this.noteHash(sk, h.seq, envHash)
     // Streams its author ended: ask for any tail of them this replica has not got.
     for (const x of full.value.ended) this.expect(h.author, x.stream, x.seq)
     return { outcome: 'applied', stream: sk }
+  }
+
+  /** The hash of the envelope at `seq` of stream `sk`, when this replica took that position recently. */
+  hashAt (sk: string, seq: number): Uint8Array | undefined {
+    const h = this.heads.get(sk)
+    if (h !== undefined && h.seq === seq && h.hash.length > 0) return h.hash
+    return this.hashes.get(sk)?.get(seq)
+  }
+
+  private noteHash (sk: string, seq: number, envHash: Uint8Array): void {
+    let m = this.hashes.get(sk)
+    if (m === undefined) this.hashes.set(sk, m = new Map())
+    m.set(seq, envHash)
+    m.delete(seq - HASHES_KEPT)
   }
 
   private noteReach (sk: string, seq: number, updates: readonly Uint8Array[]): void {
@@ -305,11 +325,12 @@ export class StreamReader {
     return this.reachBySeq.get(sk)?.get(seq)
   }
 
-  /** `author` says its stream reached `seq`: fetch what is missing up to there. */
-  private expect (author: Uint8Array, stream: Uint8Array, seq: number): void {
+  /** `author` (or a member's receipt) says its stream reached `seq`: fetch what is missing up to there. */
+  expect (author: Uint8Array, stream: Uint8Array, seq: number): void {
     const sk = toHex(author) + ':' + toHex(stream)
     const have = this.heads.get(sk)?.seq ?? -1
     if (have >= seq || this.stuck.has(sk)) return
+    if ((this.targets.get(sk)?.seq ?? -1) >= seq) return
     this.targets.set(sk, { author, stream, seq })
     this.host.requestGap(sk, author, stream, have + 1)
   }
@@ -328,6 +349,7 @@ export class StreamReader {
     this.once(`skip:${authorHex}:${code}`, code, message, { cursor: e.cursor, author: authorHex })
     this.heads.set(sk, next)
     this.noteReach(sk, next.seq, [])
+    this.noteHash(sk, next.seq, next.hash)
     return { outcome: 'applied', stream: sk }
   }
 

@@ -45,6 +45,10 @@ export interface SnapshotSyncHost {
   scheduleMeta (): void
   rejected (): void
   remote (): void
+  /** A snapshot another member made was verified here (its heads cover this device's envelopes under them). */
+  verifiedOthers? (heads: readonly StreamHeadRef[]): void
+  /** The snapshot this replica holds changed (made or accepted here). */
+  heldChanged? (): void
   /** The join snapshot could not be read for a reason the relay could cause: read again. */
   readAgain (): void
   /** Read the log itself from the resume point up to `upTo` (a join snapshot was refused). */
@@ -162,6 +166,7 @@ export class SnapshotSync {
       const res = await this.snaps.put(covers, sealed)
       if (res.type === 'ok') {
         this.snaps.hold({ seq, hash: hash(this.h.sodium, sealed.head), heads, covers }, 'good')
+        this.h.heldChanged?.()
         this.sinceSnapshot = { envelopes: 0, bytes: 0 }
         this.h.scheduleMeta()
         return 'stored'
@@ -191,6 +196,16 @@ export class SnapshotSync {
     fresh.sort((a, b) => a.header.seq - b.header.seq)
     for (const o of fresh) this.judge(o)
   }
+
+  /** A member's receipt names snapshot `seq`, newer than the one held here: look for it (once per seq). */
+  lookForNewer (seq: number): void {
+    if (this.h.device === undefined || this.adopting || seq <= this.askedNewer || seq <= (this.snaps.held?.seq ?? -1)) return
+    this.askedNewer = seq
+    this.adopting = true
+    void this.adoptNewer().finally(() => { this.adopting = false })
+  }
+
+  private askedNewer = -1
 
   /** A relay doorbell (the snapshot's header only): a member stored a snapshot. Fetch it, check it, attest it. */
   onAnnounced (_f: FrameOf<'snapshots'>): void {
@@ -276,7 +291,9 @@ export class SnapshotSync {
     if (authorHex !== this.h.devicePkHex) {
       const a = this.snaps.attest(o.hash)
       if (a !== undefined) void this.h.request(reqId => ({ ...a, reqId } as Frame))
+      this.h.verifiedOthers?.(o.body.heads)
     }
+    this.h.heldChanged?.()
   }
 
   /** Asks the relay for what a snapshot names beyond our heads (it may simply not have reached us yet). */

@@ -55,6 +55,10 @@ export interface SpaceOptions {
   readonly create?: boolean
   /** How long a stream gap may stay unfilled before it is reported as withheld. */
   readonly gapTimeoutMs?: number
+  /** Receipts are sent at most this often while what this replica holds changes (default 30 s). */
+  readonly receiptMs?: number
+  /** A change a member's receipt shows and the relay has not served in this time is alerted as withheld (default 15 s). */
+  readonly withholdMs?: number
   /** In-flight envelopes before further local updates are gathered into the next one. */
   readonly maxInflight?: number
   /** An append not acknowledged in this time makes the session reconnect and resend. */

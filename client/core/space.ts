@@ -20,6 +20,7 @@ import { SnapshotSync, type SnapshotSyncHost } from './snapshot-sync.js'
 import type { SpaceStore, WriteBatch } from './store.js'
 import { Outgoing, type OutgoingHost } from './outgoing.js'
 import { StreamWriter } from './writer.js'
+import { ReceiptSync, type ReceiptSyncHost } from './receipt-sync.js'
 
 /**
  * A space session: one Y.Doc kept in sync with a relay that cannot read it (DESIGN.md §4–§7).
@@ -67,6 +68,7 @@ export class Space implements LinkMember {
   private readonly writer: StreamWriter | undefined
   private readonly reader: StreamReader
   private readonly snapsync: SnapshotSync
+  private readonly rsync: ReceiptSync
 
   private readonly out: Outgoing | undefined
   /** Inside the transaction that applies remote content (and the cleanups Yjs runs after it). */
@@ -130,6 +132,23 @@ export class Space implements LinkMember {
     this.snapsync.snaps.held = meta.snapshot
     this.requests = new Requests(this.keys.spaceId, { send: f => this.link.send(f), taken: id => id === this.conn.authReq || this.out?.owns(id) === true || this.fetch.owns(id) })
     this.conn = new Connection(this.connectionHost(), { ackTimeoutMs: this.ackTimeoutMs })
+    this.rsync = new ReceiptSync(this.receiptHost(), { receiptMs: opts.receiptMs ?? 30_000, withholdMs: opts.withholdMs ?? 15_000 })
+  }
+
+  /** What the receipts part may see and do of this session. */
+  private receiptHost (): ReceiptSyncHost {
+    return {
+      sodium: this.sodium, keys: this.keys, device: this.device, devicePkHex: this.devicePkHex, reader: this.reader, writer: this.writer,
+      held: () => this.snapsync.snaps.held,
+      send: f => this.link.send(f),
+      nextReqId: () => this.requests.nextId(),
+      alert: (code, message, extra) => this.alert(code, message, extra),
+      dropOwn: envs => { void this.persist({ outboxDrop: envs }); this.emitStatus() },
+      newerSnapshot: seq => this.snapsync.lookForNewer(seq),
+      ready: () => this.conn.ready(),
+      request: (make, t) => this.requests.request(make, t),
+      requeue: () => this.out?.requeue()
+    }
   }
 
   /** What the sending part may see and do of this session. */
@@ -177,6 +196,8 @@ export class Space implements LinkMember {
       scheduleMeta: () => s.scheduleMeta(),
       rejected: () => { s.stats.rejected++ },
       remote: () => s.events.emit('remote', undefined),
+      verifiedOthers: heads => s.rsync.coveredBy(heads),
+      heldChanged: () => s.rsync.snapshotHeld(),
       readAgain: () => s.conn.readAgain(),
       replay: frames => { for (const f of frames) s.onFrame(f) },
       fetchLog: upTo => s.fetch.log(s.conn.resumeCursor(), upTo),
@@ -221,7 +242,9 @@ export class Space implements LinkMember {
         s.stats.duplicates = s.reader.stats.duplicates
         s.stats.rejected = Math.max(s.stats.rejected, s.reader.stats.rejected)
       },
-      rejected: () => { s.stats.rejected++ }
+      rejected: () => { s.stats.rejected++ },
+      receipts: f => s.rsync.onReceipts(f),
+      caughtUp: () => { s.rsync.start(); s.rsync.caughtUp() }
     }
   }
 
@@ -271,7 +294,11 @@ export class Space implements LinkMember {
       }
     }
     this.shadow.resync()
-    this.writer?.restore(outbox)
+    // What earlier sessions of this device had acknowledged (their heads in the session state)
+    // waits in the outbox to be seen, and is read back rather than sent again.
+    const acked = new Map<string, number>()
+    for (const [k, h] of this.meta.heads) if (k.startsWith(this.devicePkHex + ':')) acked.set(k.slice(this.devicePkHex.length + 1), h.seq)
+    this.writer?.restore(outbox, acked)
     // A fresh clientID per session, never one any device (this one's other sessions included) wrote.
     while (this.bindings.has(this.doc.clientID) || this.doc.store.clients.has(this.doc.clientID)) {
       this.doc.clientID = globalThis.crypto.getRandomValues(new Uint32Array(1))[0]!
@@ -476,6 +503,7 @@ export class Space implements LinkMember {
     this.conn.stop()
     this.out?.stop()
     this.snapsync.stop()
+    this.rsync.stop()
     this.requests.failAll('sync/closed', 'the space was closed')
     if (this.metaTimer !== undefined) {
       clearTimeout(this.metaTimer)

@@ -67,16 +67,80 @@ export class StreamWriter {
 
   get outbox (): readonly OutEntry[] { return this.entries }
 
+  /**
+   * Envelopes the relay said it stored, kept until another member is seen holding them (a receipt
+   * or a snapshot another member made): an ack is the relay's word only (DESIGN.md §12).
+   */
+  private readonly acked = new WeakSet<OutEntry>()
+
+  /** Whether the relay acknowledged `o` (it is kept until seen, but not sent again unless asked). */
+  isAcked (o: OutEntry): boolean { return this.acked.has(o) }
+
+  /** Envelopes not yet acknowledged by the relay. */
+  get unacked (): number {
+    let n = 0
+    for (const e of this.entries) if (!this.acked.has(e)) n++
+    return n
+  }
+
+  /**
+   * Another member holds stream `stream` up to `seq` (with `hashAtSeq` when it said which
+   * envelope): the envelopes of it up to there leave the outbox. Returns them, and whether the
+   * member's hash contradicts ours (then nothing leaves: that member holds another envelope).
+   */
+  seen (stream: string, seq: number, hashAtSeq?: Uint8Array): { dropped: Uint8Array[]; contradicts: boolean } {
+    if (hashAtSeq !== undefined && hashAtSeq.length > 0) {
+      const mine = this.entries.find(e => e.stream === stream && e.seq === seq)
+      if (mine !== undefined && !equalBytes(hash(this.sodium, mine.env), hashAtSeq)) return { dropped: [], contradicts: true }
+    }
+    const out = this.entries.filter(e => e.stream === stream && e.seq <= seq)
+    if (out.length === 0) return { dropped: [], contradicts: false }
+    for (const e of out) this.entries.splice(this.entries.indexOf(e), 1)
+    return { dropped: out.map(e => e.env), contradicts: false }
+  }
+
+  /** Acknowledged envelopes of `stream` below `seq` are sent again (the relay says it lacks what comes before `seq`). */
+  unack (stream: string, below: number): number {
+    let n = 0
+    for (const e of this.entries) if (e.stream === stream && e.seq < below && this.acked.delete(e)) n++
+    return n
+  }
+
+  /** Per stream, the acknowledged envelopes not yet seen by anyone else (what to check the relay still has). */
+  unseen (): Map<string, OutEntry[]> {
+    const out = new Map<string, OutEntry[]>()
+    for (const e of this.entries) {
+      if (!this.acked.has(e)) continue
+      const l = out.get(e.stream)
+      if (l === undefined) out.set(e.stream, [e])
+      else l.push(e)
+    }
+    return out
+  }
+
+  /** Acknowledged envelopes the relay turned out not to hold (a read-back lacked them): sent again. */
+  resend (envs: readonly Uint8Array[]): number {
+    let n = 0
+    for (const e of this.entries) if (envs.some(x => equalBytes(x, e.env)) && this.acked.delete(e)) n++
+    return n
+  }
+
   /** What this session sealed in its current stream up to `seq` (highest clock per clientID). */
   reachOf (seq: number): ReadonlyMap<number, number> | undefined { return this.reachAt.get(seq) }
 
-  /** Envelopes left by earlier sessions (the store's outbox): kept and resent as they are. */
-  restore (envs: readonly Uint8Array[]): void {
+  /**
+   * Envelopes left by earlier sessions (the store's outbox): kept and resent as they are, except
+   * those the relay had acknowledged (`ackedUpTo`: stream hex → highest acknowledged seq, from the
+   * session state), which wait to be seen or checked (see `unseen`).
+   */
+  restore (envs: readonly Uint8Array[], ackedUpTo: ReadonlyMap<string, number> = new Map()): void {
     for (const env of envs) {
       const p = parseEnvelope(env)
       if (!p.ok || p.value.header.type !== MsgType.update) continue
       if (this.entries.some(e => equalBytes(e.env, env))) continue
-      this.entries.push({ env, stream: toHex(p.value.header.stream), seq: p.value.header.seq })
+      const e: OutEntry = { env, stream: toHex(p.value.header.stream), seq: p.value.header.seq }
+      this.entries.push(e)
+      if (p.value.header.seq <= (ackedUpTo.get(e.stream) ?? -1)) this.acked.add(e)
     }
   }
 
@@ -97,16 +161,15 @@ export class StreamWriter {
     return e
   }
 
-  /** The relay stored `env` at `cursor`: it leaves the outbox. */
+  /** The relay says it stored `env` at `cursor`: it stays in the outbox until seen (`seen`), not sent again. */
   stored (env: Uint8Array, cursor = 0): boolean {
-    const i = this.entries.findIndex(e => e.env === env || equalBytes(e.env, env))
-    if (i < 0) return false
-    const e = this.entries[i]!
+    const e = this.entries.find(e => e.env === env || equalBytes(e.env, env))
+    if (e === undefined || this.acked.has(e)) return false
     if (e.stream === this.stream && e.seq > this.storedSeq) {
       this.storedSeq = e.seq
       this.storedHead = { seq: e.seq, hash: hash(this.sodium, e.env), cursor }
     }
-    this.entries.splice(i, 1)
+    this.acked.add(e)
     return true
   }
 

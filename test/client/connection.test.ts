@@ -69,7 +69,9 @@ function harness (init: { cursor?: number; registered?: boolean; ackTimeoutMs?: 
     online: () => { log.push('online') },
     offline: () => { log.push('offline') },
     syncStats: () => {},
-    rejected: () => { log.push('rejected') }
+    rejected: () => { log.push('rejected') },
+    receipts: () => { log.push('receipts') },
+    caughtUp: () => { log.push('caughtUp') }
   }
   const conn = new Connection(host, { ackTimeoutMs: init.ackTimeoutMs ?? 1000 })
   return { conn, host, sent, log, outcomes }

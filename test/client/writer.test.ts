@@ -91,18 +91,26 @@ describe('StreamWriter', () => {
     expect(n0.stream).not.toBe(w.stream)
   })
 
-  it('stored() removes by identity (or equal bytes), and only that envelope', () => {
+  it('stored() marks by identity (or equal bytes) and keeps the envelope until seen(); a contradicting hash drops nothing', () => {
     const w = new StreamWriter(sodium, keys, device)
     const edit = editor(1)
     const e0 = w.seal([edit('a')])
     const e1 = w.seal([edit('b')])
     const e2 = w.seal([edit('c')])
     expect(w.stored(e1.env)).toBe(true)
-    expect(w.outbox.map(e => e.env)).toEqual([e0.env, e2.env])
-    expect(w.outbox[0]!.env).toBe(e0.env)
+    // An ack is the relay's word only: the envelope stays (not sent again) until a member is seen holding it.
+    expect(w.outbox.map(e => e.env)).toEqual([e0.env, e1.env, e2.env])
+    expect(w.outbox.map(e => w.isAcked(e))).toEqual([false, true, false])
+    expect(w.unacked).toBe(2)
     expect(w.stored(e1.env)).toBe(false)
     expect(w.stored(e2.env.slice())).toBe(true)
-    expect(w.outbox.map(e => e.seq)).toEqual([0])
+    expect(w.unacked).toBe(1)
+    expect(w.seen(w.stream, 1, new Uint8Array(32).fill(9))).toEqual({ dropped: [], contradicts: true })
+    expect(w.seen(w.stream, 1, hash(sodium, e1.env))).toEqual({ dropped: [e0.env, e1.env], contradicts: false })
+    expect(w.outbox.map(e => e.seq)).toEqual([2])
+    // The relay turned out not to hold e2 (a read-back lacked it): it is sent again.
+    expect(w.resend([e2.env])).toBe(1)
+    expect(w.unacked).toBe(1)
     // An envelope never queued is not "stored" by accident.
     const other = new StreamWriter(sodium, keys, device).seal([edit('d')]).env
     expect(w.stored(other)).toBe(false)
@@ -180,7 +188,8 @@ describe('StreamWriter', () => {
     expect(added.seq).toBe(0)
     expect(equalBytes(added.prevHash, GENESIS_HASH)).toBe(true)
     expect(content(added.updates)).toBe(content([u1, u2]))
-    expect(w.outbox.map(e => e.env)).toEqual([r.added])
+    // e0 was acknowledged: it waits to be seen; the re-sealed content follows it.
+    expect(w.outbox.map(e => e.env)).toEqual([e0.env, r.added])
 
     // The new stream goes on from there.
     const e3 = w.seal([edit('!')])

@@ -1,0 +1,143 @@
+import { equalBytes, toHex } from '../../shared/bytes.js'
+import type { Frame, FrameOf } from '../../shared/frame.js'
+import { Receipts, type ReceiptsHost } from './receipts.js'
+import type { StreamHeadRef } from './snapshot.js'
+
+/**
+ * When receipts are sent and what a session does with them (receipts.ts does the judging):
+ *
+ * - sent once joined and caught up, after each snapshot this replica holds, and at most every
+ *   `receiptMs` while what it holds changes (every 5 × `receiptMs` anyway, for "last seen");
+ * - the withholding bound is checked on the same tick;
+ * - **read-back**: envelopes the relay acknowledged and nobody has been seen holding yet are asked
+ *   back from the relay (`fetchStream` of this device's stream) on joining and on each tick; any it
+ *   does not serve were never stored (a forged ack, a lost write) and are sent again. So an ack
+ *   changes nothing but the order of sending.
+ */
+export interface ReceiptSyncHost extends Omit<ReceiptsHost, 'now' | 'withholdMs'> {
+  /** Joined and caught up. */
+  ready (): boolean
+  request (make: (reqId: number) => Frame, timeoutMs?: number): Promise<Frame>
+  /** Send again what is no longer marked acknowledged. */
+  requeue (): void
+}
+
+export interface ReceiptSyncOptions {
+  readonly receiptMs: number
+  readonly withholdMs: number
+}
+
+export class ReceiptSync {
+  readonly receipts: Receipts
+  private timer: ReturnType<typeof setInterval> | undefined
+  private lastSig = ''
+  private lastSentAt = 0
+  private auditing = false
+  /** Envelopes the relay served back once: not asked for again. */
+  private readonly readBack = new WeakSet<object>()
+
+  constructor (private readonly h: ReceiptSyncHost, private readonly opts: ReceiptSyncOptions) {
+    this.receipts = new Receipts({ ...h, withholdMs: opts.withholdMs, now: () => Date.now() })
+  }
+
+  start (): void {
+    if (this.timer !== undefined) return
+    this.timer = setInterval(() => this.tick(), Math.max(50, Math.min(this.opts.receiptMs, this.opts.withholdMs / 2)))
+    // A timer must not keep a CLI process alive.
+    ;(this.timer as { unref?: () => void }).unref?.()
+  }
+
+  stop (): void {
+    if (this.timer !== undefined) clearInterval(this.timer)
+    this.timer = undefined
+  }
+
+  onReceipts (f: FrameOf<'receipts'>): void {
+    for (const env of f.envelopes) this.receipts.receive(env)
+  }
+
+  /** Joined and caught up (again): say what this replica holds, check what the relay acknowledged. */
+  caughtUp (): void {
+    this.send(true)
+    void this.audit()
+  }
+
+  /** A snapshot was made or accepted here. */
+  snapshotHeld (): void { this.send(true) }
+
+  /** A snapshot another member made covers these heads: this device's envelopes under them were seen. */
+  coveredBy (heads: readonly StreamHeadRef[]): void {
+    const w = this.h.writer
+    if (w === undefined) return
+    for (const head of heads) {
+      if (toHex(head.author) !== this.h.devicePkHex) continue
+      const r = w.seen(toHex(head.stream), head.seq, head.hash)
+      if (r.dropped.length > 0) this.h.dropOwn(r.dropped)
+    }
+  }
+
+  private tick (): void {
+    if (!this.h.ready()) return
+    this.receipts.check()
+    this.send(false)
+    void this.audit()
+  }
+
+  private send (force: boolean): void {
+    if (!this.h.ready() || this.h.device === undefined) return
+    const sig = this.signature()
+    const stale = Date.now() - this.lastSentAt >= this.opts.receiptMs * 5
+    if (!force && (sig === this.lastSig || Date.now() - this.lastSentAt < this.opts.receiptMs) && !stale) return
+    const f = this.receipts.make()
+    if (f === undefined) return
+    this.lastSig = sig
+    this.lastSentAt = Date.now()
+    void this.h.request(reqId => ({ ...f, reqId } as Frame))
+  }
+
+  /** What a receipt would say, cheaply: it is sent again only when this changed. */
+  private signature (): string {
+    let n = 0
+    let k = 0
+    for (const h of this.h.reader.heads.values()) { n += h.seq; k++ }
+    for (const h of this.h.writer?.storedHeads() ?? []) { n += h.seq; k++ }
+    const held = this.h.held()
+    return `${k}:${n}:${held?.seq ?? -1}`
+  }
+
+  /** Asks the relay for what it acknowledged of this device's streams and nobody was seen holding. */
+  private async audit (): Promise<void> {
+    const w = this.h.writer
+    const device = this.h.device
+    if (w === undefined || device === undefined || this.auditing) return
+    this.auditing = true
+    try {
+      let missing = 0
+      for (const [stream, all] of w.unseen()) {
+        const todo = all.filter(e => !this.readBack.has(e))
+        if (todo.length === 0) continue
+        const fromSeq = Math.min(...todo.map(e => e.seq))
+        const r = await this.h.request(reqId => ({ type: 'fetchStream', reqId, spaceId: this.h.keys.spaceId, author: device.publicKey, stream: hexBytes(stream), fromSeq, limit: 512 }))
+        if (r.type !== 'entries' || r.more) continue
+        const lost: Uint8Array[] = []
+        for (const e of todo) {
+          if (r.entries.some(x => equalBytes(x.envelope, e.env))) this.readBack.add(e)
+          else lost.push(e.env)
+        }
+        if (lost.length > 0) missing += w.resend(lost)
+      }
+      if (missing > 0) {
+        this.h.alert('sync/ack-unbacked', `the relay acknowledged ${missing} change(s) it does not hold; they are sent again`, {})
+        this.h.requeue()
+      }
+    } finally {
+      this.auditing = false
+    }
+  }
+}
+
+function hexBytes (h: string): Uint8Array {
+  const out = new Uint8Array(h.length / 2)
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(h.slice(i * 2, i * 2 + 2), 16)
+  return out
+}

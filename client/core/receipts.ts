@@ -1,0 +1,201 @@
+import { equalBytes, toHex } from '../../shared/bytes.js'
+import { GENESIS_HASH, open as openEnvelope, seal, type Device } from '../../shared/envelope.js'
+import type { Frame } from '../../shared/frame.js'
+import { MsgType } from '../../shared/header.js'
+import type { SpaceKeys } from '../../shared/keys.js'
+import type { Sodium } from '../../shared/sodium.js'
+import { MAX_RECEIPT_HEADS, RECEIPT_STREAM, readReceipt, writeReceipt, type ReceiptBody, type ReceiptHead } from './receipt.js'
+import type { StreamReader } from './reader.js'
+import type { HeldSnapshot } from './snapshot.js'
+import type { StreamWriter } from './writer.js'
+
+/**
+ * Receipts (DESIGN.md §7, §12), sans IO: each editor's device seals a small signed summary of the
+ * stream heads it applied and the snapshot it holds, and reads everyone else's. They are how a
+ * client learns what the relay did not tell it:
+ *
+ * - **keep-until-seen**: this device's own envelopes leave the outbox only once another member's
+ *   receipt names them (same hash) or a snapshot another member made covers them (snapshot-sync);
+ *   an ack is only the relay's word;
+ * - **withholding**: a receipt naming a head this replica lacks makes it ask for the stream; still
+ *   missing after the bound, `sync/withheld` names the member whose changes are kept back;
+ * - **forks and equivocation**: another hash for a position this replica holds is
+ *   `sync/equivocation` (its author signed two envelopes for one seq), another snapshot at the seq
+ *   this replica holds is `sync/fork` (the relay keeps two histories); the receipt is kept;
+ * - **last seen** per member (its newest receipt's time, never ahead of this clock).
+ *
+ * A device's receipts replace each other: an older one (by its own time) is a replay and ignored.
+ * View-only devices hold no write certificate: they read receipts but send none.
+ */
+export interface ReceiptsHost {
+  readonly sodium: Sodium
+  readonly keys: SpaceKeys
+  readonly device: Device | undefined
+  readonly devicePkHex: string
+  readonly reader: StreamReader
+  readonly writer: StreamWriter | undefined
+  readonly withholdMs: number
+  held (): HeldSnapshot | undefined
+  send (f: Frame): boolean
+  nextReqId (): number
+  alert (code: string, message: string, extra: { author?: string }): void
+  /** Own envelopes another member holds: they leave the outbox (persist the drop). */
+  dropOwn (envs: Uint8Array[]): void
+  /** A receipt names snapshot `seq`, newer than this replica holds: look for it. */
+  newerSnapshot (seq: number): void
+  now (): number
+}
+
+export interface ReceiptEvidence {
+  readonly code: string
+  /** Hex key of the device whose receipt shows it. */
+  readonly device: string
+  readonly receipt: Uint8Array
+  /** What this replica holds at that position. */
+  readonly mine: Uint8Array
+}
+
+export class Receipts {
+  /** Hex device key → the time of its newest receipt (ms, capped at this clock). */
+  readonly lastSeen = new Map<string, number>()
+  readonly evidence: ReceiptEvidence[] = []
+  readonly stats = { sent: 0, received: 0, replays: 0, dropped: 0 }
+  /** Newest receipt time per device (its own clock): older ones are replays. */
+  private readonly newest = new Map<string, number>()
+  /** Stream key → what a receipt showed that this replica lacks (while it asks the relay for it). */
+  private readonly owed = new Map<string, { seq: number; device: string; since: number; author: string }>()
+  private readonly alerted = new Set<string>()
+  private lastSentAt = 0
+
+  constructor (private readonly h: ReceiptsHost) {}
+
+  /** Seals this device's receipt (undefined for a view-only device). */
+  make (): Frame | undefined {
+    const device = this.h.device
+    if (device === undefined) return undefined
+    const at = Math.max(this.h.now(), this.lastSentAt + 1)
+    this.lastSentAt = at
+    const heads: ReceiptHead[] = []
+    for (const h of this.h.writer?.storedHeads() ?? []) heads.push({ author: device.publicKey, stream: hexBytes(h.stream), seq: h.seq, hash: h.hash })
+    // Streams with a hash first (recently active), then folded ones, up to the cap.
+    const all = [...this.h.reader.heads].sort((a, b) => (b[1].hash.length - a[1].hash.length) || ((b[1].cursor ?? 0) - (a[1].cursor ?? 0)))
+    for (const [sk, head] of all) {
+      if (heads.length >= MAX_RECEIPT_HEADS) break
+      if (head.claimUpTo !== undefined && head.seq <= head.claimUpTo) continue
+      const [a, s] = sk.split(':')
+      heads.push({ author: hexBytes(a!), stream: hexBytes(s!), seq: head.seq, hash: head.hash })
+    }
+    const held = this.h.held()
+    const body: ReceiptBody = { at, snapshot: held === undefined ? undefined : { seq: held.seq, hash: held.hash }, heads }
+    const env = seal(this.h.sodium, this.h.keys, device, MsgType.receipt, { stream: RECEIPT_STREAM, seq: Math.floor(at / 1000) >>> 0, prevHash: GENESIS_HASH }, writeReceipt(body))
+    this.stats.sent++
+    return { type: 'receipt', reqId: this.h.nextReqId(), spaceId: this.h.keys.spaceId, envelope: env }
+  }
+
+  /** A receipt envelope from the relay. */
+  receive (env: Uint8Array): void {
+    const o = openEnvelope(this.h.sodium, this.h.keys, env, { types: [MsgType.receipt] })
+    // Not blamed on anyone: the relay stores receipts it could not read; it may have altered one.
+    if (!o.ok) { this.once(`bad:${o.code}`, 'receipt/invalid', `a receipt did not verify (${o.code}); ignored`, {}); return }
+    const device = toHex(o.value.header.author)
+    if (device === this.h.devicePkHex) return
+    const body = readReceipt(o.value.plaintext)
+    if (!body.ok) { this.once(`malformed:${device}`, 'receipt/malformed', `a member's receipt does not parse: ${body.message}`, { author: device }); return }
+    const b = body.value
+    if (b.at <= (this.newest.get(device) ?? -1)) { this.stats.replays++; return }
+    this.newest.set(device, b.at)
+    this.stats.received++
+    this.lastSeen.set(device, Math.min(b.at, this.h.now()))
+    const now = this.h.now()
+    for (const head of b.heads) {
+      const author = toHex(head.author)
+      const stream = toHex(head.stream)
+      if (author === this.h.devicePkHex) {
+        this.ownSeen(stream, head, device, env)
+        continue
+      }
+      const sk = `${author}:${stream}`
+      const mine = this.h.reader.heads.get(sk)
+      if (this.h.reader.stuck.has(sk)) continue
+      if (mine === undefined || mine.seq < head.seq) {
+        // Ask for it; if the relay does not serve it within the bound, say so (check()).
+        const was = this.owed.get(sk)
+        if (was === undefined || was.seq < head.seq) this.owed.set(sk, { seq: head.seq, device, since: was?.since ?? now, author })
+        this.h.reader.expect(head.author, head.stream, head.seq)
+        continue
+      }
+      const have = this.h.reader.hashAt(sk, head.seq)
+      if (have !== undefined && head.hash.length > 0 && !equalBytes(have, head.hash)) {
+        this.keep('sync/equivocation', device, env, have)
+        this.once(`eq:${sk}:${head.seq}`, 'sync/equivocation', `a member holds another envelope for seq ${head.seq} of a stream than this device does: its author signed two versions, and the relay gave each side one`, { author })
+      }
+    }
+    const held = this.h.held()
+    if (b.snapshot !== undefined) {
+      if (held !== undefined && b.snapshot.seq === held.seq && !equalBytes(b.snapshot.hash, held.hash)) {
+        this.keep('sync/fork', device, env, held.hash)
+        this.once(`fork:${held.seq}`, 'sync/fork', `a member holds another snapshot #${held.seq} than this device: the relay is keeping two histories of this space`, {})
+      } else if (held === undefined || b.snapshot.seq > held.seq) {
+        this.h.newerSnapshot(b.snapshot.seq)
+      }
+    }
+  }
+
+  /** Alerts for what receipts showed and the relay still has not served after the bound. */
+  check (): void {
+    const now = this.h.now()
+    const late = new Map<string, { count: number; device: string }>()
+    for (const [sk, o] of this.owed) {
+      const have = this.h.reader.heads.get(sk)?.seq ?? -1
+      if (have >= o.seq || this.h.reader.stuck.has(sk)) { this.owed.delete(sk); continue }
+      if (now - o.since < this.h.withholdMs) continue
+      const l = late.get(o.author) ?? { count: 0, device: o.device }
+      l.count += o.seq - have
+      late.set(o.author, l)
+    }
+    for (const [author, l] of late) {
+      this.once(`withheld:${author}:${l.count}`, 'sync/withheld', `the relay is withholding ${l.count} change(s) of a member that another member's receipt (device ${l.device.slice(0, 8)}) shows it holds`, { author })
+    }
+  }
+
+  /** Whether receipts show changes this replica still lacks (for the status line). */
+  get owing (): number { return this.owed.size }
+
+  /** Sent at most every `intervalMs` unless `force` (after a snapshot, on joining). */
+  due (intervalMs: number, force = false): boolean {
+    return this.h.device !== undefined && (force || this.h.now() - this.lastSentAt >= intervalMs)
+  }
+
+  private ownSeen (stream: string, head: ReceiptHead, device: string, env: Uint8Array): void {
+    const w = this.h.writer
+    if (w === undefined) return
+    const r = w.seen(stream, head.seq, head.hash)
+    if (r.contradicts) {
+      this.keep('sync/equivocation', device, env, new Uint8Array(0))
+      this.once(`own:${stream}:${head.seq}`, 'sync/equivocation', `a member holds an envelope for seq ${head.seq} of this device's stream that this device did not seal: this device's key may be in other hands`, { author: device })
+      return
+    }
+    if (r.dropped.length > 0) {
+      this.stats.dropped += r.dropped.length
+      this.h.dropOwn(r.dropped)
+    }
+  }
+
+  private keep (code: string, device: string, receipt: Uint8Array, mine: Uint8Array): void {
+    this.evidence.push({ code, device, receipt, mine })
+    if (this.evidence.length > 64) this.evidence.shift()
+  }
+
+  private once (key: string, code: string, message: string, extra: { author?: string }): void {
+    if (this.alerted.has(key)) return
+    this.alerted.add(key)
+    if (this.alerted.size > 10_000) this.alerted.clear()
+    this.h.alert(code, message, extra)
+  }
+}
+
+function hexBytes (h: string): Uint8Array {
+  const out = new Uint8Array(h.length / 2)
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(h.slice(i * 2, i * 2 + 2), 16)
+  return out
+}
