@@ -12,7 +12,7 @@ const WORDS: Record<string, string> = {
   'sync/ack-timeout': 'The relay did not confirm a change in time. Cove reconnected and will send it again.',
   'sync/write-refused': 'The relay refused one of your changes. It is kept on this device.',
   'sync/quota': 'This space is full on the relay (its storage quota). Your changes are kept on this device and sent once there is room.',
-  'sync/create-refused': 'The relay did not register this new space yet (too many new spaces from here). It is kept on this device and registered later.',
+  'sync/create-refused': 'The relay did not register this new space yet (it limits how many spaces one address may create). It is kept on this device and Cove tries again later.',
   'sync/no-space': 'This space is not on the relay yet. It appears once someone with the edit link connects.',
   'sync/bad-frame': 'The relay sent data that is not valid. It was ignored.',
   'sync/relay-error': 'The relay reported an error.',
