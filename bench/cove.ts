@@ -106,7 +106,9 @@ export const coveSystem: BenchSystem = {
     const port = await freePort(HOST)
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cove-bench-'))
     const server = await spawnServer({
-      command: [process.execPath, '--import', 'tsx', 'relay/main.ts', '--port', String(port), '--host', HOST, '--data', dir, '--quiet', '--prune-grace-ms', String(PRUNE_GRACE_MS)],
+      command: [process.execPath, '--import', 'tsx', 'relay/main.ts', '--port', String(port), '--host', HOST, '--data', dir, '--quiet', '--prune-grace-ms', String(PRUNE_GRACE_MS),
+        // The idle run creates 200 rooms from one address: far past the default creation bucket.
+        '--creates-per-ip', '100000'],
       host: HOST,
       port
     })

@@ -3,9 +3,10 @@ import type http from 'node:http'
 import path from 'node:path'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { AUTH_HEADER, BLOB_ID_BYTES, verifyBlobRequest } from '../shared/blob-auth.js'
+import { AUTH_HEADER, BLOB_ID_BYTES, verifyBlobRequest, verifyBlobWrite } from '../shared/blob-auth.js'
 import { fromHex } from '../shared/bytes.js'
 import type { Sodium } from '../shared/sodium.js'
+import { BlobUsage, DEFAULT_BLOB_QUOTA, type BlobQuota, type Reservation } from './blob-quota.js'
 import type { LogStore } from './storage/port.js'
 
 /**
@@ -17,8 +18,10 @@ import type { LogStore } from './storage/port.js'
  * file, and a crash never leaves a half blob under a real name. Blobs are immutable: a second PUT
  * of an id is refused, so a replayed request cannot change one.
  *
- * Every request must prove membership with a signature by the space's access key
- * (shared/blob-auth.ts), checked against the access public key the relay stored at `create`.
+ * A read must prove membership with a signature by the space's access key, a write the write
+ * capability: a device certificate by the space's write key and that device's signature
+ * (shared/blob-auth.ts), checked against the public keys the relay stored at `create`. Each space
+ * may hold at most so many blobs and bytes of them (blob-quota.ts).
  */
 export interface BlobOptions {
   /** Blobs live under `<dir>/<spaceId hex>/`. */
@@ -30,7 +33,19 @@ export interface BlobOptions {
   /** How far a request's signed time may be from the relay's clock. */
   readonly skewMs?: number
   readonly now?: () => number
+  /** Blobs and blob bytes per space. */
+  readonly quota?: BlobQuota
 }
+
+/** The usage counters of each handler configuration (one per relay). */
+const usages = new WeakMap<BlobOptions, BlobUsage>()
+function usageOf (opts: BlobOptions): BlobUsage {
+  let u = usages.get(opts)
+  if (u === undefined) usages.set(opts, u = new BlobUsage(opts.dir, opts.quota ?? DEFAULT_BLOB_QUOTA))
+  return u
+}
+
+const KNOWN_FAILURES: Readonly<Record<string, { status: number }>> = { 'blob/too-large': { status: 413 }, 'blob/quota': { status: 507 } }
 
 const PATH = /^\/blobs\/([0-9a-f]{32})\/([0-9a-f]{32})$/
 const DEFAULT_MAX = 2 * 1024 * 1024 * 1024
@@ -54,16 +69,17 @@ export async function handleBlob (opts: BlobOptions, req: http.IncomingMessage, 
   if (spaceId?.length !== 16 || blobId?.length !== BLOB_ID_BYTES) return reply(res, 404, 'blob/bad-path')
   const space = await opts.store.getSpace(spaceId)
   const auth = req.headers[AUTH_HEADER]
-  // HEAD is signed as GET: it reveals no more than GET does.
-  const signedMethod = method === 'HEAD' ? 'GET' : method
-  if (space === undefined || typeof auth !== 'string' ||
-      !verifyBlobRequest(opts.sodium, space.accessPk, auth, signedMethod, spaceId, blobId, (opts.now ?? Date.now)(), opts.skewMs ?? 10 * 60_000)) {
-    // One answer for "no such space" and "bad signature": a non-member learns nothing.
-    return reply(res, 403, 'blob/forbidden')
-  }
+  const now = (opts.now ?? Date.now)()
+  const skew = opts.skewMs ?? 10 * 60_000
+  // HEAD is signed as GET: it reveals no more than GET does. A PUT needs a certified device.
+  const allowed = space !== undefined && typeof auth === 'string' && (method === 'PUT'
+    ? verifyBlobWrite(opts.sodium, space.writePk, auth, spaceId, blobId, now, skew)
+    : verifyBlobRequest(opts.sodium, space.accessPk, auth, 'GET', spaceId, blobId, now, skew))
+  // One answer for "no such space", "bad signature" and "read-only": a non-member learns nothing.
+  if (!allowed) return reply(res, 403, 'blob/forbidden')
   const dir = path.join(opts.dir, m[1]!)
   const file = path.join(dir, m[2]!)
-  if (method === 'PUT') return put(opts, req, res, dir, file)
+  if (method === 'PUT') return put(opts, req, res, dir, file, m[1]!)
   let st: fs.Stats
   try {
     st = await fs.promises.stat(file)
@@ -75,21 +91,48 @@ export async function handleBlob (opts: BlobOptions, req: http.IncomingMessage, 
   await pipeline(fs.createReadStream(file, { highWaterMark: 256 * 1024 }), res)
 }
 
-async function put (opts: BlobOptions, req: http.IncomingMessage, res: http.ServerResponse, dir: string, file: string): Promise<void> {
+async function put (opts: BlobOptions, req: http.IncomingMessage, res: http.ServerResponse, dir: string, file: string, spaceHex: string): Promise<void> {
   const max = opts.maxBytes ?? DEFAULT_MAX
   const declared = Number(req.headers['content-length'] ?? NaN)
   if (Number.isFinite(declared) && declared > max) return reply(res, 413, 'blob/too-large')
   if (fs.existsSync(file)) return reply(res, 409, 'blob/exists')
-  await fs.promises.mkdir(dir, { recursive: true })
+  // The slot, and the declared bytes, are taken before the body is read: an upload the space has
+  // no room for is refused at once, and uploads running together cannot overshoot the quota.
+  const quota = await usageOf(opts).begin(spaceHex)
+  if (quota === undefined) {
+    req.resume()
+    return reply(res, 507, 'blob/quota')
+  }
+  let reserved = Number.isFinite(declared) && declared >= 0 ? declared : 0
+  if (!quota.add(reserved)) {
+    quota.release()
+    req.resume()
+    return reply(res, 507, 'blob/quota')
+  }
   const tmp = path.join(dir, `.tmp-${path.basename(file)}-${process.pid}-${Math.random().toString(36).slice(2)}`)
   let size = 0
   const limit = new Transform({
     transform (chunk: Buffer, _enc, cb) {
       size += chunk.length
       if (size > max) return cb(new Error('blob/too-large'))
+      // A body without (or beyond) its declared length takes its bytes as they come.
+      if (size > reserved) {
+        if (!quota.add(size - reserved)) return cb(new Error('blob/quota'))
+        reserved = size
+      }
       cb(null, chunk)
     }
   })
+  try {
+    await fs.promises.mkdir(dir, { recursive: true })
+    return await store(req, res, limit, dir, file, tmp, quota)
+  } finally {
+    // A no-op once the blob was linked into place (committed).
+    quota.release()
+  }
+}
+
+async function store (req: http.IncomingMessage, res: http.ServerResponse, limit: Transform, dir: string, file: string, tmp: string, quota: Reservation): Promise<void> {
   const out = fs.createWriteStream(tmp, { flags: 'wx', mode: 0o600 })
   let status = 201
   let code = 'ok'
@@ -100,6 +143,7 @@ async function put (opts: BlobOptions, req: http.IncomingMessage, res: http.Serv
     // Two racing PUTs of one id: link() fails if the name exists, so the first one wins.
     try {
       await fs.promises.link(tmp, file)
+      quota.commit()
       const d = await fs.promises.open(dir, 'r')
       try { await d.sync() } finally { await d.close() }
     } catch (e) {
@@ -108,11 +152,13 @@ async function put (opts: BlobOptions, req: http.IncomingMessage, res: http.Serv
       code = 'blob/exists'
     }
   } catch (e) {
-    const tooLarge = e instanceof Error && e.message === 'blob/too-large'
-    status = tooLarge ? 413 : 400
-    code = tooLarge ? 'blob/too-large' : 'blob/incomplete'
+    const known = e instanceof Error ? KNOWN_FAILURES[e.message] : undefined
+    status = known?.status ?? 400
+    code = known === undefined ? 'blob/incomplete' : (e as Error).message
     req.resume()
   }
+  // Nothing was linked into place (refused, failed or a second PUT of the id): its share goes back.
+  quota.release()
   // The temporary name goes before the answer, so no one ever sees a stray partial file.
   await fs.promises.rm(tmp, { force: true })
   if (!res.headersSent) reply(res, status, code)

@@ -2,8 +2,10 @@ import { equalBytes, toHex } from '../shared/bytes.js'
 import { HEADER_BYTES, MsgType, parseEnvelope } from '../shared/header.js'
 import * as frame from '../shared/frame.js'
 import type { Frame, FrameOf, SnapshotEntry } from '../shared/frame.js'
+import { checkCreate } from '../shared/create-proof.js'
 import { authMessage, hash, verifyAttestation, verifyDetached, verifyEnvelope } from '../shared/sign.js'
 import type { Sodium } from '../shared/sodium.js'
+import { addressKey, DEFAULT_CREATE_LIMITS, KeyedBuckets, type CreateLimits } from './limits.js'
 import type { LogStore, StoredEntry, StoredSnapshot } from './storage/port.js'
 
 /**
@@ -16,6 +18,8 @@ import type { LogStore, StoredEntry, StoredSnapshot } from './storage/port.js'
  */
 export interface Peer {
   readonly id: number
+  /** The remote address (creation limits are kept per address); undefined in tests without one. */
+  readonly address?: string
   send (bytes: Uint8Array): void
   /** Sends nothing more and closes the connection; `code` is a stable error code for logs. */
   close (code: string, message: string): void
@@ -50,6 +54,16 @@ export interface RelayCoreOptions {
   readonly maxPendingPartBytes?: number
   /** Unlinked parts older than this are dropped (at the next prune, or when the quota is hit). */
   readonly pendingPartTtlMs?: number
+  /**
+   * Update-log bytes one space may hold (envelopes still in the log; pruning under an attested
+   * snapshot frees them). Past it an append is refused with `relay/quota` and stays in the
+   * writer's outbox: a space, like an address, gets a bound on what it can make the relay store.
+   */
+  readonly maxLogBytes?: number
+  /** How many spaces one connection, and one address, may create (see limits.ts). */
+  readonly createLimits?: CreateLimits
+  /** The clock of the creation limits (tests). */
+  readonly now?: () => number
 }
 
 interface Membership {
@@ -65,7 +79,10 @@ interface Membership {
 
 interface PeerState {
   readonly peer: Peer
+  /** The challenge of each space this connection said hello to (bounded: MAX_CHALLENGES). */
   readonly challenges: Map<string, Uint8Array>
+  /** `create` frames this connection sent. */
+  creates: number
   readonly spaces: Map<string, Membership>
   closed: boolean
   /** Frames of one peer are handled in order: an append must not overtake the one before it. */
@@ -87,6 +104,13 @@ const MAX_PENDING_PART_BYTES = 256 * 1024 * 1024
 const PENDING_PART_TTL_MS = 10 * 60_000
 /** A receipt names stream heads (~80 B each): 64 KiB holds the newest few hundred, plenty for one device. */
 export const MAX_RECEIPT_BYTES = 64 * 1024
+export const MAX_LOG_BYTES = 512 * 1024 * 1024
+/**
+ * Open challenges per connection. `hello` answers for spaces that do not exist yet too (a creator
+ * signs the challenge), so without a bound one connection could make the relay hold one for
+ * every id it can think of.
+ */
+const MAX_CHALLENGES = 1024
 
 /** What the snapshots frame says about a stored snapshot (its parts are named inside the sealed head). */
 const entryOf = (x: StoredSnapshot): frame.SnapshotEntry => ({ id: x.id, covers: x.covers, attested: x.attested, envelope: x.envelope })
@@ -106,6 +130,10 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
     return rows
   }
   const peers = new Map<number, PeerState>()
+  const maxLogBytes = opts.maxLogBytes ?? MAX_LOG_BYTES
+  const createLimits = opts.createLimits ?? DEFAULT_CREATE_LIMITS
+  const createsByAddress = new KeyedBuckets(createLimits.perAddress)
+  const now = opts.now ?? Date.now
   const subscribers = new Map<string, Set<PeerState>>()
   // (space, author) pairs whose write certificate verified: saves one Ed25519 verify per envelope.
   const certOk = new Set<string>()
@@ -233,22 +261,49 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
 
   const handlers: { [K in Frame['type']]?: (ps: PeerState, f: FrameOf<K>) => Promise<void> } = {
     async create (ps, f) {
+      // Limits first, before any signature is checked: a refused creation costs the relay nothing.
+      // Every attempt counts (an honest client sends one per space and connection).
+      if (ps.creates >= createLimits.perConnection) {
+        return fail(ps, f.reqId, f.spaceId, 'relay/create-limit', `at most ${createLimits.perConnection} spaces may be created per connection`, false)
+      }
+      ps.creates++
+      if (!createsByAddress.take(addressKey(ps.peer.address), now())) {
+        return fail(ps, f.reqId, f.spaceId, 'relay/create-limit', 'too many spaces created from this address; try again later', false)
+      }
+      // The challenge stays for the `auth` that follows; the proof is bound to it, so it cannot be
+      // replayed on another connection.
+      const challenge = ps.challenges.get(toHex(f.spaceId))
+      if (challenge === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/no-challenge', 'send hello first: create signs its challenge', true)
+      const bad = checkCreate(sodium, f.spaceId, f.accessPk, f.writePk, challenge, { accessSig: f.accessSig, writeSig: f.writeSig })
+      if (bad === 'relay/bad-space-id') return fail(ps, f.reqId, f.spaceId, bad, 'the space id is not the one its keys derive', false)
+      if (bad !== undefined) return fail(ps, f.reqId, f.spaceId, bad, 'the creation is not signed by the space\'s write and access keys', false)
       const created = await store.createSpace(f.spaceId, { accessPk: f.accessPk, writePk: f.writePk })
       if (!created) return fail(ps, f.reqId, f.spaceId, 'relay/space-exists', 'a space with this id exists', false)
+      log(`space created by peer ${ps.peer.id}`)
       send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: 0 })
     },
     async hello (ps, f) {
-      if (await store.getSpace(f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/no-space', 'no such space on this relay', false)
+      // Answered whether or not the space exists: a creator signs this challenge in its `create`
+      // before it authenticates (so `hello` also no longer tells a stranger which ids exist).
       const challenge = globalThis.crypto.getRandomValues(new Uint8Array(32))
-      ps.challenges.set(toHex(f.spaceId), challenge)
+      const key = toHex(f.spaceId)
+      ps.challenges.delete(key)
+      if (ps.challenges.size >= MAX_CHALLENGES) {
+        const oldest = ps.challenges.keys().next()
+        if (oldest.done !== true) ps.challenges.delete(oldest.value)
+      }
+      ps.challenges.set(key, challenge)
       send(ps, { type: 'challenge', reqId: f.reqId, spaceId: f.spaceId, challenge })
     },
     async auth (ps, f) {
       const key = toHex(f.spaceId)
       const challenge = ps.challenges.get(key)
-      const space = await store.getSpace(f.spaceId)
       ps.challenges.delete(key)
-      if (challenge === undefined || space === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/no-challenge', 'send hello first', true)
+      if (challenge === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/no-challenge', 'send hello first', true)
+      const space = await store.getSpace(f.spaceId)
+      // Not a violation: a view link opened before any writer registered the space. The client
+      // waits and tries again; the socket stays for its other spaces.
+      if (space === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/no-space', 'no such space on this relay (yet)', false)
       if (!verifyDetached(sodium, f.signature, authMessage(f.spaceId, challenge), space.accessPk)) {
         return fail(ps, f.reqId, f.spaceId, 'relay/auth-failed', 'access signature does not verify', true)
       }
@@ -273,8 +328,8 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       const h = checked.header
       const r = await store.append(f.spaceId, {
         author: h.author, stream: h.stream, seq: h.seq, prevHash: h.prevHash, hash: hash(sodium, f.envelope), envelope: f.envelope, kind: 'update'
-      })
-      if (!r.ok) return fail(ps, f.reqId, f.spaceId, r.code, r.message, false)
+      }, maxLogBytes)
+      if (!r.ok) return fail(ps, f.reqId, f.spaceId, r.code === 'store/quota' ? 'relay/quota' : r.code, r.message, false)
       send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: r.cursor })
       if (!r.duplicate) broadcast(ps, f.spaceId, r.cursor, f.envelope)
     },
@@ -437,7 +492,7 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
 
   return {
     open (peer) {
-      peers.set(peer.id, { peer, challenges: new Map(), spaces: new Map(), closed: false, queue: Promise.resolve() })
+      peers.set(peer.id, { peer, challenges: new Map(), creates: 0, spaces: new Map(), closed: false, queue: Promise.resolve() })
     },
     frame (peer, bytes) {
       const ps = peers.get(peer.id)

@@ -7,10 +7,26 @@ import { startRelay } from './server.js'
 import { createSqliteStore } from './storage/sqlite.js'
 
 /**
- * `npm run relay -- --port <p> --host <h> --data <dir> [--app <dist>] [--keep-snapshots K] [--prune-grace-ms MS]`: the relay with its embedded
- * SQLite log; with `--app` it also serves the built web app, and always the encrypted blob endpoints
- * (files under `<data>/blobs`).
+ * `npm run relay -- --port <p> --host <h> --data <dir> [--app <dist>] [--keep-snapshots K] [--prune-grace-ms MS]
+ * [quota and limit flags, see FLAGS]`: the relay with its embedded SQLite log; with `--app` it also
+ * serves the built web app, and always the encrypted blob endpoints (files under `<data>/blobs`).
  */
+
+/**
+ * Quotas and limits (issue 8): what one space may make the relay store, and how many spaces one
+ * connection and one address may create. Integers; the defaults suit a relay for a few hundred
+ * people. Behind a reverse proxy every client has the proxy's address: raise the per-address ones.
+ */
+const FLAGS = {
+  'max-log-bytes': { default: 512 * 1024 * 1024, min: 1, what: 'update-log bytes one space may hold (pruning frees them)' },
+  'max-blob-bytes': { default: 4 * 1024 * 1024 * 1024, min: 0, what: 'bytes of file blobs one space may hold' },
+  'max-blobs': { default: 10_000, min: 0, what: 'file blobs one space may hold' },
+  'max-blob-size': { default: 2 * 1024 * 1024 * 1024, min: 1, what: 'bytes of one file blob' },
+  'creates-per-connection': { default: 32, min: 0, what: 'spaces one connection may create' },
+  'creates-per-ip': { default: 64, min: 0, what: 'spaces one address (IPv6: /64) may create at once (token bucket size)' },
+  'creates-per-ip-hour': { default: 60, min: 0, what: 'spaces one address may create per hour once its bucket is empty (refill rate)' }
+} as const
+type Flag = keyof typeof FLAGS
 async function main (): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -20,9 +36,19 @@ async function main (): Promise<void> {
       app: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       'keep-snapshots': { type: 'string', default: '3' },
-      'prune-grace-ms': { type: 'string', default: '300000' }
+      'prune-grace-ms': { type: 'string', default: '300000' },
+      ...Object.fromEntries(Object.entries(FLAGS).map(([k, f]) => [k, { type: 'string' as const, default: String(f.default) }]))
     }
   })
+  const n = {} as Record<Flag, number>
+  for (const [k, f] of Object.entries(FLAGS) as [Flag, (typeof FLAGS)[Flag]][]) {
+    const v = Number((values as Record<string, unknown>)[k])
+    if (!Number.isSafeInteger(v) || v < f.min) {
+      process.stderr.write(`--${k} must be an integer >= ${f.min} (${f.what})\n`)
+      process.exit(64)
+    }
+    n[k] = v
+  }
   const keepSnapshots = Number(values['keep-snapshots'])
   const pruneGraceMs = Number(values['prune-grace-ms'])
   if (!Number.isInteger(keepSnapshots) || keepSnapshots < 1 || !Number.isInteger(pruneGraceMs) || pruneGraceMs < 0) {
@@ -39,7 +65,10 @@ async function main (): Promise<void> {
   const log = values.quiet ? (): void => {} : (line: string): void => { process.stderr.write(`${new Date().toISOString()} ${line}\n`) }
   const onRequest = createHttpHandler({
     ...(values.app === undefined ? {} : { appDir: values.app }),
-    blobs: { dir: path.join(values.data, 'blobs'), store, sodium: await getSodium() },
+    blobs: {
+      dir: path.join(values.data, 'blobs'), store, sodium: await getSodium(), maxBytes: n['max-blob-size'],
+      quota: { maxBytes: n['max-blob-bytes'], maxCount: n['max-blobs'] }
+    },
     log
   })
   const relay = await startRelay({
@@ -49,6 +78,8 @@ async function main (): Promise<void> {
     port,
     keepSnapshots,
     pruneGraceMs,
+    maxLogBytes: n['max-log-bytes'],
+    createLimits: { perConnection: n['creates-per-connection'], perAddress: { burst: n['creates-per-ip'], perHour: n['creates-per-ip-hour'] } },
     ...(values.quiet ? { log: () => {} } : {})
   })
   process.stdout.write(`relay listening on ${relay.url}\n`)

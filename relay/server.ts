@@ -4,6 +4,7 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import { MAX_FRAME_BYTES, writeFrame } from '../shared/frame.js'
 import { getSodium } from '../shared/sodium.js'
 import { createRelayCore, type Peer, type RelayCore } from './core.js'
+import type { CreateLimits } from './limits.js'
 import type { LogStore } from './storage/port.js'
 
 /**
@@ -26,6 +27,10 @@ export interface RelayServerOptions {
   readonly pruneGraceMs?: number
   readonly maxPendingPartBytes?: number
   readonly pendingPartTtlMs?: number
+  /** Update-log bytes per space (core.ts); past it appends are refused with `relay/quota`. */
+  readonly maxLogBytes?: number
+  /** Spaces one connection and one address may create (limits.ts). */
+  readonly createLimits?: CreateLimits
   /** Serves plain HTTP requests (the web app, issue 3); WebSocket upgrades never reach it. */
   readonly onRequest?: http.RequestListener
 }
@@ -54,7 +59,9 @@ export async function startRelay (opts: RelayServerOptions): Promise<RelayServer
     ...(opts.keepSnapshots === undefined ? {} : { keepSnapshots: opts.keepSnapshots }),
     ...(opts.pruneGraceMs === undefined ? {} : { pruneGraceMs: opts.pruneGraceMs }),
     ...(opts.maxPendingPartBytes === undefined ? {} : { maxPendingPartBytes: opts.maxPendingPartBytes }),
-    ...(opts.pendingPartTtlMs === undefined ? {} : { pendingPartTtlMs: opts.pendingPartTtlMs })
+    ...(opts.pendingPartTtlMs === undefined ? {} : { pendingPartTtlMs: opts.pendingPartTtlMs }),
+    ...(opts.maxLogBytes === undefined ? {} : { maxLogBytes: opts.maxLogBytes }),
+    ...(opts.createLimits === undefined ? {} : { createLimits: opts.createLimits })
   })
 
   const server = http.createServer(opts.onRequest ?? ((_req, res) => {
@@ -86,8 +93,10 @@ export async function startRelay (opts: RelayServerOptions): Promise<RelayServer
       // A peer that does not read will not complete the close handshake either.
       setTimeout(() => ws.terminate(), 1000).unref()
     }
+    const address = req.socket.remoteAddress
     const peer: Peer = {
       id,
+      ...(address === undefined ? {} : { address }),
       send (data) {
         if (ws.readyState !== ws.OPEN) return
         // Slow means a backlog: bytes already waiting that this frame would take past the cap. A

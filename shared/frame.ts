@@ -59,7 +59,11 @@ export const MAX_SNAPSHOTS_PER_FRAME = 64
 export const MAX_SNAPSHOT_PARTS = 1024
 
 export type Frame =
-  | { type: 'create'; reqId: number; spaceId: Uint8Array; accessPk: Uint8Array; writePk: Uint8Array }
+  /**
+   * Registers a space; `accessSig` and `writeSig` sign create-proof.ts's `createMessage` with this
+   * connection's challenge for the space (from `hello`), so only an editor can create.
+   */
+  | { type: 'create'; reqId: number; spaceId: Uint8Array; accessPk: Uint8Array; writePk: Uint8Array; accessSig: Uint8Array; writeSig: Uint8Array }
   | { type: 'hello'; reqId: number; spaceId: Uint8Array }
   | { type: 'auth'; reqId: number; spaceId: Uint8Array; signature: Uint8Array; after: number }
   | { type: 'append'; reqId: number; spaceId: Uint8Array; envelope: Uint8Array }
@@ -94,6 +98,7 @@ export function writeFrame (f: Frame): Uint8Array {
     case 'create':
       encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId)
       encoding.writeVarUint8Array(e, f.accessPk); encoding.writeVarUint8Array(e, f.writePk)
+      encoding.writeVarUint8Array(e, f.accessSig); encoding.writeVarUint8Array(e, f.writeSig)
       break
     case 'hello':
       encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId)
@@ -226,7 +231,10 @@ export function readFrame (bytes: Uint8Array): Result<Frame, FrameErrorCode> {
     const cursor = (): number => r.varUint()
     let f: Frame
     switch (t) {
-      case FrameType.create: f = { type: 'create', reqId: reqId(), spaceId: space(), accessPk: fixed(r, PK_BYTES, 'accessPk'), writePk: fixed(r, PK_BYTES, 'writePk') }; break
+      case FrameType.create: f = {
+        type: 'create', reqId: reqId(), spaceId: space(), accessPk: fixed(r, PK_BYTES, 'accessPk'), writePk: fixed(r, PK_BYTES, 'writePk'),
+        accessSig: fixed(r, SIG_BYTES, 'accessSig'), writeSig: fixed(r, SIG_BYTES, 'writeSig')
+      }; break
       case FrameType.hello: f = { type: 'hello', reqId: reqId(), spaceId: space() }; break
       case FrameType.auth: f = { type: 'auth', reqId: reqId(), spaceId: space(), signature: fixed(r, SIG_BYTES, 'signature'), after: cursor() }; break
       case FrameType.append: f = { type: 'append', reqId: reqId(), spaceId: space(), envelope: envelope(r) }; break

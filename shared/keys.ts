@@ -1,4 +1,5 @@
 import { concat, equalBytes, fromB64u, toB64u } from './bytes.js'
+import { spaceIdOf } from './create-proof.js'
 import { err, ok, type Result } from './errors.js'
 import { KEY_ID_BYTES, SPACE_ID_BYTES } from './header.js'
 import { certMessage } from './sign.js'
@@ -39,15 +40,19 @@ export interface SpaceKeys {
   readonly write?: KeyPair
 }
 
+/**
+ * A new space. Its id is not random but derived from its two public keys (create-proof.ts): a
+ * relay then registers the id only with these keys, so nobody (a view-link holder included) can
+ * claim a space created offline under keys of their own before its writers come online.
+ */
 export function newSpaceSecrets (sodium: Sodium): SpaceSecrets {
   const writeSeed = sodium.randombytes_buf(32)
-  return {
-    spaceId: sodium.randombytes_buf(SPACE_ID_BYTES),
-    epoch: 0,
-    secret: sodium.crypto_kdf_keygen(),
-    writeSeed,
-    writePk: sodium.crypto_sign_seed_keypair(writeSeed).publicKey
-  }
+  const secret = sodium.crypto_kdf_keygen()
+  const writePk = sodium.crypto_sign_seed_keypair(writeSeed).publicKey
+  const accessSeed = sodium.crypto_kdf_derive_from_key(32, SUBKEY.access, KDF_CONTEXT, secret)
+  const accessPk = sodium.crypto_sign_seed_keypair(accessSeed).publicKey
+  sodium.memzero(accessSeed)
+  return { spaceId: spaceIdOf(sodium, accessPk, writePk), epoch: 0, secret, writeSeed, writePk }
 }
 
 export function deriveKeys (sodium: Sodium, s: SpaceSecrets): SpaceKeys {
@@ -69,8 +74,11 @@ export function deriveKeys (sodium: Sodium, s: SpaceSecrets): SpaceKeys {
   }
 }
 
-/** A device's certificate: the write capability's signature over (spaceId, device public key). */
-export function certifyDevice (sodium: Sodium, keys: SpaceKeys, devicePk: Uint8Array): Uint8Array | undefined {
+/**
+ * A device's certificate: the write capability's signature over (spaceId, device public key).
+ * Needs only the id and the write key pair, so blob uploads can certify a one-off device too.
+ */
+export function certifyDevice (sodium: Sodium, keys: Pick<SpaceKeys, 'spaceId' | 'write'>, devicePk: Uint8Array): Uint8Array | undefined {
   if (keys.write === undefined) return undefined
   return sodium.crypto_sign_detached(certMessage(keys.spaceId, devicePk), keys.write.privateKey)
 }

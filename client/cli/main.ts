@@ -7,7 +7,7 @@ import * as Y from 'yjs'
 import { createClient, type Client } from '../core/client.js'
 import { createFileSpaceStore } from '../core/file-store.js'
 import * as model from '../core/model.js'
-import type { Space } from '../core/space.js'
+import type { Alert, Space } from '../core/space.js'
 import { createWsTransport, type WebSocketCtor } from '../core/ws-transport.js'
 import { parseLink, type Invite } from '../../shared/keys.js'
 import { getSodium } from '../../shared/sodium.js'
@@ -17,8 +17,9 @@ import { getSodium } from '../../shared/sodium.js'
  * replicas, unsent changes) lives in $COVE_HOME (default ~/.cove), one journal per space.
  *
  * Exit codes (sysexits): 0 done and durably stored by the relay; 64 usage; 65 malformed link;
- * 66 unknown item; 75 relay unreachable, change kept locally and sent by the next command that
- * reaches it; 77 view-only link used for an edit; 1 anything else.
+ * 66 unknown item; 75 relay unreachable or refusing the change for now (the space over its quota
+ * on the relay, the creation refused by a limit), change kept locally and sent by the next command
+ * that reaches it; 77 view-only link used for an edit; 1 anything else.
  */
 const USAGE = `usage: cove <command> [args] [--relay URL] [--timeout MS]
 
@@ -62,25 +63,53 @@ async function invite (link: string | undefined): Promise<Invite> {
   return r.value
 }
 
+/** True once joined; false after `ms`, or as soon as the relay refuses to register the space. */
 function waitOnline (space: Space, ms: number): Promise<boolean> {
   return new Promise(resolve => {
     if (space.status.connection === 'online') return resolve(true)
     const off = space.events.on('status', s => { if (s.connection === 'online') { done(true) } })
+    const offAlert = space.events.on('alert', a => { if (a.code === 'sync/create-refused') done(false) })
     const timer = setTimeout(() => done(false), ms)
-    const done = (v: boolean): void => { off(); clearTimeout(timer); resolve(v) }
+    const done = (v: boolean): void => { off(); offAlert(); clearTimeout(timer); resolve(v) }
   })
 }
 
-/** Waits for the relay to store every local change; exit 75 when it cannot be reached. */
+/** Refusals that keep the change on this device: the command says which, not "unreachable". */
+const REFUSALS = new Set(['sync/quota', 'sync/write-refused', 'sync/create-refused'])
+
+/** The first alert in REFUSALS raised by this process, if any. */
+const refusalOf = (space: Space): Alert | undefined => space.alerts.find(a => REFUSALS.has(a.code))
+
+/** Resolves with the first alert in REFUSALS (at once if one was raised already). */
+function refusal (space: Space): { readonly promise: Promise<Alert>; off (): void } {
+  let off = (): void => {}
+  const promise = new Promise<Alert>(resolve => {
+    const seen = refusalOf(space)
+    if (seen !== undefined) return resolve(seen)
+    off = space.events.on('alert', a => { if (REFUSALS.has(a.code)) resolve(a) })
+  })
+  return { promise, off: () => off() }
+}
+
+/**
+ * Waits for the relay to store every local change. Exit 75 when it cannot be reached, or when it
+ * refuses the change in a way that keeps it here (over quota, say): the message says which.
+ */
 async function commit (space: Space, timeout: number, online: boolean): Promise<void> {
   if (online) {
+    const refused = refusal(space)
     try {
-      await space.whenStored(timeout)
-      return
-    } catch {}
+      const r = await Promise.race([space.whenStored(timeout).then(() => 'stored' as const), refused.promise])
+      if (r === 'stored') return
+    } catch {
+    } finally {
+      refused.off()
+    }
   } else {
     await space.flush()
   }
+  const r = refusalOf(space)
+  if (r !== undefined) throw new Exit(75, `cove: the relay refused the change (${r.code}: ${r.message}); it is saved locally (${space.unsynced} unsent) and will be sent by the next command that reaches the relay`)
   throw new Exit(75, `cove: the relay could not be reached; the change is saved locally (${space.unsynced} unsent) and will be sent by the next command that reaches it`)
 }
 

@@ -1,3 +1,4 @@
+import { signCreate } from '../../shared/create-proof.js'
 import type { Frame, FrameOf } from '../../shared/frame.js'
 import type { SpaceKeys } from '../../shared/keys.js'
 import { authMessage } from '../../shared/sign.js'
@@ -36,7 +37,7 @@ export interface ConnectionHost {
   readonly requests: Pick<Requests, 'answer' | 'failAll'>
   /** The relay's cursor read up to, as the session state stores it (before any floor). */
   cursor: number
-  /** The relay knows this space: no create is sent. */
+  /** The relay knows this space: no create is sent. (A view-only session never sends one: it cannot sign it.) */
   readonly registered: boolean
   closed (): boolean
   send (f: Frame): boolean
@@ -75,6 +76,10 @@ export class Connection {
   lastSyncedAt: number | undefined
   /** The reqId of this connection's auth: its answers are the join (ok, snapshot, catch-up). */
   authReq = 0
+  /** The reqId of this connection's create, when it sent one. */
+  private createReq = -1
+  /** Join refusals already alerted since the last join (each is retried with backoff; one alert says it). */
+  private readonly refusalsAlerted = new Set<string>()
   private lastCursorThisConn = 0
   private retryFloor: number | undefined
   /** An entry failed to verify since this connection's auth (so its catch-up does not clear `retryFloor`). */
@@ -99,9 +104,7 @@ export class Connection {
     if (this.h.closed()) return
     this.state = 'connecting'
     this.lastCursorThisConn = 0
-    if (!this.h.registered) {
-      this.h.send({ type: 'create', reqId: this.h.nextReqId(), spaceId: this.h.keys.spaceId, accessPk: this.h.keys.access.publicKey, writePk: this.h.keys.writePk })
-    }
+    this.createReq = -1
     this.h.send({ type: 'hello', reqId: this.h.nextReqId(), spaceId: this.h.keys.spaceId })
     // Any frame of the handshake can be lost or altered on the way: without a deadline the session
     // waited for a challenge or an ok forever.
@@ -137,6 +140,15 @@ export class Connection {
     if (this.h.snapsync.hold(f)) return
     switch (f.type) {
       case 'challenge': {
+        const k = this.h.keys
+        // Creating signs this connection's challenge with the write and access keys (shared/create-proof.ts):
+        // only an editor can register a space, and the proof is good on this connection only. The
+        // auth right behind it is handled after it (the relay handles one peer's frames in order).
+        if (!this.h.registered && k.write !== undefined) {
+          const proof = signCreate(this.h.sodium, k.spaceId, k.access, k.write, f.challenge)
+          this.createReq = this.h.nextReqId()
+          this.h.send({ type: 'create', reqId: this.createReq, spaceId: k.spaceId, accessPk: k.access.publicKey, writePk: k.writePk, ...proof })
+        }
         const signature = this.h.sodium.crypto_sign_detached(authMessage(this.h.keys.spaceId, f.challenge), this.h.keys.access.privateKey)
         this.authReq = this.h.nextReqId()
         this.failedSinceAuth = false
@@ -183,6 +195,9 @@ export class Connection {
         this.h.reconnect()
         return
       }
+      // Admitted with our access key: the space exists on this relay, whoever registered it.
+      if (!this.h.registered) this.h.register()
+      this.refusalsAlerted.clear()
       this.joined = true
       this.state = 'online'
       this.h.emitStatus()
@@ -191,19 +206,38 @@ export class Connection {
       return
     }
     if (this.h.out?.owns(f.reqId) === true) return this.h.out.onAck(f.reqId, f.cursor)
-    if (!this.h.registered) this.h.register()
+    if (f.reqId === this.createReq && !this.h.registered) this.h.register()
   }
 
   private onError (f: FrameOf<'error'>): void {
     if (this.h.requests.answer(f)) return
     if (this.h.fetch.failed(f.reqId)) return
-    if (f.code === 'relay/space-exists' && !this.h.registered) {
+    if (f.reqId === this.createReq && f.reqId >= 0) {
       // Our create went through before but its ack was lost; the access check that follows settles it.
-      this.h.register()
+      if (f.code === 'relay/space-exists') return this.h.registered ? undefined : this.h.register()
+      // Refused (a creation limit, or a proof the relay does not accept): the space stays on this
+      // device and the create is sent again on a later connection, backing off.
+      this.alertOnce('sync/create-refused', `the relay did not register this space (${f.code}: ${f.message}); it stays on this device and is registered later`)
+      this.scheduleRetry()
+      return
+    }
+    if (f.reqId === this.authReq && f.code === 'relay/no-space') {
+      // A view link (or an edit link) opened before the space's creator reached this relay. The
+      // refused create has been alerted already. An answer, not a lost frame: no join timeout.
+      if (this.joinTimer !== undefined) clearTimeout(this.joinTimer)
+      this.joinTimer = undefined
+      if (this.h.registered) this.alertOnce('sync/no-space', 'this space is not on the relay yet: it appears once a member with the edit link connects; trying again')
+      this.scheduleRetry()
       return
     }
     if (this.h.out?.onError(f.reqId, f.code, f.message) === true) return
     if (f.reqId === 0 || f.reqId === this.authReq) this.h.alert('sync/relay-error', `the relay answered ${f.code}: ${f.message}`)
+  }
+
+  private alertOnce (code: string, message: string): void {
+    if (this.refusalsAlerted.has(code)) return
+    this.refusalsAlerted.add(code)
+    this.h.alert(code, message)
   }
 
   private onEntries (f: FrameOf<'entries'>): void {

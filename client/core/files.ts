@@ -1,7 +1,7 @@
-import { AUTH_HEADER, BLOB_ID_BYTES, signBlobRequest } from '../../shared/blob-auth.js'
+import { AUTH_HEADER, BLOB_ID_BYTES, signBlobRequest, signBlobWrite } from '../../shared/blob-auth.js'
 import { concat, toHex } from '../../shared/bytes.js'
 import { err, ok, type Result } from '../../shared/errors.js'
-import type { SpaceKeys } from '../../shared/keys.js'
+import { certifyDevice, type SpaceKeys } from '../../shared/keys.js'
 import { randomBytes, type Sodium } from '../../shared/sodium.js'
 
 /**
@@ -26,7 +26,7 @@ const ABYTES = 17
 const HEADER_BYTES = 24
 const AD_TAG = new TextEncoder().encode('cove/file/v1\0')
 
-export type FileErrorCode = 'file/truncated' | 'file/bad-chunk' | 'file/trailing-bytes' | 'file/http' | 'file/network'
+export type FileErrorCode = 'file/truncated' | 'file/bad-chunk' | 'file/trailing-bytes' | 'file/http' | 'file/network' | 'file/read-only' | 'file/quota'
 
 export type Progress = (done: number, total: number) => void
 
@@ -130,20 +130,38 @@ export async function decryptStream (sodium: Sodium, body: ReadableStream<Uint8A
   return ok(out)
 }
 
-/** What the blob endpoints need from a space: its id and the access key that proves membership. */
-export type BlobKeys = Pick<SpaceKeys, 'spaceId' | 'access'>
+/**
+ * What the blob endpoints need from a space: its id, the access key that proves membership (to
+ * read) and, to upload, the write key (absent in a view link) that certifies the uploading device.
+ */
+export type BlobKeys = Pick<SpaceKeys, 'spaceId' | 'access' | 'write'>
 
 export function blobUrl (httpOrigin: string, keys: BlobKeys, blobId: Uint8Array): string {
   return `${httpOrigin.replace(/\/$/, '')}/blobs/${toHex(keys.spaceId)}/${toHex(blobId)}`
 }
 
+/** What an upload answer means; `body` is the relay's error code, when it sent one. */
+function uploadResult (status: number, body: string): Result<void, FileErrorCode> {
+  if (status === 201 || status === 409) return ok(undefined)
+  if (status === 507) return err('file/quota', `the relay's file quota for this space is full (${body.trim() || status}); the file was not uploaded`)
+  return err('file/http', `the relay refused the upload (${status}${body.trim() === '' ? '' : ' ' + body.trim()})`)
+}
+
 /**
  * PUT the ciphertext. XMLHttpRequest where it exists (fetch has no upload progress); fetch in Node.
  * A 409 means the blob is already there (a retry after a lost answer): ids are 16 random bytes.
+ *
+ * Blob writes need the write capability (issue 8), like update envelopes: the request is signed by
+ * a device the write key certifies. A fresh one-off device per upload, so the relay cannot link an
+ * upload to the member device that writes the space's updates.
  */
 export async function uploadBlob (sodium: Sodium, httpOrigin: string, keys: BlobKeys, enc: Encrypted, onProgress?: Progress): Promise<Result<void, FileErrorCode>> {
   const url = blobUrl(httpOrigin, keys, enc.blobId)
-  const auth = signBlobRequest(sodium, keys.access.privateKey, 'PUT', keys.spaceId, enc.blobId)
+  const device = sodium.crypto_sign_keypair()
+  const cert = certifyDevice(sodium, keys, device.publicKey)
+  if (cert === undefined) return err('file/read-only', 'this link is view-only: it cannot upload files')
+  const auth = signBlobWrite(sodium, { publicKey: device.publicKey, privateKey: device.privateKey, cert }, keys.spaceId, enc.blobId)
+  sodium.memzero(device.privateKey)
   if (typeof XMLHttpRequest === 'function') {
     return new Promise(resolve => {
       const x = new XMLHttpRequest()
@@ -151,7 +169,7 @@ export async function uploadBlob (sodium: Sodium, httpOrigin: string, keys: Blob
       x.setRequestHeader(AUTH_HEADER, auth)
       x.setRequestHeader('content-type', 'application/octet-stream')
       x.upload.onprogress = e => onProgress?.(e.loaded, e.total)
-      x.onload = () => resolve(x.status === 201 || x.status === 409 ? ok(undefined) : err('file/http', `the relay refused the upload (${x.status} ${x.responseText.trim()})`))
+      x.onload = () => resolve(uploadResult(x.status, x.responseText))
       x.onerror = () => resolve(err('file/network', 'the upload failed: no connection to the relay'))
       x.send(enc.ciphertext)
     })
@@ -159,7 +177,7 @@ export async function uploadBlob (sodium: Sodium, httpOrigin: string, keys: Blob
   try {
     const r = await fetch(url, { method: 'PUT', headers: { [AUTH_HEADER]: auth, 'content-type': 'application/octet-stream' }, body: enc.ciphertext })
     onProgress?.(enc.size, enc.size)
-    return r.status === 201 || r.status === 409 ? ok(undefined) : err('file/http', `the relay refused the upload (${r.status})`)
+    return uploadResult(r.status, r.status === 201 ? '' : await r.text().catch(() => ''))
   } catch (e) {
     return err('file/network', `the upload failed: ${e instanceof Error ? e.message : String(e)}`)
   }

@@ -64,6 +64,8 @@ export class Outgoing {
   private sent = new WeakSet<OutEntry>()
   private ackTimer: ReturnType<typeof setTimeout> | undefined
   private refusedDelay = 1000
+  /** The reconnect after a refusal that keeps the envelope: one at a time, however many were refused. */
+  private refusedTimer: ReturnType<typeof setTimeout> | undefined
 
   constructor (private readonly h: OutgoingHost, private readonly opts: OutgoingOptions) {}
 
@@ -171,10 +173,21 @@ export class Outgoing {
       this.refused(o, code)
       return true
     }
-    this.h.alert('sync/write-refused', `the relay refused a write: ${code} ${message}; the change stays on this device and is sent again`)
+    // Kept in the outbox, same bytes, never re-sealed: a quota refusal (`relay/quota`, the space is
+    // full on this relay) lasts until the relay has room again, so the session backs off and tries
+    // again. The envelopes in flight with it are refused alike: one alert and one reconnect for all.
+    if (this.refusedTimer !== undefined) return true
+    if (code === 'relay/quota') {
+      this.h.alert('sync/quota', `the relay's storage quota for this space is full (${code}: ${message}); the change stays on this device and is sent again later`)
+    } else {
+      this.h.alert('sync/write-refused', `the relay refused a write: ${code} ${message}; the change stays on this device and is sent again`)
+    }
     const d = this.refusedDelay
     this.refusedDelay = Math.min(d * 2, 60_000)
-    setTimeout(() => { if (!this.h.closed()) this.h.reconnect() }, d)
+    this.refusedTimer = setTimeout(() => {
+      this.refusedTimer = undefined
+      if (!this.h.closed()) this.h.reconnect()
+    }, d)
     return true
   }
 
@@ -212,6 +225,8 @@ export class Outgoing {
 
   stop (): void {
     this.onClose()
+    if (this.refusedTimer !== undefined) clearTimeout(this.refusedTimer)
+    this.refusedTimer = undefined
     if (this.flushTimer !== undefined) clearTimeout(this.flushTimer)
     this.flushTimer = undefined
   }

@@ -24,3 +24,13 @@ export function judge (head: StreamHead | undefined, e: AppendEntry, existingHas
   if (!equalBytes(prev, e.prevHash)) return { kind: 'reject', code: 'store/chain-mismatch', message: 'prevHash does not match the stream head' }
   return { kind: 'append' }
 }
+
+/**
+ * The log quota (port.ts `append`), applied after `judge` by every backend: a duplicate always
+ * passes (a resend after a lost ack), anything else that would take the space's log past
+ * `maxLogBytes` is refused, whatever the chain says, so the writer keeps it and waits.
+ */
+export function withQuota (v: ChainVerdict, logBytes: number, e: AppendEntry, maxLogBytes: number | undefined): ChainVerdict {
+  if (v.kind === 'existing' || maxLogBytes === undefined || logBytes + e.envelope.length <= maxLogBytes) return v
+  return { kind: 'reject', code: 'store/quota', message: `the space's log would pass its quota of ${maxLogBytes} bytes` }
+}

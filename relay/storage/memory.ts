@@ -1,5 +1,5 @@
 import { equalBytes, toHex } from '../../shared/bytes.js'
-import { judge } from './chain.js'
+import { judge, withQuota } from './chain.js'
 import type { AppendEntry, AppendResult, LogStore, PutPartResult, PutSnapshotResult, SnapshotPut, SpaceRecord, StoredEntry, StoredSnapshot, StreamHead } from './port.js'
 
 interface Row extends StoredEntry { readonly hash: Uint8Array; readonly streamKey: string; readonly seq: number }
@@ -22,6 +22,8 @@ interface MemSpace {
   /** Highest cursor ever given in this space: survives pruning, so cursors never go backwards. */
   top: number
   pruned: number
+  /** Envelope bytes in `log`. */
+  bytes: number
   readonly heads: Map<string, StreamHead>
   readonly bySeq: Map<string, Row>
   readonly snapshots: MemSnapshot[]
@@ -52,27 +54,31 @@ export function createMemoryStore (): LogStore {
     async createSpace (id, rec) {
       const k = toHex(id)
       if (spaces.has(k)) return false
-      spaces.set(k, { rec: { accessPk: copy(rec.accessPk), writePk: copy(rec.writePk) }, log: [], top: 0, pruned: 0, heads: new Map(), bySeq: new Map(), snapshots: [], parts: new Map(), receipts: new Map() })
+      spaces.set(k, { rec: { accessPk: copy(rec.accessPk), writePk: copy(rec.writePk) }, log: [], top: 0, pruned: 0, bytes: 0, heads: new Map(), bySeq: new Map(), snapshots: [], parts: new Map(), receipts: new Map() })
       return true
     },
     async getSpace (id) {
       const rec = get(id)?.rec
       return rec === undefined ? undefined : { accessPk: copy(rec.accessPk), writePk: copy(rec.writePk) }
     },
-    async append (id, e: AppendEntry): Promise<AppendResult> {
+    async append (id, e: AppendEntry, maxLogBytes): Promise<AppendResult> {
       const s = get(id)
       if (s === undefined) return { ok: false, code: 'store/no-space', message: 'unknown space' }
       const sk = streamKey(e)
       const existing = s.bySeq.get(`${sk}:${e.seq}`)
-      const v = judge(s.heads.get(sk), e, existing?.hash)
+      const v = withQuota(judge(s.heads.get(sk), e, existing?.hash), s.bytes, e, maxLogBytes)
       if (v.kind === 'reject') return { ok: false, code: v.code, message: v.message }
       if (v.kind === 'existing') return { ok: true, cursor: existing!.cursor, duplicate: true }
       const row: Row = { cursor: nextCursor++, envelope: copy(e.envelope), hash: copy(e.hash), streamKey: sk, seq: e.seq }
       s.log.push(row)
+      s.bytes += row.envelope.length
       s.top = row.cursor
       s.bySeq.set(`${sk}:${e.seq}`, row)
       s.heads.set(sk, { seq: e.seq, hash: row.hash })
       return { ok: true, cursor: row.cursor, duplicate: false }
+    },
+    async logBytes (id) {
+      return get(id)?.bytes ?? 0
     },
     async readAfter (id, after, limit) {
       const s = get(id)
@@ -178,7 +184,11 @@ export function createMemoryStore (): LogStore {
       if (s === undefined) return 0
       const keep = s.log.filter(r => r.cursor > upTo)
       const dropped = s.log.length - keep.length
-      for (const r of s.log) if (r.cursor <= upTo) s.bySeq.delete(`${r.streamKey}:${r.seq}`)
+      for (const r of s.log) {
+        if (r.cursor > upTo) continue
+        s.bySeq.delete(`${r.streamKey}:${r.seq}`)
+        s.bytes -= r.envelope.length
+      }
       s.log = keep
       s.pruned = Math.max(s.pruned, upTo)
       if (keepSnapshots !== undefined) {

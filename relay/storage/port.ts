@@ -32,7 +32,7 @@ export type AppendResult =
   | { readonly ok: true; readonly cursor: number; readonly duplicate: boolean }
   | { readonly ok: false; readonly code: AppendErrorCode; readonly message: string }
 
-export type AppendErrorCode = 'store/no-space' | 'store/equivocation' | 'store/seq-gap' | 'store/chain-mismatch' | 'store/pruned'
+export type AppendErrorCode = 'store/no-space' | 'store/equivocation' | 'store/seq-gap' | 'store/chain-mismatch' | 'store/pruned' | 'store/quota'
 
 /** A sealed snapshot (DESIGN.md §5), chained by hash; `covers` is the log cursor its author had applied. */
 export interface SnapshotPut {
@@ -79,8 +79,16 @@ export interface LogStore {
    * Appends if `seq` extends the stream (seq 0 with a zero prevHash, or head.seq + 1 with
    * prevHash = head.hash). The same bytes again return the original cursor with duplicate=true,
    * so a client can resend after a lost ack; other bytes at a taken position are equivocation.
+   *
+   * With `maxLogBytes`, an entry that would take the space's log (the envelopes it still holds;
+   * `prune` frees them) past it is refused with `store/quota`, checked in the same transaction so
+   * relays sharing a database cannot overshoot together. The quota is checked before the chain:
+   * a writer whose earlier envelope was refused for quota must not see the next one refused as a
+   * seq gap (which would make it re-seal instead of waiting). A duplicate is always ok.
    */
-  append (spaceId: Uint8Array, e: AppendEntry): Promise<AppendResult>
+  append (spaceId: Uint8Array, e: AppendEntry, maxLogBytes?: number): Promise<AppendResult>
+  /** Bytes of envelopes in the space's log now (what `maxLogBytes` bounds); 0 for an unknown space. */
+  logBytes (spaceId: Uint8Array): Promise<number>
   /** Entries with cursor > after, ascending, at most `limit`. */
   readAfter (spaceId: Uint8Array, after: number, limit: number): Promise<StoredEntry[]>
   /** One stream's entries with seq >= fromSeq, ascending by seq: lets a client fill a gap without trusting cursors. */

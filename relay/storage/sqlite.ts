@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3'
-import { judge } from './chain.js'
+import { judge, withQuota } from './chain.js'
 import type { AppendEntry, AppendResult, LogStore, PutPartResult, PutSnapshotResult, SnapshotPut, SpaceRecord, StoredEntry, StoredSnapshot } from './port.js'
 
 /**
@@ -56,6 +56,9 @@ export function createSqliteStore (file: string): LogStore {
     CREATE TABLE IF NOT EXISTS receipts (
       space BLOB NOT NULL, device BLOB NOT NULL, env BLOB NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (space, device)
     ) WITHOUT ROWID;
+    -- Issue 8: envelope bytes in each space's log, for the log quota. A new table, filled lazily
+    -- from the log for spaces of an older data directory.
+    CREATE TABLE IF NOT EXISTS log_bytes (space BLOB PRIMARY KEY, bytes INTEGER NOT NULL) WITHOUT ROWID;
   `)
 
   type SnapRow = { id: number; hash: Buffer; prev_hash: Buffer; covers: number; env: Buffer; attested: number }
@@ -92,6 +95,10 @@ export function createSqliteStore (file: string): LogStore {
     dropPending: db.prepare('DELETE FROM parts WHERE space = ? AND linked = 0 AND stored_at < ?'),
     kthSnap: db.prepare<[Uint8Array, number], { id: number }>('SELECT id FROM snapshots WHERE space = ? ORDER BY id DESC LIMIT 1 OFFSET ?'),
     prune: db.prepare('DELETE FROM log WHERE space = ? AND cursor <= ?'),
+    prunedBytes: db.prepare<[Uint8Array, number], { n: number }>('SELECT coalesce(sum(length(env)), 0) AS n FROM log WHERE space = ? AND cursor <= ?'),
+    logBytes: db.prepare<[Uint8Array], { bytes: number }>('SELECT bytes FROM log_bytes WHERE space = ?'),
+    countLogBytes: db.prepare<[Uint8Array], { n: number }>('SELECT coalesce(sum(length(env)), 0) AS n FROM log WHERE space = ?'),
+    addLogBytes: db.prepare('INSERT INTO log_bytes (space, bytes) VALUES (?, ?) ON CONFLICT (space) DO UPDATE SET bytes = bytes + excluded.bytes'),
     setPruned: db.prepare('INSERT INTO pruned (space, up_to) VALUES (?, ?) ON CONFLICT (space) DO UPDATE SET up_to = max(up_to, excluded.up_to)'),
     getPruned: db.prepare<[Uint8Array], { up_to: number }>('SELECT up_to FROM pruned WHERE space = ?'),
     dropAttestations: db.prepare('DELETE FROM attestations WHERE snapshot IN (SELECT id FROM snapshots WHERE space = ? AND id < ?)'),
@@ -106,26 +113,38 @@ export function createSqliteStore (file: string): LogStore {
     parts: q.snapParts.all(r.id).map(p => u8(p.hash)), attested: r.attested === 1
   })
 
-  const appendOne = (space: Uint8Array, e: AppendEntry): AppendResult => {
+  /** The space's log bytes; counted from the log once for a space stored before the counter existed. Call inside a transaction. */
+  const logBytes = (space: Uint8Array): number => {
+    const row = q.logBytes.get(space)
+    if (row !== undefined) return row.bytes
+    const n = q.countLogBytes.get(space)!.n
+    q.addLogBytes.run(space, n)
+    return n
+  }
+
+  const appendOne = (space: Uint8Array, e: AppendEntry, maxLogBytes: number | undefined): AppendResult => {
     if (q.getSpace.get(space) === undefined) return { ok: false, code: 'store/no-space', message: 'unknown space' }
     const headRow = q.head.get(space, e.author, e.stream)
     const head = headRow === undefined ? undefined : { seq: headRow.seq, hash: u8(headRow.hash) }
     const existing = head !== undefined && e.seq <= head.seq ? q.existing.get(space, e.author, e.stream, e.seq) : undefined
-    const v = judge(head, e, existing === undefined ? undefined : u8(existing.hash))
+    // Before the insert: a counter filled lazily from the log must not count this entry twice.
+    const used = logBytes(space)
+    const v = withQuota(judge(head, e, existing === undefined ? undefined : u8(existing.hash)), used, e, maxLogBytes)
     if (v.kind === 'reject') return { ok: false, code: v.code, message: v.message }
     if (v.kind === 'existing') return { ok: true, cursor: existing!.cursor, duplicate: true }
     const cursor = Number(q.insert.run(space, e.author, e.stream, e.seq, e.hash, e.envelope).lastInsertRowid)
     q.setHead.run(space, e.author, e.stream, e.seq, e.hash)
     q.setTop.run(space, cursor)
+    q.addLogBytes.run(space, e.envelope.length)
     return { ok: true, cursor, duplicate: false }
   }
 
-  interface Pending { space: Uint8Array; e: AppendEntry; resolve: (r: AppendResult) => void; reject: (e: unknown) => void }
+  interface Pending { space: Uint8Array; e: AppendEntry; max: number | undefined; resolve: (r: AppendResult) => void; reject: (e: unknown) => void }
   let queue: Pending[] = []
   let scheduled = false
   let closed = false
 
-  const commitBatch = db.transaction((batch: Pending[]) => batch.map(p => appendOne(p.space, p.e)))
+  const commitBatch = db.transaction((batch: Pending[]) => batch.map(p => appendOne(p.space, p.e, p.max)))
 
   const flush = (): void => {
     scheduled = false
@@ -150,15 +169,18 @@ export function createSqliteStore (file: string): LogStore {
       const r = q.getSpace.get(id)
       return r === undefined ? undefined : { accessPk: u8(r.access_pk), writePk: u8(r.write_pk) }
     },
-    append (id, e) {
+    append (id, e, maxLogBytes) {
       if (closed) return Promise.reject(new Error('store is closed'))
       return new Promise<AppendResult>((resolve, reject) => {
-        queue.push({ space: id, e, resolve, reject })
+        queue.push({ space: id, e, max: maxLogBytes, resolve, reject })
         if (!scheduled) {
           scheduled = true
           setImmediate(flush)
         }
       })
+    },
+    async logBytes (id) {
+      return db.transaction(() => q.getSpace.get(id) === undefined ? 0 : logBytes(id)).immediate()
     },
     async readAfter (id, after, limit) {
       return q.readAfter.all(id, after, limit).map((r): StoredEntry => ({ cursor: r.cursor, envelope: u8(r.env) }))
@@ -238,6 +260,11 @@ export function createSqliteStore (file: string): LogStore {
     },
     async prune (id, upTo, keepSnapshots) {
       return db.transaction(() => {
+        const freed = q.prunedBytes.get(id, upTo)!.n
+        if (freed > 0) {
+          logBytes(id)
+          q.addLogBytes.run(id, -freed)
+        }
         const n = q.prune.run(id, upTo).changes
         q.setPruned.run(id, upTo)
         const kth = keepSnapshots === undefined ? undefined : q.kthSnap.get(id, Math.max(1, keepSnapshots) - 1)

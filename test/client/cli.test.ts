@@ -223,3 +223,60 @@ describe('cove CLI against a real relay process', () => {
     expect(end).toEqual({ code: 0, signal: null })
   })
 })
+
+/** A relay process with extra flags; resolves with its URL and a stop function. */
+async function relayWith (dir: string, args: string[]): Promise<{ url: string; stop (): Promise<void> }> {
+  const child = spawnTsx('relay/main.ts', ['--data', dir, '--quiet', ...args])
+  let err = ''
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d })
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = ''
+    const timer = setTimeout(() => reject(new Error(`relay did not start: ${out} ${err}`)), 20_000)
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d
+      const m = /relay listening on (ws:\/\/\S+)/.exec(out)
+      if (m !== null) { clearTimeout(timer); resolve(m[1]!) }
+    })
+    child.on('exit', code => { clearTimeout(timer); reject(new Error(`relay exited with ${code}: ${err}`)) })
+  })
+  return {
+    url,
+    stop: async () => {
+      if (child.exitCode !== null) return
+      const exited = new Promise(resolve => child.once('exit', resolve))
+      child.kill('SIGTERM')
+      await exited
+    }
+  }
+}
+
+describe('cove CLI against a relay with a small log quota', () => {
+  it('an edit over the space quota exits 75 naming relay/quota, is kept, and is sent once the relay has room', async () => {
+    const dir = tempDir('cove-cli-quota-relay-')
+    const [writer, reader] = [tempDir('cove-cli-quota-a-'), tempDir('cove-cli-quota-b-')]
+    const port = String(await closedPort())
+    let r = await relayWith(dir, ['--port', port, '--max-log-bytes', '8192'])
+    try {
+      const made = await cove(writer, ['create', '--relay', r.url, '--title', 'Small'])
+      expect(made.code, made.stderr).toBe(0)
+      const edit = /^edit link: (\S+)$/m.exec(made.stdout)![1]!
+      const view = /^view link: (\S+)$/m.exec(made.stdout)![1]!
+      const big = Array.from({ length: 2500 }, (_, i) => (i * 7919).toString(36)).join(' ')
+      const over = await cove(writer, ['add-note', edit, '-'], { stdin: big })
+      expect(over.code, over.stderr).toBe(75)
+      expect(over.stderr).toMatch(/relay refused the change \(sync\/quota: .*relay\/quota/)
+      expect(over.stderr).toMatch(/saved locally \(1 unsent\)/)
+      expect((await cat(reader, view)).items).toHaveLength(0)
+
+      // More room: the next command on the writer's device sends the kept note.
+      await r.stop()
+      r = await relayWith(dir, ['--port', port, '--max-log-bytes', '1048576'])
+      const local = await cat(writer, edit)
+      expect(local.items).toHaveLength(1)
+      expect((await cat(reader, view)).items).toEqual([expect.objectContaining({ kind: 'note', text: big })])
+    } finally {
+      await r.stop()
+      for (const d of [dir, writer, reader]) fs.rmSync(d, { recursive: true, force: true })
+    }
+  }, 90_000)
+})

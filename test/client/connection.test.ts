@@ -6,6 +6,7 @@ import { Requests } from '../../client/core/requests.js'
 import type { SpaceEvents } from '../../client/core/space-types.js'
 import type { Entry, Frame, FrameOf } from '../../shared/frame.js'
 import { deriveKeys, newSpaceSecrets, type SpaceKeys } from '../../shared/keys.js'
+import { checkCreate } from '../../shared/create-proof.js'
 import { authMessage } from '../../shared/sign.js'
 import { getSodium, type Sodium } from '../../shared/sodium.js'
 
@@ -34,7 +35,7 @@ interface Harness {
   outcomes: Map<number, Outcome>
 }
 
-function harness (init: { cursor?: number; registered?: boolean; ackTimeoutMs?: number } = {}): Harness {
+function harness (init: { cursor?: number; registered?: boolean; ackTimeoutMs?: number; keys?: SpaceKeys } = {}): Harness {
   const sent: Frame[] = []
   const log: string[] = []
   const outcomes = new Map<number, Outcome>()
@@ -42,7 +43,7 @@ function harness (init: { cursor?: number; registered?: boolean; ackTimeoutMs?: 
   const stats = { applied: 0, duplicates: 0, rejected: 0 }
   const host: ConnectionHost = {
     sodium,
-    keys,
+    keys: init.keys ?? keys,
     events: new Emitter<SpaceEvents>(),
     reader: {
       stats,
@@ -93,24 +94,55 @@ function join (h: Harness, head: number): FrameOf<'auth'> {
 }
 
 describe('Connection', () => {
-  it('sends create only while unregistered, then hello; signs the challenge and resumes from the cursor', () => {
+  it('while unregistered, answers the challenge with a signed create before the auth; signs the challenge and resumes from the cursor', () => {
     const h = harness({ cursor: 5, registered: false })
     h.conn.onOpen()
-    expect(h.sent.map(f => f.type)).toEqual(['create', 'hello'])
-    h.conn.onFrame({ type: 'challenge', reqId: 1, spaceId: spaceId(), challenge: new Uint8Array(32).fill(7) })
+    expect(h.sent.map(f => f.type)).toEqual(['hello'])
+    const challenge = new Uint8Array(32).fill(7)
+    h.conn.onFrame({ type: 'challenge', reqId: 1, spaceId: spaceId(), challenge })
+    expect(h.sent.map(f => f.type)).toEqual(['hello', 'create', 'auth'])
+    const create = h.sent[1]
+    if (create?.type !== 'create') return
+    // The relay's check: the id is the keys', both keys signed this connection's challenge.
+    expect(checkCreate(sodium, create.spaceId, create.accessPk, create.writePk, challenge, create)).toBeUndefined()
+    expect(checkCreate(sodium, create.spaceId, create.accessPk, create.writePk, new Uint8Array(32), create)).toBe('relay/bad-create-proof')
     const auth = h.sent.at(-1)
     expect(auth?.type).toBe('auth')
     if (auth?.type !== 'auth') return
     expect(auth.after).toBe(5)
-    expect(sodium.crypto_sign_verify_detached(auth.signature, authMessage(spaceId(), new Uint8Array(32).fill(7)), keys.access.publicKey)).toBe(true)
+    expect(sodium.crypto_sign_verify_detached(auth.signature, authMessage(spaceId(), challenge), keys.access.publicKey)).toBe(true)
     expect(h.conn.authReq).toBe(auth.reqId)
+    // The create's own ok registers the space; so does being admitted to it.
+    h.conn.onFrame({ type: 'ok', reqId: create.reqId, spaceId: spaceId(), cursor: 0 })
+    expect(h.log).toEqual(['register'])
     h.conn.onFrame({ type: 'ok', reqId: auth.reqId, spaceId: spaceId(), cursor: 9 })
     expect(h.conn.joined).toBe(true)
     expect(h.conn.state).toBe('online')
-    expect(h.log).toEqual(['online'])
-    // Any other ok means the relay knows the space.
+    expect(h.log).toEqual(['register', 'register', 'online'])
+    // Any other ok says nothing about the space.
     h.conn.onFrame({ type: 'ok', reqId: 12345, spaceId: spaceId(), cursor: 0 })
-    expect(h.log).toEqual(['online', 'register'])
+    expect(h.log).toEqual(['register', 'register', 'online'])
+  })
+
+  it('a registered or view-only session sends no create; a refused create or an unknown space alerts once and retries', () => {
+    vi.useFakeTimers()
+    const view = deriveKeys(sodium, { ...newSpaceSecrets(sodium), writeSeed: undefined })
+    const h = harness({ registered: false, keys: view })
+    h.conn.onOpen()
+    h.conn.onFrame({ type: 'challenge', reqId: 1, spaceId: view.spaceId, challenge: new Uint8Array(32) })
+    expect(h.sent.map(f => f.type)).toEqual(['hello', 'auth'])
+    const w = harness({ registered: false })
+    for (let i = 0; i < 2; i++) {
+      w.conn.onOpen()
+      w.conn.onFrame({ type: 'challenge', reqId: 1, spaceId: spaceId(), challenge: new Uint8Array(32) })
+      const [create, auth] = w.sent.slice(-2)
+      w.conn.onFrame({ type: 'error', reqId: create!.type === 'create' ? create.reqId : -1, spaceId: spaceId(), code: 'relay/create-limit', message: 'slow down' })
+      w.conn.onFrame({ type: 'error', reqId: auth!.type === 'auth' ? auth.reqId : -1, spaceId: spaceId(), code: 'relay/no-space', message: 'none' })
+      vi.advanceTimersByTime(60_000)
+      w.conn.onClose()
+    }
+    expect(w.log.filter(x => x.startsWith('sync/'))).toEqual(['sync/create-refused'])
+    expect(w.log.filter(x => x === 'reconnect').length).toBe(2)
   })
 
   it('a relay head behind the resume point reads again from the start', () => {

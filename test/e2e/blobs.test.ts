@@ -4,20 +4,32 @@ import http from 'node:http'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createBlobHandlerForTest } from './blob-handler.js'
-import { AUTH_HEADER, signBlobRequest } from '../../shared/blob-auth.js'
+import { AUTH_HEADER, signBlobRequest, signBlobWrite } from '../../shared/blob-auth.js'
 import { toHex } from '../../shared/bytes.js'
-import { deriveKeys, newSpaceSecrets } from '../../shared/keys.js'
+import { certifyDevice, deriveKeys, newSpaceSecrets, type SpaceKeys } from '../../shared/keys.js'
+import type { Sodium } from '../../shared/sodium.js'
 import { getSodium } from '../../shared/sodium.js'
 import { decryptStream, downloadFile, encryptFile, uploadBlob } from '../../client/core/files.js'
 import { freePort, spawnRelay, type RelayProcess } from '../support/proc.js'
 import { tempDir, testClient } from '../support/relay.js'
 
 /**
- * The relay's blob endpoints over real HTTP: membership proof, immutability, and a 100 MB upload
- * and download streamed through a relay *process* whose peak memory is read from /proc, to show
- * the file is never held whole in the relay's memory.
+ * The relay's blob endpoints over real HTTP: membership proof to read, the write capability to
+ * write, immutability, per-space quotas, and a 100 MB upload and download streamed through a relay
+ * *process* whose peak memory is read from /proc, to show the file is never held whole in the
+ * relay's memory.
+ *
+ * Shown failing with the defence off (run by hand): with relay/blobs.ts accepting the access-key
+ * signature for a PUT again, "a view-only holder cannot upload" fails (201, not 403); with the
+ * quota ignored, "caps the number of blobs" fails (201, not 507).
  */
 const MB = 1024 * 1024
+
+/** The PUT header of an editor: a device certified by the write key signs the request. */
+function writeAuth (sodium: Sodium, keys: SpaceKeys, blobId: Uint8Array, at = Date.now()): string {
+  const kp = sodium.crypto_sign_keypair()
+  return signBlobWrite(sodium, { ...kp, cert: certifyDevice(sodium, keys, kp.publicKey)! }, keys.spaceId, blobId, at)
+}
 
 function vmHwm (pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))
@@ -68,7 +80,7 @@ describe('blob endpoints', () => {
     const chunk = crypto.randomBytes(MB)
     const sent = crypto.createHash('sha256')
     const before = vmHwm(relay.child.pid!)
-    const put = await request(url, 'PUT', { [AUTH_HEADER]: signBlobRequest(sodium, keys.access.privateKey, 'PUT', keys.spaceId, blobId), 'content-length': String(size) }, async req => {
+    const put = await request(url, 'PUT', { [AUTH_HEADER]: writeAuth(sodium, keys, blobId), 'content-length': String(size) }, async req => {
       for (let i = 0; i < size / MB; i++) {
         chunk[0] = i & 255
         sent.update(chunk)
@@ -95,14 +107,18 @@ describe('blob endpoints', () => {
     const url = `${origin}/blobs/${toHex(keys.spaceId)}/${toHex(blobId)}`
     const body = async (req: http.ClientRequest): Promise<void> => { req.write(Buffer.from('opaque')) }
     const sig = (method: string, at = Date.now(), k = keys, id = blobId): string => signBlobRequest(sodium, k.access.privateKey, method, keys.spaceId, id, at)
+    const put = (at = Date.now(), k = keys, id = blobId): string => writeAuth(sodium, k, id, at)
     expect((await request(url, 'PUT', {}, body)).status).toBe(403)
-    expect((await request(url, 'PUT', { [AUTH_HEADER]: sig('PUT', Date.now(), other) }, body)).status).toBe(403)
-    expect((await request(url, 'PUT', { [AUTH_HEADER]: sig('PUT', Date.now() - 3_600_000) }, body)).status).toBe(403)
+    // A device certified for another space, a stale signature, a read signature, another blob's.
+    expect((await request(url, 'PUT', { [AUTH_HEADER]: put(Date.now(), other) }, body)).status).toBe(403)
+    expect((await request(url, 'PUT', { [AUTH_HEADER]: put(Date.now() - 3_600_000) }, body)).status).toBe(403)
     expect((await request(url, 'PUT', { [AUTH_HEADER]: sig('GET') }, body)).status).toBe(403)
-    expect((await request(url, 'PUT', { [AUTH_HEADER]: sig('PUT', Date.now(), keys, new Uint8Array(16)) }, body)).status).toBe(403)
+    expect((await request(url, 'PUT', { [AUTH_HEADER]: put(Date.now(), keys, new Uint8Array(16)) }, body)).status).toBe(403)
     expect((await request(url, 'GET', { [AUTH_HEADER]: sig('GET') })).status).toBe(404)
-    expect((await request(url, 'PUT', { [AUTH_HEADER]: sig('PUT') }, body)).status).toBe(201)
-    expect((await request(url, 'PUT', { [AUTH_HEADER]: sig('PUT') }, async req => { req.write('changed') })).status).toBe(409)
+    // A write header does not read either.
+    expect((await request(url, 'GET', { [AUTH_HEADER]: put() })).status).toBe(403)
+    expect((await request(url, 'PUT', { [AUTH_HEADER]: put() }, body)).status).toBe(201)
+    expect((await request(url, 'PUT', { [AUTH_HEADER]: put() }, async req => { req.write('changed') })).status).toBe(409)
     const got = await request(url, 'GET', { [AUTH_HEADER]: sig('GET') })
     expect(got.hash).toBe(crypto.createHash('sha256').update('opaque').digest('hex'))
     // An unknown space answers exactly like a bad signature.
@@ -149,11 +165,76 @@ describe('blob endpoints', () => {
       const sodium = await getSodium()
       const blobId = crypto.getRandomValues(new Uint8Array(16))
       const url = `${h.origin}/blobs/${toHex(h.keys.spaceId)}/${toHex(blobId)}`
-      const auth = signBlobRequest(sodium, h.keys.access.privateKey, 'PUT', h.keys.spaceId, blobId)
+      const auth = writeAuth(sodium, h.keys, blobId)
       expect((await request(url, 'PUT', { [AUTH_HEADER]: auth, 'content-length': '101' }, async req => { req.write(Buffer.alloc(101)) })).status).toBe(413)
       // Without a declared length (chunked), the stream is cut when it passes the cap.
       expect((await request(url, 'PUT', { [AUTH_HEADER]: auth }, async req => { req.write(Buffer.alloc(60)); req.write(Buffer.alloc(60)) })).status).toBe(413)
       expect(fs.readdirSync(path.join(h.dir, toHex(h.keys.spaceId)))).toEqual([])
+    } finally {
+      await h.close()
+    }
+  })
+  it('a view-only holder cannot upload (403, nothing stored); an editor can', async () => {
+    const sodium = await getSodium()
+    const keys = deriveKeys(sodium, secrets.value!)
+    const { writeSeed: _, ...viewSecrets } = secrets.value!
+    const view = deriveKeys(sodium, viewSecrets)
+    expect(view.write).toBeUndefined()
+    const blobId = crypto.getRandomValues(new Uint8Array(16))
+    const url = `${origin}/blobs/${toHex(keys.spaceId)}/${toHex(blobId)}`
+    const body = async (req: http.ClientRequest): Promise<void> => { req.write(Buffer.from('from a viewer')) }
+    // What a view link can sign: the access key (which used to be enough to write), or a device
+    // it certified itself with a key that is not the space's write key.
+    expect((await request(url, 'PUT', { [AUTH_HEADER]: signBlobRequest(sodium, view.access.privateKey, 'PUT', view.spaceId, blobId) }, body)).status).toBe(403)
+    const own = sodium.crypto_sign_keypair()
+    const device = sodium.crypto_sign_keypair()
+    const selfCert = certifyDevice(sodium, { spaceId: view.spaceId, write: own }, device.publicKey)!
+    expect((await request(url, 'PUT', { [AUTH_HEADER]: signBlobWrite(sodium, { ...device, cert: selfCert }, view.spaceId, blobId) }, body)).status).toBe(403)
+    expect(fs.existsSync(path.join(relay.dir, 'blobs', toHex(keys.spaceId), toHex(blobId)))).toBe(false)
+    // The client does not even try with a view link.
+    const enc = await encryptFile(sodium, new Blob([Buffer.from('view')]))
+    expect(await uploadBlob(sodium, origin, view, enc)).toMatchObject({ ok: false, code: 'file/read-only' })
+    // Reading stays with the access key: the viewer downloads what an editor uploaded.
+    const mine = await encryptFile(sodium, new Blob([Buffer.from('from an editor')]))
+    expect((await uploadBlob(sodium, origin, keys, mine)).ok).toBe(true)
+    const got = await downloadFile(sodium, origin, view, mine.blobId, mine.key)
+    expect(got.ok && Buffer.from(await got.value.arrayBuffer()).toString()).toBe('from an editor')
+  })
+
+  it('caps the number of blobs and their bytes per space (507 blob/quota); refused or failed uploads give their share back', async () => {
+    const sodium = await getSodium()
+    const h = await createBlobHandlerForTest(10_000, { maxCount: 3, maxBytes: 1000 })
+    const put = async (n: number, opts: { declare?: boolean; h?: typeof h } = {}): Promise<number> => {
+      const on = opts.h ?? h
+      const blobId = crypto.getRandomValues(new Uint8Array(16))
+      const url = `${on.origin}/blobs/${toHex(on.keys.spaceId)}/${toHex(blobId)}`
+      const headers: Record<string, string> = { [AUTH_HEADER]: writeAuth(sodium, on.keys, blobId) }
+      if (opts.declare !== false) headers['content-length'] = String(n)
+      return (await request(url, 'PUT', headers, async req => { for (let i = 0; i < n; i += 100) req.write(Buffer.alloc(Math.min(100, n - i))) })).status
+    }
+    const files = (): string[] => fs.readdirSync(path.join(h.dir, toHex(h.keys.spaceId)))
+    try {
+      expect(await put(600)).toBe(201)
+      // Declared bytes past the quota: refused before the body is read.
+      expect(await put(500)).toBe(507)
+      // Undeclared (chunked): cut when the bytes pass the quota; nothing is left behind.
+      expect(await put(500, { declare: false })).toBe(507)
+      expect(files()).toHaveLength(1)
+      // Their shares came back: what still fits is taken.
+      expect(await put(400, { declare: false })).toBe(201)
+      expect(await put(0)).toBe(201)
+      // Three blobs: the count is full whatever the size.
+      expect(await put(0)).toBe(507)
+      expect(files()).toHaveLength(3)
+      // The usage is read from disk after a restart (a new handler on the same directory).
+      const again = await createBlobHandlerForTest(10_000, { maxCount: 4, maxBytes: 1000 }, { dir: h.dir, keys: h.keys })
+      try {
+        expect(await put(1, { h: again })).toBe(507)
+        expect(await put(0, { h: again })).toBe(201)
+        expect(await put(0, { h: again })).toBe(507)
+      } finally {
+        await again.close()
+      }
     } finally {
       await h.close()
     }

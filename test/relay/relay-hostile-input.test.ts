@@ -330,9 +330,12 @@ describe('protocol violations', () => {
     const keys = keysOf(editLink)
     const attacker = sodium.crypto_sign_keypair()
     const p = await raw()
-    p.send({ type: 'create', reqId: 3, spaceId: keys.spaceId, accessPk: attacker.publicKey, writePk: attacker.publicKey })
-    const e = await p.next('error', f => f.reqId === 3)
-    expect(e.code).toBe('relay/space-exists')
+    // With the space's own keys (anyone holding the edit link could sign this): the id is taken.
+    const again = await p.create(sodium, keys.spaceId, keys.access, keys.write!)
+    expect(again.type === 'error' ? again.code : again.type).toBe('relay/space-exists')
+    // With keys of the attacker's own: the id is not theirs to register (it is derived from the keys).
+    const e = await p.create(sodium, keys.spaceId, attacker, attacker)
+    expect(e.type === 'error' ? e.code : e.type).toBe('relay/bad-space-id')
     // Not a protocol violation (a client whose create ack was lost sends it again): the socket stays.
     await new Promise(resolve => setTimeout(resolve, 100))
     expect(p.isClosed).toBe(false)
@@ -345,9 +348,9 @@ describe('protocol violations', () => {
       db.close()
     }
     // The attacker's access key does not open the space.
-    p.send({ type: 'hello', reqId: 4, spaceId: keys.spaceId })
-    const ch = await p.next('challenge', f => f.reqId === 4)
-    p.send({ type: 'auth', reqId: 5, spaceId: keys.spaceId, signature: sodium.crypto_sign_detached(authMessage(keys.spaceId, ch.challenge), attacker.privateKey), after: 0 })
+    p.send({ type: 'hello', reqId: 40, spaceId: keys.spaceId })
+    const ch = await p.next('challenge', f => f.reqId === 40)
+    p.send({ type: 'auth', reqId: 41, spaceId: keys.spaceId, signature: sodium.crypto_sign_detached(authMessage(keys.spaceId, ch.challenge), attacker.privateKey), after: 0 })
     await expectRefusedAndClosed(p, 'relay/auth-failed')
     await expectStillSyncing('after a second create')
   })

@@ -55,8 +55,7 @@ async function start (opts: Parameters<typeof startTestRelay>[0] = {}): Promise<
   relay = await startTestRelay({ pruneGraceMs: 30, log: line => lines.push(line), ...opts })
   const keys = deriveKeys(sodium, newSpaceSecrets(sodium))
   const creator = await raw()
-  creator.send({ type: 'create', reqId: 1, spaceId: keys.spaceId, accessPk: keys.access.publicKey, writePk: keys.writePk })
-  await creator.next('ok', f => f.reqId === 1)
+  expect((await creator.create(sodium, keys.spaceId, keys.access, keys.write!)).type).toBe('ok')
   const member = async (): Promise<Member> => {
     const kp = sodium.crypto_sign_keypair()
     const peer = await raw()

@@ -1062,6 +1062,67 @@ export function runLogStoreContract (name: string, setup: () => Promise<Contract
       })
     })
 
+    describe('log quota (issue 8)', () => {
+      it('counts the log bytes per space; an append past maxLogBytes is store/quota and stores nothing', async () => {
+        const space = await newSpace(store)
+        const other = await newSpace(store)
+        const c = new Chain()
+        expect(await store.logBytes(space)).toBe(0)
+        expectOk(await store.append(space, c.next(rand(600)), 1000))
+        expect(await store.logBytes(space)).toBe(600)
+        const over = c.next(rand(401))
+        expectErr(await store.append(space, over, 1000), 'store/quota')
+        expect(await store.logBytes(space)).toBe(600)
+        expect(await store.readAfter(space, 0, 100)).toHaveLength(1)
+        // Exactly up to the quota is fine; the same entry again is refused as long as it would pass.
+        c.entries.pop()
+        expectOk(await store.append(space, c.next(rand(400)), 1000))
+        expect(await store.logBytes(space)).toBe(1000)
+        // Another space has its own count.
+        expectOk(await store.append(other, new Chain().next(rand(900)), 1000))
+        expect(await store.logBytes(other)).toBe(900)
+        expect(await store.logBytes(rand(16))).toBe(0)
+      })
+
+      it('a duplicate resend is ok over the quota; quota comes before the chain rules', async () => {
+        const space = await newSpace(store)
+        const c = new Chain()
+        const first = expectOk(await store.append(space, c.next(rand(500)), 500))
+        expect(expectOk(await store.append(space, c.resend(0), 500), true)).toBe(first)
+        // A seq gap over the quota is a quota refusal (the writer must wait, not re-seal).
+        const gap = entry(c.author, c.stream, 5, rand(32), rand(10))
+        expectErr(await store.append(space, gap, 500), 'store/quota')
+        // Without a quota the same entry is the chain's refusal.
+        expectErr(await store.append(space, gap), 'store/seq-gap')
+      })
+
+      it('appends in one batch are counted together (no overshoot), and pruning frees their bytes', async () => {
+        const space = await newSpace(store)
+        const chains = Array.from({ length: 10 }, () => new Chain())
+        const results = await Promise.all(chains.map(c => store.append(space, c.next(rand(100)), 550)))
+        expect(results.filter(r => r.ok)).toHaveLength(5)
+        expect(results.filter(r => !r.ok).map(r => r.ok ? '' : r.code)).toEqual(Array(5).fill('store/quota'))
+        expect(await store.logBytes(space)).toBe(500)
+        const cursors = results.flatMap(r => r.ok ? [r.cursor] : []).sort((a, b) => a - b)
+        await store.prune(space, cursors[2]!)
+        expect(await store.logBytes(space)).toBe(200)
+        const late = chains.find((_, i) => !results[i]!.ok)!
+        late.entries.pop()
+        expectOk(await store.append(space, late.next(rand(300)), 550))
+        expect(await store.logBytes(space)).toBe(500)
+      })
+
+      it('the count survives a restart (backends with reopen)', async (ctx) => {
+        if (h.reopen === undefined) return ctx.skip()
+        const space = await newSpace(store)
+        const c = new Chain()
+        for (let i = 0; i < 3; i++) expectOk(await store.append(space, c.next(rand(100))))
+        await reopenStore()
+        expect(await store.logBytes(space)).toBe(300)
+        expectErr(await store.append(space, c.next(rand(1)), 300), 'store/quota')
+      })
+    })
+
     describe('across restarts (backends with reopen)', () => {
       it('attestations, parts and their links survive a restart', async (ctx) => {
         if (h.reopen === undefined) return ctx.skip()

@@ -29,7 +29,7 @@ const errCode = fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz
 const errMessage = fc.string({ unit: 'grapheme', maxLength: 120 }).filter(s => s.length <= 256)
 
 const arbitraries: { [K in Frame['type']]: fc.Arbitrary<Extract<Frame, { type: K }>> } = {
-  create: fc.record({ type: fc.constant('create'), reqId, spaceId, accessPk: pk, writePk: pk }),
+  create: fc.record({ type: fc.constant('create'), reqId, spaceId, accessPk: pk, writePk: pk, accessSig: bytes(64), writeSig: bytes(64) }),
   hello: fc.record({ type: fc.constant('hello'), reqId, spaceId }),
   auth: fc.record({ type: fc.constant('auth'), reqId, spaceId, signature: bytes(64), after: cursor }),
   append: fc.record({ type: fc.constant('append'), reqId, spaceId, envelope }),

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { fromB64u, toB64u } from '../../shared/bytes.js'
 import { KEY_ID_BYTES } from '../../shared/header.js'
 import { certifyDevice, deriveKeys, formatLink, newSpaceSecrets, parseLink, relayWsUrl, type SpaceSecrets } from '../../shared/keys.js'
+import { checkCreate, signCreate, spaceIdOf } from '../../shared/create-proof.js'
 import { certMessage, verifyDetached } from '../../shared/sign.js'
 import { getSodium, type Sodium } from '../../shared/sodium.js'
 import { testSeed } from '../support/prng.js'
@@ -52,6 +53,32 @@ describe('deriveKeys', () => {
     // Same read keys either way: a view link decrypts everything an edit link does.
     expect(view.contentKey).toEqual(full.contentKey)
     expect(view.keyId).toEqual(full.keyId)
+  })
+})
+
+describe('space ids and the creation proof', () => {
+  it('a new space\'s id is derived from its access and write public keys', () => {
+    const s = newSpaceSecrets(sodium)
+    const k = deriveKeys(sodium, s)
+    expect(s.spaceId).toEqual(spaceIdOf(sodium, k.access.publicKey, k.writePk))
+    expect(s.spaceId.length).toBe(16)
+    expect(newSpaceSecrets(sodium).spaceId).not.toEqual(s.spaceId)
+  })
+
+  it('only the write and access keys of the id, over the same challenge, make a valid proof', () => {
+    const k = deriveKeys(sodium, newSpaceSecrets(sodium))
+    const ch = sodium.randombytes_buf(32)
+    const proof = signCreate(sodium, k.spaceId, k.access, k.write!, ch)
+    expect(checkCreate(sodium, k.spaceId, k.access.publicKey, k.writePk, ch, proof)).toBeUndefined()
+    expect(checkCreate(sodium, k.spaceId, k.access.publicKey, k.writePk, sodium.randombytes_buf(32), proof)).toBe('relay/bad-create-proof')
+    const other = sodium.crypto_sign_keypair()
+    // Another write key: the id does not match it, whatever it signs.
+    expect(checkCreate(sodium, k.spaceId, k.access.publicKey, other.publicKey, ch, signCreate(sodium, k.spaceId, k.access, other, ch))).toBe('relay/bad-space-id')
+    // The right public keys, signed by a key that is not the write key (what a view link could do).
+    const forged = signCreate(sodium, k.spaceId, k.access, { publicKey: k.writePk, privateKey: other.privateKey }, ch)
+    expect(checkCreate(sodium, k.spaceId, k.access.publicKey, k.writePk, ch, forged)).toBe('relay/bad-create-proof')
+    // Each signature is needed: the access one too.
+    expect(checkCreate(sodium, k.spaceId, k.access.publicKey, k.writePk, ch, { ...proof, accessSig: proof.writeSig })).toBe('relay/bad-create-proof')
   })
 })
 

@@ -15,11 +15,11 @@ export interface CrashableStore extends LogStore {
 export function createCrashableStore (inner: LogStore, delay: () => number, trace?: (line: string) => void): CrashableStore {
   let crashed = false
   const never = <T>(): Promise<T> => new Promise<T>(() => {})
-  const append: LogStore['append'] = async (spaceId, e): Promise<AppendResult> => {
+  const append: LogStore['append'] = async (spaceId, e, maxLogBytes): Promise<AppendResult> => {
     const ms = delay()
     if (ms > 0) await new Promise(resolve => setTimeout(resolve, ms))
     if (crashed) return never()
-    const r = await inner.append(spaceId, e)
+    const r = await inner.append(spaceId, e, maxLogBytes)
     trace?.(`relay append ${Buffer.from(e.author).toString('hex').slice(0, 6)}#${e.seq} -> ${r.ok ? `cursor ${r.cursor}${r.duplicate ? ' (duplicate)' : ''}` : r.code}${crashed ? ' (after the crash: never acknowledged)' : ''}`)
     return crashed ? never() : r
   }

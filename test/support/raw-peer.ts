@@ -1,5 +1,6 @@
 import WebSocket, { type ClientOptions } from 'ws'
 import { readFrame, writeFrame, type Frame, type FrameOf } from '../../shared/frame.js'
+import { signCreate } from '../../shared/create-proof.js'
 import type { KeyPair } from '../../shared/keys.js'
 import { authMessage } from '../../shared/sign.js'
 import type { Sodium } from '../../shared/sodium.js'
@@ -24,6 +25,11 @@ export interface RawPeer {
   next<T extends Frame['type']> (type: T, pred?: (f: FrameOf<T>) => boolean, timeoutMs?: number): Promise<FrameOf<T>>
   /** hello → challenge → auth (signed with `access`) → ok, then waits for the end of catch-up. */
   join (sodium: Sodium, spaceId: Uint8Array, access: KeyPair, after?: number): Promise<void>
+  /**
+   * hello → challenge → create signed with `access` and `write` (which need not be the space's:
+   * hostile tests sign with keys of their own) → the relay's answer to it (ok or error).
+   */
+  create (sodium: Sodium, spaceId: Uint8Array, access: KeyPair, write: KeyPair): Promise<FrameOf<'ok'> | FrameOf<'error'>>
   close (): void
 }
 
@@ -87,6 +93,23 @@ export async function rawPeer (url: string, opts: ClientOptions = {}): Promise<R
       peer.send({ type: 'auth', reqId: auth, spaceId, signature: sodium.crypto_sign_detached(authMessage(spaceId, ch.challenge), access.privateKey), after })
       await peer.next('ok', f => f.reqId === auth)
       await peer.next('entries', f => f.reqId === auth && f.entries.length === 0 && !f.more)
+    },
+    async create (sodium, spaceId, access, write) {
+      const hello = reqId++
+      peer.send({ type: 'hello', reqId: hello, spaceId })
+      const ch = await peer.next('challenge', f => f.reqId === hello)
+      const id = reqId++
+      peer.send({ type: 'create', reqId: id, spaceId, accessPk: access.publicKey, writePk: write.publicKey, ...signCreate(sodium, spaceId, access, write, ch.challenge) })
+      const seen = (f: Frame): f is FrameOf<'ok'> | FrameOf<'error'> => (f.type === 'ok' || f.type === 'error') && f.reqId === id
+      await new Promise<void>((resolve, reject) => {
+        const check = (): void => {
+          if (frames.some(seen)) { waiters.delete(check); clearTimeout(timer); resolve() } else if (isClosed) { waiters.delete(check); clearTimeout(timer); reject(new Error(`socket closed before an answer to create; got ${describe(frames)}`)) }
+        }
+        const timer = setTimeout(() => { waiters.delete(check); reject(new Error(`no answer to create; got ${describe(frames)}`)) }, 5000)
+        waiters.add(check)
+        check()
+      })
+      return frames.find(seen)!
     },
     close () { ws.close() }
   }
