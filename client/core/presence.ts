@@ -105,8 +105,13 @@ export function createPresence (space: PresencePort, sodium: Sodium, initial: Pr
     if (f.type === 'presenceOut') return receive(f.envelope)
     if (gate.peerLeft(toHex(f.author), now())) changed()
   })
+  // Status is emitted on every change (unsynced counts too): act on the connection's transitions only.
+  let online = space.status.connection === 'online'
   const offStatus = space.events.on('status', s => {
-    if (s.connection === 'online') {
+    const isOnline = s.connection === 'online'
+    if (isOnline === online) return
+    online = isOnline
+    if (online) {
       gate.connected()
       schedule()
     } else if (gate.disconnected()) {
@@ -118,7 +123,7 @@ export function createPresence (space: PresencePort, sodium: Sodium, initial: Pr
     if (gate.expire(t)) changed()
     if (t - lastSent >= heartbeatMs) schedule()
   }, Math.min(heartbeatMs, 1000))
-  if (space.status.connection === 'online') gate.connected()
+  if (online) gate.connected()
   schedule()
 
   return {

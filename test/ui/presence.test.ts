@@ -49,6 +49,9 @@ describe('presence', () => {
     expect(pb.peers()[0]!.state.name).toBe('Ann')
     expect(pb.peers()[0]!.key).toBe(toHex(a.devicePublicKey))
     expect(pb.peers()[0]!.certified).toBe(true)
+    // Status changes while online (unsynced counts) are no reconnection: nobody is hidden.
+    b.events.emit('status', { ...b.status })
+    expect(pb.peers()).toHaveLength(1)
     pa.setLocal({ cursor: { item: 'n1', anchor: { a: 1 }, head: { a: 2 } }, color: 5 })
     await waitFor(() => pb.peers()[0]?.state.cursor?.item === 'n1')
     expect(pb.peers()[0]!.state.color).toBe(5)
