@@ -3,7 +3,7 @@ import { HEADER_BYTES, MsgType, parseEnvelope } from '../shared/header.js'
 import * as frame from '../shared/frame.js'
 import type { Frame, FrameOf, SnapshotEntry } from '../shared/frame.js'
 import { checkCreate } from '../shared/create-proof.js'
-import { authMessage, hash, verifyAttestation, verifyDetached, verifyEnvelope } from '../shared/sign.js'
+import { authMessage, hash, isNoCert, verifyAttestation, verifyDetached, verifyDeviceSignature, verifyEnvelope } from '../shared/sign.js'
 import type { Sodium } from '../shared/sodium.js'
 import { addressKey, DEFAULT_CREATE_LIMITS, KeyedBuckets, type CreateLimits } from './limits.js'
 import type { LogStore, StoredEntry, StoredSnapshot } from './storage/port.js'
@@ -448,6 +448,13 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
     }
     const space = await store.getSpace(spaceId)
     if (space === undefined) { fail(ps, reqId, spaceId, 'relay/no-space', 'no such space', true); return undefined }
+    // A view-only device may announce its presence, signed by its device key alone (PROTOCOL.md
+    // "Presence"); only that: it is never cached as certified, so it opens no other door.
+    if (type === MsgType.presence && isNoCert(h.cert)) {
+      const v = verifyDeviceSignature(sodium, parsed.value)
+      if (!v.ok) { fail(ps, reqId, spaceId, v.code, v.message, true); return undefined }
+      return parsed.value
+    }
     const certKey = toHex(spaceId) + toHex(h.author) + toHex(h.cert)
     const v = verifyEnvelope(sodium, parsed.value, space.writePk, certOk.has(certKey))
     if (!v.ok) { fail(ps, reqId, spaceId, v.code, v.message, true); return undefined }

@@ -4,7 +4,7 @@ import { err, ok, type Result } from './errors.js'
 import { HASH_BYTES, MsgType, parseEnvelope, VERSION, writeHeader, type Header, type HeaderErrorCode } from './header.js'
 import type { SpaceKeys } from './keys.js'
 import { pad, unpad } from './pad.js'
-import { envelopeMessage, hash, verifyEnvelope, type SignatureErrorCode } from './sign.js'
+import { envelopeMessage, hash, isNoCert, verifyDeviceSignature, verifyEnvelope, type SignatureErrorCode } from './sign.js'
 import { randomBytes, type Sodium } from './sodium.js'
 
 /**
@@ -91,6 +91,11 @@ export interface OpenOptions {
   readonly types: readonly MsgType[]
   /** Set when the caller already verified this author's certificate (a cache keyed by author). */
   readonly certOk?: boolean
+  /**
+   * Accept a presence envelope whose `cert` is `NO_CERT` (a view-only device) on its device
+   * signature alone. The caller must then treat the author as uncertified (`isNoCert(header.cert)`).
+   */
+  readonly uncertifiedPresence?: boolean
 }
 
 export function open (sodium: Sodium, keys: SpaceKeys, env: Uint8Array, opts: OpenOptions): Result<Opened, OpenErrorCode> {
@@ -101,7 +106,8 @@ export function open (sodium: Sodium, keys: SpaceKeys, env: Uint8Array, opts: Op
   if (h.epoch !== keys.epoch) return err('envelope/wrong-epoch', `envelope of epoch ${h.epoch}, expected ${keys.epoch}`)
   if (!equalBytes(h.keyId, keys.keyId)) return err('envelope/wrong-key', 'envelope sealed under another key id')
   if (!opts.types.includes(h.type)) return err('envelope/wrong-type', `unexpected message type ${h.type}`)
-  const sig = verifyEnvelope(sodium, parsed.value, keys.writePk, opts.certOk === true)
+  const viewer = opts.uncertifiedPresence === true && h.type === MsgType.presence && isNoCert(h.cert)
+  const sig = viewer ? verifyDeviceSignature(sodium, parsed.value) : verifyEnvelope(sodium, parsed.value, keys.writePk, opts.certOk === true)
   if (!sig.ok) return sig
   const key = h.type === MsgType.presence ? keys.presenceKey : keys.contentKey
   if (sodium.memcmp(commitment(sodium, key, h.nonce), h.commitment) !== true) {

@@ -70,6 +70,32 @@ export function verifyAttestation (
 export type SignatureErrorCode = 'envelope/bad-cert' | 'envelope/bad-signature'
 
 /**
+ * The `cert` field of a presence envelope sealed by a view-only device: 64 zero bytes. Such a
+ * device holds no write certificate, yet may say it is here (PROTOCOL.md "Presence"); everyone
+ * shows it as an unverified viewer. An all-zero signature never verifies (its R encodes a point
+ * of small order, which libsodium refuses), so no real certificate can be taken for this one.
+ */
+export const NO_CERT = new Uint8Array(64)
+
+export function isNoCert (cert: Uint8Array): boolean {
+  if (cert.length !== NO_CERT.length) return false
+  let d = 0
+  for (const b of cert) d |= b
+  return d === 0
+}
+
+/**
+ * Only the device signature, no certificate: for a view-only device's presence, and nothing else.
+ * Callers must never take such an envelope, or its author, as certified (nor cache it as such).
+ */
+export function verifyDeviceSignature (sodium: Sodium, p: Parsed): Result<Header, 'envelope/bad-signature'> {
+  if (!verifyDetached(sodium, p.signature, envelopeMessage(sodium, p.headerBytes, p.ciphertext), p.header.author)) {
+    return err('envelope/bad-signature', 'device signature does not match')
+  }
+  return ok(p.header)
+}
+
+/**
  * The checks that need no secret: the author holds a write certificate for this space, and the
  * author signed these exact bytes. A view-only key cannot produce either.
  * `certOk` lets callers skip re-verifying a certificate they already verified for this author.
@@ -79,8 +105,5 @@ export function verifyEnvelope (sodium: Sodium, p: Parsed, writePk: Uint8Array, 
   if (!certOk && !verifyDetached(sodium, h.cert, certMessage(h.spaceId, h.author), writePk)) {
     return err('envelope/bad-cert', 'author has no write capability for this space')
   }
-  if (!verifyDetached(sodium, p.signature, envelopeMessage(sodium, p.headerBytes, p.ciphertext), h.author)) {
-    return err('envelope/bad-signature', 'device signature does not match')
-  }
-  return ok(h)
+  return verifyDeviceSignature(sodium, p)
 }

@@ -4,7 +4,7 @@ import { GENESIS_HASH, seal, type Device } from '../../shared/envelope.js'
 import type { Frame } from '../../shared/frame.js'
 import { MsgType } from '../../shared/header.js'
 import { certifyDevice, deriveKeys, type SpaceKeys, type SpaceSecrets } from '../../shared/keys.js'
-import { hash } from '../../shared/sign.js'
+import { hash, NO_CERT } from '../../shared/sign.js'
 import type { Sodium } from '../../shared/sodium.js'
 import { checkBindings } from './apply.js'
 import { Connection, type ConnectionHost } from './connection.js'
@@ -464,11 +464,12 @@ export class Space implements LinkMember {
 
   /**
    * Seals a presence envelope (DESIGN.md §8) under the presence subkey, with its own stream id and
-   * counter; the relay forwards it and stores nothing. Undefined for a view-only session.
+   * counter; the relay forwards it and stores nothing. A view-only session signs with its device
+   * key and `NO_CERT` in place of a certificate: it is shown as an unverified viewer.
    */
   sealPresence (plaintext: Uint8Array, stream: Uint8Array, seq: number): Uint8Array | undefined {
-    if (this.device === undefined) return undefined
-    return seal(this.sodium, this.keys, this.device, MsgType.presence, { stream, seq, prevHash: GENESIS_HASH }, plaintext)
+    const device = this.device ?? { publicKey: unb64(this.meta.device.pk), privateKey: unb64(this.meta.device.sk), cert: NO_CERT }
+    return seal(this.sodium, this.keys, device, MsgType.presence, { stream, seq, prevHash: GENESIS_HASH }, plaintext)
   }
 
   /** Sends a sealed presence envelope on the live connection; false while not joined. */

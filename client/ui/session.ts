@@ -28,7 +28,8 @@ import type { SpaceEntry } from './registry.js'
  * in its own document state (covering whatever the old leader had not yet stored).
  *
  * Followers do not publish presence of their own (the leader's device speaks for the space);
- * they see everyone else's.
+ * they see everyone else's, and learn the device key from the leader. A view-only session
+ * publishes too, and others show it as an unverified viewer (client/core/presence.ts).
  */
 export type Role = 'starting' | 'leader' | 'follower'
 
@@ -43,6 +44,8 @@ export interface SpaceSession {
   readonly status: Accessor<SpaceStatus>
   readonly alerts: Accessor<readonly Alert[]>
   readonly peers: Accessor<readonly PresencePeer[]>
+  /** This device's key in the space (hex), which peers know it by; undefined until the leader says. */
+  readonly device: Accessor<string | undefined>
   readonly stateCode: Accessor<string>
   setCursor (c: PresenceCursor | null): void
   setProfile (p: Profile): void
@@ -65,7 +68,7 @@ type Msg =
   | { t: 'hello'; from: string; sv: Uint8Array }
   | { t: 'sync'; to: string; u: Uint8Array; sv: Uint8Array }
   | { t: 'update'; u: Uint8Array }
-  | { t: 'state'; status: SpaceStatus; alerts: Alert[]; peers: PresencePeer[]; code: string }
+  | { t: 'state'; status: SpaceStatus; alerts: Alert[]; peers: PresencePeer[]; code: string; device: string | undefined }
   | { t: 'who' }
 
 /** Transaction origin of updates that came from another tab: never echoed back to the channel. */
@@ -88,6 +91,7 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
   const [status, setStatus] = createSignal<SpaceStatus>(OFFLINE)
   const [alerts, setAlerts] = createSignal<readonly Alert[]>([])
   const [peers, setPeers] = createSignal<readonly PresencePeer[]>([])
+  const [device, setDevice] = createSignal<string | undefined>()
   const [code, setCode] = createSignal('')
 
   const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(lockName) : undefined
@@ -104,7 +108,7 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
 
   const shareState = (): void => {
     if (space === undefined) return
-    post({ t: 'state', status: space.status, alerts: [...space.alerts], peers: presence?.peers() ?? [], code: code() })
+    post({ t: 'state', status: space.status, alerts: [...space.alerts], peers: presence?.peers() ?? [], code: code(), device: presence?.device })
   }
 
   // ---- follower ------------------------------------------------------------------------------
@@ -144,9 +148,10 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
       Y.applyUpdate(s.doc, Y.encodeStateAsUpdate(previous), 'promote')
       previous.destroy()
     }
-    // A view-only session's hub publishes nothing (no certificate) but still shows everyone else.
+    // A view-only session publishes too, signed by its device key alone: others see an unverified viewer.
     const p = createPresence(s, deps.sodium, { name: profile.name, color: profile.color, cursor: null })
     presence = p
+    setDevice(p.device)
     cleanups.push(p.onChange(() => { setPeers(p.peers()); shareState() }))
     let codeTimer: ReturnType<typeof setTimeout> | undefined
     const refreshCode = (): void => {
@@ -200,7 +205,7 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
           return
         case 'state':
           if (role() !== 'follower') return
-          setStatus(m.status); setAlerts(m.alerts); setPeers(m.peers); setCode(m.code)
+          setStatus(m.status); setAlerts(m.alerts); setPeers(m.peers); setCode(m.code); setDevice(m.device)
       }
     }
   }
@@ -239,11 +244,12 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
     status,
     alerts,
     peers,
+    device,
     stateCode: code,
     setCursor (c) { if (space !== undefined && !space.readOnly) presence?.setLocal({ cursor: c }) },
     setProfile (p) {
       profile = p
-      if (space !== undefined && !space.readOnly) presence?.setLocal({ name: p.name, color: p.color })
+      presence?.setLocal({ name: p.name, color: p.color })
     },
     flush () { void space?.flush() },
     close () {

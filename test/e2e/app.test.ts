@@ -209,6 +209,13 @@ describe.skipIf(!hasChromium)('web app in Chromium', () => {
     await a.page.keyboard.press('Control+End')
     await a.page.keyboard.type('!')
     await expect.poll(() => noteText(c.page)).toBe(await noteText(a.page))
+    // Presence is bound to the device (issue 8): the reader shows up for A as an unverified viewer,
+    // and when it claims A's name the two are told apart by their device tags.
+    await expect.poll(() => a.page.locator('[data-testid=peer].viewer').count(), { timeout: 15_000 }).toBe(1)
+    await c.page.getByTestId('profile-name').fill(await a.page.getByTestId('profile-name').inputValue())
+    await c.page.getByTestId('profile-name').press('Enter')
+    await expect.poll(() => a.page.locator('[data-testid=peer].viewer').textContent(), { timeout: 15_000 }).toMatch(/·\s*[0-9A-Z]{4}-[0-9A-Z]{4}\s*\(viewer, unverified\)$/)
+    await expect.poll(() => a.page.getByTestId('self').textContent()).toMatch(/·\s*[0-9A-Z]{4}-[0-9A-Z]{4}\s*\(you\)$/)
     await c.page.getByTestId('security-button').click()
     await shot(c.page, '6-view-only-security')
     await c.context.close()

@@ -6,6 +6,7 @@ import WebSocket, { WebSocketServer, type RawData } from 'ws'
  * (the targeted counterpart of test/support/proxy.ts, whose attacks are random): `tamper` sees
  * every binary message in both directions and returns the bytes to forward (the same, altered, or
  * undefined to drop it). It counts the connections it accepted, i.e. how often clients connected.
+ * `inject` sends bytes nobody sent (a replay, a forgery) on every open connection.
  */
 export type Direction = 'toRelay' | 'toClient'
 export type Tamper = (direction: Direction, bytes: Uint8Array) => Uint8Array | undefined
@@ -15,6 +16,8 @@ export interface TamperProxy {
   /** Connections accepted so far. */
   readonly accepted: number
   tamper: Tamper | undefined
+  /** Sends `bytes` to every connected client ('toClient') or to the relay on every connection ('toRelay'); returns how many got it. */
+  inject (direction: Direction, bytes: Uint8Array): number
   close (): Promise<void>
 }
 
@@ -33,6 +36,14 @@ export async function startTamperProxy (target: string): Promise<TamperProxy> {
     url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`,
     accepted: 0,
     tamper: undefined,
+    inject (direction, bytes) {
+      let n = 0
+      for (const p of pairs) {
+        const out = direction === 'toClient' ? p.client : p.relay
+        if (out.readyState === WebSocket.OPEN) { out.send(bytes, { binary: true }); n++ }
+      }
+      return n
+    },
     async close () {
       for (const p of pairs) { p.client.terminate(); p.relay.terminate() }
       await new Promise<void>(resolve => wss.close(() => resolve()))

@@ -1,11 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { createClient, parseLink, type Client } from '../../client/core/client.js'
 import { createMemoryTransport } from '../../client/core/memory-transport.js'
-import { createPresence, parseState, type Presence } from '../../client/core/presence.js'
+import { createPresence, type Presence } from '../../client/core/presence.js'
 import type { Space } from '../../client/core/space.js'
 import { createMemorySpaceStore } from '../../client/core/store.js'
 import { createRelayCore } from '../../relay/core.js'
 import { createMemoryStore } from '../../relay/storage/memory.js'
+import { toHex } from '../../shared/bytes.js'
 import { getSodium } from '../../shared/sodium.js'
 import { waitFor } from '../support/relay.js'
 
@@ -40,12 +41,17 @@ describe('presence', () => {
     return p
   }
 
-  it('shows each member to the other, with name, colour and cursor, and drops a replay', async () => {
+  it('shows each member to the other, with name, colour and cursor, keyed by device, and drops a replay', async () => {
     const { a, b, captured } = await setup()
     const pa = await hub(a, 'Ann')
     const pb = await hub(b, 'Bob')
     await waitFor(() => pb.peers().length === 1 && pa.peers().length === 1)
     expect(pb.peers()[0]!.state.name).toBe('Ann')
+    expect(pb.peers()[0]!.key).toBe(toHex(a.devicePublicKey))
+    expect(pb.peers()[0]!.certified).toBe(true)
+    // Status changes while online (unsynced counts) are no reconnection: nobody is hidden.
+    b.events.emit('status', { ...b.status })
+    expect(pb.peers()).toHaveLength(1)
     pa.setLocal({ cursor: { item: 'n1', anchor: { a: 1 }, head: { a: 2 } }, color: 5 })
     await waitFor(() => pb.peers()[0]?.state.cursor?.item === 'n1')
     expect(pb.peers()[0]!.state.color).toBe(5)
@@ -58,43 +64,50 @@ describe('presence', () => {
     expect(pb.peers()[0]!.state.name).toBe('Ann 2')
   })
 
-  it('drops stale states, and forgets a member who leaves', async () => {
+  it('no clock of the sender is trusted: a member whose clock is a minute off is still shown', async () => {
+    const { a, b } = await setup()
+    const pa = await hub(a, 'Ann', { now: () => Date.now() - 60_000 })
+    const pb = await hub(b, 'Bob', { now: () => Date.now() + 60_000 })
+    await waitFor(() => pb.peers().length === 1 && pa.peers().length === 1)
+  })
+
+  it('forgets a member who leaves, and a replay of its states never shows it again', async () => {
     const { a, b, captured } = await setup()
     const pa = await hub(a, 'Ann')
-    const late = await hub(b, 'Late', { now: () => Date.now() + 60_000 })
-    await waitFor(() => captured.length > 0)
-    // Timestamps 60 s in the past from this receiver's point of view: never shown.
-    expect(late.peers()).toEqual([])
-    late.close()
     const pb = await hub(b, 'Bob')
-    pa.setLocal({ name: 'Ann' })
+    await waitFor(() => pb.peers().length === 1)
+    const before = captured.length
+    pa.close()
+    // The signed goodbye arrives first (the relay's peerLeft only when the socket closes).
+    await waitFor(() => captured.length > before && pb.peers().length === 0, 5000, 'goodbye')
+    for (const env of [...captured]) b.events.emit('presence', { type: 'presenceOut', spaceId: b.keys.spaceId, envelope: env })
+    expect(pb.peers()).toEqual([])
+    await a.close()
+  })
+
+  it('drops a member whose socket closes without a goodbye (peerLeft)', async () => {
+    const { a, b } = await setup()
+    await hub(a, 'Ann')
+    const pb = await hub(b, 'Bob')
     await waitFor(() => pb.peers().length === 1)
     await a.close()
     await waitFor(() => pb.peers().length === 0, 5000, 'peerLeft')
   })
 
-  it('a view-only member sees others but cannot publish', async () => {
+  it('a view-only member is shown as an unverified viewer, without a cursor', async () => {
     const { a, viewLink, client } = await setup()
     const sodium = await getSodium()
     const inv = parseLink(sodium, viewLink)
     if (!inv.ok) throw new Error(inv.message)
     const c = await (await client()).openSpace(inv.value)
     await waitFor(() => c.status.connection === 'online')
-    expect(c.sealPresence(new Uint8Array(1), new Uint8Array(8), 1)).toBeUndefined()
-    const pc = await hub(c, 'Reader')
+    const pc = await hub(c, 'Ann')
+    pc.setLocal({ cursor: { item: 'n1', anchor: 1, head: 1 } })
     const pa = await hub(a, 'Ann')
-    await waitFor(() => pc.peers().length === 1)
-    await new Promise(resolve => setTimeout(resolve, 100))
-    expect(pa.peers()).toEqual([])
-  })
-
-  it('rejects malformed states', () => {
-    const enc = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v))
-    expect(parseState(enc({ v: 1, n: 1, t: 1, name: 'x', color: 0, cursor: null }))).toBeDefined()
-    expect(parseState(enc({ v: 1, n: 1, t: 1, name: 'x', color: 99, cursor: null }))).toBeUndefined()
-    expect(parseState(enc({ v: 1, n: 1, t: 1, name: 5, color: 0 }))).toBeUndefined()
-    expect(parseState(enc({ v: 1, n: 1, t: 1, name: 'x', color: 0, cursor: { item: 3 } }))).toBeUndefined()
-    expect(parseState(new Uint8Array([0xff, 0xfe]))).toBeUndefined()
-    expect(parseState(new Uint8Array(5000))).toBeUndefined()
+    await waitFor(() => pc.peers().length === 1 && pa.peers().length === 1)
+    expect(pa.peers()[0]).toMatchObject({ device: toHex(c.devicePublicKey), certified: false, state: { name: 'Ann', cursor: null } })
+    expect(pc.peers()[0]).toMatchObject({ device: toHex(a.devicePublicKey), certified: true })
+    expect(c.status.connection).toBe('online')
+    expect(c.alerts).toEqual([])
   })
 })

@@ -1,7 +1,7 @@
 import { StateEffect, type Extension, type Range } from '@codemirror/state'
 import { Decoration, EditorView, ViewPlugin, WidgetType, type DecorationSet, type ViewUpdate } from '@codemirror/view'
 import * as Y from 'yjs'
-import type { PresencePeer } from '../../core/presence.js'
+import type { LabelledPeer } from '../peer-labels.js'
 
 /**
  * Other people's cursors and selections in a note, from the sealed presence states.
@@ -10,15 +10,19 @@ import type { PresencePeer } from '../../core/presence.js'
  * `style` attribute, which the app's Content-Security-Policy (`style-src 'self'`, no
  * 'unsafe-inline') forbids. Colours here are palette classes (`cove-c0` … `cove-c7`) from the
  * app's stylesheet, and names are text nodes, so a peer's name can never become markup.
+ *
+ * A caret is labelled as in the presence bar (client/ui/peer-labels.ts): with the device tag when
+ * two devices claim look-alike names, and its tooltip names the device.
  */
 export const refreshCursors = StateEffect.define<null>()
 
 class Caret extends WidgetType {
-  constructor (readonly name: string, readonly color: number) { super() }
-  override eq (o: Caret): boolean { return o.name === this.name && o.color === this.color }
+  constructor (readonly name: string, readonly color: number, readonly title: string) { super() }
+  override eq (o: Caret): boolean { return o.name === this.name && o.color === this.color && o.title === this.title }
   toDOM (): HTMLElement {
     const caret = document.createElement('span')
     caret.className = `cm-remote-caret cove-c${this.color}`
+    caret.title = this.title
     const label = document.createElement('span')
     label.className = 'cm-remote-name'
     label.textContent = this.name
@@ -28,7 +32,7 @@ class Caret extends WidgetType {
   override ignoreEvent (): boolean { return true }
 }
 
-export function remoteCursors (ytext: Y.Text, itemId: string, peers: () => readonly PresencePeer[]): Extension {
+export function remoteCursors (ytext: Y.Text, itemId: string, peers: () => readonly LabelledPeer[]): Extension {
   const build = (view: EditorView): DecorationSet => {
     const doc = ytext.doc
     if (doc === null) return Decoration.none
@@ -49,7 +53,7 @@ export function remoteCursors (ytext: Y.Text, itemId: string, peers: () => reado
       const from = Math.min(a.index, h.index, len)
       const to = Math.min(Math.max(a.index, h.index), len)
       if (to > from) out.push(Decoration.mark({ class: `cm-remote-sel cove-c${p.state.color}` }).range(from, to))
-      out.push(Decoration.widget({ widget: new Caret(p.state.name, p.state.color), side: h.index > a.index ? -1 : 1 }).range(Math.min(h.index, len)))
+      out.push(Decoration.widget({ widget: new Caret(p.label.text, p.state.color, p.label.title), side: h.index > a.index ? -1 : 1 }).range(Math.min(h.index, len)))
     }
     return Decoration.set(out, true)
   }

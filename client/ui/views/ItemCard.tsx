@@ -3,7 +3,8 @@ import * as Y from 'yjs'
 import type { Sodium } from '../../../shared/sodium.js'
 import type { BlobKeys } from '../../core/files.js'
 import * as model from '../../core/model.js'
-import type { PresenceCursor, PresencePeer } from '../../core/presence.js'
+import type { PresenceCursor } from '../../core/presence.js'
+import type { LabelledPeer } from '../peer-labels.js'
 import type { ItemView } from '../bridge.js'
 import { Checklist } from './Checklist.js'
 import { FileItem } from './FileItem.js'
@@ -20,7 +21,7 @@ export interface ItemCardProps {
   readonly sodium: Sodium
   readonly origin: string
   readonly keys: BlobKeys
-  readonly peers: () => readonly PresencePeer[]
+  readonly peers: () => readonly LabelledPeer[]
   readonly onCursor: (c: PresenceCursor | null) => void
   readonly onDragStart: (id: string) => void
   readonly onDrop: (index: number) => void

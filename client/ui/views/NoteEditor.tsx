@@ -4,7 +4,8 @@ import { EditorView, keymap } from '@codemirror/view'
 import { createEffect, onCleanup, onMount } from 'solid-js'
 import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next'
 import * as Y from 'yjs'
-import type { PresenceCursor, PresencePeer } from '../../core/presence.js'
+import type { PresenceCursor } from '../../core/presence.js'
+import type { LabelledPeer } from '../peer-labels.js'
 import { refreshCursors, remoteCursors } from '../editor/remote-cursors.js'
 import { coveTheme } from '../editor/theme.js'
 
@@ -19,7 +20,7 @@ export interface NoteEditorProps {
   readonly text: Y.Text
   readonly itemId: string
   readonly readOnly: boolean
-  readonly peers: () => readonly PresencePeer[]
+  readonly peers: () => readonly LabelledPeer[]
   readonly onCursor: (c: PresenceCursor | null) => void
 }
 

@@ -35,7 +35,7 @@ export function SecurityPanel (props: SecurityPanelProps) {
       <p>
         Everything in this space is encrypted on your device before it leaves. The relay stores and forwards
         sealed envelopes and never holds a key. It can see: the space's id and its public access and write keys;
-        the public keys of the devices that write (one per device per space); how many changes there are, their
+        the public keys of the devices that write or say they are here (one per device per space); how many changes there are, their
         padded sizes and when they happen; encrypted files' sizes; and which IP addresses connect and when.
       </p>
       <p>

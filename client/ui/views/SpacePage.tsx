@@ -1,10 +1,12 @@
-import { For, Show, createSignal } from 'solid-js'
+import { For, Show, createMemo, createSignal } from 'solid-js'
 import type * as Y from 'yjs'
 import type { Sodium } from '../../../shared/sodium.js'
 import * as model from '../../core/model.js'
 import { useSpaceView } from '../bridge.js'
 import { formatBytes } from '../format.js'
 import { spaceCode } from '../fingerprint.js'
+import { labelPeers, selfNeedsTag } from '../peer-labels.js'
+import { profile } from '../profile.js'
 import type { SpaceSession } from '../session.js'
 import { dismissUpload, uploadFile, uploads } from '../uploads.js'
 import { ItemCard } from './ItemCard.js'
@@ -29,6 +31,9 @@ export function SpacePage (props: SpacePageProps) {
   const [dragged, setDragged] = createSignal<string | undefined>()
   const [linkForm, setLinkForm] = createSignal(false)
   const ro = (): boolean => props.session.readOnly
+  // Every peer named by its device (peer-labels.ts), the same in the bar and on the carets.
+  const self = () => ({ name: profile().name, device: props.session.device() })
+  const peers = createMemo(() => labelPeers(props.session.peers(), self()))
   const toggle = (p: 'share' | 'security'): void => { setPanel(cur => cur === p ? undefined : p) }
   const upload = (files: FileList | null | undefined): void => {
     if (ro() || files === null || files === undefined) return
@@ -64,7 +69,7 @@ export function SpacePage (props: SpacePageProps) {
         <Show when={ro()}><span class="badge" data-testid="view-only">View only</span></Show>
       </div>
       <StatusBar status={props.session.status()} role={props.session.role()} alerts={props.session.alerts().length} onSecurity={() => setPanel('security')} />
-      <PresenceBar peers={props.session.peers()} readOnly={ro()} />
+      <PresenceBar peers={peers()} readOnly={ro()} device={props.session.device()} selfSameName={selfNeedsTag(props.session.peers(), self())} />
       <nav class="space-actions" aria-label="Space actions">
         <button type="button" aria-expanded={panel() === 'share'} onClick={() => toggle('share')} data-testid="share-button">Share</button>
         <button type="button" aria-expanded={panel() === 'security'} onClick={() => toggle('security')} data-testid="security-button">Security</button>
@@ -123,7 +128,7 @@ export function SpacePage (props: SpacePageProps) {
                 sodium={props.sodium}
                 origin={props.origin}
                 keys={props.session.keys}
-                peers={props.session.peers}
+                peers={peers}
                 onCursor={c => props.session.setCursor(c)}
                 onDragStart={id => setDragged(id)}
                 onDrop={to => { const id = dragged(); if (id !== undefined && !ro()) model.moveItem(props.doc, id, to); setDragged(undefined) }}
