@@ -131,3 +131,24 @@ function decodeUnchecked (bytes: Uint8Array): Meta {
     snapshot: snap === undefined ? undefined : { seq: snap.seq, hash: unb64(snap.hash), heads: new Map(Object.entries(snap.heads)), covers: snap.covers ?? 0 }
   }
 }
+
+/**
+ * `heads` plus this session's own stored heads (writer.storedHeads), as ordinary stream heads for
+ * the next session of this device: it reads those streams as anyone else's from where they stood.
+ */
+export function withOwnHeads (heads: ReadonlyMap<string, StreamHead>, deviceHex: string, own: readonly { stream: string; seq: number; hash: Uint8Array; cursor: number }[]): ReadonlyMap<string, StreamHead> {
+  if (own.length === 0) return heads
+  const out = new Map(heads)
+  for (const h of own) {
+    const k = `${deviceHex}:${h.stream}`
+    if ((out.get(k)?.seq ?? -1) < h.seq) out.set(k, { seq: h.seq, hash: h.hash, cursor: h.cursor })
+  }
+  return out
+}
+
+/** This device's streams among `heads` (stream hex → seq): what earlier sessions had acknowledged. */
+export function ownHeadsOf (heads: ReadonlyMap<string, StreamHead>, deviceHex: string): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const [k, h] of heads) if (k.startsWith(deviceHex + ':')) out.set(k.slice(deviceHex.length + 1), h.seq)
+  return out
+}

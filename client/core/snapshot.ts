@@ -1,5 +1,5 @@
 import * as Y from 'yjs'
-import { Reader, toHex } from '../../shared/bytes.js'
+import { fromHex, Reader, toHex } from '../../shared/bytes.js'
 import { DecodeError, err, ok, type Result } from '../../shared/errors.js'
 import { HASH_BYTES, PK_BYTES, STREAM_BYTES } from '../../shared/header.js'
 import * as encoding from 'lib0/encoding'
@@ -296,4 +296,15 @@ function content (t: Y.AbstractType<any> | undefined): unknown {
     map[k] = v instanceof Y.AbstractType ? content(v) : v
   }
   return { seq, map }
+}
+
+/** Stream heads as snapshot heads (`author:stream` hex keys), plus this session's own head. */
+export function headRefsOf (heads: ReadonlyMap<string, { readonly seq: number; readonly hash: Uint8Array }>, own: StreamHeadRef | undefined): StreamHeadRef[] {
+  const out: StreamHeadRef[] = []
+  for (const [k, h] of heads) {
+    const [a, st] = k.split(':')
+    out.push({ author: fromHex(a!) ?? new Uint8Array(0), stream: fromHex(st!) ?? new Uint8Array(0), seq: h.seq, hash: h.hash })
+  }
+  if (own !== undefined) out.push(own)
+  return out
 }

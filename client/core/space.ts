@@ -1,5 +1,5 @@
 import * as Y from 'yjs'
-import { fromB64u, fromHex, toHex } from '../../shared/bytes.js'
+import { fromB64u, toHex } from '../../shared/bytes.js'
 import { GENESIS_HASH, seal, type Device } from '../../shared/envelope.js'
 import type { Frame } from '../../shared/frame.js'
 import { MsgType } from '../../shared/header.js'
@@ -11,11 +11,11 @@ import { Connection, type ConnectionHost } from './connection.js'
 import { Emitter } from './events.js'
 import { Fetcher } from './fetcher.js'
 import type { LinkMember, RelayLink } from './link.js'
-import { decodeMeta, encodeMeta, freshMeta, type Meta } from './meta.js'
+import { decodeMeta, encodeMeta, freshMeta, ownHeadsOf, withOwnHeads, type Meta } from './meta.js'
 import { StreamReader, type StreamHead } from './reader.js'
 import { Requests } from './requests.js'
 import { ShadowApplier } from './shadow.js'
-import { streamKey, type StreamHeadRef } from './snapshot.js'
+import { headRefsOf, streamKey, type StreamHeadRef } from './snapshot.js'
 import { SnapshotSync, type SnapshotSyncHost } from './snapshot-sync.js'
 import type { SpaceStore, WriteBatch } from './store.js'
 import { Outgoing, type OutgoingHost } from './outgoing.js'
@@ -44,7 +44,6 @@ const META_DELAY_MS = 200
 /** Envelopes since the last snapshot that make a closing writer seal one. */
 const SNAPSHOT_ON_CLOSE = 32
 const unb64 = (s: string): Uint8Array => fromB64u(s) ?? unexpected('corrupt local state: bad base64')
-const hexBytes = (h: string): Uint8Array => fromHex(h) ?? unexpected(`bad hex key ${h}`)
 const unexpected = (m: string): never => { throw new Error(m) }
 
 export class Space implements LinkMember {
@@ -139,15 +138,11 @@ export class Space implements LinkMember {
   private receiptHost (): ReceiptSyncHost {
     return {
       sodium: this.sodium, keys: this.keys, device: this.device, devicePkHex: this.devicePkHex, reader: this.reader, writer: this.writer,
-      held: () => this.snapsync.snaps.held,
-      send: f => this.link.send(f),
-      nextReqId: () => this.requests.nextId(),
+      held: () => this.snapsync.snaps.held, send: f => this.link.send(f), nextReqId: () => this.requests.nextId(),
       alert: (code, message, extra) => this.alert(code, message, extra),
       dropOwn: envs => { void this.persist({ outboxDrop: envs }); this.emitStatus() },
-      newerSnapshot: seq => this.snapsync.lookForNewer(seq),
-      ready: () => this.conn.ready(),
-      request: (make, t) => this.requests.request(make, t),
-      requeue: () => this.out?.requeue()
+      newerSnapshot: seq => this.snapsync.lookForNewer(seq), ready: () => this.conn.ready(),
+      request: (make, t) => this.requests.request(make, t), requeue: () => this.out?.requeue()
     }
   }
 
@@ -296,9 +291,7 @@ export class Space implements LinkMember {
     this.shadow.resync()
     // What earlier sessions of this device had acknowledged (their heads in the session state)
     // waits in the outbox to be seen, and is read back rather than sent again.
-    const acked = new Map<string, number>()
-    for (const [k, h] of this.meta.heads) if (k.startsWith(this.devicePkHex + ':')) acked.set(k.slice(this.devicePkHex.length + 1), h.seq)
-    this.writer?.restore(outbox, acked)
+    this.writer?.restore(outbox, ownHeadsOf(this.meta.heads, this.devicePkHex))
     // A fresh clientID per session, never one any device (this one's other sessions included) wrote.
     while (this.bindings.has(this.doc.clientID) || this.doc.store.clients.has(this.doc.clientID)) {
       this.doc.clientID = globalThis.crypto.getRandomValues(new Uint32Array(1))[0]!
@@ -308,19 +301,7 @@ export class Space implements LinkMember {
   private encodeMeta (): Uint8Array {
     // Stored as the resume point, never past an entry that failed to verify: the retry floor lives
     // only in memory, and a restart from the cursor skipped that entry and those buffered behind it.
-    return encodeMeta({ ...this.meta, heads: this.headsToKeep(), stuck: this.reader.stuck, bindings: this.bindings, snapshot: this.snapsync.snaps.held }, this.conn.resumeCursor())
-  }
-
-  /** The reader's heads and, as ordinary heads for the next session, this session's stored ones. */
-  private headsToKeep (): ReadonlyMap<string, StreamHead> {
-    const own = this.writer?.storedHeads() ?? []
-    if (own.length === 0) return this.reader.heads
-    const heads = new Map(this.reader.heads)
-    for (const h of own) {
-      const k = `${this.devicePkHex}:${h.stream}`
-      if ((heads.get(k)?.seq ?? -1) < h.seq) heads.set(k, { seq: h.seq, hash: h.hash, cursor: h.cursor })
-    }
-    return heads
+    return encodeMeta({ ...this.meta, heads: withOwnHeads(this.reader.heads, this.devicePkHex, this.writer?.storedHeads() ?? []), stuck: this.reader.stuck, bindings: this.bindings, snapshot: this.snapsync.snaps.held }, this.conn.resumeCursor())
   }
 
   /** Serialises store writes so the journal order is the order things happened in. */
@@ -437,14 +418,8 @@ export class Space implements LinkMember {
 
   /** Own stream head plus every head the reader holds, as snapshot heads. */
   private headRefs (): StreamHeadRef[] {
-    const heads: StreamHeadRef[] = []
-    for (const [k, h] of this.reader.heads) {
-      const [a, st] = k.split(':')
-      heads.push({ author: hexBytes(a!), stream: hexBytes(st!), seq: h.seq, hash: h.hash })
-    }
     const own = this.writer?.head
-    if (own !== undefined && this.device !== undefined) heads.push({ author: this.device.publicKey, stream: own.stream, seq: own.seq, hash: own.hash })
-    return heads
+    return headRefsOf(this.reader.heads, own === undefined || this.device === undefined ? undefined : { author: this.device.publicKey, ...own })
   }
 
   /**
