@@ -275,7 +275,9 @@ export class SnapshotSync {
       // version honestly. That member is already named (reader.ts); this snapshot is not attested,
       // and this replica's next one goes past it.
       const forkedByOther = [...this.h.reader.forked].some(a => a !== authorHex)
-      if (forkedByOther && (v.code === 'snapshot/content-mismatch' || v.code === 'snapshot/missing-content')) {
+      // Covering less of a stream than the snapshot held here is what an honest member does after
+      // passing over that snapshot (it could not vouch for it): not attested, not blamed.
+      if ((forkedByOther && (v.code === 'snapshot/content-mismatch' || v.code === 'snapshot/missing-content')) || v.code === 'snapshot/regression') {
         this.snaps.hold({ seq: o.header.seq, hash: o.hash }, 'bad')
         this.h.scheduleMeta()
         return

@@ -564,7 +564,8 @@ describe('mutation fuzzer: signed, malformed member updates through the real app
     const seed = fuzzSeed()
     const p = createPrng(seed)
     const sodium = await getSodium()
-    const core = createRelayCore({ store: createMemoryStore(), sodium })
+    // One space per episode, hundreds from one "address": creation limits are tested in test/relay/relay-create.test.ts.
+    const core = createRelayCore({ store: createMemoryStore(), sodium, createLimits: { perConnection: 1e9, perAddress: { burst: 1e9, perHour: 1e9 } } })
     const transport = createDirectTransport(core)
     const totals: Totals = { mutants: 0, applied: 0, noop: 0, refusedThrowing: 0, refusedClean: 0, episodes: 0, slowEpisodes: 0, oracleGaveUp: 0 }
     const failures: string[] = []
