@@ -52,6 +52,14 @@ export class ShadowApplier {
       this.stats.refused++
       return err('apply/malformed-update', `update does not decode: ${message(e)}`)
     }
+    // Zero-length structs or deletions integrate, then break every later encoding of the doc
+    // (a V2 state refuses a zero length): refused up front.
+    for (const d of decoded) {
+      if (d.structs.some(x => !(x.length >= 1)) || [...d.ds.clients.values()].some(list => list.some(x => !(x.len >= 1)))) {
+        this.stats.refused++
+        return err('apply/malformed-update', 'update holds an empty struct or deletion')
+      }
+    }
     const conflict = conflictingItem(this.shadow, decoded)
     if (conflict !== undefined) {
       this.stats.refused++
