@@ -149,19 +149,3 @@ function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
   return true
 }
 
-/**
- * A pending struct starting below its clientID's clock in `doc`: another version of an item `doc`
- * integrated (honest duplicates of a pending struct are retried and dropped once their dependency
- * comes). An update leaving one behind carried two versions of an item (possibly both in itself).
- */
-export function stalePending (doc: Y.Doc): Conflict | undefined {
-  const p = doc.store.pendingStructs
-  if (p === null) return undefined
-  try {
-    for (const s of Y.decodeUpdateV2(p.update).structs) {
-      if (s instanceof Y.Skip) continue
-      if (s.id.clock < Y.getState(doc.store, s.id.client)) return { client: s.id.client, clock: s.id.clock, what: 'a version left waiting' }
-    }
-  } catch {}
-  return undefined
-}

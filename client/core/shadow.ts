@@ -1,6 +1,6 @@
 import * as Y from 'yjs'
 import { err, ok, type Result } from '../../shared/errors.js'
-import { conflictingItem, stalePending, type Conflict } from './overlap.js'
+import { conflictingItem, type Conflict } from './overlap.js'
 import { encodeState } from './state.js'
 
 /**
@@ -60,33 +60,33 @@ export class ShadowApplier {
         return err('apply/malformed-update', 'update holds an empty struct or deletion')
       }
     }
-    const conflict = conflictingItem(this.shadow, decoded)
-    if (conflict !== undefined) {
+    const first = conflictingItem(this.shadow, decoded.slice(0, 1))
+    if (first !== undefined) {
       this.stats.refused++
-      return err('apply/conflicting-item', `it carries another version (${conflict.what}) of an item this replica already holds (clientID ${conflict.client}, clock ${conflict.clock}): its author wrote one item twice`)
+      return err('apply/conflicting-item', conflictMessage(first))
     }
     let changed = false
     const mark = (): void => { changed = true }
     this.shadow.on('update', mark)
+    let conflict: Conflict | undefined
     try {
       Y.transact(this.shadow, () => {
-        for (const u of updates) v2 ? Y.applyUpdateV2(this.shadow, u) : Y.applyUpdate(this.shadow, u)
+        updates.forEach((u, i) => {
+          // Each update of a batch against the shadow as the ones before it left it: two versions
+          // of one item inside one batch are caught as well.
+          if (i > 0 && (conflict = conflictingItem(this.shadow, decoded.slice(i, i + 1))) !== undefined) throw new ConflictFound()
+          v2 ? Y.applyUpdateV2(this.shadow, u) : Y.applyUpdate(this.shadow, u)
+        })
       })
     } catch (e) {
       this.shadow.off('update', mark)
       this.shadow = this.rebuild()
       this.stats.refused++
       this.stats.rebuilds++
+      if (conflict !== undefined) return err('apply/conflicting-item', conflictMessage(conflict))
       return err('apply/malformed-update', `update does not integrate: ${message(e)}`)
     } finally {
       this.shadow.off('update', mark)
-    }
-    const stale = stalePending(this.shadow)
-    if (stale !== undefined && !this.staleBefore(stale)) {
-      this.shadow = this.rebuild()
-      this.stats.refused++
-      this.stats.rebuilds++
-      return err('apply/conflicting-item', `it carries two versions of one item (clientID ${stale.client}, clock ${stale.clock}): its author wrote one item twice`)
     }
     try {
       Y.transact(this.doc, () => {
@@ -118,12 +118,6 @@ export class ShadowApplier {
     }
   }
 
-  /** The live doc already held that stale pending struct (it came before this check, or from the store). */
-  private staleBefore (c: Conflict): boolean {
-    const live = stalePending(this.doc)
-    return live !== undefined && live.client === c.client && live.clock === c.clock
-  }
-
   /** Rebuilds the shadow from the live doc (after the live doc was loaded behind its back). */
   resync (): void {
     this.shadow.destroy()
@@ -144,3 +138,7 @@ export class ShadowApplier {
 }
 
 const message = (e: unknown): string => e instanceof Error ? e.message : String(e)
+
+class ConflictFound extends Error {}
+
+const conflictMessage = (c: Conflict): string => `it carries another version (${c.what}) of an item this replica already holds (clientID ${c.client}, clock ${c.clock}): its author wrote one item twice`

@@ -4,13 +4,12 @@ import * as Y from 'yjs'
  * The whole state of a doc, for snapshots, local compaction and shadow rebuilds (DESIGN.md §5, §6).
  *
  * `Y.encodeStateAsUpdate` merges the doc's pending structs (those still waiting for a dependency)
- * into the state as they are. A pending struct that starts below the doc's own clock for its
- * clientID can only be another version of an item the doc already integrated (a member wrote one
- * item twice and the version that came first waits forever for a dependency that never comes):
- * merged in, it can replace the integrated version in the encoded state, so a snapshot or a
- * reloaded store would hold something the live doc does not, and replicas would disagree about
- * an honest snapshot. Those structs are left out here; honest pending structs (at or above the
- * doc's clock, waiting for another stream) are kept, as before.
+ * into the state cut at the caller's target state vector only. Below the doc's own clock for a
+ * clientID the doc holds the integrated items; a pending struct reaching below it (a copy that
+ * came in another grouping, or another version a member wrote) merged in as it is can take the
+ * integrated one's place in the encoded state, so a snapshot or a reloaded store would hold
+ * something the live doc does not, and replicas would disagree about an honest snapshot. Here the
+ * pending structs are cut at the doc's own clock: what is integrated is encoded from the doc.
  */
 export function encodeState (doc: Y.Doc, targetStateVector?: Uint8Array): Uint8Array {
   const store = doc.store
@@ -29,20 +28,13 @@ export function encodeState (doc: Y.Doc, targetStateVector?: Uint8Array): Uint8A
   const parts = [main]
   if (pendingDs !== null) parts.push(pendingDs)
   if (pendingStructs !== null) {
+    // Cut at the doc's own clock (and the caller's target): what lies below it is integrated.
     const target = targetStateVector === undefined ? new Map<number, number>() : Y.decodeStateVector(targetStateVector)
-    // From each clientID keep the pending structs that start at or above the doc's clock (and the
-    // caller's target): a struct straddling that clock is dropped whole, not cut (a cut one would
-    // get a new origin and integrate where the original waits).
-    const from = new Map<number, number>()
-    const ends = new Map<number, number>()
+    const sv = new Map<number, number>()
     for (const s of Y.decodeUpdateV2(pendingStructs.update).structs) {
       const c = s.id.client
-      const floor = Math.max(Y.getState(store, c), target.get(c) ?? 0)
-      ends.set(c, Math.max(ends.get(c) ?? 0, s.id.clock + s.length))
-      if (s.id.clock >= floor && !(s instanceof Y.Skip)) from.set(c, Math.min(from.get(c) ?? Infinity, s.id.clock))
+      if (!sv.has(c)) sv.set(c, Math.max(Y.getState(store, c), target.get(c) ?? 0))
     }
-    const sv = new Map<number, number>()
-    for (const [c, end] of ends) sv.set(c, from.get(c) ?? end)
     parts.push(Y.diffUpdateV2(pendingStructs.update, Y.encodeStateVector(sv)))
   }
   return Y.mergeUpdatesV2(parts)

@@ -130,6 +130,27 @@ describe('a lying relay is caught', () => {
     await waitFor(() => named(alice!, 'sync/withheld', c) !== undefined && named(bob!, 'sync/withheld', c) !== undefined, 10_000, 'alice and bob see carol withheld')
   })
 
+  it('4. an old snapshot and nothing after it, served to a new device: the device is told, from the members\' receipts', async () => {
+    const { spaces: { alice, bob }, editLink } = await setup('alice', 'bob')
+    await writeStored(alice!, 'note1 ')
+    await waitFor(() => text(bob!) === 'note1 ', 5000, 'bob has note1')
+    expect(await alice!.snapshot()).toBe('stored')
+    for (const n of ['note2 ', 'note3 ', 'note4 ']) await writeStored(alice!, n)
+    await waitFor(() => text(bob!) === 'note1 note2 note3 note4 ', 5000, 'bob has all')
+    expect(await alice!.snapshot()).toBe('stored')
+    // Attested by bob: the relay serves it to joiners; the MITM serves dave #0 instead.
+    await new Promise(resolve => setTimeout(resolve, 500))
+
+    mitm!.rollback('dave')
+    const dave = await (await client()).openSpace(await inviteOf(editLink), await mitm!.url('dave'))
+    await dave.whenCaughtUp(5000)
+    expect(text(dave)).toBe('note1 ')
+    // Defence off: dave shows one note of four as the current space, and nothing says otherwise.
+    const a = toHex(alice!.devicePublicKey)
+    await waitFor(() => named(dave, 'sync/withheld', a) !== undefined, 10_000, 'dave is told changes are withheld')
+    expect(text(dave)).not.toContain('note4')
+  })
+
   it('5. two envelopes for one (author, seq) served to two groups: equivocation is alerted with the receipt kept', async () => {
     const { spaces: { alice, bob, carol }, keys, sodium } = await setup('alice', 'bob', 'carol')
     const device = memberDevice(sodium, keys)
