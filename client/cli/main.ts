@@ -202,9 +202,16 @@ async function main (argv: string[]): Promise<number> {
     }
     if (cmd === 'cat') {
       if (!online) process.stderr.write('cove: the relay could not be reached; showing the local copy\n')
-      else await space.whenStored(timeout).catch(() => {})
+      else {
+        await space.whenStored(timeout).catch(() => {})
+        // Members' receipts name changes this device lacks: give the relay its chance to serve
+        // them before saying it withholds them (issue 8).
+        // (The session judges what is late on its receipt tick: withheld, or covered by a snapshot.)
+        const until = Date.now() + Math.min(timeout, space.receipts.withholdMs * 1.5 + 2000)
+        while (space.receipts.owing > 0 && !space.alerts.some(a => a.code === 'sync/withheld') && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 100))
+      }
       process.stdout.write(JSON.stringify(model.toJSON(space.doc), null, 2) + '\n')
-      return 0
+      return untrusted(space) ? 76 : 0
     }
     if (cmd === 'watch') return await watch(space)
     const id = cmd === 'add-note' ? model.addNote(space.doc, noteText) : editCommands[cmd]!(space)
@@ -218,6 +225,17 @@ async function main (argv: string[]): Promise<number> {
 
 function need (args: string[], n: number): void {
   if (args.length < n) throw new Exit(64, USAGE)
+}
+
+/**
+ * Alerts meaning the relay lied (or a member forged history): what this device shows may not be
+ * the space as its members hold it. `cat` and `watch` exit 76 after one (README).
+ */
+const UNTRUSTED = new Set(['sync/withheld', 'sync/fork', 'sync/equivocation', 'sync/chain-mismatch', 'sync/missing-entries', 'sync/ack-unbacked', 'envelope/bad-signature', 'envelope/bad-cert', 'snapshot/contradicts-stream'])
+const untrusted = (space: Space): boolean => {
+  const bad = space.alerts.filter(a => UNTRUSTED.has(a.code))
+  if (bad.length > 0) process.stderr.write(`cove: this copy cannot be trusted: ${[...new Set(bad.map(a => a.code))].join(', ')}; compare the space code with a member you trust\n`)
+  return bad.length > 0
 }
 
 async function watch (space: Space): Promise<number> {
@@ -234,7 +252,7 @@ async function watch (space: Space): Promise<number> {
     process.once('SIGINT', resolve)
     process.once('SIGTERM', resolve)
   })
-  return 0
+  return untrusted(space) ? 76 : 0
 }
 
 main(process.argv.slice(2)).then(code => {

@@ -1,6 +1,9 @@
 import { equalBytes, toHex } from '../../shared/bytes.js'
 import type { Frame, FrameOf } from '../../shared/frame.js'
+import { open as openEnvelope } from '../../shared/envelope.js'
+import { MsgType } from '../../shared/header.js'
 import { Receipts, type ReceiptsHost } from './receipts.js'
+import { readSnapshotBody } from './snapshot.js'
 import type { StreamHeadRef } from './snapshot.js'
 
 /**
@@ -33,6 +36,7 @@ export class ReceiptSync {
   private lastSig = ''
   private lastSentAt = 0
   private auditing = false
+  private judging = false
   /** Envelopes the relay served back once: not asked for again. */
   private readonly readBack = new WeakSet<object>()
 
@@ -78,9 +82,39 @@ export class ReceiptSync {
 
   private tick (): void {
     if (!this.h.ready()) return
-    this.receipts.check()
+    void this.judgeLate()
     this.send(false)
     void this.audit()
+  }
+
+  /**
+   * Changes a receipt showed and the relay did not serve: withheld, unless a snapshot the relay
+   * keeps names them (this replica is behind a stretch pruned under it; it looks for that snapshot).
+   */
+  private async judgeLate (): Promise<void> {
+    const late = this.receipts.late()
+    if (late.length === 0 || this.judging) return
+    this.judging = true
+    try {
+      const covered = new Set<string>()
+      const r = await this.h.request(reqId => ({ type: 'listSnapshots', reqId, spaceId: this.h.keys.spaceId, limit: 4 }))
+      if (r.type === 'snapshots') {
+        for (const x of r.snapshots) {
+          const o = openEnvelope(this.h.sodium, this.h.keys, x.envelope, { types: [MsgType.snapshot] })
+          const body = o.ok ? readSnapshotBody(o.value.plaintext) : undefined
+          if (body?.ok !== true) continue
+          for (const h of body.value.heads) {
+            const sk = `${toHex(h.author)}:${toHex(h.stream)}`
+            const l = late.find(x => x.sk === sk)
+            if (l !== undefined && h.seq >= (this.h.reader.heads.get(sk)?.seq ?? -1) + l.count) covered.add(sk)
+          }
+          if (body.value.heads.length > 0 && o.ok) this.h.newerSnapshot(o.value.header.seq)
+        }
+      }
+      this.receipts.check(covered)
+    } finally {
+      this.judging = false
+    }
   }
 
   private send (force: boolean): void {

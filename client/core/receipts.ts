@@ -41,6 +41,8 @@ export interface ReceiptsHost {
   alert (code: string, message: string, extra: { author?: string }): void
   /** Own envelopes another member holds: they leave the outbox (persist the drop). */
   dropOwn (envs: Uint8Array[]): void
+  /** Ask the relay for a stream from `fromSeq` (applied through the reader as usual). */
+  fetchStream (author: Uint8Array, stream: Uint8Array, fromSeq: number): void
   /** A receipt names snapshot `seq`, newer than this replica holds: look for it. */
   newerSnapshot (seq: number): void
   now (): number
@@ -120,8 +122,10 @@ export class Receipts {
       if (mine === undefined || mine.seq < head.seq) {
         // Ask for it; if the relay does not serve it within the bound, say so (check()).
         const was = this.owed.get(sk)
-        if (was === undefined || was.seq < head.seq) this.owed.set(sk, { seq: head.seq, device, since: was?.since ?? now, author })
-        this.h.reader.expect(head.author, head.stream, head.seq)
+        if (was === undefined || was.seq < head.seq) {
+          this.owed.set(sk, { seq: head.seq, device, since: was?.since ?? now, author })
+          this.h.fetchStream(head.author, head.stream, (mine?.seq ?? -1) + 1)
+        }
         continue
       }
       const have = this.h.reader.hashAt(sk, head.seq)
@@ -141,22 +145,39 @@ export class Receipts {
     }
   }
 
-  /** Alerts for what receipts showed and the relay still has not served after the bound. */
-  check (): void {
+  /**
+   * What receipts showed and the relay still has not served after the bound, by stream. `covered`
+   * tells which of them a snapshot the relay keeps names (this replica is behind a pruned stretch,
+   * not withheld from): those are forgotten; the rest are alerted as withheld.
+   */
+  late (): { sk: string; author: string; device: string; count: number }[] {
     const now = this.h.now()
-    const late = new Map<string, { count: number; device: string }>()
+    const out: { sk: string; author: string; device: string; count: number }[] = []
     for (const [sk, o] of this.owed) {
       const have = this.h.reader.heads.get(sk)?.seq ?? -1
       if (have >= o.seq || this.h.reader.stuck.has(sk)) { this.owed.delete(sk); continue }
       if (now - o.since < this.h.withholdMs) continue
-      const l = late.get(o.author) ?? { count: 0, device: o.device }
-      l.count += o.seq - have
-      late.set(o.author, l)
+      out.push({ sk, author: o.author, device: o.device, count: o.seq - have })
     }
-    for (const [author, l] of late) {
+    return out
+  }
+
+  /** Alerts the late ones not `covered` (stream keys a kept snapshot names far enough). */
+  check (covered: ReadonlySet<string> = new Set()): void {
+    const byAuthor = new Map<string, { count: number; device: string }>()
+    for (const l of this.late()) {
+      if (covered.has(l.sk)) { this.owed.delete(l.sk); continue }
+      const a = byAuthor.get(l.author) ?? { count: 0, device: l.device }
+      a.count += l.count
+      byAuthor.set(l.author, a)
+    }
+    for (const [author, l] of byAuthor) {
       this.once(`withheld:${author}:${l.count}`, 'sync/withheld', `the relay is withholding ${l.count} change(s) of a member that another member's receipt (device ${l.device.slice(0, 8)}) shows it holds`, { author })
     }
   }
+
+  /** After this long a change a receipt shows and the relay does not serve is alerted (ms). */
+  get withholdMs (): number { return this.h.withholdMs }
 
   /** Whether receipts show changes this replica still lacks (for the status line). */
   get owing (): number { return this.owed.size }

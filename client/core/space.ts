@@ -21,6 +21,7 @@ import type { SpaceStore, WriteBatch } from './store.js'
 import { Outgoing, type OutgoingHost } from './outgoing.js'
 import { StreamWriter } from './writer.js'
 import { ReceiptSync, type ReceiptSyncHost } from './receipt-sync.js'
+import type { Receipts } from './receipts.js'
 
 /**
  * A space session: one Y.Doc kept in sync with a relay that cannot read it (DESIGN.md §4–§7).
@@ -31,9 +32,8 @@ import { ReceiptSync, type ReceiptSyncHost } from './receipt-sync.js'
  * - shadow.ts: all-or-nothing apply of remote content;
  * - snapshotter.ts, snapshot-sync.ts: sealing snapshots, checking others' (as a joiner and as a member), attesting;
  * - connection.ts, requests.ts: the join (hello, challenge, auth, catch-up, retries), frame routing, answers;
- * - meta.ts: the small persisted session state.
- *
- * What is left here is persistence (one ordered write queue, the session state with each write)
+ * - receipts.ts, receipt-sync.ts: what members say they hold (keep until seen, withholding, forks);
+ * - meta.ts: the small persisted session state. What is left here is persistence (one ordered write queue, the session state with each write)
  * and the session's public face.
  */
 import type { Alert, ConnectionState, SnapshotInfo, SpaceEvents, SpaceOptions, SpaceStatus } from './space-types.js'
@@ -142,6 +142,7 @@ export class Space implements LinkMember {
       alert: (code, message, extra) => this.alert(code, message, extra),
       dropOwn: envs => { void this.persist({ outboxDrop: envs }); this.emitStatus() },
       newerSnapshot: seq => this.snapsync.lookForNewer(seq), ready: () => this.conn.ready(),
+      fetchStream: (author, stream, fromSeq) => { void this.fetch.stream(author, stream, fromSeq) },
       request: (make, t) => this.requests.request(make, t), requeue: () => this.out?.requeue()
     }
   }
@@ -274,6 +275,9 @@ export class Space implements LinkMember {
   /** Local changes not yet durably stored by the relay (sealed or still gathering). */
   get unsynced (): number { return this.out?.unsynced ?? 0 }
 
+  /** What members' receipts said (last seen, what this replica still lacks): receipts.ts. */
+  get receipts (): Receipts { return this.rsync.receipts }
+
   /** Authentic envelopes refused for their author's fault, kept as evidence (newest last). */
   get evidence (): readonly { code: string; author: string; envelope: Uint8Array }[] { return this.reader.evidence }
 
@@ -329,7 +333,6 @@ export class Space implements LinkMember {
   }
 
   // Outgoing ----------------------------------------------------------------------------------
-
   private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
     if (origin === this || origin === 'load') return
     // Local changes (and the cleanups Yjs runs after a remote change) reach the shadow too.
@@ -376,7 +379,6 @@ export class Space implements LinkMember {
   onFrame (f: Frame): void { this.conn.onFrame(f) }
 
   // Incoming ----------------------------------------------------------------------------------
-
   /** Binding check, then all-or-nothing apply through the shadow (reader.ts calls this). */
   private applyRemote (updates: Uint8Array[], author: string): { ok: true; changed: boolean } | { ok: false; code: string; message: string } {
     const bound = checkBindings(updates, author, this.bindings)
@@ -415,7 +417,6 @@ export class Space implements LinkMember {
   }
 
   // Snapshots (DESIGN.md §5) ---------------------------------------------------------------------
-
   /** Own stream head plus every head the reader holds, as snapshot heads. */
   private headRefs (): StreamHeadRef[] {
     const own = this.writer?.head
@@ -433,7 +434,6 @@ export class Space implements LinkMember {
   history (limit = 16): Promise<SnapshotInfo[]> { return this.snapsync.history(limit) }
 
   // Presence and fingerprint hooks (client/core/presence.ts, the web app's security panel) ------
-
   /** This device's key in this space; presence peers are keyed by it. */
   get devicePublicKey (): Uint8Array { return unb64(this.meta.device.pk) }
 
