@@ -40,8 +40,15 @@ export function SecurityPanel (props: SecurityPanelProps) {
       </p>
       <p>
         It cannot see titles, notes, checklist entries, links, file names or contents, your name, your colour or
-        your cursor. If it tampers with, replays, reorders or withholds changes, Cove notices and says so below.
+        your cursor.
       </p>
+      <p>What Cove checks, and what it cannot:</p>
+      <ul class="checks" data-testid="checks">
+        <li>Checked: every change is signed by a member's device and sealed with the space key; a change altered, replayed or reordered by the relay is refused and shown below.</li>
+        <li>Checked: members' devices sign small receipts of what they hold. If the relay keeps someone's changes from you, serves two versions of the history, or says it stored your change when it did not, the receipts show it and Cove says so below (your changes stay on this device until another member has them).</li>
+        <li>Checked: a member's snapshot is compared with the changes it claims to contain before it is trusted.</li>
+        <li>Not checked: a relay that hides every other member and their receipts from you looks like an empty room. Compare the space code above with someone you trust to be sure you see the same space.</li>
+      </ul>
       <h3>Alerts</h3>
       <Show when={props.alerts.length > 0} fallback={<p class="muted" data-testid="no-alerts">No alerts: every change received passed its checks.</p>}>
         <ul class="alerts" data-testid="alerts">
