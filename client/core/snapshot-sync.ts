@@ -227,7 +227,7 @@ export class SnapshotSync {
     const ownHeads = new Map<string, number>()
     const own = this.h.writer?.head
     if (own !== undefined) ownHeads.set(`${this.h.devicePkHex}:${toHex(own.stream)}`, own.seq)
-    const v = this.snaps.verifyMember(o, this.h.reader, this.h.bindings, this.h.doc, ownHeads, { hex: this.h.devicePkHex, unsealed: this.h.unsealed(), ownReach: seq => this.h.writer?.reachOf(seq) })
+    const v = this.snaps.verifyMember(o, this.h.reader, this.h.bindings, this.h.doc, ownHeads, { hex: this.h.devicePkHex, unsealed: this.h.unsealed() || this.ownBeyond(o), ownReach: seq => this.h.writer?.reachOf(seq) })
     const key = toHex(o.hash)
     if (v.verdict === 'not-yet') {
       const since = this.toVerify.get(key)?.since ?? Date.now()
@@ -296,6 +296,16 @@ export class SnapshotSync {
       this.h.verifiedOthers?.(o.body.heads)
     }
     this.h.heldChanged?.()
+  }
+
+  /**
+   * This device's own envelopes still in the outbox beyond what `o` names of their streams (an
+   * earlier session's change sent again, say): their content is in this document and in no
+   * snapshot yet, like an edit not sealed.
+   */
+  private ownBeyond (o: Opened): boolean {
+    const named = new Map(o.body.heads.filter(h => toHex(h.author) === this.h.devicePkHex).map(h => [toHex(h.stream), h.seq]))
+    return this.h.writer?.outbox.some(e => (named.get(e.stream) ?? -1) < e.seq) ?? false
   }
 
   /** Asks the relay for what a snapshot names beyond our heads (it may simply not have reached us yet). */
