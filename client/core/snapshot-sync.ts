@@ -147,9 +147,11 @@ export class SnapshotSync {
     for (const [k, seq] of this.snaps.held?.heads ?? []) {
       if (k !== own && (this.h.reader.heads.get(k)?.seq ?? -1) < seq) return 'skipped'
     }
-    // Not while envelopes of an earlier session wait in the outbox: their content is in this
-    // document, but no head this snapshot could name covers it yet.
-    if (this.h.writer?.outbox.some(e => e.stream !== this.h.writer?.stream) === true) return 'skipped'
+    // Not while envelopes of an earlier session wait to be sent: their content is in this
+    // document, but no head this snapshot could name covers it yet. (Acknowledged ones waiting to
+    // be seen are covered: their streams' heads are this replica's.)
+    const w = this.h.writer
+    if (w?.outbox.some(e => e.stream !== w.stream && !w.isAcked(e)) === true) return 'skipped'
     this.snapshotting = true
     try {
       await this.h.flush()
