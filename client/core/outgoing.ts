@@ -31,7 +31,7 @@ export interface OutgoingHost {
   /** Writes `batch` to the store; with the session state (heads, cursor) when `withMeta`. */
   persist (batch: WriteBatch, withMeta?: boolean): Promise<void>
   /** The relay stored one of ours at `cursor`. */
-  acked (cursor: number): void
+  acked (cursor: number, o: OutEntry): void
   statusChanged (): void
 }
 
@@ -142,7 +142,7 @@ export class Outgoing {
     const o = this.inflight.get(reqId)
     if (o === undefined) return
     this.inflight.delete(reqId)
-    this.h.acked(cursor)
+    this.h.acked(cursor, o)
     // The envelope stays in the outbox until another member is seen holding it (receipts.ts); the
     // session state names this stream's acknowledged head (writer.storedHeads), so a later session
     // neither sends it again unasked nor reads this stream from a start pruned by then.

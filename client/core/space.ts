@@ -165,12 +165,18 @@ export class Space implements LinkMember {
         return this.persist(this.withMeta({ updates, outboxAdd: [env] }))
       },
       persist: (b, meta) => this.persist(meta === true ? this.withMeta(b) : b),
-      acked: cursor => this.conn.acked(cursor),
+      acked: (cursor, o) => { this.conn.acked(cursor); if (o.stream !== writer.stream) this.ownOlderStored(o, cursor) },
       statusChanged: () => {
         this.stats.resealed = this.out?.resealed ?? 0
         this.emitStatus()
       }
     }
+  }
+
+  /** An earlier session's envelope, stored now: this replica holds that stream that far. */
+  private ownOlderStored (o: { stream: string; seq: number; env: Uint8Array }, cursor: number): void {
+    const sk = `${this.devicePkHex}:${o.stream}`
+    if ((this.reader.heads.get(sk)?.seq ?? -1) < o.seq) this.reader.heads.set(sk, { seq: o.seq, hash: hash(this.sodium, o.env), cursor })
   }
 
   /** What the snapshot part may see and do of this session. */
@@ -449,22 +455,17 @@ export class Space implements LinkMember {
 
   /** Sends a sealed presence envelope on the live connection; false while not joined. */
   sendPresence (envelope: Uint8Array): boolean {
-    if (!this.conn.joined || this.closed) return false
-    return this.link.send({ type: 'presence', spaceId: this.keys.spaceId, envelope })
+    return this.conn.joined && !this.closed && this.link.send({ type: 'presence', spaceId: this.keys.spaceId, envelope })
   }
 
   /** Every stream head this replica holds, its own included: the input of the space fingerprint. */
   streamHeads (): { stream: string; seq: number; hash: Uint8Array }[] {
-    return this.headRefs()
-      .map(h => ({ stream: streamKey(h.author, h.stream), seq: h.seq, hash: h.hash }))
-      .sort((a, b) => a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0)
+    return this.headRefs().map(h => ({ stream: streamKey(h.author, h.stream), seq: h.seq, hash: h.hash })).sort((a, b) => a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0)
   }
 
   private closing: Promise<void> | undefined
   /** Seals what is pending, waits for local writes, and leaves the relay connection. Every caller waits for the one close. */
-  close (): Promise<void> {
-    return (this.closing ??= this.shut())
-  }
+  close (): Promise<void> { return (this.closing ??= this.shut()) }
 
   private async shut (): Promise<void> {
     await this.flush()
