@@ -17,6 +17,9 @@ import type { StreamHeadRef } from './snapshot.js'
  *   does not serve were never stored (a forged ack, a lost write) and are sent again. So an ack
  *   changes nothing but the order of sending.
  */
+/** Streams read back per tick. */
+const AUDIT_STREAMS = 8
+
 export interface ReceiptSyncHost extends Omit<ReceiptsHost, 'now' | 'withholdMs'> {
   /** Joined and caught up. */
   ready (): boolean
@@ -147,9 +150,10 @@ export class ReceiptSync {
     this.auditing = true
     try {
       let missing = 0
-      for (const [stream, all] of w.unseen()) {
-        const todo = all.filter(e => !this.readBack.has(e))
-        if (todo.length === 0) continue
+      // The most recent streams first, a few per tick: a lone writer's outbox keeps every session's
+      // envelopes until another member shows up, and each is read back once per session.
+      const streams = [...w.unseen()].map(([stream, all]) => [stream, all.filter(e => !this.readBack.has(e))] as const).filter(([, todo]) => todo.length > 0)
+      for (const [stream, todo] of streams.reverse().slice(0, AUDIT_STREAMS)) {
         const fromSeq = Math.min(...todo.map(e => e.seq))
         const r = await this.h.request(reqId => ({ type: 'fetchStream', reqId, spaceId: this.h.keys.spaceId, author: device.publicKey, stream: hexBytes(stream), fromSeq, limit: 512 }))
         if (r.type !== 'entries' || r.more) continue

@@ -1,15 +1,12 @@
-import * as Y from 'yjs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createClient, type Client } from '../../client/core/client.js'
 import type { Alert, Space } from '../../client/core/space.js'
 import { createMemorySpaceStore } from '../../client/core/store.js'
 import { toHex } from '../../shared/bytes.js'
-import { GENESIS_HASH, seal } from '../../shared/envelope.js'
-import { MsgType } from '../../shared/header.js'
 import { deriveKeys, parseLink, type Invite, type SpaceKeys } from '../../shared/keys.js'
 import { getSodium, type Sodium } from '../../shared/sodium.js'
 import type { RelayServer } from '../../relay/server.js'
-import { memberDevice, writeBatch } from '../support/member.js'
+import { twoVersions } from '../support/member.js'
 import { startMitm, type Mitm } from '../support/mitm.js'
 import { rawPeer, type RawPeer } from '../support/raw-peer.js'
 import { startTestRelay, waitFor, wsTransport } from '../support/relay.js'
@@ -153,17 +150,7 @@ describe('a lying relay is caught', () => {
 
   it('5. two envelopes for one (author, seq) served to two groups: equivocation is alerted with the receipt kept', async () => {
     const { spaces: { alice, bob, carol }, keys, sodium } = await setup('alice', 'bob', 'carol')
-    const device = memberDevice(sodium, keys)
-    const version = (s: string): Uint8Array => {
-      const d = new Y.Doc()
-      d.clientID = 4242
-      d.getText('text').insert(0, s)
-      const env = seal(sodium, keys, device, MsgType.update, { stream: new Uint8Array(8).fill(7), seq: 0, prevHash: GENESIS_HASH }, writeBatch([Y.encodeStateAsUpdate(d)]))
-      d.destroy()
-      return env
-    }
-    const v1 = version('version-one ')
-    const v2 = version('version-two ')
+    const { device, v1, v2 } = twoVersions(sodium, keys)
     mitm!.equivocate(v2, ['carol'])
     const mallory = await rawPeer(await mitm!.url('mallory'))
     peers.push(mallory)

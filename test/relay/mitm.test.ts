@@ -6,14 +6,13 @@ import { createClient, type Client } from '../../client/core/client.js'
 import type { Space } from '../../client/core/space.js'
 import { createMemorySpaceStore } from '../../client/core/store.js'
 import { toHex } from '../../shared/bytes.js'
-import { GENESIS_HASH, seal } from '../../shared/envelope.js'
 import type { Frame } from '../../shared/frame.js'
-import { MsgType, parseEnvelope } from '../../shared/header.js'
+import { parseEnvelope } from '../../shared/header.js'
 import { deriveKeys, parseLink, type Invite, type SpaceKeys } from '../../shared/keys.js'
 import { hash } from '../../shared/sign.js'
 import { getSodium, type Sodium } from '../../shared/sodium.js'
 import type { RelayServer } from '../../relay/server.js'
-import { memberDevice, openLog, writeBatch } from '../support/member.js'
+import { openLog, twoVersions } from '../support/member.js'
 import { startMitm, type Mitm } from '../support/mitm.js'
 import { rawPeer, type RawPeer } from '../support/raw-peer.js'
 import { startTestRelay, waitFor, wsTransport } from '../support/relay.js'
@@ -266,17 +265,7 @@ describe('a lying relay (MITM in front of an honest relay)', () => {
   it('5. serves two signed envelopes for one (author, stream, seq) to two groups', async () => {
     const { spaces: { alice, bob, carol }, editLink, keys, sodium } = await setup('alice', 'bob', 'carol')
     // Mallory holds the edit link: a certified device of her own, and one Yjs clientID in two versions.
-    const device = memberDevice(sodium, keys)
-    const version = (s: string): Uint8Array => {
-      const d = new Y.Doc()
-      d.clientID = 4242
-      d.getText('text').insert(0, s)
-      const env = seal(sodium, keys, device, MsgType.update, { stream: new Uint8Array(8).fill(7), seq: 0, prevHash: GENESIS_HASH }, writeBatch([Y.encodeStateAsUpdate(d)]))
-      d.destroy()
-      return env
-    }
-    const v1 = version('version-one ')
-    const v2 = version('version-two ')
+    const { device, v1, v2 } = twoVersions(sodium, keys)
     mitm!.equivocate(v2, ['carol'])
 
     const mallory = await rawPeer(await mitm!.url('mallory'))

@@ -2,7 +2,7 @@ import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as Y from 'yjs'
 import { toHex } from '../../shared/bytes.js'
-import { open, type Device } from '../../shared/envelope.js'
+import { GENESIS_HASH, open, seal, type Device } from '../../shared/envelope.js'
 import type { Frame } from '../../shared/frame.js'
 import { MsgType } from '../../shared/header.js'
 import { certifyDevice, type SpaceKeys } from '../../shared/keys.js'
@@ -81,4 +81,22 @@ export function openLog (sodium: Sodium, keys: SpaceKeys, frames: readonly Frame
 /** The Yjs clientIDs whose structs these updates carry. */
 export function clientIdsOf (updates: readonly Uint8Array[]): number[] {
   return [...new Set(updates.flatMap(u => [...Y.parseUpdateMeta(u).from.keys()]))]
+}
+
+/**
+ * A member's device that signs two envelopes for one position (stream 07…07, seq 0): one Yjs
+ * clientID (4242) writing "version-one " in one and "version-two " in the other. For the split
+ * equivocation a lying relay serves (issue 8).
+ */
+export function twoVersions (sodium: Sodium, keys: SpaceKeys): { device: Device; v1: Uint8Array; v2: Uint8Array } {
+  const device = memberDevice(sodium, keys)
+  const version = (s: string): Uint8Array => {
+    const d = new Y.Doc()
+    d.clientID = 4242
+    d.getText('text').insert(0, s)
+    const env = seal(sodium, keys, device, MsgType.update, { stream: new Uint8Array(8).fill(7), seq: 0, prevHash: GENESIS_HASH }, writeBatch([Y.encodeStateAsUpdate(d)]))
+    d.destroy()
+    return env
+  }
+  return { device, v1: version('version-one '), v2: version('version-two ') }
 }
