@@ -136,15 +136,24 @@ function decodeUnchecked (bytes: Uint8Array): Meta {
  * `heads` plus this session's own stored heads (writer.storedHeads), as ordinary stream heads for
  * the next session of this device: it reads those streams as anyone else's from where they stood.
  */
-export function withOwnHeads (heads: ReadonlyMap<string, StreamHead>, deviceHex: string, own: readonly { stream: string; seq: number; hash: Uint8Array; cursor: number }[]): ReadonlyMap<string, StreamHead> {
-  if (own.length === 0) return heads
+export function withOwnHeads (heads: ReadonlyMap<string, StreamHead>, deviceHex: string, own: readonly { stream: string; seq: number; hash: Uint8Array; cursor: number }[], needed: ReadonlySet<string> = new Set()): ReadonlyMap<string, StreamHead> {
   const out = new Map(heads)
   for (const h of own) {
     const k = `${deviceHex}:${h.stream}`
     if ((out.get(k)?.seq ?? -1) < h.seq) out.set(k, { seq: h.seq, hash: h.hash, cursor: h.cursor })
   }
+  // Streams of this device's earlier sessions: those with envelopes still in the outbox (`needed`)
+  // and the newest OWN_KEPT. Every session opens one, so keeping them all made the state (written
+  // with every change) grow with the sessions ever run: 75 KB and 300 ms a session at 500.
+  const prefix = deviceHex + ':'
+  const older = [...out].filter(([k]) => k.startsWith(prefix) && !needed.has(k.slice(prefix.length)) && !own.some(h => prefix + h.stream === k))
+  older.sort((a, b) => (b[1].cursor ?? 0) - (a[1].cursor ?? 0))
+  for (const [k] of older.slice(OWN_KEPT)) out.delete(k)
   return out
 }
+
+/** Earlier sessions' streams of this device kept in the session state beyond those still needed. */
+const OWN_KEPT = 8
 
 /** This device's streams among `heads` (stream hex → seq): what earlier sessions had acknowledged. */
 export function ownHeadsOf (heads: ReadonlyMap<string, StreamHead>, deviceHex: string): Map<string, number> {

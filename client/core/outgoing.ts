@@ -144,9 +144,10 @@ export class Outgoing {
     this.inflight.delete(reqId)
     this.h.acked(cursor, o)
     // The envelope stays in the outbox until another member is seen holding it (receipts.ts); the
-    // session state names this stream's acknowledged head (writer.storedHeads), so a later session
-    // neither sends it again unasked nor reads this stream from a start pruned by then.
-    if (this.h.writer.stored(o.env, cursor)) void this.h.persist({}, true)
+    // session state (written soon after: host.acked) names this stream's acknowledged head
+    // (writer.storedHeads), so a later session neither sends it again unasked nor reads this
+    // stream from a start pruned by then. Lost in a crash before that write, it is merely sent again.
+    this.h.writer.stored(o.env, cursor)
     this.refusedDelay = 1000
     // An ack frees a slot of the in-flight window: send what was waiting for one.
     this.pump()

@@ -165,7 +165,7 @@ export class Space implements LinkMember {
         return this.persist(this.withMeta({ updates, outboxAdd: [env] }))
       },
       persist: (b, meta) => this.persist(meta === true ? this.withMeta(b) : b),
-      acked: (cursor, o) => { this.conn.acked(cursor); if (o.stream !== writer.stream) this.ownOlderStored(o, cursor) },
+      acked: (cursor, o) => { this.conn.acked(cursor); this.scheduleMeta(); if (o.stream !== writer.stream) this.ownOlderStored(o, cursor) },
       statusChanged: () => {
         this.stats.resealed = this.out?.resealed ?? 0
         this.emitStatus()
@@ -311,7 +311,7 @@ export class Space implements LinkMember {
   private encodeMeta (): Uint8Array {
     // Stored as the resume point, never past an entry that failed to verify: the retry floor lives
     // only in memory, and a restart from the cursor skipped that entry and those buffered behind it.
-    return encodeMeta({ ...this.meta, heads: withOwnHeads(this.reader.heads, this.devicePkHex, this.writer?.storedHeads() ?? []), stuck: this.reader.stuck, bindings: this.bindings, snapshot: this.snapsync.snaps.held }, this.conn.resumeCursor())
+    return encodeMeta({ ...this.meta, heads: withOwnHeads(this.reader.heads, this.devicePkHex, this.writer?.storedHeads() ?? [], new Set(this.writer?.outbox.map(e => e.stream))), stuck: this.reader.stuck, bindings: this.bindings, snapshot: this.snapsync.snaps.held }, this.conn.resumeCursor())
   }
 
   /** Serialises store writes so the journal order is the order things happened in. */
