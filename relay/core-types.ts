@@ -1,0 +1,86 @@
+import type { Sodium } from '../shared/sodium.js'
+import type { CreateLimits } from './limits.js'
+import type { LogStore } from './storage/port.js'
+
+/** The shapes the relay core (core.ts) works with: its peers, its options, and what it keeps per peer and space. */
+export interface Peer {
+  readonly id: number
+  /** The remote address (creation limits are kept per address); undefined in tests without one. */
+  readonly address?: string
+  send (bytes: Uint8Array): void
+  /** Sends nothing more and closes the connection; `code` is a stable error code for logs. */
+  close (code: string, message: string): void
+  /** Resolves once the peer's outgoing buffer is small again (backpressure for long catch-ups). */
+  drained (): Promise<void>
+}
+
+export interface RelayCoreOptions {
+  readonly store: LogStore
+  readonly sodium: Sodium
+  readonly log?: (line: string) => void
+  /** Entries per catch-up frame. */
+  readonly pageSize?: number
+  /**
+   * Envelope bytes per catch-up or fetch answer (at least one entry is always sent). A page counted
+   * only in entries can be far larger than the peer's send buffer cap (a healthy reader is then cut
+   * off as "slow" on every reconnect) or than MAX_FRAME_BYTES (the client refuses the frame).
+   */
+  readonly pageBytes?: number
+  /** Snapshots kept per space (history for `cove history`); older ones are dropped when pruning. */
+  readonly keepSnapshots?: number
+  /**
+   * How long after a snapshot (or an attestation of one) the updates the newest attested snapshot
+   * covers are dropped (clients mid catch-up finish first).
+   */
+  readonly pruneGraceMs?: number
+  /**
+   * Bytes of snapshot parts a space may hold that no snapshot links yet. Parts are uploaded before
+   * their snapshot head, by any writer, so without a bound of their own one member could fill the
+   * disk with parts it never links.
+   */
+  readonly maxPendingPartBytes?: number
+  /** Unlinked parts older than this are dropped (at the next prune, or when the quota is hit). */
+  readonly pendingPartTtlMs?: number
+  /**
+   * Update-log bytes one space may hold (envelopes still in the log; pruning under an attested
+   * snapshot frees them). Past it an append is refused with `relay/quota` and stays in the
+   * writer's outbox: a space, like an address, gets a bound on what it can make the relay store.
+   */
+  readonly maxLogBytes?: number
+  /** How many spaces one connection, and one address, may create (see limits.ts). */
+  readonly createLimits?: CreateLimits
+  /** The clock of the creation limits (tests). */
+  readonly now?: () => number
+}
+
+export interface Membership {
+  /** Highest cursor sent to this peer in this space; entries at or below it are not sent again. */
+  sent: number
+  catchingUp: boolean
+  /** A live entry arrived during catch-up; the catch-up loop reads once more before going live. */
+  dirty: boolean
+  /** Device keys that sent presence over this connection, announced as gone when it closes. */
+  readonly presenceAuthors: Map<string, Uint8Array>
+  readonly spaceId: Uint8Array
+}
+
+export interface PeerState {
+  readonly peer: Peer
+  /** The challenge of each space this connection said hello to (bounded: MAX_CHALLENGES). */
+  readonly challenges: Map<string, Uint8Array>
+  /** `create` frames this connection sent. */
+  creates: number
+  readonly spaces: Map<string, Membership>
+  closed: boolean
+  /** Frames of one peer are handled in order: an append must not overtake the one before it. */
+  queue: Promise<void>
+}
+
+export interface RelayCore {
+  open (peer: Peer): void
+  /** Handles one frame; never throws or rejects (a failure becomes an error frame and a close). */
+  frame (peer: Peer, bytes: Uint8Array): Promise<void>
+  closed (peer: Peer): void
+  /** Peers connected now, for tests and metrics. */
+  readonly peerCount: number
+}
