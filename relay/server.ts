@@ -3,15 +3,17 @@ import type { AddressInfo } from 'node:net'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { MAX_FRAME_BYTES, writeFrame } from '../shared/frame.js'
 import { getSodium } from '../shared/sodium.js'
-import { createRelayCore, type Peer, type RelayCore } from './core.js'
-import type { CreateLimits } from './limits.js'
+import { createRelayCore, type Peer, type RelayCore, type RelayCoreOptions } from './core.js'
 import type { LogStore } from './storage/port.js'
 
 /**
  * The `ws` shell around the sans-IO core (DESIGN.md §9): one socket per client, many spaces over
  * it; every limit that protects the relay from one client lives here.
  */
-export interface RelayServerOptions {
+/** The core's options it passes through as they are (core-types.ts documents them). */
+type CoreOptions = Pick<RelayCoreOptions, 'log' | 'keepSnapshots' | 'pruneGraceMs' | 'maxPendingPartBytes' | 'pendingPartTtlMs' | 'maxLogBytes' | 'createLimits'>
+
+export interface RelayServerOptions extends CoreOptions {
   readonly store: LogStore
   readonly host?: string
   readonly port?: number
@@ -22,15 +24,6 @@ export interface RelayServerOptions {
   readonly framesPerSecond?: number
   readonly frameBurst?: number
   readonly bytesPerSecond?: number
-  readonly log?: (line: string) => void
-  readonly keepSnapshots?: number
-  readonly pruneGraceMs?: number
-  readonly maxPendingPartBytes?: number
-  readonly pendingPartTtlMs?: number
-  /** Update-log bytes per space (core.ts); past it appends are refused with `relay/quota`. */
-  readonly maxLogBytes?: number
-  /** Spaces one connection and one address may create (limits.ts). */
-  readonly createLimits?: CreateLimits
   /** Serves plain HTTP requests (the web app, issue 3); WebSocket upgrades never reach it. */
   readonly onRequest?: http.RequestListener
 }
@@ -56,12 +49,7 @@ export async function startRelay (opts: RelayServerOptions): Promise<RelayServer
   // per page keeps a reader that does read under the cap.
   const core = createRelayCore({
     store: opts.store, sodium, log, pageBytes: Math.floor(maxBuffered / 2),
-    ...(opts.keepSnapshots === undefined ? {} : { keepSnapshots: opts.keepSnapshots }),
-    ...(opts.pruneGraceMs === undefined ? {} : { pruneGraceMs: opts.pruneGraceMs }),
-    ...(opts.maxPendingPartBytes === undefined ? {} : { maxPendingPartBytes: opts.maxPendingPartBytes }),
-    ...(opts.pendingPartTtlMs === undefined ? {} : { pendingPartTtlMs: opts.pendingPartTtlMs }),
-    ...(opts.maxLogBytes === undefined ? {} : { maxLogBytes: opts.maxLogBytes }),
-    ...(opts.createLimits === undefined ? {} : { createLimits: opts.createLimits })
+    ...Object.fromEntries((['keepSnapshots', 'pruneGraceMs', 'maxPendingPartBytes', 'pendingPartTtlMs', 'maxLogBytes', 'createLimits'] as const).filter(k => opts[k] !== undefined).map(k => [k, opts[k]]))
   })
 
   const server = http.createServer(opts.onRequest ?? ((_req, res) => {

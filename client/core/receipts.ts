@@ -1,4 +1,4 @@
-import { equalBytes, toHex } from '../../shared/bytes.js'
+import { equalBytes, fromHex, toHex } from '../../shared/bytes.js'
 import { GENESIS_HASH, open as openEnvelope, seal, type Device } from '../../shared/envelope.js'
 import type { Frame } from '../../shared/frame.js'
 import { MsgType } from '../../shared/header.js'
@@ -215,8 +215,5 @@ export class Receipts {
   }
 }
 
-function hexBytes (h: string): Uint8Array {
-  const out = new Uint8Array(h.length / 2)
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(h.slice(i * 2, i * 2 + 2), 16)
-  return out
-}
+/** Hex keys here are this session's own (stream ids, device keys): never malformed. */
+const hexBytes = (h: string): Uint8Array => fromHex(h) ?? new Uint8Array(0)
