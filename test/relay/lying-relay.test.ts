@@ -1,15 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { createClient, type Client } from '../../client/core/client.js'
 import type { Alert, Space } from '../../client/core/space.js'
-import { createMemorySpaceStore } from '../../client/core/store.js'
 import { toHex } from '../../shared/bytes.js'
-import { deriveKeys, parseLink, type Invite, type SpaceKeys } from '../../shared/keys.js'
-import { getSodium, type Sodium } from '../../shared/sodium.js'
-import type { RelayServer } from '../../relay/server.js'
 import { twoVersions } from '../support/member.js'
-import { startMitm, type Mitm } from '../support/mitm.js'
-import { rawPeer, type RawPeer } from '../support/raw-peer.js'
-import { startTestRelay, waitFor, wsTransport } from '../support/relay.js'
+import { inviteOf, mitmWorld } from '../support/mitm-world.js'
+import { rawPeer } from '../support/raw-peer.js'
+import { waitFor } from '../support/relay.js'
 
 /**
  * Issue 8: a relay that lies is caught and shown. Each test tells one lie with the man in the
@@ -22,47 +17,11 @@ import { startTestRelay, waitFor, wsTransport } from '../support/relay.js'
  * the MITM; notes per test): the forged ack lost the write with no alert, withholding and the fork
  * raised no alert, the split equivocation raised none.
  */
-let relay: (RelayServer & { dir: string }) | undefined
-let mitm: Mitm | undefined
-const clients: Client[] = []
-const peers: RawPeer[] = []
-afterEach(async () => {
-  for (const p of peers.splice(0)) p.close()
-  for (const c of clients.splice(0)) await c.close()
-  await mitm?.close()
-  mitm = undefined
-  await relay?.close()
-  relay = undefined
-})
-
 /** Receipts every 200 ms, withholding alerted after 1.5 s: the production defaults (30 s, 15 s) scaled down. */
 const SPACE = { snapshotIdleMs: 0, snapshotEvery: 0, snapshotBytes: 1 << 30, receiptMs: 200, withholdMs: 1500, gapTimeoutMs: 500 }
-
-async function client (): Promise<Client> {
-  const c = await createClient({ transport: wsTransport, storeFor: () => createMemorySpaceStore(), link: { backoffBaseMs: 20, backoffMaxMs: 200 }, space: SPACE })
-  clients.push(c)
-  return c
-}
-
-async function inviteOf (link: string): Promise<Invite> {
-  const r = parseLink(await getSodium(), link)
-  if (!r.ok) throw new Error(r.message)
-  return r.value
-}
-
-async function setup (creator: string, ...others: string[]): Promise<{ spaces: Record<string, Space>; editLink: string; keys: SpaceKeys; sodium: Sodium }> {
-  relay = await startTestRelay({ pruneGraceMs: 60_000 })
-  mitm = await startMitm(relay.url)
-  const { space: first, editLink } = await (await client()).createSpace(await mitm.url(creator))
-  await first.whenCaughtUp(5000)
-  const spaces: Record<string, Space> = { [creator]: first }
-  for (const t of others) {
-    spaces[t] = await (await client()).openSpace(await inviteOf(editLink), await mitm.url(t))
-    await spaces[t]!.whenCaughtUp(5000)
-  }
-  const sodium = await getSodium()
-  return { spaces, editLink, keys: deriveKeys(sodium, (await inviteOf(editLink)).secrets), sodium }
-}
+const world = mitmWorld(SPACE)
+const { peers, client, setup } = world
+afterEach(() => world.cleanup())
 
 const text = (s: Space): string => s.doc.getText('text').toString()
 async function writeStored (s: Space, what: string): Promise<void> {
@@ -79,9 +38,9 @@ describe('a lying relay is caught', () => {
     await writeStored(alice!, 'kept ')
     await waitFor(() => text(bob!).includes('kept'), 5000, 'bob has kept')
 
-    mitm!.swallowNextAppend('alice')
+    world.mitm!.swallowNextAppend('alice')
     await writeStored(alice!, 'lost ')
-    expect(mitm!.counts.forgedAcks).toBe(1)
+    expect(world.mitm!.counts.forgedAcks).toBe(1)
     // Defence off: bob never got "lost" and nobody was told.
     await waitFor(() => text(bob!).includes('lost'), 5000, 'bob gets the swallowed write')
     expect(codes(alice!)).toContain('sync/ack-unbacked')
@@ -98,7 +57,7 @@ describe('a lying relay is caught', () => {
     await waitFor(() => text(bob!).includes('base') && text(carol!).includes('base'), 5000, 'base everywhere')
     const aliceHex = toHex(alice!.devicePublicKey)
 
-    mitm!.dropAuthor('bob', aliceHex)
+    world.mitm!.dropAuthor('bob', aliceHex)
     const t0 = Date.now()
     await writeStored(alice!, 'secret1 ')
     await writeStored(alice!, 'secret2 ')
@@ -118,7 +77,7 @@ describe('a lying relay is caught', () => {
     await writeStored(alice!, 'shared ')
     await waitFor(() => text(bob!).includes('shared') && text(carol!).includes('shared'), 5000, 'shared everywhere')
 
-    mitm!.fork([['alice', 'bob'], ['carol']])
+    world.mitm!.fork([['alice', 'bob'], ['carol']])
     await writeStored(alice!, 'A ')
     await writeStored(carol!, 'C ')
     const [a, c] = [toHex(alice!.devicePublicKey), toHex(carol!.devicePublicKey)]
@@ -138,8 +97,8 @@ describe('a lying relay is caught', () => {
     // Attested by bob: the relay serves it to joiners; the MITM serves dave #0 instead.
     await new Promise(resolve => setTimeout(resolve, 500))
 
-    mitm!.rollback('dave')
-    const dave = await (await client()).openSpace(await inviteOf(editLink), await mitm!.url('dave'))
+    world.mitm!.rollback('dave')
+    const dave = await (await client()).openSpace(await inviteOf(editLink), await world.mitm!.url('dave'))
     await dave.whenCaughtUp(5000)
     expect(text(dave)).toBe('note1 ')
     // Defence off: dave shows one note of four as the current space, and nothing says otherwise.
@@ -151,8 +110,8 @@ describe('a lying relay is caught', () => {
   it('5. two envelopes for one (author, seq) served to two groups: equivocation is alerted with the receipt kept', async () => {
     const { spaces: { alice, bob, carol }, keys, sodium } = await setup('alice', 'bob', 'carol')
     const { device, v1, v2 } = twoVersions(sodium, keys)
-    mitm!.equivocate(v2, ['carol'])
-    const mallory = await rawPeer(await mitm!.url('mallory'))
+    world.mitm!.equivocate(v2, ['carol'])
+    const mallory = await rawPeer(await world.mitm!.url('mallory'))
     peers.push(mallory)
     await mallory.join(sodium, keys.spaceId, keys.access)
     mallory.send({ type: 'append', reqId: 50, spaceId: keys.spaceId, envelope: v1 })

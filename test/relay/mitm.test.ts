@@ -2,20 +2,19 @@ import path from 'node:path'
 import Database from 'better-sqlite3'
 import * as Y from 'yjs'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createClient, type Client } from '../../client/core/client.js'
 import type { Space } from '../../client/core/space.js'
-import { createMemorySpaceStore } from '../../client/core/store.js'
 import { toHex } from '../../shared/bytes.js'
 import type { Frame } from '../../shared/frame.js'
 import { parseEnvelope } from '../../shared/header.js'
-import { deriveKeys, parseLink, type Invite, type SpaceKeys } from '../../shared/keys.js'
+import type { SpaceKeys } from '../../shared/keys.js'
 import { hash } from '../../shared/sign.js'
-import { getSodium, type Sodium } from '../../shared/sodium.js'
+import type { Sodium } from '../../shared/sodium.js'
 import type { RelayServer } from '../../relay/server.js'
 import { openLog, twoVersions } from '../support/member.js'
 import { startMitm, type Mitm } from '../support/mitm.js'
-import { rawPeer, type RawPeer } from '../support/raw-peer.js'
-import { startTestRelay, waitFor, wsTransport } from '../support/relay.js'
+import { inviteOf, mitmWorld } from '../support/mitm-world.js'
+import { rawPeer } from '../support/raw-peer.js'
+import { startTestRelay, waitFor } from '../support/relay.js'
 
 /**
  * The lying relay of test/support/mitm.ts against the real relay (SQLite on disk) and real
@@ -24,46 +23,17 @@ import { startTestRelay, waitFor, wsTransport } from '../support/relay.js'
  * what each client ends up holding. Whether a client notices is not asserted here: these tests
  * document what a relay can do today; the defences are tested on top of this proxy.
  */
-let relay: (RelayServer & { dir: string }) | undefined
-let mitm: Mitm | undefined
-const clients: Client[] = []
-const peers: RawPeer[] = []
+// No automatic snapshots: the lies about the log are seen in the log alone (test 4 snapshots by hand).
+const world = mitmWorld({ snapshotIdleMs: 0, snapshotEvery: 0, snapshotBytes: 1 << 30 })
+const { peers, client, setup } = world
+/** The last test's own relay and MITM (it needs no space set up). */
+let own: { relay: RelayServer; mitm: Mitm } | undefined
 afterEach(async () => {
-  for (const p of peers.splice(0)) p.close()
-  for (const c of clients.splice(0)) await c.close()
-  await mitm?.close()
-  mitm = undefined
-  await relay?.close()
-  relay = undefined
+  await world.cleanup()
+  await own?.mitm.close()
+  await own?.relay.close()
+  own = undefined
 })
-
-async function client (): Promise<Client> {
-  // No automatic snapshots: the lies about the log are seen in the log alone (test 4 snapshots by hand).
-  const c = await createClient({ transport: wsTransport, storeFor: () => createMemorySpaceStore(), link: { backoffBaseMs: 20, backoffMaxMs: 200 }, space: { snapshotIdleMs: 0, snapshotEvery: 0, snapshotBytes: 1 << 30 } })
-  clients.push(c)
-  return c
-}
-
-async function inviteOf (link: string): Promise<Invite> {
-  const r = parseLink(await getSodium(), link)
-  if (!r.ok) throw new Error(r.message)
-  return r.value
-}
-
-/** A space created by `tag` and opened by each of `others`, every client through its own port of the MITM. */
-async function setup (creator: string, ...others: string[]): Promise<{ spaces: Record<string, Space>; editLink: string; keys: SpaceKeys; space: string; sodium: Sodium }> {
-  relay = await startTestRelay({ pruneGraceMs: 60_000 })
-  mitm = await startMitm(relay.url)
-  const { space: first, editLink } = await (await client()).createSpace(await mitm.url(creator))
-  await first.whenCaughtUp(5000)
-  const spaces: Record<string, Space> = { [creator]: first }
-  for (const t of others) {
-    spaces[t] = await (await client()).openSpace(await inviteOf(editLink), await mitm.url(t))
-    await spaces[t]!.whenCaughtUp(5000)
-  }
-  const sodium = await getSodium()
-  return { spaces, editLink, keys: deriveKeys(sodium, (await inviteOf(editLink)).secrets), space: first.spaceKey, sodium }
-}
 
 const text = (s: Space): string => s.doc.getText('text').toString()
 function write (s: Space, what: string): void {
@@ -77,7 +47,7 @@ async function writeStored (s: Space, what: string): Promise<void> {
 const settle = (ms = 300): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
 function db<T> (fn: (d: Database.Database) => T): T {
-  const d = new Database(path.join(relay!.dir, 'relay.sqlite'), { readonly: true })
+  const d = new Database(path.join(world.relay!.dir, 'relay.sqlite'), { readonly: true })
   try { return fn(d) } finally { d.close() }
 }
 const logCount = (): number => db(d => (d.prepare('SELECT count(*) AS n FROM log').get() as { n: number }).n)
@@ -88,7 +58,7 @@ const attestations = (): number => db(d => (d.prepare('SELECT count(*) AS n FROM
 
 /** The text of the space as the relay stores it: every log entry read by an honest peer straight from the relay. */
 async function relayText (sodium: Sodium, keys: SpaceKeys): Promise<string> {
-  const p = await rawPeer(relay!.url)
+  const p = await rawPeer(world.relay!.url)
   peers.push(p)
   await p.join(sodium, keys.spaceId, keys.access)
   const doc = new Y.Doc()
@@ -104,7 +74,7 @@ const headsSent = (frames: readonly Frame[]): number[] => frames.flatMap(f => f.
 
 /** Cuts `tag`'s connection and waits until its client has joined and caught up again. */
 async function reconnect (tag: string, s: Space): Promise<void> {
-  mitm!.cut(tag)
+  world.mitm!.cut(tag)
   await waitFor(() => s.status.connection !== 'online', 5000, `${tag} offline`)
   await waitFor(() => s.status.connection === 'online' && s.status.caughtUp, 5000, `${tag} back`)
 }
@@ -116,11 +86,11 @@ describe('a lying relay (MITM in front of an honest relay)', () => {
     await waitFor(() => text(bob!).includes('kept'), 5000, 'bob has kept')
     const before = logCount()
 
-    mitm!.swallowNextAppend('alice')
+    world.mitm!.swallowNextAppend('alice')
     await writeStored(alice!, 'lost ')
     expect(alice!.status.unsynced).toBe(0)
-    expect(mitm!.counts).toMatchObject({ swallowed: 1, forgedAcks: 1 })
-    const [lost] = mitm!.swallowed
+    expect(world.mitm!.counts).toMatchObject({ swallowed: 1, forgedAcks: 1 })
+    const [lost] = world.mitm!.swallowed
     expect(logCount()).toBe(before)
     expect(storedHashesOf(toHex(alice!.devicePublicKey))).not.toContain(toHex(hash(sodium, lost!.envelope)))
 
@@ -128,7 +98,7 @@ describe('a lying relay (MITM in front of an honest relay)', () => {
     // alice is told it one higher, so every cursor she sees after the forged ack is above it.
     await writeStored(bob!, 'later ')
     await waitFor(() => text(alice!).includes('later'), 5000, 'alice has later')
-    const toAlice = mitm!.sent('alice')
+    const toAlice = world.mitm!.sent('alice')
     const at = toAlice.findIndex(f => f.type === 'ok' && f.cursor === lost!.forgedCursor)
     expect(at).toBeGreaterThan(0)
     const cursorsBefore = toAlice.slice(0, at).flatMap(f => f.type === 'ok' ? [f.cursor] : f.type === 'entries' ? [f.head, ...f.entries.map(e => e.cursor)] : [])
@@ -147,9 +117,9 @@ describe('a lying relay (MITM in front of an honest relay)', () => {
     await writeStored(alice!, 'base ')
     await waitFor(() => text(bob!).includes('base') && text(carol!).includes('base'), 5000, 'base everywhere')
     const aliceHex = toHex(alice!.devicePublicKey)
-    const mark = mitm!.sent('bob').length
+    const mark = world.mitm!.sent('bob').length
 
-    mitm!.dropAuthor('bob', aliceHex)
+    world.mitm!.dropAuthor('bob', aliceHex)
     await writeStored(alice!, 'secret1 ')
     await waitFor(() => text(carol!).includes('secret1'), 5000, 'carol has secret1')
     // At the front: an edit after secret1 would hang on it in bob's doc (Yjs keeps it pending).
@@ -167,20 +137,20 @@ describe('a lying relay (MITM in front of an honest relay)', () => {
     await reconnect('bob', bob!)
     await settle()
     expect(text(bob!)).toBe('carol base ')
-    const toBob = mitm!.sent('bob').slice(mark)
+    const toBob = world.mitm!.sent('bob').slice(mark)
     expect(entriesSent(toBob).filter(e => e.author === aliceHex)).toEqual([])
     const carolCursor = Math.max(...entriesSent(toBob).map(e => e.cursor))
     expect(Math.max(...headsSent(toBob))).toBe(carolCursor)
     expect(relayHead()).toBeGreaterThan(carolCursor)
-    expect(mitm!.countsFor('bob').hidden).toBeGreaterThanOrEqual(2)
-    expect(mitm!.countsFor('bob').headsLowered).toBeGreaterThanOrEqual(1)
-    expect(mitm!.countsFor('carol').hidden).toBe(0)
+    expect(world.mitm!.countsFor('bob').hidden).toBeGreaterThanOrEqual(2)
+    expect(world.mitm!.countsFor('bob').headsLowered).toBeGreaterThanOrEqual(1)
+    expect(world.mitm!.countsFor('carol').hidden).toBe(0)
 
     // Asked for alice's stream by (author, stream, seq), bob is answered what he had before the
     // lie began (her first entry) and nothing after it; carol all of it.
-    const stream = mitm!.log(space).filter(e => e.author === aliceHex).at(-1)!.stream
+    const stream = world.mitm!.log(space).filter(e => e.author === aliceHex).at(-1)!.stream
     const ask = async (tag: string): Promise<Frame & { type: 'entries' }> => {
-      const p = await rawPeer(await mitm!.url(tag))
+      const p = await rawPeer(await world.mitm!.url(tag))
       peers.push(p)
       await p.join(sodium, keys.spaceId, keys.access)
       p.send({ type: 'fetchStream', reqId: 99, spaceId: keys.spaceId, author: alice!.devicePublicKey, stream: Buffer.from(stream, 'hex'), fromSeq: 0, limit: 100 })
@@ -199,7 +169,7 @@ describe('a lying relay (MITM in front of an honest relay)', () => {
     await writeStored(alice!, 'shared ')
     await waitFor(() => text(bob!).includes('shared') && text(carol!).includes('shared'), 5000, 'shared everywhere')
 
-    mitm!.fork([['alice', 'bob'], ['carol']])
+    world.mitm!.fork([['alice', 'bob'], ['carol']])
     await writeStored(alice!, 'A ')
     await writeStored(carol!, 'C ')
     await waitFor(() => text(bob!).includes('A'), 5000, 'bob has A')
@@ -219,11 +189,11 @@ describe('a lying relay (MITM in front of an honest relay)', () => {
     await settle()
     expect(text(carol!)).toBe('shared C ')
     expect(text(alice!)).toBe('shared A B ')
-    const group1 = [...mitm!.devices('alice'), ...mitm!.devices('bob')]
+    const group1 = [...world.mitm!.devices('alice'), ...world.mitm!.devices('bob')]
     const carolHex = toHex(carol!.devicePublicKey)
-    expect(entriesSent(mitm!.sent('carol')).filter(e => group1.includes(e.author)).map(e => e.cursor)).toEqual([1])
-    for (const t of ['alice', 'bob']) expect(entriesSent(mitm!.sent(t)).filter(e => e.author === carolHex)).toEqual([])
-    expect(mitm!.counts.hidden).toBeGreaterThanOrEqual(3)
+    expect(entriesSent(world.mitm!.sent('carol')).filter(e => group1.includes(e.author)).map(e => e.cursor)).toEqual([1])
+    for (const t of ['alice', 'bob']) expect(entriesSent(world.mitm!.sent(t)).filter(e => e.author === carolHex)).toEqual([])
+    expect(world.mitm!.counts.hidden).toBeGreaterThanOrEqual(3)
   })
 
   it('4. serves an old snapshot, and nothing after it, to a new device', async () => {
@@ -236,14 +206,14 @@ describe('a lying relay (MITM in front of an honest relay)', () => {
     await waitFor(() => text(bob!) === 'note1 note2 note3 note4 ', 5000, 'bob has all')
     expect(await alice!.snapshot()).toBe('stored')
     await waitFor(() => attestations() === 2, 10_000, 'bob attests #1')
-    const [old, newest] = mitm!.snapshots(space)
+    const [old, newest] = world.mitm!.snapshots(space)
     expect(old).toBeDefined()
     expect(newest).toBeDefined()
     expect(old!.seq).toBe(0)
 
-    mitm!.rollback('dave')
-    const dave = await (await client()).openSpace(await inviteOf(editLink), await mitm!.url('dave'))
-    const erin = await (await client()).openSpace(await inviteOf(editLink), await mitm!.url('erin'))
+    world.mitm!.rollback('dave')
+    const dave = await (await client()).openSpace(await inviteOf(editLink), await world.mitm!.url('dave'))
+    const erin = await (await client()).openSpace(await inviteOf(editLink), await world.mitm!.url('erin'))
     await Promise.all([dave.whenCaughtUp(5000), erin.whenCaughtUp(5000)])
     await settle()
     expect(text(erin)).toBe('note1 note2 note3 note4 ')
@@ -252,23 +222,23 @@ describe('a lying relay (MITM in front of an honest relay)', () => {
     // The relay chose the newest attested snapshot for both; dave was served #0 instead, no entry
     // after what #0 covers, and no head beyond it.
     // The join answer is the first snapshots frame (a member's receipt may make the client list them later).
-    const joinSnap = (tag: string): number[] => { const f = mitm!.sent(tag).find(f => f.type === 'snapshots'); return f?.type === 'snapshots' ? f.snapshots.map(s => s.id) : [] }
+    const joinSnap = (tag: string): number[] => { const f = world.mitm!.sent(tag).find(f => f.type === 'snapshots'); return f?.type === 'snapshots' ? f.snapshots.map(s => s.id) : [] }
     expect(joinSnap('erin')).toEqual([newest!.id])
     expect(joinSnap('dave')).toEqual([old!.id])
-    const toDave = mitm!.sent('dave')
+    const toDave = world.mitm!.sent('dave')
     expect(entriesSent(toDave).filter(e => e.cursor > old!.covers)).toEqual([])
     expect(Math.max(...headsSent(toDave), ...toDave.flatMap(f => f.type === 'ok' ? [f.cursor] : []))).toBe(old!.covers)
-    expect(mitm!.countsFor('dave').snapshotsReplaced).toBe(1)
-    expect(mitm!.countsFor('erin').snapshotsReplaced).toBe(0)
+    expect(world.mitm!.countsFor('dave').snapshotsReplaced).toBe(1)
+    expect(world.mitm!.countsFor('erin').snapshotsReplaced).toBe(0)
   })
 
   it('5. serves two signed envelopes for one (author, stream, seq) to two groups', async () => {
     const { spaces: { alice, bob, carol }, editLink, keys, sodium } = await setup('alice', 'bob', 'carol')
     // Mallory holds the edit link: a certified device of her own, and one Yjs clientID in two versions.
     const { device, v1, v2 } = twoVersions(sodium, keys)
-    mitm!.equivocate(v2, ['carol'])
+    world.mitm!.equivocate(v2, ['carol'])
 
-    const mallory = await rawPeer(await mitm!.url('mallory'))
+    const mallory = await rawPeer(await world.mitm!.url('mallory'))
     peers.push(mallory)
     await mallory.join(sodium, keys.spaceId, keys.access)
     mallory.send({ type: 'append', reqId: 50, spaceId: keys.spaceId, envelope: v1 })
@@ -279,23 +249,24 @@ describe('a lying relay (MITM in front of an honest relay)', () => {
     expect(text(bob!)).toBe('version-one ')
     expect(text(carol!)).toBe('version-two ')
     expect(storedHashesOf(toHex(device.publicKey))).toEqual([toHex(hash(sodium, v1))])
-    const served = (tag: string): string[] => entriesSent(mitm!.sent(tag)).filter(e => e.cursor === ack.cursor).map(e => toHex(hash(sodium, e.envelope)))
+    const served = (tag: string): string[] => entriesSent(world.mitm!.sent(tag)).filter(e => e.cursor === ack.cursor).map(e => toHex(hash(sodium, e.envelope)))
     expect(served('bob')).toEqual([toHex(hash(sodium, v1))])
     expect(served('carol')).toEqual([toHex(hash(sodium, v2))])
-    expect(mitm!.countsFor('carol').equivocated).toBe(1)
-    expect(mitm!.countsFor('bob').equivocated).toBe(0)
+    expect(world.mitm!.countsFor('carol').equivocated).toBe(1)
+    expect(world.mitm!.countsFor('bob').equivocated).toBe(0)
 
     // And again in a catch-up: another device of carol's group joins.
-    const carol2 = await (await client()).openSpace(await inviteOf(editLink), await mitm!.url('carol'))
+    const carol2 = await (await client()).openSpace(await inviteOf(editLink), await world.mitm!.url('carol'))
     await carol2.whenCaughtUp(5000)
     await settle()
     expect(text(carol2)).toBe('version-two ')
-    expect(mitm!.countsFor('carol').equivocated).toBe(2)
+    expect(world.mitm!.countsFor('carol').equivocated).toBe(2)
   })
 
   it('forwards what it cannot parse as it is, and keeps going', async () => {
-    relay = await startTestRelay()
-    mitm = await startMitm(relay.url)
+    const relay = await startTestRelay()
+    const mitm = await startMitm(relay.url)
+    own = { relay, mitm }
     const junk = await rawPeer(await mitm.url('junk'))
     peers.push(junk)
     junk.send(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2, 3]))
