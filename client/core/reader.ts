@@ -80,6 +80,11 @@ export class StreamReader {
    */
   readonly forked = new Set<string>()
   /**
+   * Authors seen with two signed versions of one stream position (here or in a member's receipt):
+   * a snapshot naming the other version may be honest, so its maker is not blamed for it.
+   */
+  readonly equivocated = new Set<string>()
+  /**
    * Per stream, the highest clock of each Yjs clientID its applied envelopes carried (this session):
    * a snapshot naming that stream at our head must hold at least that much of it.
    */
@@ -232,6 +237,7 @@ export class StreamReader {
       // A folded head keeps no hash to compare with: prove it in by applying it (idempotent).
       if (head !== undefined && head.hash.length === 0) return { outcome: this.belowClaim(e, head, authorHex) }
       this.evidence.push({ code: 'sync/equivocation', author: authorHex, envelope: e.envelope })
+      this.equivocated.add(authorHex)
       this.once(`eq:${sk}:${h.seq}`, 'sync/equivocation', `two different envelopes for seq ${h.seq} of one stream: its author forked its history`, { cursor: e.cursor, author: authorHex })
       return { outcome: 'rejected' }
     }

@@ -65,7 +65,7 @@ export class Receipts {
   /** Newest receipt time per device (its own clock): older ones are replays. */
   private readonly newest = new Map<string, number>()
   /** Stream key → what a receipt showed that this replica lacks (while it asks the relay for it). */
-  private readonly owed = new Map<string, { seq: number; device: string; since: number; author: string }>()
+  private readonly owed = new Map<string, { seq: number; device: string; since: number; author: string; askedAt: number; head: ReceiptHead }>()
   private readonly alerted = new Set<string>()
   private lastSentAt = 0
 
@@ -123,7 +123,7 @@ export class Receipts {
         // Ask for it; if the relay does not serve it within the bound, say so (check()).
         const was = this.owed.get(sk)
         if (was === undefined || was.seq < head.seq) {
-          this.owed.set(sk, { seq: head.seq, device, since: was?.since ?? now, author })
+          this.owed.set(sk, { seq: head.seq, device, since: was?.since ?? now, author, askedAt: now, head })
           this.h.fetchStream(head.author, head.stream, (mine?.seq ?? -1) + 1)
         }
         continue
@@ -131,6 +131,7 @@ export class Receipts {
       const have = this.h.reader.hashAt(sk, head.seq)
       if (have !== undefined && head.hash.length > 0 && !equalBytes(have, head.hash)) {
         this.keep('sync/equivocation', device, env, have)
+        this.h.reader.equivocated.add(author)
         this.once(`eq:${sk}:${head.seq}`, 'sync/equivocation', `a member holds another envelope for seq ${head.seq} of a stream than this device does: its author signed two versions, and the relay gave each side one`, { author })
       }
     }
@@ -145,6 +146,11 @@ export class Receipts {
     }
   }
 
+  /** Streams receipts showed further than this replica holds, from where it stands. */
+  owedStreams (): { sk: string; fromSeq: number }[] {
+    return [...this.owed].map(([sk]) => ({ sk, fromSeq: (this.h.reader.heads.get(sk)?.seq ?? -1) + 1 }))
+  }
+
   /**
    * What receipts showed and the relay still has not served after the bound, by stream. `covered`
    * tells which of them a snapshot the relay keeps names (this replica is behind a pruned stretch,
@@ -157,6 +163,12 @@ export class Receipts {
       const have = this.h.reader.heads.get(sk)?.seq ?? -1
       if (have >= o.seq || this.h.reader.stuck.has(sk)) { this.owed.delete(sk); continue }
       if (now - o.since < this.h.withholdMs) continue
+      // Asked again each bound: a relay that withheld it may serve it now (nothing else would ask
+      // once receipts stop changing), and the alert stands until it does.
+      if (now - o.askedAt >= this.h.withholdMs) {
+        o.askedAt = now
+        this.h.fetchStream(o.head.author, o.head.stream, have + 1)
+      }
       out.push({ sk, author: o.author, device: o.device, count: o.seq - have })
     }
     return out
@@ -166,7 +178,8 @@ export class Receipts {
   check (covered: ReadonlySet<string> = new Set()): void {
     const byAuthor = new Map<string, { count: number; device: string }>()
     for (const l of this.late()) {
-      if (covered.has(l.sk)) { this.owed.delete(l.sk); continue }
+      // Behind a stretch a kept snapshot names: not alerted (it may be pruned under it), still asked for.
+      if (covered.has(l.sk)) continue
       const a = byAuthor.get(l.author) ?? { count: 0, device: l.device }
       a.count += l.count
       byAuthor.set(l.author, a)

@@ -8,7 +8,7 @@ import type { Sodium } from '../../shared/sodium.js'
 import type { StreamReader } from './reader.js'
 import type { ShadowApplier } from './shadow.js'
 import { streamKey, verifySnapshot, type StreamHeadRef } from './snapshot.js'
-import { claimsOf, Snapshotter, unboundClients, type Opened } from './snapshotter.js'
+import { claimsOf, otherOwnersItem, Snapshotter, unboundClients, type Opened } from './snapshotter.js'
 import type { StreamWriter } from './writer.js'
 import type { SnapshotInfo } from './space-types.js'
 import { encodeState } from './state.js'
@@ -49,6 +49,8 @@ export interface SnapshotSyncHost {
   verifiedOthers? (heads: readonly StreamHeadRef[]): void
   /** The snapshot this replica holds changed (made or accepted here). */
   heldChanged? (): void
+  /** Streams members' receipts show further than this replica holds, from where it stands. */
+  owed? (): readonly { sk: string; fromSeq: number }[]
   /** The join snapshot could not be read for a reason the relay could cause: read again. */
   readAgain (): void
   /** Read the log itself from the resume point up to `upTo` (a join snapshot was refused). */
@@ -239,7 +241,16 @@ export class SnapshotSync {
         // passed over at once (not attested; its own next snapshot goes past it). Its author's own
         // streams may still have envelopes on their way to the relay: those get the time bound below.
         void this.fetchClaimed(o).then(complete => {
-          if (complete && this.toVerify.has(key) && this.shortOnlyInOthers(o, authorHex)) this.judge(o, true)
+          if (!complete || !this.toVerify.has(key)) return
+          // Entries this replica misses (a gap it holds later seqs past) that the relay's complete
+          // answer no longer has, and this snapshot names: this replica is behind a stretch pruned
+          // under it, like a joiner, and this snapshot is the only way past (checked as a joiner's).
+          if (this.behindPruned(o)) {
+            this.toVerify.delete(key)
+            this.applyJoinSnapshot(o, 0)
+            return
+          }
+          if (this.shortOnlyInOthers(o, authorHex)) this.judge(o, true)
         })
       }
       // Blamed on its author only once nothing else explains it: no gap of ours is still open.
@@ -276,10 +287,16 @@ export class SnapshotSync {
       // A member other than its maker wrote two versions of one item: the maker may hold the other
       // version honestly. That member is already named (reader.ts); this snapshot is not attested,
       // and this replica's next one goes past it.
-      const forkedByOther = [...this.h.reader.forked].some(a => a !== authorHex)
+      // The same when another member signed two envelopes for one seq: the maker may hold the other.
+      const r = this.h.reader
+      const forkedByOther = [...r.forked, ...r.equivocated].some(a => a !== authorHex)
+      // Another envelope named at another member's position: that member may have signed two (one
+      // reached the maker), or the maker made the hash up; nothing here tells which. Not blamed,
+      // not attested. (At the maker's own position, the maker signed both: blamed.)
+      const onlyEquivocators = v.code === 'snapshot/contradicts-heads' && this.contradicted(o.body.heads).every(a => a !== authorHex)
       // Covering less of a stream than the snapshot held here is what an honest member does after
       // passing over that snapshot (it could not vouch for it): not attested, not blamed.
-      if ((forkedByOther && (v.code === 'snapshot/content-mismatch' || v.code === 'snapshot/missing-content')) || v.code === 'snapshot/regression') {
+      if ((forkedByOther && (v.code === 'snapshot/content-mismatch' || v.code === 'snapshot/missing-content')) || v.code === 'snapshot/regression' || onlyEquivocators) {
         this.snaps.hold({ seq: o.header.seq, hash: o.hash }, 'bad')
         this.h.scheduleMeta()
         return
@@ -310,7 +327,29 @@ export class SnapshotSync {
     return this.h.writer?.outbox.some(e => (named.get(e.stream) ?? -1) < e.seq) ?? false
   }
 
-  /** Asks the relay for what a snapshot names beyond our heads (it may simply not have reached us yet). */
+  /** Authors (hex) of the streams at whose head this replica holds another envelope than `heads` name. */
+  private contradicted (heads: readonly StreamHeadRef[]): string[] {
+    return heads.flatMap(h => {
+      const mine = this.h.reader.heads.get(streamKey(h.author, h.stream))
+      const differs = mine !== undefined && mine.seq === h.seq && mine.hash.length > 0 && h.hash.length > 0 && !equalBytes(mine.hash, h.hash)
+      return differs ? [toHex(h.author)] : []
+    })
+  }
+
+  /**
+   * A join snapshot refused for a reason nobody can be blamed for (another member's two versions):
+   * the log is read instead, but what was pruned under the snapshot may be out of reach, so say so.
+   */
+  private unverifiableJoin (covers: number): void {
+    this.h.alert('snapshot/unverifiable', 'a snapshot holds another version of a member\'s change than this device and was not applied: changes made before it may be missing here; compare the space code with a member', { cursor: covers })
+  }
+
+  /** A stream gap of this replica (or one receipts show) that `o` names a position past (or at) its start. */
+  private behindPruned (o: Opened): boolean {
+    const gaps: readonly { sk: string; fromSeq: number }[] = [...this.h.reader.gaps(), ...this.h.owed?.() ?? []]
+    return gaps.length > 0 && gaps.some(g => o.body.heads.some(h => streamKey(h.author, h.stream) === g.sk && h.seq >= g.fromSeq))
+  }
+
   /** Every stream this replica lacks a named position of is neither the snapshot author's nor this device's. */
   private shortOnlyInOthers (o: Opened, authorHex: string): boolean {
     let short = false
@@ -395,7 +434,10 @@ export class SnapshotSync {
       const v = this.verifyForJoin(o)
       if (v !== undefined) {
         this.h.rejected()
-        this.h.alert(v.code, v.message, { author: authorHex, cursor: covers })
+        // Another member's position named by another envelope: not provably the maker's (judge()).
+        const notProven = v.code === 'snapshot/contradicts-heads' && this.contradicted(o.body.heads).every(a => a !== authorHex)
+        if (!notProven) this.h.alert(v.code, v.message, { author: authorHex, cursor: covers })
+        else this.unverifiableJoin(covers)
         this.h.fetchLog(covers)
         return
       }
@@ -408,7 +450,13 @@ export class SnapshotSync {
     const r = this.h.applyState(o.state)
     if (!r.ok) {
       this.h.rejected()
-      this.h.alert(r.code, `the join snapshot does not integrate: ${r.message}`, { author: authorHex, cursor: covers })
+      // Another member's two versions of one item (one reached the maker, one this replica) are
+      // that member's doing, not the maker's: no blame; the log is read instead.
+      if (r.code !== 'apply/conflicting-item' || otherOwnersItem(o, this.h.doc, this.h.bindings) === undefined) {
+        this.h.alert(r.code, `the join snapshot does not integrate: ${r.message}`, { author: authorHex, cursor: covers })
+      } else {
+        this.unverifiableJoin(covers)
+      }
       this.h.fetchLog(covers)
       return
     }

@@ -7,6 +7,7 @@ import type { SpaceKeys } from '../../shared/keys.js'
 import { attestMessage, hash } from '../../shared/sign.js'
 import type { Sodium } from '../../shared/sodium.js'
 import { err, ok, type Result } from '../../shared/errors.js'
+import { conflictingItem } from './overlap.js'
 import { checkContent, readSnapshotBody, SNAPSHOT_STREAM, streamKey, verifySnapshot, writeSnapshotBody, type HeldSnapshot, type SnapshotBody, type StreamHeadRef } from './snapshot.js'
 import type { Span, StreamReader } from './reader.js'
 import type { ShadowApplier } from './shadow.js'
@@ -174,7 +175,7 @@ export class Snapshotter {
     // Local edits not sealed yet are in this document and in no snapshot.
     if (self.unsealed) exact = false
     const c = checkContent(o.state, doc, exact)
-    if (!c.ok) return { verdict: 'bad', code: c.code, message: c.message }
+    if (!c.ok) return otherVersion(o, doc, bindings, reader) ? { verdict: 'unverifiable', code: 'snapshot/unverifiable', message: 'it holds another version of a member\'s item' } : { verdict: 'bad', code: c.code, message: c.message }
     return { verdict: 'good' }
   }
 
@@ -184,6 +185,42 @@ export class Snapshotter {
     const signature = this.sodium.crypto_sign_detached(attestMessage(this.keys.spaceId, snapshotHash), this.device.privateKey)
     return { type: 'attest', reqId: 0, spaceId: this.keys.spaceId, snapshotHash, device: this.device.publicKey, cert: this.device.cert, signature }
   }
+}
+
+/**
+ * The snapshot holds another version of an item than this doc, under the clientID of a member
+ * other than its maker, and names none of that member's positions by the very envelope this
+ * replica holds there: that member may have signed two versions, one reaching the maker and one
+ * this replica, so the maker can be neither blamed nor vouched for. Only when the snapshot names
+ * the same envelope (same hash) as this replica and still differs is the maker the one who
+ * changed it.
+ */
+function otherVersion (o: Opened, doc: Y.Doc, bindings: ReadonlyMap<number, string>, reader: StreamReader): boolean {
+  const owner = otherOwnersItem(o, doc, bindings)
+  if (owner === undefined) return false
+  return !o.body.heads.some(h => {
+    if (toHex(h.author) !== owner || h.hash.length === 0) return false
+    const mine = reader.hashAt(streamKey(h.author, h.stream), h.seq)
+    return mine !== undefined && equalBytes(mine, h.hash)
+  })
+}
+
+/**
+ * The member (hex device key) under whose clientID the snapshot holds another version of an item
+ * than `doc`, when that is not the snapshot's maker: then the two versions may both be that
+ * member's (it signed two), and the maker may be honest.
+ */
+export function otherOwnersItem (o: Opened, doc: Y.Doc, bindings: ReadonlyMap<number, string>): string | undefined {
+  let found
+  try {
+    found = conflictingItem(doc, [Y.decodeUpdateV2(o.state)])
+  } catch {
+    return undefined
+  }
+  if (found === undefined) return undefined
+  const bound = o.body.bindings.find(([c]) => c === found.client)?.[1]
+  const owner = bindings.get(found.client) ?? (bound === undefined ? undefined : toHex(bound))
+  return owner === toHex(o.header.author) ? undefined : owner
 }
 
 /** Snapshot-body heads as reader claims. */

@@ -199,7 +199,7 @@ export class Space implements LinkMember {
       rejected: () => { s.stats.rejected++ },
       remote: () => s.events.emit('remote', undefined),
       verifiedOthers: heads => s.rsync.coveredBy(heads),
-      heldChanged: () => s.rsync.snapshotHeld(),
+      heldChanged: () => s.rsync.snapshotHeld(), owed: () => s.rsync.receipts.owedStreams(),
       readAgain: () => s.conn.readAgain(),
       replay: frames => { for (const f of frames) s.onFrame(f) },
       fetchLog: upTo => s.fetch.log(s.conn.resumeCursor(), upTo),
