@@ -66,6 +66,7 @@ export interface Mitm {
   /** `snapshot` defaults to the oldest one recorded for the space of the reader's next join. */
   rollback (reader: Tag, snapshot?: RecordedSnapshot): void
   equivocate (envelope: Uint8Array, readers: readonly Tag[]): void
+  dropReceipts (reader: Tag): void
   /** No more lies from now on (views keep their phantoms and never see a head go back). */
   honest (): void
   /** Closes the connections of `tag` (all when omitted), as a network cut would. */

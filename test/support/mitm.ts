@@ -52,6 +52,8 @@ export type { KnownEntry, Mitm, MitmCounts, RecordedSnapshot, Tag } from './mitm
  *   5. `equivocate(envelope, readers)`: wherever an entry at the same (author, stream, seq) goes to
  *      one of `readers`, this envelope is served instead (same cursor). The relay stores only the
  *      one that was appended; the test seals the second with a device key it controls.
+ *   6. `dropReceipts(reader)`: members' receipts are never sent to `reader` (so it learns nothing of
+ *      what others hold from them: the case the invite link's checkpoint is for, issue 8).
  * A reader's own devices' entries are never withheld from it. Presence is not touched.
  *
  * Limits: the sealed body of a snapshot names the `coversCursor` its author saw, which the MITM
@@ -64,6 +66,7 @@ type Rule =
   | { kind: 'fork'; groups: Tag[][]; after: Map<string, number> }
   | { kind: 'rollback'; reader: Tag; snapshot?: RecordedSnapshot }
   | { kind: 'equivocate'; space: string; author: string; stream: string; seq: number; envelope: Uint8Array; readers: Set<Tag> }
+  | { kind: 'dropReceipts'; reader: Tag }
 
 /** What a client asked with a reqId: how the answer is rewritten. */
 type Pending = { kind: 'auth' | 'fetch' | 'fetchStream' | 'listSnapshots' | 'other' } | { kind: 'append'; envelope: Uint8Array } | { kind: 'putSnapshot'; covers: number; envelope: Uint8Array }
@@ -223,6 +226,7 @@ export async function startMitm (relayUrl: string): Promise<Mitm> {
     const v = viewOf(tag, space)
     const key = `${space}:${'reqId' in f ? f.reqId : 0}`
     const asked = 'reqId' in f && f.reqId !== 0 ? pending.get(key) : undefined
+    if (f.type === 'receipts' && rules.some(r => r.kind === 'dropReceipts' && r.reader === tag)) { bump(tag, 'droppedFrames'); return undefined }
     if (f.type === 'ok') {
       if (asked?.kind === 'append') {
         pending.delete(key)
@@ -440,6 +444,7 @@ export async function startMitm (relayUrl: string): Promise<Mitm> {
       const h = p.value.header
       rules.push({ kind: 'equivocate', space: toHex(h.spaceId), author: toHex(h.author), stream: toHex(h.stream), seq: h.seq, envelope: envelope.slice(), readers: new Set(readers) })
     },
+    dropReceipts (reader) { rules.push({ kind: 'dropReceipts', reader }) },
     honest () {
       rules = []
       swallowArmed.clear()
