@@ -72,22 +72,25 @@ export function checkpointOf (heads: ReadonlyMap<string, StreamHead>, own: reado
 }
 
 export interface Missing { readonly sk: string; readonly author: Uint8Array; readonly stream: Uint8Array; readonly have: number; readonly seq: number }
-export interface Reach { readonly missing: readonly Missing[]; readonly contradicted: readonly { readonly sk: string; readonly seq: number }[] }
+/** A named position held here with another hash; `claim`: known here only from a snapshot's claim. */
+export interface Contradiction { readonly sk: string; readonly seq: number; readonly claim: boolean }
+export interface Reach { readonly missing: readonly Missing[]; readonly contradicted: readonly Contradiction[] }
 export type ReaderView = Pick<StreamReader, 'heads' | 'stuck' | 'hashAt'>
 
 /** What of `cp` this replica does not reach (missing), or holds otherwise (contradicted). */
 export function judge (cp: Checkpoint, reader: ReaderView, devicePkHex: string): Reach {
   const missing: Missing[] = []
-  const contradicted: { sk: string; seq: number }[] = []
+  const contradicted: Contradiction[] = []
   for (const h of cp.heads) {
     const authorHex = toHex(h.author)
     const sk = `${authorHex}:${toHex(h.stream)}`
     if (authorHex === devicePkHex || reader.stuck.has(sk)) continue
-    const have = reader.heads.get(sk)?.seq ?? -1
+    const mine = reader.heads.get(sk)
+    const have = mine?.seq ?? -1
     if (have < h.seq) { missing.push({ sk, author: h.author, stream: h.stream, have, seq: h.seq }); continue }
     // Past it, the hash at that seq is known for the last positions only: a position is enough then.
     const at = h.hash.length === 0 ? undefined : reader.hashAt(sk, h.seq)
-    if (at !== undefined && at.length > 0 && !equalBytes(at.subarray(0, h.hash.length), h.hash)) contradicted.push({ sk, seq: h.seq })
+    if (at !== undefined && at.length > 0 && !equalBytes(at.subarray(0, h.hash.length), h.hash)) contradicted.push({ sk, seq: h.seq, claim: mine?.claimUpTo !== undefined && h.seq <= mine.claimUpTo })
   }
   return { missing, contradicted }
 }
@@ -162,7 +165,9 @@ export class FreshnessCheck {
     const r = judge(this.checkpoint, this.h.reader, this.h.devicePkHex)
     if (r.contradicted.length > 0) {
       for (const c of r.contradicted) {
-        this.once(`eq:${c.sk}:${c.seq}`, 'sync/equivocation', `this device holds another envelope for seq ${c.seq} of a member's stream than the invite link names: its author signed two versions, and the relay gave each side one`, { author: c.sk.split(':')[0]! })
+        // Known here from a snapshot only: its maker or the stream's author signed something false; which, the stream will tell.
+        if (c.claim) this.once(`eq:${c.sk}:${c.seq}`, 'sync/equivocation', `a snapshot this device holds names another envelope for seq ${c.seq} of a member's stream than the invite link: the snapshot's maker or the stream's author signed two versions`, {})
+        else this.once(`eq:${c.sk}:${c.seq}`, 'sync/equivocation', `this device holds another envelope for seq ${c.seq} of a member's stream than the invite link names: its author signed two versions, and the relay gave each side one`, { author: c.sk.split(':')[0]! })
       }
       return this.move('contradicted')
     }

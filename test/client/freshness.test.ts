@@ -84,7 +84,9 @@ describe('judge: does this replica reach a checkpoint', () => {
 
   it('another hash at a named position is a contradiction', () => {
     const r = judge(cp, reader([[sk(A, 1), { seq: 5, hash: h32(6) }], [sk(B, 1), { seq: 2, hash: h32(7) }]]), ME)
-    expect(r.contradicted).toEqual([{ sk: sk(A, 1), seq: 5 }])
+    expect(r.contradicted).toEqual([{ sk: sk(A, 1), seq: 5, claim: false }])
+    const claimed = judge(cp, reader([[sk(A, 1), { seq: 5, hash: h32(6), claimUpTo: 5, claimedBy: B }], [sk(B, 1), { seq: 2, hash: h32(7) }]]), ME)
+    expect(claimed.contradicted).toEqual([{ sk: sk(A, 1), seq: 5, claim: true }])
     const past = judge(cp, reader([[sk(A, 1), { seq: 8, hash: h32(8) }], [sk(B, 1), { seq: 2, hash: h32(7) }]], { [`${sk(A, 1)}@5`]: h32(6) }), ME)
     expect(past.contradicted).toHaveLength(1)
   })
