@@ -1,10 +1,12 @@
 import fs from 'node:fs'
+import path from 'node:path'
+import Database from 'better-sqlite3'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { Space } from '../../client/core/space.js'
 import { toHex } from '../../shared/bytes.js'
 import { bundleCli, cove, type CliRunner } from '../support/cli.js'
 import { inviteOf, mitmWorld } from '../support/mitm-world.js'
-import { tempDir, waitFor } from '../support/relay.js'
+import { startTestRelay, tempDir, testClient, waitFor } from '../support/relay.js'
 
 /**
  * Issue 8, item 4 without the members' receipts: a relay serves a NEW device snapshot #0 and
@@ -101,6 +103,33 @@ describe('a new device and the invite link\'s checkpoint', () => {
     await waitFor(() => carol.status.freshness?.state === 'reached', 5000, 'carol reaches the checkpoint')
     expect(text(carol)).toBe('note1 note2 note3 note4 ')
     expect(carol.alerts).toEqual([])
+  })
+
+  it('an honest relay that pruned what the checkpoint names serves a snapshot claiming it: reached, no alert', async () => {
+    const relay = await startTestRelay({ pruneGraceMs: 0 })
+    const clients = [await testClient(), await testClient(), await testClient()]
+    try {
+      const { space: alice, editLink } = await clients[0]!.createSpace(relay.url)
+      const bob = await clients[1]!.openSpace(await inviteOf(editLink))
+      await Promise.all([alice.whenCaughtUp(5000), bob.whenCaughtUp(5000)])
+      for (const n of ['a1 ', 'a2 ']) await writeStored(alice, n)
+      await writeStored(bob, 'b1 ')
+      await waitFor(() => text(alice).length === 9 && text(bob).length === 9, 5000, 'both hold everything')
+      expect(await alice.snapshot()).toBe('stored')
+      // Bob checks and attests it; the relay then prunes every entry under it.
+      const rows = (): number => { const db = new Database(path.join(relay.dir, 'relay.sqlite'), { readonly: true }); try { return (db.prepare('SELECT count(*) AS n FROM log').get() as { n: number }).n } finally { db.close() } }
+      await waitFor(() => rows() === 0, 5000, 'prune')
+      const { viewLink } = clients[0]!.links(alice, relay.url)
+      expect((await inviteOf(viewLink)).checkpoint!.heads).toHaveLength(2)
+      const dave = await clients[2]!.openSpace(await inviteOf(viewLink))
+      await dave.whenCaughtUp(5000)
+      await waitFor(() => dave.status.freshness?.state === 'reached', 5000, 'dave reaches the checkpoint from the snapshot')
+      expect(text(dave)).toBe(text(alice))
+      expect(dave.alerts).toEqual([])
+    } finally {
+      for (const c of clients) await c.close()
+      await relay.close()
+    }
   })
 
   it('defence off: the same lie with a link without a checkpoint (an old link) goes unnoticed; the device says it cannot check', async () => {
