@@ -224,6 +224,7 @@ async function main (argv: string[]): Promise<number> {
         while (space.receipts.owing > 0 && !space.alerts.some(a => a.code === 'sync/withheld') && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 100))
       }
       process.stdout.write(JSON.stringify(model.toJSON(space.doc), null, 2) + '\n')
+      for (const a of space.alerts) if (UNTRUSTED.has(a.code)) process.stderr.write(alertLine(a))
       return untrusted(space) ? 76 : 0
     }
     if (cmd === 'watch') return await watch(space)
@@ -261,6 +262,7 @@ function need (args: string[], n: number): void {
  * the space as its members hold it. `cat` and `watch` exit 76 after one (README).
  */
 const UNTRUSTED = new Set(['sync/withheld', 'sync/stale-join', 'sync/fork', 'sync/equivocation', 'sync/chain-mismatch', 'sync/missing-entries', 'sync/ack-unbacked', 'envelope/bad-signature', 'envelope/bad-cert', 'snapshot/contradicts-stream'])
+const alertLine = (a: Alert): string => `cove: security alert: ${a.code}: ${a.message}\n`
 const untrusted = (space: Space): boolean => {
   const bad = space.alerts.filter(a => UNTRUSTED.has(a.code))
   if (bad.length > 0) process.stderr.write(`cove: this copy cannot be trusted: ${[...new Set(bad.map(a => a.code))].join(', ')}; compare the space code with a member you trust\n`)
@@ -274,8 +276,10 @@ async function watch (space: Space): Promise<number> {
     process.stdout.write(JSON.stringify(model.toJSON(space.doc)) + '\n')
   }
   print()
+  // Those raised while catching up and judging the link's checkpoint, then each as it comes.
+  for (const a of space.alerts) process.stderr.write(alertLine(a))
   space.events.on('remote', () => { timer ??= setTimeout(print, 30) })
-  space.events.on('alert', a => process.stderr.write(`cove: security alert: ${a.code}: ${a.message}\n`))
+  space.events.on('alert', a => process.stderr.write(alertLine(a)))
   space.events.on('cleared', code => process.stderr.write(`cove: resolved: ${code} no longer holds\n`))
   space.events.on('status', s => process.stderr.write(`cove: ${s.connection}${s.unsynced > 0 ? `, ${s.unsynced} unsent` : ''}\n`))
   await new Promise<void>(resolve => {

@@ -81,6 +81,7 @@ describe('a new device and the invite link\'s checkpoint', () => {
       const r = await cove(cli, home, ['cat', links.viewLink, '--relay', await world.mitm!.url('erin')])
       expect(r.code, r.stderr).toBe(76)
       expect(r.stderr).toMatch(/cannot be trusted: .*sync\/stale-join/)
+      expect(r.stderr).toMatch(/security alert: sync\/stale-join: .*3 change\(s\) in 1 stream\(s\)/)
       expect(() => JSON.parse(r.stdout) as unknown).not.toThrow() // the local copy is still printed
     } finally {
       fs.rmSync(home, { recursive: true, force: true })
