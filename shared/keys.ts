@@ -1,4 +1,5 @@
 import { concat, equalBytes, fromB64u, toB64u } from './bytes.js'
+import { readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js'
 import { spaceIdOf } from './create-proof.js'
 import { err, ok, type Result } from './errors.js'
 import { KEY_ID_BYTES, SPACE_ID_BYTES } from './header.js'
@@ -85,24 +86,34 @@ export function certifyDevice (sodium: Sodium, keys: Pick<SpaceKeys, 'spaceId' |
 
 // Invite links --------------------------------------------------------------------------------
 //
-//   http(s)://relay-host[:port]/#edit1.<b64u(spaceId 16 • epoch u32 • K 32 • writeSeed 32)>
-//   http(s)://relay-host[:port]/#view1.<b64u(spaceId 16 • epoch u32 • K 32 • writePk 32)>
+//   http(s)://relay-host[:port]/#edit1.<b64u(spaceId 16 • epoch u32 • K 32 • writeSeed 32)>[.<b64u(checkpoint)>]
+//   http(s)://relay-host[:port]/#view1.<b64u(spaceId 16 • epoch u32 • K 32 • writePk 32)>[.<b64u(checkpoint)>]
 //
 // The secret is only in the fragment, which browsers never send to a server. The origin names the
-// relay (the web app is served by it; its WebSocket is the same origin with ws/wss).
+// relay (the web app is served by it; its WebSocket is the same origin with ws/wss). The optional
+// last part is a freshness checkpoint (shared/checkpoint.ts): links made before it existed have
+// none, and still open; the device then says it cannot check freshness.
 
 export type LinkMode = 'edit' | 'view'
-export interface Invite { readonly relayUrl: string; readonly mode: LinkMode; readonly secrets: SpaceSecrets }
-export type LinkErrorCode = 'link/malformed' | 'link/unknown-kind' | 'link/bad-relay'
+export interface Invite {
+  readonly relayUrl: string
+  readonly mode: LinkMode
+  readonly secrets: SpaceSecrets
+  /** What the inviter had verified; absent in an old link (freshness cannot be checked). */
+  readonly checkpoint?: Checkpoint
+}
+export type LinkErrorCode = 'link/malformed' | 'link/unknown-kind' | 'link/bad-relay' | 'link/bad-checkpoint'
 
-export function formatLink (origin: string, s: SpaceSecrets, mode: LinkMode): string {
+/** An invite link; with `checkpoint`, a device opening it refuses a state that does not reach it. */
+export function formatLink (origin: string, s: SpaceSecrets, mode: LinkMode, checkpoint?: Checkpoint): string {
   const epoch = new Uint8Array(4)
   new DataView(epoch.buffer).setUint32(0, s.epoch)
+  const tail = checkpoint === undefined ? '' : `.${toB64u(writeCheckpoint(checkpoint))}`
   if (mode === 'edit') {
     if (s.writeSeed === undefined) throw new Error('cannot make an edit link from view-only secrets')
-    return `${httpOrigin(origin)}/#edit1.${toB64u(concat(s.spaceId, epoch, s.secret, s.writeSeed))}`
+    return `${httpOrigin(origin)}/#edit1.${toB64u(concat(s.spaceId, epoch, s.secret, s.writeSeed))}${tail}`
   }
-  return `${httpOrigin(origin)}/#view1.${toB64u(concat(s.spaceId, epoch, s.secret, s.writePk))}`
+  return `${httpOrigin(origin)}/#view1.${toB64u(concat(s.spaceId, epoch, s.secret, s.writePk))}${tail}`
 }
 
 /** The relay origin as the http(s) page address; accepts ws(s):// too. */
@@ -131,8 +142,17 @@ export function parseLink (sodium: Sodium, link: string): Result<Invite, LinkErr
   const dot = frag.indexOf('.')
   const kind = frag.slice(0, dot)
   if (dot < 0 || (kind !== 'edit1' && kind !== 'view1')) return err('link/unknown-kind', 'the link has no Cove key after #')
-  const raw = fromB64u(frag.slice(dot + 1))
+  const [key = '', cp, ...extra] = frag.slice(dot + 1).split('.')
+  const raw = extra.length === 0 ? fromB64u(key) : undefined
   if (raw?.length !== SPACE_ID_BYTES + 4 + 32 + 32) return err('link/malformed', 'the key in the link is damaged (wrong length or characters)')
+  let checkpoint: Checkpoint | undefined
+  if (cp !== undefined) {
+    const bytes = fromB64u(cp)
+    const c = bytes === undefined || bytes.length === 0 ? err('link/bad-checkpoint', 'the checkpoint at the end of the link is damaged (wrong characters)') : readCheckpoint(bytes)
+    if (!c.ok) return err(c.code, `${c.message}; ask for the link again`)
+    checkpoint = c.value
+  }
+  const cpPart = checkpoint === undefined ? {} : { checkpoint }
   const spaceId = raw.slice(0, 16)
   const epoch = new DataView(raw.buffer, raw.byteOffset + 16, 4).getUint32(0)
   const secret = raw.slice(20, 52)
@@ -140,9 +160,9 @@ export function parseLink (sodium: Sodium, link: string): Result<Invite, LinkErr
   const relayUrl = relayWsUrl(url.href)
   if (kind === 'edit1') {
     const writePk = sodium.crypto_sign_seed_keypair(last).publicKey
-    return ok({ relayUrl, mode: 'edit', secrets: { spaceId, epoch, secret, writeSeed: last, writePk } })
+    return ok({ relayUrl, mode: 'edit', secrets: { spaceId, epoch, secret, writeSeed: last, writePk }, ...cpPart })
   }
-  return ok({ relayUrl, mode: 'view', secrets: { spaceId, epoch, secret, writePk: last } })
+  return ok({ relayUrl, mode: 'view', secrets: { spaceId, epoch, secret, writePk: last }, ...cpPart })
 }
 
 /** Same space id (any epoch): used to match a link to a locally stored replica. */

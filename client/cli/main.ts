@@ -19,11 +19,14 @@ import { getSodium } from '../../shared/sodium.js'
  * Exit codes (sysexits): 0 done and durably stored by the relay; 64 usage; 65 malformed link;
  * 66 unknown item; 75 relay unreachable or refusing the change for now (the space over its quota
  * on the relay, the creation refused by a limit), change kept locally and sent by the next command
- * that reaches it; 77 view-only link used for an edit; 1 anything else.
+ * that reaches it; 76 `cat`/`watch`: this copy cannot be trusted (an alert says the relay lied,
+ * e.g. it served an older state than the link's checkpoint: README); 77 view-only link used for
+ * an edit; 1 anything else.
  */
 const USAGE = `usage: cove <command> [args] [--relay URL] [--timeout MS]
 
   create --relay URL [--title TEXT]   create a space, print its edit and view links
+  link <link>                         print fresh links to share (they carry a checkpoint of this device's state)
   title <link> <text>                 set the space title
   add-note <link> <text|->            add a note (- reads the text from stdin)
   add-link <link> <url> [title]       add a link
@@ -143,10 +146,14 @@ async function main (argv: string[]): Promise<number> {
     if (values.relay === undefined) throw new Exit(64, 'cove: create needs --relay URL (e.g. ws://127.0.0.1:8787)')
     const client = await makeClient()
     try {
-      const { space, editLink, viewLink } = await client.createSpace(values.relay, values.title)
+      const { space } = await client.createSpace(values.relay, values.title)
       const online = await waitOnline(space, timeout)
-      process.stdout.write(`edit link: ${editLink}\nview link: ${viewLink}\n`)
-      await commit(space, timeout, online)
+      // Printed after the title is stored (or could not be), so the links' checkpoint names it.
+      try {
+        await commit(space, timeout, online)
+      } finally {
+        printLinks(client.links(space, values.relay))
+      }
       return 0
     } finally {
       await client.close()
@@ -164,7 +171,7 @@ async function main (argv: string[]): Promise<number> {
     }
   }
   const isEdit = cmd in editCommands || cmd === 'add-note'
-  if (!isEdit && !['cat', 'watch', 'history', 'snapshot'].includes(cmd)) throw new Exit(64, `cove: unknown command ${cmd}\n${USAGE}`)
+  if (!isEdit && !['cat', 'watch', 'history', 'snapshot', 'link'].includes(cmd)) throw new Exit(64, `cove: unknown command ${cmd}\n${USAGE}`)
 
   const inv = await invite(args[0])
   if (isEdit && inv.mode === 'view') throw new Exit(77, 'cove: this is a view-only link; it can read the space but not change it')
@@ -200,6 +207,12 @@ async function main (argv: string[]): Promise<number> {
       process.stdout.write(JSON.stringify(model.toJSON(doc), null, 2) + '\n')
       return 0
     }
+    if (online && (cmd === 'cat' || cmd === 'watch' || cmd === 'link')) await fresh(space, timeout)
+    if (cmd === 'link') {
+      if (!online) process.stderr.write('cove: the relay could not be reached; the links vouch for this device\'s local copy\n')
+      printLinks(client.links(space, values.relay ?? inv.relayUrl))
+      return 0
+    }
     if (cmd === 'cat') {
       if (!online) process.stderr.write('cove: the relay could not be reached; showing the local copy\n')
       else {
@@ -211,6 +224,7 @@ async function main (argv: string[]): Promise<number> {
         while (space.receipts.owing > 0 && !space.alerts.some(a => a.code === 'sync/withheld') && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 100))
       }
       process.stdout.write(JSON.stringify(model.toJSON(space.doc), null, 2) + '\n')
+      for (const a of space.alerts) if (UNTRUSTED.has(a.code)) process.stderr.write(alertLine(a))
       return untrusted(space) ? 76 : 0
     }
     if (cmd === 'watch') return await watch(space)
@@ -223,6 +237,22 @@ async function main (argv: string[]): Promise<number> {
   }
 }
 
+function printLinks (l: { editLink?: string; viewLink: string }): void {
+  process.stdout.write(`${l.editLink === undefined ? '' : `edit link: ${l.editLink}\n`}view link: ${l.viewLink}\n`)
+}
+
+/**
+ * Waits (at most `timeout`) until the session has judged the invite link's checkpoint (issue 8):
+ * reached, or `sync/stale-join` raised. A new device opening an old link is told it cannot check.
+ */
+async function fresh (space: Space, timeout: number): Promise<void> {
+  const until = Date.now() + timeout
+  while (space.status.freshness?.state === 'checking' && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 50))
+  if (space.status.freshness?.state === 'unchecked') process.stderr.write(UNCHECKED)
+}
+
+const UNCHECKED = 'cove: note (sync/freshness-unchecked): this link carries no checkpoint (made by an older Cove), so this new device cannot check that the relay served the current space; ask a member for a new link, or compare the space code\n'
+
 function need (args: string[], n: number): void {
   if (args.length < n) throw new Exit(64, USAGE)
 }
@@ -231,7 +261,8 @@ function need (args: string[], n: number): void {
  * Alerts meaning the relay lied (or a member forged history): what this device shows may not be
  * the space as its members hold it. `cat` and `watch` exit 76 after one (README).
  */
-const UNTRUSTED = new Set(['sync/withheld', 'sync/fork', 'sync/equivocation', 'sync/chain-mismatch', 'sync/missing-entries', 'sync/ack-unbacked', 'envelope/bad-signature', 'envelope/bad-cert', 'snapshot/contradicts-stream'])
+const UNTRUSTED = new Set(['sync/withheld', 'sync/stale-join', 'sync/fork', 'sync/equivocation', 'sync/chain-mismatch', 'sync/missing-entries', 'sync/ack-unbacked', 'envelope/bad-signature', 'envelope/bad-cert', 'snapshot/contradicts-stream'])
+const alertLine = (a: Alert): string => `cove: security alert: ${a.code}: ${a.message}\n`
 const untrusted = (space: Space): boolean => {
   const bad = space.alerts.filter(a => UNTRUSTED.has(a.code))
   if (bad.length > 0) process.stderr.write(`cove: this copy cannot be trusted: ${[...new Set(bad.map(a => a.code))].join(', ')}; compare the space code with a member you trust\n`)
@@ -245,8 +276,11 @@ async function watch (space: Space): Promise<number> {
     process.stdout.write(JSON.stringify(model.toJSON(space.doc)) + '\n')
   }
   print()
+  // Those raised while catching up and judging the link's checkpoint, then each as it comes.
+  for (const a of space.alerts) process.stderr.write(alertLine(a))
   space.events.on('remote', () => { timer ??= setTimeout(print, 30) })
-  space.events.on('alert', a => process.stderr.write(`cove: security alert: ${a.code}: ${a.message}\n`))
+  space.events.on('alert', a => process.stderr.write(alertLine(a)))
+  space.events.on('cleared', code => process.stderr.write(`cove: resolved: ${code} no longer holds\n`))
   space.events.on('status', s => process.stderr.write(`cove: ${s.connection}${s.unsynced > 0 ? `, ${s.unsynced} unsent` : ''}\n`))
   await new Promise<void>(resolve => {
     process.once('SIGINT', resolve)

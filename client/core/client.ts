@@ -1,4 +1,5 @@
 import { toHex } from '../../shared/bytes.js'
+import { assert } from '../../shared/errors.js'
 import { formatLink, newSpaceSecrets, parseLink, relayWsUrl, type Invite } from '../../shared/keys.js'
 import { getSodium, type Sodium } from '../../shared/sodium.js'
 import { RelayLink, type LinkOptions } from './link.js'
@@ -21,10 +22,14 @@ export interface ClientOptions {
 
 export interface Client {
   readonly sodium: Sodium
-  /** Creates a space (registered on the relay on first connect) and returns it with its links. */
+  /** Creates a space (registered on the relay on first connect) and returns it with its links (their checkpoint: the empty space). */
   createSpace (relayUrl: string, title?: string): Promise<{ space: Space; editLink: string; viewLink: string }>
-  /** Opens a space from an invite link or parsed invite; `relayUrl` overrides the address the link names. */
+  /**
+   * Opens a space from an invite link or parsed invite; `relayUrl` overrides the address the link
+   * names. The invite's checkpoint (if any) is what the session must reach before it calls its state current.
+   */
   openSpace (invite: Invite, relayUrl?: string): Promise<Space>
+  /** Links to share now: they carry a checkpoint of what this replica verified (freshness.ts). */
   links (space: Space, origin: string): { editLink?: string; viewLink: string }
   close (): Promise<void>
 }
@@ -50,14 +55,18 @@ export async function createClient (opts: ClientOptions): Promise<Client> {
       const secrets = newSpaceSecrets(sodium)
       const space = track(await Space.open({ sodium, store: opts.storeFor(toHex(secrets.spaceId)), link: linkFor(relayUrl), secrets, create: true, ...opts.space }))
       if (title !== undefined && title !== '') model.setTitle(space.doc, title)
-      return { space, editLink: formatLink(relayUrl, secrets, 'edit'), viewLink: formatLink(relayUrl, secrets, 'view') }
+      const { editLink, viewLink } = client.links(space, relayUrl)
+      assert(editLink !== undefined, 'a created space holds its write key')
+      return { space, editLink, viewLink }
     },
     async openSpace (invite, relayUrl) {
-      return track(await Space.open({ sodium, store: opts.storeFor(toHex(invite.secrets.spaceId)), link: linkFor(relayUrl ?? invite.relayUrl), secrets: invite.secrets, ...opts.space }))
+      const checkpoint = invite.checkpoint === undefined ? {} : { checkpoint: invite.checkpoint }
+      return track(await Space.open({ sodium, store: opts.storeFor(toHex(invite.secrets.spaceId)), link: linkFor(relayUrl ?? invite.relayUrl), secrets: invite.secrets, ...checkpoint, ...opts.space }))
     },
     links (space, origin) {
-      const view = formatLink(origin, space.secrets, 'view')
-      return space.secrets.writeSeed === undefined ? { viewLink: view } : { editLink: formatLink(origin, space.secrets, 'edit'), viewLink: view }
+      const cp = space.checkpoint()
+      const view = formatLink(origin, space.secrets, 'view', cp)
+      return space.secrets.writeSeed === undefined ? { viewLink: view } : { editLink: formatLink(origin, space.secrets, 'edit', cp), viewLink: view }
     },
     async close () {
       await Promise.all([...spaces].map(s => s.close()))

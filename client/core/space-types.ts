@@ -1,6 +1,8 @@
+import type { Checkpoint } from '../../shared/checkpoint.js'
 import type { FrameOf } from '../../shared/frame.js'
 import type { SpaceSecrets } from '../../shared/keys.js'
 import type { Sodium } from '../../shared/sodium.js'
+import type { Freshness } from './freshness.js'
 import type { RelayLink } from './link.js'
 import type { SpaceStore } from './store.js'
 
@@ -14,6 +16,8 @@ export interface SpaceStatus {
   /** The relay delivered everything it had when we joined. */
   readonly caughtUp: boolean
   readonly lastSyncedAt: number | undefined
+  /** Whether this replica reached the invite link's checkpoint (freshness.ts); a session always sets it. */
+  readonly freshness?: Freshness
 }
 
 export interface Alert {
@@ -28,6 +32,8 @@ export interface Alert {
 export interface SpaceEvents extends Record<string, unknown> {
   status: SpaceStatus
   alert: Alert
+  /** An alert that stood no longer does (its condition ended, e.g. the link's checkpoint was reached); its code. */
+  cleared: string
   /** Remote content was applied. */
   remote: undefined
   /** A sealed presence envelope or a peer-left notice from the relay, for client/core/presence.ts. */
@@ -53,6 +59,11 @@ export interface SpaceOptions {
   readonly secrets?: SpaceSecrets
   /** Register the space on the relay (a newly created space). */
   readonly create?: boolean
+  /**
+   * The checkpoint of the invite link this space is opened with (freshness.ts): the session does
+   * not call its state current until it reaches it. Absent: an old link, or no link.
+   */
+  readonly checkpoint?: Checkpoint
   /** How long a stream gap may stay unfilled before it is reported as withheld. */
   readonly gapTimeoutMs?: number
   /** Receipts are sent at most this often while what this replica holds changes (default 30 s). */

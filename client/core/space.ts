@@ -5,11 +5,13 @@ import type { Frame } from '../../shared/frame.js'
 import { MsgType } from '../../shared/header.js'
 import { certifyDevice, deriveKeys, type SpaceKeys, type SpaceSecrets } from '../../shared/keys.js'
 import { hash, NO_CERT } from '../../shared/sign.js'
+import type { Checkpoint } from '../../shared/checkpoint.js'
 import type { Sodium } from '../../shared/sodium.js'
 import { checkBindings } from './apply.js'
 import { Connection, type ConnectionHost } from './connection.js'
 import { Emitter } from './events.js'
 import { Fetcher } from './fetcher.js'
+import { checkpointOf, FreshnessCheck } from './freshness.js'
 import type { LinkMember, RelayLink } from './link.js'
 import { decodeMeta, encodeMeta, freshMeta, ownHeadsOf, withOwnHeads, type Meta } from './meta.js'
 import { StreamReader, type StreamHead } from './reader.js'
@@ -33,11 +35,12 @@ import type { Receipts } from './receipts.js'
  * - snapshotter.ts, snapshot-sync.ts: sealing snapshots, checking others' (as a joiner and as a member), attesting;
  * - connection.ts, requests.ts: the join (hello, challenge, auth, catch-up, retries), frame routing, answers;
  * - receipts.ts, receipt-sync.ts: what members say they hold (keep until seen, withholding, forks);
+ * - freshness.ts: a new device reaching the invite link's checkpoint before its state counts as current;
  * - meta.ts: the small persisted session state. What is left here is persistence (one ordered write queue, the session state with each write)
  * and the session's public face.
  */
 import type { Alert, ConnectionState, SnapshotInfo, SpaceEvents, SpaceOptions, SpaceStatus } from './space-types.js'
-import { encodeStateV1 } from './state.js'
+import { applyStored, encodeStateV1 } from './state.js'
 export type { Alert, ConnectionState, SnapshotInfo, SpaceEvents, SpaceOptions, SpaceStatus } from './space-types.js'
 
 const META_DELAY_MS = 200
@@ -68,6 +71,7 @@ export class Space implements LinkMember {
   private readonly reader: StreamReader
   private readonly snapsync: SnapshotSync
   private readonly rsync: ReceiptSync
+  private readonly fresh: FreshnessCheck
 
   private readonly out: Outgoing | undefined
   /** Inside the transaction that applies remote content (and the cleanups Yjs runs after it). */
@@ -87,7 +91,7 @@ export class Space implements LinkMember {
   readonly gapTimeoutMs: number
   private readonly ackTimeoutMs: number
 
-  private constructor (opts: SpaceOptions, meta: Meta, secrets: SpaceSecrets) {
+  private constructor (opts: SpaceOptions, meta: Meta, secrets: SpaceSecrets, isNew: boolean) {
     this.sodium = opts.sodium
     this.store = opts.store
     this.link = opts.link
@@ -132,6 +136,12 @@ export class Space implements LinkMember {
     this.requests = new Requests(this.keys.spaceId, { send: f => this.link.send(f), taken: id => id === this.conn.authReq || this.out?.owns(id) === true || this.fetch.owns(id) })
     this.conn = new Connection(this.connectionHost(), { ackTimeoutMs: this.ackTimeoutMs })
     this.rsync = new ReceiptSync(this.receiptHost(), { receiptMs: opts.receiptMs ?? 30_000, withholdMs: opts.withholdMs ?? 15_000 })
+    this.fresh = new FreshnessCheck({
+      reader: this.reader, devicePkHex: this.devicePkHex, retryMs: this.gapTimeoutMs, fetchStream: (a, st, from) => this.fetch.stream(a, st, from),
+      alert: (code, message, extra) => this.alert(code, message, extra), changed: () => this.emitStatus(),
+      clear: code => { this.alerts.splice(0, this.alerts.length, ...this.alerts.filter(a => a.code !== code)); this.events.emit('cleared', code) }
+    }, opts.checkpoint, isNew && opts.create !== true)
+    this.events.on('remote', () => this.fresh.applied())
   }
 
   /** What the receipts part may see and do of this session. */
@@ -246,7 +256,7 @@ export class Space implements LinkMember {
       },
       rejected: () => { s.stats.rejected++ },
       receipts: f => s.rsync.onReceipts(f),
-      caughtUp: () => { s.rsync.start(); s.rsync.caughtUp() }
+      caughtUp: () => { s.rsync.start(); s.rsync.caughtUp(); void s.fresh.caughtUp() }
     }
   }
 
@@ -263,7 +273,7 @@ export class Space implements LinkMember {
     }
     // A view link opened on a device that already holds the edit secret keeps the edit secret.
     if (meta.secrets.writeSeed === undefined && opts.secrets?.writeSeed !== undefined) meta.secrets = { ...meta.secrets, writeSeed: opts.secrets.writeSeed }
-    const space = new Space(opts, meta, meta.secrets)
+    const space = new Space(opts, meta, meta.secrets, stored.meta === undefined)
     space.load(stored.updates, stored.outbox)
     if (stored.meta === undefined) await space.store.write({ meta: space.encodeMeta() })
     else if (stored.updates.length > 256) await space.store.compact(encodeStateV1(space.doc))
@@ -275,7 +285,7 @@ export class Space implements LinkMember {
   get readOnly (): boolean { return this.device === undefined }
 
   get status (): SpaceStatus {
-    return { connection: this.conn.state, unsynced: this.unsynced, caughtUp: this.conn.caughtUp, lastSyncedAt: this.conn.lastSyncedAt }
+    return { connection: this.conn.state, unsynced: this.unsynced, caughtUp: this.conn.caughtUp, lastSyncedAt: this.conn.lastSyncedAt, freshness: this.fresh.status }
   }
 
   /** Local changes not yet durably stored by the relay (sealed or still gathering). */
@@ -288,16 +298,7 @@ export class Space implements LinkMember {
   get evidence (): readonly { code: string; author: string; envelope: Uint8Array }[] { return this.reader.evidence }
 
   private load (updates: Uint8Array[], outbox: Uint8Array[]): void {
-    // One transaction per stored update, as they were applied live: integrating hundreds of
-    // malformed-then-refused neighbours' survivors in one transaction lost a struct now and then
-    // (test/client/mutation-fuzz.test.ts, check d).
-    for (const u of updates) {
-      try {
-        Y.applyUpdate(this.doc, u, 'load')
-      } catch (e) {
-        this.alert('store/corrupt-update', `a locally stored update could not be applied: ${String(e)}`)
-      }
-    }
+    for (const e of applyStored(this.doc, updates, 'load')) this.alert('store/corrupt-update', `a locally stored update could not be applied: ${e}`)
     this.shadow.resync()
     // What earlier sessions of this device had acknowledged (their heads in the session state)
     // waits in the outbox to be seen, and is read back rather than sent again.
@@ -458,6 +459,9 @@ export class Space implements LinkMember {
     return this.conn.joined && !this.closed && this.link.send({ type: 'presence', spaceId: this.keys.spaceId, envelope })
   }
 
+  /** What this replica verified, for an invite link made now (freshness.ts): a device opening it refuses an older state. */
+  checkpoint (): Checkpoint { return checkpointOf(this.reader.heads, this.writer?.storedHeads() ?? [], this.devicePkHex) }
+
   /** Every stream head this replica holds, its own included: the input of the space fingerprint. */
   streamHeads (): { stream: string; seq: number; hash: Uint8Array }[] {
     return this.headRefs().map(h => ({ stream: streamKey(h.author, h.stream), seq: h.seq, hash: h.hash })).sort((a, b) => a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0)
@@ -476,16 +480,10 @@ export class Space implements LinkMember {
       clearTimeout(bound)
     }
     this.closed = true
-    this.fetch.stop()
-    this.conn.stop()
-    this.out?.stop()
-    this.snapsync.stop()
-    this.rsync.stop()
+    for (const part of [this.fetch, this.conn, this.out, this.snapsync, this.rsync, this.fresh]) part?.stop()
     this.requests.failAll('sync/closed', 'the space was closed')
-    if (this.metaTimer !== undefined) {
-      clearTimeout(this.metaTimer)
-      this.metaTimer = undefined
-    }
+    clearTimeout(this.metaTimer)
+    this.metaTimer = undefined
     void this.persist(this.withMeta())
     this.doc.off('update', this.onDocUpdate)
     if (this.link.connected) this.link.send({ type: 'leave', spaceId: this.keys.spaceId })

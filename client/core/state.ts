@@ -44,3 +44,20 @@ export function encodeState (doc: Y.Doc, targetStateVector?: Uint8Array): Uint8A
 export function encodeStateV1 (doc: Y.Doc): Uint8Array {
   return Y.convertUpdateFormatV2ToV1(encodeState(doc))
 }
+
+/**
+ * Applies a replica's stored updates as they were applied live, one transaction each: integrating
+ * hundreds of malformed-then-refused neighbours' survivors in one transaction lost a struct now and
+ * then (test/client/mutation-fuzz.test.ts, check d). Returns why each one that failed did.
+ */
+export function applyStored (doc: Y.Doc, updates: readonly Uint8Array[], origin: unknown): string[] {
+  const failed: string[] = []
+  for (const u of updates) {
+    try {
+      Y.applyUpdate(doc, u, origin)
+    } catch (e) {
+      failed.push(String(e))
+    }
+  }
+  return failed
+}

@@ -59,17 +59,25 @@ export function App () {
   const [opening, setOpening] = createSignal(false)
   let creating: string | undefined
 
-  /** Stores an invite and shows its space; an edit link upgrades a view-only entry. */
+  /**
+   * Stores an invite and shows its space; an edit link upgrades a view-only entry. The link's
+   * freshness checkpoint is stored with it (the session judges it on every open until reached); a
+   * new link to a space held here brings its checkpoint, never a weaker key.
+   */
   const acceptInvite = async (e: Env, text: string): Promise<void> => {
     const parsed = parseLink(e.sodium, text.startsWith('#') ? `${e.origin}/${text}` : text)
     if (!parsed.ok) return report(parsed.message, 'This link cannot be opened')
     const inv = parsed.value
     const id = toHex(inv.secrets.spaceId)
-    const fragment = formatLink(e.origin, inv.secrets, inv.mode).split('#')[1]!
+    const fragment = formatLink(e.origin, inv.secrets, inv.mode, inv.checkpoint).split('#')[1]!
     const existing = await registry.getSpace(id)
     const now = Date.now()
     if (existing === undefined) await registry.putSpace({ id, title: '', link: fragment, mode: inv.mode, addedAt: now, openedAt: now })
     else if (existing.mode === 'view' && inv.mode === 'edit') await registry.putSpace({ ...existing, link: fragment, mode: 'edit', openedAt: now })
+    else if (inv.checkpoint !== undefined) {
+      const held = parseLink(e.sodium, `${e.origin}/#${existing.link}`)
+      if (held.ok) await registry.putSpace({ ...existing, link: formatLink(e.origin, held.value.secrets, existing.mode, inv.checkpoint).split('#')[1]!, openedAt: now })
+    }
     void refetch()
     go({ page: 'space', id }, true)
   }

@@ -19,6 +19,7 @@ const WORDS: Record<string, string> = {
   'sync/withheld': 'Another member\'s signed receipt shows changes the relay has not given you. The relay is holding them back. Compare the space code with a member you trust.',
   'sync/fork': 'Another member holds a different history of this space. The relay is showing different people different versions. Compare the space code with a member you trust.',
   'sync/ack-unbacked': 'The relay said it stored your changes but did not have them. Cove sent them again; nothing was lost.',
+  'sync/stale-join': 'The relay gave this device an older version of the space than the invite link you opened vouches for: changes the person who invited you already had are missing, so what you see is not the current space. Cove keeps asking for them and this alert goes away once they arrive. If it stays, compare the space code with that person.',
   'apply/conflicting-item': 'A member wrote two different versions of the same change. The second was refused.',
   'receipt/invalid': 'A member\'s receipt did not verify. It was ignored.',
   'receipt/malformed': 'A member\'s receipt was malformed. It was ignored.',

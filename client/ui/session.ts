@@ -1,5 +1,6 @@
 import { createSignal, type Accessor } from 'solid-js'
 import * as Y from 'yjs'
+import type { Checkpoint } from '../../shared/checkpoint.js'
 import { deriveKeys, parseLink, type SpaceKeys, type SpaceSecrets } from '../../shared/keys.js'
 import type { Sodium } from '../../shared/sodium.js'
 import { createIdbSpaceStore } from '../core/idb-store.js'
@@ -47,6 +48,8 @@ export interface SpaceSession {
   /** This device's key in the space (hex), which peers know it by; undefined until the leader says. */
   readonly device: Accessor<string | undefined>
   readonly stateCode: Accessor<string>
+  /** What the leader's session verified, for the links the share panel makes (refreshed with the state code). */
+  readonly checkpoint: Accessor<Checkpoint | undefined>
   setCursor (c: PresenceCursor | null): void
   setProfile (p: Profile): void
   /** Seals pending edits now (page hide). */
@@ -68,7 +71,7 @@ type Msg =
   | { t: 'hello'; from: string; sv: Uint8Array }
   | { t: 'sync'; to: string; u: Uint8Array; sv: Uint8Array }
   | { t: 'update'; u: Uint8Array }
-  | { t: 'state'; status: SpaceStatus; alerts: Alert[]; peers: PresencePeer[]; code: string; device: string | undefined }
+  | { t: 'state'; status: SpaceStatus; alerts: Alert[]; peers: PresencePeer[]; code: string; device: string | undefined; checkpoint?: Checkpoint | undefined }
   | { t: 'who' }
 
 /** Transaction origin of updates that came from another tab: never echoed back to the channel. */
@@ -93,6 +96,7 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
   const [peers, setPeers] = createSignal<readonly PresencePeer[]>([])
   const [device, setDevice] = createSignal<string | undefined>()
   const [code, setCode] = createSignal('')
+  const [checkpoint, setCheckpoint] = createSignal<Checkpoint | undefined>()
 
   const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(lockName) : undefined
   const post = (m: Msg): void => { try { channel?.postMessage(m) } catch {} }
@@ -108,7 +112,7 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
 
   const shareState = (): void => {
     if (space === undefined) return
-    post({ t: 'state', status: space.status, alerts: [...space.alerts], peers: presence?.peers() ?? [], code: code(), device: presence?.device })
+    post({ t: 'state', status: space.status, alerts: [...space.alerts], peers: presence?.peers() ?? [], code: code(), device: presence?.device, checkpoint: checkpoint() })
   }
 
   // ---- follower ------------------------------------------------------------------------------
@@ -135,6 +139,8 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
       store: createIdbSpaceStore(entry.id),
       link: deps.link,
       secrets,
+      // The link's checkpoint stays in the stored entry: judged on every open until reached (a reload halfway included).
+      ...(parsed.value.checkpoint === undefined ? {} : { checkpoint: parsed.value.checkpoint }),
       ...(deps.create === true ? { create: true } : {})
     })
     if (closed) { await s.close(); return }
@@ -155,12 +161,14 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
     cleanups.push(p.onChange(() => { setPeers(p.peers()); shareState() }))
     let codeTimer: ReturnType<typeof setTimeout> | undefined
     const refreshCode = (): void => {
-      codeTimer ??= setTimeout(() => { codeTimer = undefined; setCode(stateCode(deps.sodium, s.streamHeads())); shareState() }, 200)
+      codeTimer ??= setTimeout(() => { codeTimer = undefined; setCode(stateCode(deps.sodium, s.streamHeads())); setCheckpoint(s.checkpoint()); shareState() }, 200)
     }
     setCode(stateCode(deps.sodium, s.streamHeads()))
+    setCheckpoint(s.checkpoint())
     cleanups.push(
       s.events.on('status', st => { setStatus(st); refreshCode(); shareState() }),
       s.events.on('alert', () => { setAlerts([...s.alerts]); shareState() }),
+      s.events.on('cleared', () => { setAlerts([...s.alerts]); shareState() }),
       s.events.on('remote', refreshCode),
       () => { if (codeTimer !== undefined) clearTimeout(codeTimer) }
     )
@@ -205,7 +213,7 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
           return
         case 'state':
           if (role() !== 'follower') return
-          setStatus(m.status); setAlerts(m.alerts); setPeers(m.peers); setCode(m.code); setDevice(m.device)
+          setStatus(m.status); setAlerts(m.alerts); setPeers(m.peers); setCode(m.code); setDevice(m.device); setCheckpoint(m.checkpoint)
       }
     }
   }
@@ -246,6 +254,7 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
     peers,
     device,
     stateCode: code,
+    checkpoint,
     setCursor (c) { if (space !== undefined && !space.readOnly) presence?.setLocal({ cursor: c }) },
     setProfile (p) {
       profile = p

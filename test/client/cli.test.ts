@@ -60,7 +60,7 @@ let relay: ChildProcessWithoutNullStreams | undefined
 let relayUrl = ''
 let relayLog = ''
 let dataDir = ''
-const home = { a: '', b: '', c: '', d: '' }
+const home = { a: '', b: '', c: '', d: '', e: '', f: '' }
 let editLink = ''
 let viewLink = ''
 
@@ -111,8 +111,9 @@ describe('cove CLI against a real relay process', () => {
     editLink = edit![1]!
     viewLink = view![1]!
     const port = new URL(relayUrl).port
-    expect(editLink).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${port}/#edit1\\.[A-Za-z0-9_-]+$`))
-    expect(viewLink).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${port}/#view1\\.[A-Za-z0-9_-]+$`))
+    // The key, then the freshness checkpoint of what the creator stored (PROTOCOL.md, Invite links).
+    expect(editLink).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${port}/#edit1\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$`))
+    expect(viewLink).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${port}/#view1\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$`))
     // The secret never reached the relay: it is only in the fragment, and not in the relay's log.
     const secret = editLink.split('#')[1]!.slice(6)
     expect(relayLog).not.toContain(secret)
@@ -221,6 +222,25 @@ describe('cove CLI against a real relay process', () => {
     }
     const end = await exited
     expect(end).toEqual({ code: 0, signal: null })
+  })
+
+  it('link prints links with a checkpoint a new device reaches; an old link (none) opens with a note that freshness cannot be checked', async () => {
+    const l = await cove(home.a, ['link', editLink])
+    expect(l.code, l.stderr).toBe(0)
+    const fresh = /^view link: (\S+)$/m.exec(l.stdout)![1]!
+    expect(/^edit link: \S+\.\S+$/m.test(l.stdout)).toBe(true)
+    expect(fresh.split('#')[1]!.split('.')).toHaveLength(3)
+    expect(fresh).not.toBe(viewLink) // it names what was written since the space was created
+    const joined = await cove(home.e, ['cat', fresh])
+    expect(joined.code, joined.stderr).toBe(0)
+    expect(joined.stderr).not.toMatch(/freshness-unchecked|stale-join/)
+    expect((JSON.parse(joined.stdout) as SpaceJSON).title).toBe('Trip to Lisbon')
+
+    const old = viewLink.slice(0, viewLink.lastIndexOf('.'))
+    const r = await cove(home.f, ['cat', old])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toMatch(/sync\/freshness-unchecked/)
+    expect((JSON.parse(r.stdout) as SpaceJSON).title).toBe('Trip to Lisbon')
   })
 })
 

@@ -3,6 +3,8 @@ import WebSocket, { WebSocketServer, type RawData } from 'ws'
 import { toHex } from '../../shared/bytes.js'
 import { readFrame, writeFrame, type Entry, type Frame, type SnapshotEntry } from '../../shared/frame.js'
 import { HEADER_BYTES, parseEnvelope } from '../../shared/header.js'
+import type { KnownEntry, Mitm, MitmCounts, RecordedSnapshot, Tag } from './mitm-types.js'
+export type { KnownEntry, Mitm, MitmCounts, RecordedSnapshot, Tag } from './mitm-types.js'
 
 /**
  * A lying relay (issue 8): a man in the middle on 127.0.0.1 in front of an honest relay, which
@@ -50,89 +52,21 @@ import { HEADER_BYTES, parseEnvelope } from '../../shared/header.js'
  *   5. `equivocate(envelope, readers)`: wherever an entry at the same (author, stream, seq) goes to
  *      one of `readers`, this envelope is served instead (same cursor). The relay stores only the
  *      one that was appended; the test seals the second with a device key it controls.
+ *   6. `dropReceipts(reader)`: members' receipts are never sent to `reader` (so it learns nothing of
+ *      what others hold from them: the case the invite link's checkpoint is for, issue 8).
  * A reader's own devices' entries are never withheld from it. Presence is not touched.
  *
  * Limits: the sealed body of a snapshot names the `coversCursor` its author saw, which the MITM
  * cannot rewrite; an entry it never saw (written straight to the relay and never passed on) is
  * taken as visible. Anything it cannot parse, or fails to rewrite, is forwarded as is (`unparsed`).
  */
-export type Tag = string
-
-export interface MitmCounts {
-  /** Frames forwarded client → relay and relay → client (after lies; dropped ones not counted). */
-  toRelay: number
-  toClient: number
-  /** Messages forwarded as they were because they did not parse (or could not be rewritten). */
-  unparsed: number
-  /** Appends kept from the relay, and acks forged for them. */
-  swallowed: number
-  forgedAcks: number
-  /** Entries left out of frames to a reader. */
-  hidden: number
-  /** Whole frames not sent because everything in them was left out. */
-  droppedFrames: number
-  /** Head fields lowered so that they name no withheld entry. */
-  headsLowered: number
-  /** Entries served with the other envelope for their (author, stream, seq). */
-  equivocated: number
-  /** Join snapshots replaced by an older one; snapshots left out of a snapshots frame. */
-  snapshotsReplaced: number
-  snapshotsHidden: number
-}
-
-/** An entry of a space's log, as far as the MITM saw it. */
-export interface KnownEntry {
-  readonly cursor: number
-  readonly space: string
-  /** Hex device key, stream id and seq from the header ('' and -1 when it did not parse). */
-  readonly author: string
-  readonly stream: string
-  readonly seq: number
-  readonly envelope: Uint8Array
-  /** The tag whose append it was, when that went through the MITM. */
-  readonly appender?: Tag
-}
-
-/** A snapshot the MITM saw whole (put through it, or listed or served to someone). */
-export interface RecordedSnapshot extends SnapshotEntry {
-  readonly space: string
-  readonly seq: number
-  readonly author: string
-}
-
-export interface Mitm {
-  /** The address for clients of `tag` (a port of its own, opened on first use). */
-  url (tag: Tag): Promise<string>
-  readonly counts: MitmCounts
-  countsFor (tag: Tag): MitmCounts
-  /** Hex device keys `tag` wrote or attested with. */
-  devices (tag: Tag): string[]
-  /** The log of a space (hex id) as far as the MITM saw it, in cursor order. */
-  log (space: string): KnownEntry[]
-  /** Snapshots of a space seen whole, oldest first. */
-  snapshots (space: string): RecordedSnapshot[]
-  /** Appends that never reached the relay. */
-  readonly swallowed: readonly { readonly tag: Tag; readonly space: string; readonly envelope: Uint8Array; readonly forgedCursor: number }[]
-  /** Every frame sent to `tag`'s clients, as sent (after the lies), in order. */
-  sent (tag: Tag): Frame[]
-  swallowNextAppend (tag: Tag, n?: number): void
-  dropAuthor (reader: Tag, authorHex: string, opts?: { stream?: string }): void
-  fork (groups: readonly (readonly Tag[])[]): void
-  /** `snapshot` defaults to the oldest one recorded for the space of the reader's next join. */
-  rollback (reader: Tag, snapshot?: RecordedSnapshot): void
-  equivocate (envelope: Uint8Array, readers: readonly Tag[]): void
-  /** No more lies from now on (views keep their phantoms and never see a head go back). */
-  honest (): void
-  /** Closes the connections of `tag` (all when omitted), as a network cut would. */
-  cut (tag?: Tag): void
-  close (): Promise<void>
-}
 
 type Rule =
   | { kind: 'dropAuthor'; reader: Tag; author: string; stream?: string }
   | { kind: 'fork'; groups: Tag[][]; after: Map<string, number> }
   | { kind: 'rollback'; reader: Tag; snapshot?: RecordedSnapshot }
   | { kind: 'equivocate'; space: string; author: string; stream: string; seq: number; envelope: Uint8Array; readers: Set<Tag> }
+  | { kind: 'dropReceipts'; reader: Tag }
 
 /** What a client asked with a reqId: how the answer is rewritten. */
 type Pending = { kind: 'auth' | 'fetch' | 'fetchStream' | 'listSnapshots' | 'other' } | { kind: 'append'; envelope: Uint8Array } | { kind: 'putSnapshot'; covers: number; envelope: Uint8Array }
@@ -292,6 +226,7 @@ export async function startMitm (relayUrl: string): Promise<Mitm> {
     const v = viewOf(tag, space)
     const key = `${space}:${'reqId' in f ? f.reqId : 0}`
     const asked = 'reqId' in f && f.reqId !== 0 ? pending.get(key) : undefined
+    if (f.type === 'receipts' && rules.some(r => r.kind === 'dropReceipts' && r.reader === tag)) { bump(tag, 'droppedFrames'); return undefined }
     if (f.type === 'ok') {
       if (asked?.kind === 'append') {
         pending.delete(key)
@@ -509,6 +444,7 @@ export async function startMitm (relayUrl: string): Promise<Mitm> {
       const h = p.value.header
       rules.push({ kind: 'equivocate', space: toHex(h.spaceId), author: toHex(h.author), stream: toHex(h.stream), seq: h.seq, envelope: envelope.slice(), readers: new Set(readers) })
     },
+    dropReceipts (reader) { rules.push({ kind: 'dropReceipts', reader }) },
     honest () {
       rules = []
       swallowArmed.clear()

@@ -8,6 +8,9 @@ import { useSpaceView } from '../../client/ui/bridge.js'
 import { Checklist } from '../../client/ui/views/Checklist.js'
 import { safeHref } from '../../client/ui/views/LinkItem.js'
 import { SecurityPanel } from '../../client/ui/views/SecurityPanel.js'
+import { SharePanel } from '../../client/ui/views/SharePanel.js'
+import type { Freshness } from '../../client/core/freshness.js'
+import { formatLink } from '../../shared/keys.js'
 import { StatusBar } from '../../client/ui/views/StatusBar.js'
 import type { Alert } from '../../client/core/space.js'
 
@@ -88,6 +91,36 @@ describe('views', () => {
     expect(items[0]).toContain('not signed by the device it claims')
     expect(items[1]).toContain('history was altered')
     expect(items[1]).toContain('sync/chain-mismatch')
+    dispose()
+  })
+
+  it('the security panel says whether the invite link\'s checkpoint was reached, and a stale join in words (issue 8)', () => {
+    const [fresh, setFresh] = createSignal<Freshness | undefined>({ state: 'unchecked', behind: 0, code: 'sync/freshness-unchecked' })
+    const [alerts, setAlerts] = createSignal<readonly Alert[]>([])
+    const host = document.createElement('div')
+    const dispose = render(() => <SecurityPanel spaceCode="AAAA" stateCode="BBBB" synced={true} readOnly={false} alerts={alerts()} freshness={fresh()} />, host)
+    const line = (): string | undefined => host.querySelector('[data-testid=checks] [data-testid=freshness]')?.textContent ?? undefined
+    expect(line()).toMatch(/^Not checked: .*no checkpoint.*sync\/freshness-unchecked/)
+    setFresh({ state: 'behind', behind: 3 })
+    setAlerts([{ code: 'sync/stale-join', message: 'the relay served this device an older state', at: 1 }])
+    expect(line()).toMatch(/^Not current: 3 change/)
+    expect(host.querySelector('[data-testid=alerts] li')?.textContent).toMatch(/older version of the space than the invite link/)
+    setFresh({ state: 'reached', behind: 0 })
+    setAlerts([])
+    expect(line()).toMatch(/^Checked: this device reached/)
+    setFresh({ state: 'local', behind: 0 })
+    expect(line()).toBeUndefined()
+    dispose()
+  })
+
+  it('the share panel\'s links carry the checkpoint it is given', () => {
+    const secrets = { spaceId: new Uint8Array(16).fill(1), epoch: 0, secret: new Uint8Array(32).fill(2), writePk: new Uint8Array(32).fill(3) }
+    const checkpoint = { heads: [{ author: new Uint8Array(32).fill(4), stream: new Uint8Array(8).fill(5), seq: 7, hash: new Uint8Array(16).fill(6) }] }
+    const host = document.createElement('div')
+    const dispose = render(() => <SharePanel origin="https://cove.example" secrets={secrets} checkpoint={checkpoint} />, host)
+    const view = host.querySelector<HTMLInputElement>('[data-testid=view-link]')!.value
+    expect(view).toBe(formatLink('https://cove.example', secrets, 'view', checkpoint))
+    expect(view.split('#')[1]!.split('.')).toHaveLength(3)
     dispose()
   })
 

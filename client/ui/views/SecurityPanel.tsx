@@ -1,4 +1,5 @@
 import { For, Show } from 'solid-js'
+import type { Freshness } from '../../core/freshness.js'
 import type { Alert } from '../../core/space.js'
 import { explain } from '../alerts.js'
 
@@ -12,6 +13,19 @@ export interface SecurityPanelProps {
   readonly synced: boolean
   readonly readOnly: boolean
   readonly alerts: readonly Alert[]
+  /** Whether this device reached what its invite link vouched for (client/core/freshness.ts). */
+  readonly freshness?: Freshness
+}
+
+/** The invite link's checkpoint, in words: a line of the checked / not checked list, or none. */
+function freshnessLine (f: Freshness | undefined): string | undefined {
+  switch (f?.state) {
+    case 'unchecked': return 'Not checked: the link this device joined with was made by an older Cove and carries no checkpoint, so this device cannot tell whether the relay gave it the space as it was when the link was made. Ask a member for a new link, or compare the space code above. (sync/freshness-unchecked)'
+    case 'checking': return 'Checking: this device has not yet reached the state the invite link vouches for.'
+    case 'reached': return 'Checked: this device reached the state of the space the invite link vouched for, so the relay did not give it an older one.'
+    case 'behind': return `Not current: ${f.behind} change(s) the invite link vouches for have not arrived (see the alert below).`
+    default: return undefined
+  }
 }
 
 export function SecurityPanel (props: SecurityPanelProps) {
@@ -48,6 +62,7 @@ export function SecurityPanel (props: SecurityPanelProps) {
         <li>Checked: members' devices sign small receipts of what they hold. If the relay keeps someone's changes from you, serves two versions of the history, or says it stored your change when it did not, the receipts show it and Cove says so below (your changes stay on this device until another member has them).</li>
         <li>Checked: a member's snapshot is compared with the changes it claims to contain before it is trusted.</li>
         <li>Not checked: a relay that hides every other member and their receipts from you looks like an empty room. Compare the space code above with someone you trust to be sure you see the same space.</li>
+        <Show when={freshnessLine(props.freshness)}>{line => <li data-testid="freshness">{line()}</li>}</Show>
       </ul>
       <h3>Alerts</h3>
       <Show when={props.alerts.length > 0} fallback={<p class="muted" data-testid="no-alerts">No alerts: every change received passed its checks.</p>}>

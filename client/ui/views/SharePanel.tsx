@@ -1,19 +1,23 @@
 import { Show, createSignal } from 'solid-js'
+import type { Checkpoint } from '../../../shared/checkpoint.js'
 import { formatLink, type SpaceSecrets } from '../../../shared/keys.js'
 
 /**
  * The space's links. The key is in the part after '#', which browsers never send to a server;
- * anyone holding the edit link can change the space, the view link can only read it.
+ * anyone holding the edit link can change the space, the view link can only read it. Each link
+ * carries a checkpoint of what this device holds, so a device opening it refuses an older state.
  */
 export interface SharePanelProps {
   readonly origin: string
   readonly secrets: SpaceSecrets
+  /** What this device verified (Space.checkpoint); absent until the session has started. */
+  readonly checkpoint?: Checkpoint | undefined
 }
 
 export function SharePanel (props: SharePanelProps) {
   const [copied, setCopied] = createSignal<string | undefined>()
-  const edit = (): string | undefined => props.secrets.writeSeed === undefined ? undefined : formatLink(props.origin, props.secrets, 'edit')
-  const view = (): string => formatLink(props.origin, props.secrets, 'view')
+  const edit = (): string | undefined => props.secrets.writeSeed === undefined ? undefined : formatLink(props.origin, props.secrets, 'edit', props.checkpoint)
+  const view = (): string => formatLink(props.origin, props.secrets, 'view', props.checkpoint)
   const copy = async (which: string, text: string, input: HTMLInputElement): Promise<void> => {
     try {
       await navigator.clipboard.writeText(text)

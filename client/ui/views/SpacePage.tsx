@@ -76,7 +76,7 @@ export function SpacePage (props: SpacePageProps) {
         <button type="button" onClick={() => props.onExport()}>Export</button>
         <button type="button" class="danger" onClick={() => props.onLeave()}>Leave</button>
       </nav>
-      <Show when={panel() === 'share'}><SharePanel origin={props.origin} secrets={props.session.secrets} /></Show>
+      <Show when={panel() === 'share'}><SharePanel origin={props.origin} secrets={props.session.secrets} checkpoint={props.session.checkpoint()} /></Show>
       <Show when={panel() === 'security'}>
         <SecurityPanel
           spaceCode={spaceCode(props.sodium, props.session.secrets)}
@@ -84,6 +84,7 @@ export function SpacePage (props: SpacePageProps) {
           synced={props.session.status().unsynced === 0 && props.session.status().connection === 'online'}
           readOnly={ro()}
           alerts={props.session.alerts()}
+          freshness={props.session.status().freshness}
         />
       </Show>
       <Show when={!ro()}>
