@@ -291,6 +291,21 @@ export class StreamReader {
     return { outcome: 'applied', stream: sk }
   }
 
+  /** A stream gap of this replica (or one of `owed`, from receipts) that `heads` name a position past (or at) its start. */
+  gapNamed (heads: readonly { author: Uint8Array; stream: Uint8Array; seq: number }[], owed: readonly { sk: string; fromSeq: number }[]): boolean {
+    const gaps = [...this.gaps(), ...owed]
+    return gaps.some(g => heads.some(h => toHex(h.author) + ':' + toHex(h.stream) === g.sk && h.seq >= g.fromSeq))
+  }
+
+  /** Authors (hex) of the streams at whose head this replica holds another envelope than `heads` name. */
+  contradicted (heads: readonly { author: Uint8Array; stream: Uint8Array; seq: number; hash: Uint8Array }[]): string[] {
+    return heads.flatMap(h => {
+      const mine = this.heads.get(toHex(h.author) + ':' + toHex(h.stream))
+      const differs = mine !== undefined && mine.seq === h.seq && mine.hash.length > 0 && h.hash.length > 0 && !equalBytes(mine.hash, h.hash)
+      return differs ? [toHex(h.author)] : []
+    })
+  }
+
   /** The hash of the envelope at `seq` of stream `sk`, when this replica took that position recently. */
   hashAt (sk: string, seq: number): Uint8Array | undefined {
     const h = this.heads.get(sk)

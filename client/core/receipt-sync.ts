@@ -111,6 +111,7 @@ export class ReceiptSync {
             const l = late.find(x => x.sk === sk)
             if (l !== undefined && h.seq >= (this.h.reader.heads.get(sk)?.seq ?? -1) + l.count) covered.add(sk)
           }
+          if (covered.size > 0) void this.h.catchUp?.(x.envelope)
           if (body.value.heads.length > 0 && o.ok) this.h.newerSnapshot(o.value.header.seq)
         }
       }

@@ -45,6 +45,8 @@ export interface ReceiptsHost {
   fetchStream (author: Uint8Array, stream: Uint8Array, fromSeq: number): void
   /** A receipt names snapshot `seq`, newer than this replica holds: look for it. */
   newerSnapshot (seq: number): void
+  /** Take in a kept snapshot that names changes the relay no longer serves (a pruned stretch). */
+  catchUp? (snapshotEnvelope: Uint8Array): Promise<void>
   now (): number
 }
 

@@ -223,6 +223,9 @@ export class SnapshotSync {
     // The header's author field: after version, type, spaceId (16), epoch (4) and key id (8).
     const author = env.length > 62 ? toHex(env.subarray(30, 62)) : undefined
     this.h.alert(code.startsWith('snapshot/') ? code : 'snapshot/unreadable', `a snapshot could not be opened: ${message}`, author === undefined ? {} : { author })
+    // Signed but unreadable, it is still the chain's newest position: the next snapshot links past it.
+    const at = code === 'snapshot/malformed' ? this.snaps.signedPosition(env) : undefined
+    if (at !== undefined && at.seq > (this.snaps.held?.seq ?? -1)) { this.snaps.hold(at, 'bad'); this.h.scheduleMeta() }
   }
 
   /** Judges another member's snapshot now, or later once this replica has the heads it names. */
@@ -245,7 +248,7 @@ export class SnapshotSync {
           // Entries this replica misses (a gap it holds later seqs past) that the relay's complete
           // answer no longer has, and this snapshot names: this replica is behind a stretch pruned
           // under it, like a joiner, and this snapshot is the only way past (checked as a joiner's).
-          if (this.behindPruned(o)) {
+          if (this.h.reader.gapNamed(o.body.heads, this.h.owed?.() ?? [])) {
             this.toVerify.delete(key)
             this.applyJoinSnapshot(o, 0)
             return
@@ -293,7 +296,7 @@ export class SnapshotSync {
       // Another envelope named at another member's position: that member may have signed two (one
       // reached the maker), or the maker made the hash up; nothing here tells which. Not blamed,
       // not attested. (At the maker's own position, the maker signed both: blamed.)
-      const onlyEquivocators = v.code === 'snapshot/contradicts-heads' && this.contradicted(o.body.heads).every(a => a !== authorHex)
+      const onlyEquivocators = v.code === 'snapshot/contradicts-heads' && this.h.reader.contradicted(o.body.heads).every(a => a !== authorHex)
       // Covering less of a stream than the snapshot held here is what an honest member does after
       // passing over that snapshot (it could not vouch for it): not attested, not blamed.
       if ((forkedByOther && (v.code === 'snapshot/content-mismatch' || v.code === 'snapshot/missing-content')) || v.code === 'snapshot/regression' || onlyEquivocators) {
@@ -301,6 +304,7 @@ export class SnapshotSync {
         this.h.scheduleMeta()
         return
       }
+      this.blamed.add(key)
       this.h.alert(v.code ?? 'snapshot/bad', `a member's snapshot is refused: ${v.message ?? ''}; later snapshots are made past it`, { author: authorHex })
       this.snaps.hold({ seq: o.header.seq, hash: o.hash }, 'bad')
       this.h.scheduleMeta()
@@ -327,27 +331,19 @@ export class SnapshotSync {
     return this.h.writer?.outbox.some(e => (named.get(e.stream) ?? -1) < e.seq) ?? false
   }
 
-  /** Authors (hex) of the streams at whose head this replica holds another envelope than `heads` name. */
-  private contradicted (heads: readonly StreamHeadRef[]): string[] {
-    return heads.flatMap(h => {
-      const mine = this.h.reader.heads.get(streamKey(h.author, h.stream))
-      const differs = mine !== undefined && mine.seq === h.seq && mine.hash.length > 0 && h.hash.length > 0 && !equalBytes(mine.hash, h.hash)
-      return differs ? [toHex(h.author)] : []
-    })
+  /** Snapshots whose maker this replica blamed: never taken in, not even to get past a pruned stretch. */
+  private readonly blamed = new Set<string>()
+
+  /** Behind a stretch pruned under a kept snapshot (receipts show it): take it in as a joiner would (passed over or not; blamed never). */
+  async catchUp (env: Uint8Array): Promise<void> {
+    const o = await this.snaps.open(env)
+    if (!o.ok || this.blamed.has(toHex(o.value.hash)) || !this.h.reader.gapNamed(o.value.body.heads, this.h.owed?.() ?? [])) return
+    this.applyJoinSnapshot(o.value, 0, true)
   }
 
-  /**
-   * A join snapshot refused for a reason nobody can be blamed for (another member's two versions):
-   * the log is read instead, but what was pruned under the snapshot may be out of reach, so say so.
-   */
+  /** A join snapshot refused with nobody to blame (another member's two versions): what was pruned under it may be out of reach. */
   private unverifiableJoin (covers: number): void {
     this.h.alert('snapshot/unverifiable', 'a snapshot holds another version of a member\'s change than this device and was not applied: changes made before it may be missing here; compare the space code with a member', { cursor: covers })
-  }
-
-  /** A stream gap of this replica (or one receipts show) that `o` names a position past (or at) its start. */
-  private behindPruned (o: Opened): boolean {
-    const gaps: readonly { sk: string; fromSeq: number }[] = [...this.h.reader.gaps(), ...this.h.owed?.() ?? []]
-    return gaps.length > 0 && gaps.some(g => o.body.heads.some(h => streamKey(h.author, h.stream) === g.sk && h.seq >= g.fromSeq))
   }
 
   /** Every stream this replica lacks a named position of is neither the snapshot author's nor this device's. */
@@ -422,11 +418,11 @@ export class SnapshotSync {
    * The relay goes on after the snapshot's cursor, so a refused one is replaced by the log up to
    * that cursor (never pruned under a snapshot nobody but its author checked).
    */
-  applyJoinSnapshot (o: Opened, covers: number): void {
+  applyJoinSnapshot (o: Opened, covers: number, passedOver = false): void {
     const authorHex = toHex(o.header.author)
     const held = this.snaps.held
     const known = this.snaps.known.get(toHex(o.hash)) ?? (held !== undefined && equalBytes(held.hash, o.hash) ? 'good' : undefined)
-    if (known === 'bad') {
+    if (known === 'bad' && !passedOver) {
       this.h.fetchLog(covers)
       return
     }
@@ -435,8 +431,8 @@ export class SnapshotSync {
       if (v !== undefined) {
         this.h.rejected()
         // Another member's position named by another envelope: not provably the maker's (judge()).
-        const notProven = v.code === 'snapshot/contradicts-heads' && this.contradicted(o.body.heads).every(a => a !== authorHex)
-        if (!notProven) this.h.alert(v.code, v.message, { author: authorHex, cursor: covers })
+        const notProven = v.code === 'snapshot/contradicts-heads' && this.h.reader.contradicted(o.body.heads).every(a => a !== authorHex)
+        if (!notProven) { this.blamed.add(toHex(o.hash)); this.h.alert(v.code, v.message, { author: authorHex, cursor: covers }) }
         else this.unverifiableJoin(covers)
         this.h.fetchLog(covers)
         return

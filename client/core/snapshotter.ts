@@ -86,6 +86,12 @@ export class Snapshotter {
   }
 
   /** Opens a snapshot envelope and fetches and checks its parts. Errors are the author's or the relay's, as their code says. */
+  /** The chain position of a snapshot head whose signature holds, whatever its body. */
+  signedPosition (env: Uint8Array): { seq: number; hash: Uint8Array } | undefined {
+    const o = openEnvelope(this.sodium, this.keys, env, { types: [MsgType.snapshot] })
+    return o.ok ? { seq: o.value.header.seq, hash: o.value.hash } : undefined
+  }
+
   async open (env: Uint8Array): Promise<Result<Opened, string>> {
     const o = openEnvelope(this.sodium, this.keys, env, { types: [MsgType.snapshot] })
     if (!o.ok) return o

@@ -151,7 +151,7 @@ export class Space implements LinkMember {
       held: () => this.snapsync.snaps.held, send: f => this.link.send(f), nextReqId: () => this.requests.nextId(),
       alert: (code, message, extra) => this.alert(code, message, extra),
       dropOwn: envs => { void this.persist({ outboxDrop: envs }); this.emitStatus() },
-      newerSnapshot: seq => this.snapsync.lookForNewer(seq), ready: () => this.conn.ready(),
+      newerSnapshot: seq => this.snapsync.lookForNewer(seq), ready: () => this.conn.ready(), catchUp: env => this.snapsync.catchUp(env),
       fetchStream: (author, stream, fromSeq) => { void this.fetch.stream(author, stream, fromSeq) },
       request: (make, t) => this.requests.request(make, t), requeue: () => this.out?.requeue()
     }

@@ -213,7 +213,7 @@ async function lyingRun (seed: number): Promise<{ converged: boolean; lies: stri
     const report = (): string => [
       `seed ${seed} (SEED=${seed} npx vitest run test/relay/lying-convergence.test.ts)`,
       ...members.map(x => `${x.name} ${x.hex.slice(0, 6)}: ${x.space!.doc.getText('text').toString().length} chars, missing ${JSON.stringify(tokens.filter(w => !x.space!.doc.getText('text').toString().includes(w)))}, alerts ${JSON.stringify(x.alerts.map(a => a.code))}, receipts ${JSON.stringify(x.space!.receipts.stats)}, status ${JSON.stringify(x.space!.status)}, stats ${JSON.stringify(x.space!.stats)}`),
-      ...members.map(x => `${x.name} state ${stateOf(x.space!)}`),
+      ...members.map(x => `${x.name} state ${stateOf(x.space!)} owed ${JSON.stringify(x.space!.receipts.owedStreams().map(o => `${nameOf(o.sk.split(':')[0]!)}@${o.fromSeq}`))} ready ${String((x.space as unknown as { conn: { ready (): boolean } }).conn.ready())} heads ${[...(x.space as unknown as { reader: { heads: Map<string, { seq: number }> } }).reader.heads].map(([k, h]) => `${nameOf(k.split(':')[0]!)}/${k.split(':')[1]!.slice(0, 4)}@${h.seq}`).join(',')}`),
       `mitm: ${JSON.stringify(mitm.counts)}`,
       `log: ${mitm.log(spaceKey).map(e => `${e.cursor}:${nameOf(e.author)}/${e.stream.slice(0, 4)}#${e.seq}`).join(' ')}`,
       `swallowed: ${mitm.swallowed.map(x => `${x.tag}@${x.forgedCursor}`).join(' ')}`,
