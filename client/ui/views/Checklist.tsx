@@ -2,6 +2,8 @@ import { For, Show, createSignal } from 'solid-js'
 import type * as Y from 'yjs'
 import * as model from '../../core/model.js'
 import type { ItemView } from '../bridge.js'
+import { useTextAt } from '../text-at.js'
+import { TextField } from './TextField.js'
 
 /** A checklist: add, tick, edit, reorder (buttons and drag) and delete entries. */
 export interface ChecklistProps {
@@ -31,8 +33,9 @@ export function Checklist (props: ChecklistProps) {
   return (
     <div class="checklist">
       <ul class="entries" aria-label="Checklist entries">
-        <For each={props.item.entries}>
-          {(e, i) => (
+        <For each={props.item.entries}>{(e, i) => {
+          const text = useTextAt(entry(e.id), 'text')
+          return (
             <li
               class="entry"
               classList={{ done: e.done }}
@@ -49,13 +52,7 @@ export function Checklist (props: ChecklistProps) {
                 aria-label={`Done: ${e.text}`}
                 onChange={ev => entry(e.id)?.set('done', ev.currentTarget.checked)}
               />
-              <input
-                class="entry-text"
-                value={e.text}
-                readOnly={props.readOnly}
-                aria-label="Entry text"
-                onInput={ev => { const t = entry(e.id)?.get('text'); if (t !== undefined) model.setText(t as Y.Text, ev.currentTarget.value) }}
-              />
+              <TextField class="entry-text" text={text()} readOnly={props.readOnly} label="Entry text" />
               <Show when={!props.readOnly}>
                 <span class="row-tools">
                   <button type="button" class="icon" aria-label="Move entry up" disabled={i() === 0} onClick={() => move(e.id, i() - 1)}>↑</button>
@@ -64,8 +61,8 @@ export function Checklist (props: ChecklistProps) {
                 </span>
               </Show>
             </li>
-          )}
-        </For>
+          )
+        }}</For>
       </ul>
       <Show when={!props.readOnly}>
         <form class="add-entry" onSubmit={add}>
