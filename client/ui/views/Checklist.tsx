@@ -1,8 +1,9 @@
-import { For, Show, createSignal } from 'solid-js'
+import { Show, createSignal } from 'solid-js'
 import type * as Y from 'yjs'
 import * as model from '../../core/model.js'
 import type { ItemView } from '../bridge.js'
 import { useTextAt } from '../text-at.js'
+import { StableFor } from './StableFor.js'
 import { TextField } from './TextField.js'
 
 /** A checklist: add, tick, edit, reorder (buttons and drag) and delete entries. */
@@ -32,8 +33,8 @@ export function Checklist (props: ChecklistProps) {
 
   return (
     <div class="checklist">
-      <ul class="entries" aria-label="Checklist entries">
-        <For each={props.item.entries}>{(e, i) => {
+      <StableFor each={props.item.entries} tag="ul" class="entries" label="Checklist entries">
+        {(e, i) => {
           const text = useTextAt(entry(e.id), 'text')
           return (
             <li
@@ -62,8 +63,8 @@ export function Checklist (props: ChecklistProps) {
               </Show>
             </li>
           )
-        }}</For>
-      </ul>
+        }}
+      </StableFor>
       <Show when={!props.readOnly}>
         <form class="add-entry" onSubmit={add}>
           <input placeholder="Add an entry" aria-label="New checklist entry" value={draft()} onInput={e => setDraft(e.currentTarget.value)} data-testid="todo-input" />

@@ -13,6 +13,7 @@ import { ItemCard } from './ItemCard.js'
 import { PresenceBar } from './PresenceBar.js'
 import { SecurityPanel } from './SecurityPanel.js'
 import { SharePanel } from './SharePanel.js'
+import { StableFor } from './StableFor.js'
 import { StatusBar } from './StatusBar.js'
 import { TextField } from './TextField.js'
 
@@ -109,8 +110,8 @@ export function SpacePage (props: SpacePageProps) {
         )}
       </For>
       <Show when={view.items.length > 0} fallback={<p class="empty muted">Nothing here yet.{ro() ? '' : ' Add a note, a checklist, a link or a file.'}</p>}>
-        <div class="items" data-testid="items">
-          <For each={view.items}>{(item, i) => (
+        <StableFor each={view.items} tag="div" class="items" testId="items">
+          {(item, i) => (
             <ItemCard
               doc={props.doc}
               item={item}
@@ -125,8 +126,8 @@ export function SpacePage (props: SpacePageProps) {
               onDragStart={id => setDragged(id)}
               onDrop={to => { const id = dragged(); if (id !== undefined && !ro()) model.moveItem(props.doc, id, to); setDragged(undefined) }}
             />
-          )}</For>
-        </div>
+          )}
+        </StableFor>
       </Show>
     </main>
   )
