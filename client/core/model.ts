@@ -187,9 +187,9 @@ export function removeItem (doc: Y.Doc, id: string): boolean {
 }
 
 /**
- * Moves an item to index `to`. Yjs arrays have no move: the item is deleted and a clone inserted
- * in one transaction. Edits a peer makes to the old copy concurrently with the move are lost;
- * moves are rare and explicit, and this keeps the model a plain ordered array the CLI can read.
+ * Moves an item to display index `to` by setting its `pos` (see Order below): the item's map and
+ * texts stay the same objects, so an edit made inside it during the move is kept, and the UI keeps
+ * the card (and the focus of whoever is typing in it) instead of re-creating it.
  */
 export function moveItem (doc: Y.Doc, id: string, to: number): boolean {
   return moveTo(doc, orderedItems(doc), id, to, -1)
