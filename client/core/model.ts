@@ -6,7 +6,7 @@ import * as Y from 'yjs'
  *   doc.getText('title')                      the space title
  *   doc.getArray<Y.Map>('items')              items; shown by `pos` (newest first), see orderedItems
  *     note:      { id, kind: 'note', created, text: Y.Text }
- *     link:      { id, kind: 'link', created, url: string, title: Y.Text, note: Y.Text }
+ *     link:      { id, kind: 'link', created, url: Y.Text (a plain string in links made before issue 9), title: Y.Text, note: Y.Text }
  *     checklist: { id, kind: 'checklist', created, title: Y.Text, entries: Y.Array<Y.Map{ id, text: Y.Text, done: boolean }> }
  *     file:      { id, kind: 'file', created, name, size, mime, blob: hex id, key: b64u, chunk: number, thumb?: Uint8Array (JPEG) }
  *
@@ -60,7 +60,8 @@ export function addNote (doc: Y.Doc, body: string): string {
 export function addLink (doc: Y.Doc, url: string, linkTitle = '', note = ''): string {
   const id = newId()
   const m = new Y.Map<unknown>()
-  m.set('id', id); m.set('kind', 'link'); m.set('created', Date.now()); m.set('url', url)
+  // A Y.Text, like every field people type in, so two people editing it merge (issue 9).
+  m.set('id', id); m.set('kind', 'link'); m.set('created', Date.now()); m.set('url', text(url))
   m.set('title', text(linkTitle)); m.set('note', text(note))
   m.set('pos', nextPos(orderedItems(doc), 1))
   items(doc).insert(0, [m])
@@ -186,9 +187,9 @@ export function removeItem (doc: Y.Doc, id: string): boolean {
 }
 
 /**
- * Moves an item to index `to`. Yjs arrays have no move: the item is deleted and a clone inserted
- * in one transaction. Edits a peer makes to the old copy concurrently with the move are lost;
- * moves are rare and explicit, and this keeps the model a plain ordered array the CLI can read.
+ * Moves an item to display index `to` by setting its `pos` (see Order below): the item's map and
+ * texts stay the same objects, so an edit made inside it during the move is kept, and the UI keeps
+ * the card (and the focus of whoever is typing in it) instead of re-creating it.
  */
 export function moveItem (doc: Y.Doc, id: string, to: number): boolean {
   return moveTo(doc, orderedItems(doc), id, to, -1)
@@ -283,6 +284,20 @@ export function removeTodo (doc: Y.Doc, list: Y.Map<unknown>, id: string): boole
 export function moveTodo (doc: Y.Doc, list: Y.Map<unknown>, id: string, to: number): boolean {
   const entries = checklistEntries(list)
   return entries !== undefined && moveTo(doc, orderedEntries(entries), id, to, 1)
+}
+
+/**
+ * The Y.Text under `key` of `m`, first converting a plain string stored there (a link URL written
+ * before URLs were Y.Text) so the field merges concurrent edits from then on. Two members
+ * converting at once: one Y.Text wins the key, and the UI re-binds to it (ui/text-at.ts).
+ */
+export function editableText (m: Y.Map<unknown>, key: string): Y.Text | undefined {
+  const v = m.get(key)
+  if (v instanceof Y.Text) return v
+  if (typeof v !== 'string') return undefined
+  const t = text(v)
+  m.set(key, t)
+  return t
 }
 
 /**

@@ -1,7 +1,10 @@
-import { For, Show, createSignal } from 'solid-js'
+import { Show, createSignal } from 'solid-js'
 import type * as Y from 'yjs'
 import * as model from '../../core/model.js'
 import type { ItemView } from '../bridge.js'
+import { useTextAt } from '../text-at.js'
+import { StableFor } from './StableFor.js'
+import { TextField } from './TextField.js'
 
 /** A checklist: add, tick, edit, reorder (buttons and drag) and delete entries. */
 export interface ChecklistProps {
@@ -30,9 +33,10 @@ export function Checklist (props: ChecklistProps) {
 
   return (
     <div class="checklist">
-      <ul class="entries" aria-label="Checklist entries">
-        <For each={props.item.entries}>
-          {(e, i) => (
+      <StableFor each={props.item.entries} tag="ul" class="entries" label="Checklist entries">
+        {(e, i) => {
+          const text = useTextAt(entry(e.id), 'text')
+          return (
             <li
               class="entry"
               classList={{ done: e.done }}
@@ -49,13 +53,7 @@ export function Checklist (props: ChecklistProps) {
                 aria-label={`Done: ${e.text}`}
                 onChange={ev => entry(e.id)?.set('done', ev.currentTarget.checked)}
               />
-              <input
-                class="entry-text"
-                value={e.text}
-                readOnly={props.readOnly}
-                aria-label="Entry text"
-                onInput={ev => { const t = entry(e.id)?.get('text'); if (t !== undefined) model.setText(t as Y.Text, ev.currentTarget.value) }}
-              />
+              <TextField class="entry-text" text={text()} readOnly={props.readOnly} label="Entry text" />
               <Show when={!props.readOnly}>
                 <span class="row-tools">
                   <button type="button" class="icon" aria-label="Move entry up" disabled={i() === 0} onClick={() => move(e.id, i() - 1)}>↑</button>
@@ -64,9 +62,9 @@ export function Checklist (props: ChecklistProps) {
                 </span>
               </Show>
             </li>
-          )}
-        </For>
-      </ul>
+          )
+        }}
+      </StableFor>
       <Show when={!props.readOnly}>
         <form class="add-entry" onSubmit={add}>
           <input placeholder="Add an entry" aria-label="New checklist entry" value={draft()} onInput={e => setDraft(e.currentTarget.value)} data-testid="todo-input" />

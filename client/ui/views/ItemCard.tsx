@@ -1,15 +1,17 @@
-import { Match, Show, Switch, createMemo } from 'solid-js'
-import * as Y from 'yjs'
+import { Match, Show, Switch } from 'solid-js'
+import type * as Y from 'yjs'
 import type { Sodium } from '../../../shared/sodium.js'
 import type { BlobKeys } from '../../core/files.js'
 import * as model from '../../core/model.js'
 import type { PresenceCursor } from '../../core/presence.js'
 import type { LabelledPeer } from '../peer-labels.js'
 import type { ItemView } from '../bridge.js'
+import { useTextAt } from '../text-at.js'
 import { Checklist } from './Checklist.js'
 import { FileItem } from './FileItem.js'
 import { LinkItem } from './LinkItem.js'
 import { NoteEditor } from './NoteEditor.js'
+import { TextField } from './TextField.js'
 
 /** One item of the space: its kind's view, plus move (buttons and drag handle) and delete. */
 export interface ItemCardProps {
@@ -30,16 +32,11 @@ export interface ItemCardProps {
 const KIND_LABEL: Record<string, string> = { note: 'Note', checklist: 'Checklist', link: 'Link', file: 'File', unknown: 'Item' }
 
 export function ItemCard (props: ItemCardProps) {
-  // A moved item is a new Y.Map (Yjs has no move), so the editor must re-bind when the index changes.
-  const noteText = createMemo(() => {
-    void props.index
-    const t = model.findItem(props.doc, props.item.id)?.get('text')
-    return t instanceof Y.Text ? t : undefined
-  })
-  const setTitle = (value: string): void => {
-    const t = model.findItem(props.doc, props.item.id)?.get('title')
-    if (t instanceof Y.Text) model.setText(t, value)
-  }
+  // A move only sets the item's `pos` (model.ts): its map and texts stay, so the card binds once
+  // and a move never re-creates the editor someone is typing in (issue 9).
+  const map = model.findItem(props.doc, props.item.id)
+  const noteText = useTextAt(map, 'text')
+  const title = useTextAt(map, 'title')
   return (
     <article
       class={`card kind-${props.item.kind}`}
@@ -60,7 +57,7 @@ export function ItemCard (props: ItemCardProps) {
         </Show>
         <span class="kind">{KIND_LABEL[props.item.kind]}</span>
         <Show when={props.item.kind === 'checklist'}>
-          <input class="card-title" value={props.item.title} readOnly={props.readOnly} aria-label="Checklist title" onInput={e => setTitle(e.currentTarget.value)} />
+          <TextField class="card-title" text={title()} readOnly={props.readOnly} label="Checklist title" />
         </Show>
         <span class="grow" />
         <Show when={!props.readOnly}>

@@ -2,6 +2,8 @@ import { Show } from 'solid-js'
 import type * as Y from 'yjs'
 import * as model from '../../core/model.js'
 import type { ItemView } from '../bridge.js'
+import { useTextAt } from '../text-at.js'
+import { TextField } from './TextField.js'
 
 /**
  * A link: URL, title and note. No preview is fetched: a server-side preview would tell the relay
@@ -24,21 +26,22 @@ export function safeHref (url: string): string | undefined {
 }
 
 export function LinkItem (props: LinkItemProps) {
-  const map = (): Y.Map<unknown> | undefined => model.findItem(props.doc, props.item.id)
-  const setField = (field: 'title' | 'note', value: string): void => {
-    const t = map()?.get(field)
-    if (t !== undefined) model.setText(t as Y.Text, value)
-  }
+  const map = model.findItem(props.doc, props.item.id)
+  const url = useTextAt(map, 'url')
+  const title = useTextAt(map, 'title')
+  const note = useTextAt(map, 'note')
+  // A URL stored as a plain string (older links) becomes a Y.Text when someone starts editing it.
+  const convertUrl = (): void => { if (!props.readOnly && url() === undefined && map !== undefined) model.editableText(map, 'url') }
   return (
     <div class="link">
       <label>URL
-        <input type="url" value={props.item.url} readOnly={props.readOnly} onChange={e => map()?.set('url', e.currentTarget.value.trim())} />
+        <TextField inputMode="url" text={url()} fallback={props.item.url} readOnly={props.readOnly} onFocus={convertUrl} />
       </label>
       <label>Title
-        <input value={props.item.title} readOnly={props.readOnly} onInput={e => setField('title', e.currentTarget.value)} />
+        <TextField text={title()} readOnly={props.readOnly} />
       </label>
       <label>Note
-        <textarea rows="2" value={props.item.note} readOnly={props.readOnly} onInput={e => setField('note', e.currentTarget.value)} />
+        <TextField multiline rows={2} text={note()} readOnly={props.readOnly} />
       </label>
       <Show when={safeHref(props.item.url)} fallback={<span class="muted">Not an http(s) link</span>}>
         {href => <a href={href()} target="_blank" rel="noopener noreferrer">Open {props.item.title || props.item.url}</a>}

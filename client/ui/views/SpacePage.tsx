@@ -13,7 +13,9 @@ import { ItemCard } from './ItemCard.js'
 import { PresenceBar } from './PresenceBar.js'
 import { SecurityPanel } from './SecurityPanel.js'
 import { SharePanel } from './SharePanel.js'
+import { StableFor } from './StableFor.js'
 import { StatusBar } from './StatusBar.js'
+import { TextField } from './TextField.js'
 
 /** A space: title, status, presence, share and security panels, and its items newest first. */
 export interface SpacePageProps {
@@ -57,15 +59,7 @@ export function SpacePage (props: SpacePageProps) {
       onDrop={e => { if ((e.dataTransfer?.files.length ?? 0) > 0) { e.preventDefault(); upload(e.dataTransfer?.files) } }}
     >
       <div class="space-head">
-        <input
-          class="space-title"
-          value={view.title}
-          placeholder="Untitled space"
-          aria-label="Space title"
-          readOnly={ro()}
-          data-testid="space-title"
-          onInput={e => model.setText(model.title(props.doc), e.currentTarget.value)}
-        />
+        <TextField class="space-title" text={model.title(props.doc)} placeholder="Untitled space" label="Space title" readOnly={ro()} testId="space-title" />
         <Show when={ro()}><span class="badge" data-testid="view-only">View only</span></Show>
       </div>
       <StatusBar status={props.session.status()} role={props.session.role()} alerts={props.session.alerts().length} onSecurity={() => setPanel('security')} />
@@ -117,26 +111,24 @@ export function SpacePage (props: SpacePageProps) {
         )}
       </For>
       <Show when={view.items.length > 0} fallback={<p class="empty muted">Nothing here yet.{ro() ? '' : ' Add a note, a checklist, a link or a file.'}</p>}>
-        <div class="items" data-testid="items">
-          <For each={view.items}>
-            {(item, i) => (
-              <ItemCard
-                doc={props.doc}
-                item={item}
-                index={i()}
-                count={view.items.length}
-                readOnly={ro()}
-                sodium={props.sodium}
-                origin={props.origin}
-                keys={props.session.keys}
-                peers={peers}
-                onCursor={c => props.session.setCursor(c)}
-                onDragStart={id => setDragged(id)}
-                onDrop={to => { const id = dragged(); if (id !== undefined && !ro()) model.moveItem(props.doc, id, to); setDragged(undefined) }}
-              />
-            )}
-          </For>
-        </div>
+        <StableFor each={view.items} tag="div" class="items" testId="items">
+          {(item, i) => (
+            <ItemCard
+              doc={props.doc}
+              item={item}
+              index={i()}
+              count={view.items.length}
+              readOnly={ro()}
+              sodium={props.sodium}
+              origin={props.origin}
+              keys={props.session.keys}
+              peers={peers}
+              onCursor={c => props.session.setCursor(c)}
+              onDragStart={id => setDragged(id)}
+              onDrop={to => { const id = dragged(); if (id !== undefined && !ro()) model.moveItem(props.doc, id, to); setDragged(undefined) }}
+            />
+          )}
+        </StableFor>
       </Show>
     </main>
   )
