@@ -67,22 +67,12 @@ const seedOf = (i: number): number => seedFromEnv ? BASE_SEED : (BASE_SEED + Mat
 const LINK = { backoffBaseMs: 20, backoffMaxMs: 200 }
 const HEAL_TIMEOUT_MS = Number(process.env.CONVERGENCE_HEAL_MS ?? 30_000)
 /** Unset: the seed decides (one run in three); 0 or 1 forces it off or on, the honest schedule unchanged. */
-/**
- * '' (a third of the runs, drawn from the seed), '1' (every run) or '0' (none). CI runs none for
- * now: about 1 hostile run in 20 still ends with an honest member's snapshot blamed after a
- * mutant (replicas that refused it at different points disagree on what that member's stream
- * holds); the issue 7 closing note lists the seeds. Run them with CONVERGENCE_HOSTILE= (empty).
- */
-const HOSTILE = process.env.CONVERGENCE_HOSTILE ?? '0'
+/** '' (a third of the runs, drawn from the seed: the default, so CI runs about 33 hostile runs in 100), '1' (every run) or '0' (none). */
+const HOSTILE = process.env.CONVERGENCE_HOSTILE ?? ''
 /** The hostile member draws from its own generator (seeded from the run's), so the honest schedule of a seed is the same with or without it. */
 const HOSTILE_SALT = 0x7ec0de
-/**
- * A poisoned snapshot is a big hammer: a few per run when asked for (CONVERGENCE_POISON=3). Off by
- * default: about 1 hostile run in 10 still ends with an honest snapshot blamed (content-mismatch)
- * or replicas not converging after a poisoned snapshot (the issue 7 closing note lists the seeds);
- * test/client/snapshot-poison.test.ts covers each poisoning deterministically.
- */
-const MAX_POISONED = Number(process.env.CONVERGENCE_POISON ?? 0)
+/** Poisoned snapshots per hostile run, at most (each kind of test/client/snapshot-poison.test.ts drawn in turn). */
+const MAX_POISONED = Number(process.env.CONVERGENCE_POISON ?? 3)
 /**
  * With a hostile member, replicas report a stream gap as withheld after 0.5 s instead of 5 s: a
  * member's snapshot that names its own stream positions a replica never took (past a refused
