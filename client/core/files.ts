@@ -26,7 +26,12 @@ const ABYTES = 17
 const HEADER_BYTES = 24
 const AD_TAG = new TextEncoder().encode('cove/file/v1\0')
 
-export type FileErrorCode = 'file/truncated' | 'file/bad-chunk' | 'file/trailing-bytes' | 'file/http' | 'file/network' | 'file/read-only' | 'file/quota'
+/**
+ * Why a file could not be read or sent. `network`: no answer from the relay (offline, or the relay
+ * is down); `not-found`: the relay has no such blob (not uploaded yet); `forbidden`: 403 (a bad or
+ * stale signature, or a space the relay does not know yet: created offline); `too-large`: 413.
+ */
+export type FileErrorCode = 'file/truncated' | 'file/bad-chunk' | 'file/trailing-bytes' | 'file/http' | 'file/network' | 'file/read-only' | 'file/quota' | 'file/not-found' | 'file/forbidden' | 'file/too-large'
 
 export type Progress = (done: number, total: number) => void
 
@@ -143,9 +148,18 @@ export function blobUrl (httpOrigin: string, keys: BlobKeys, blobId: Uint8Array)
 /** What an upload answer means; `body` is the relay's error code, when it sent one. */
 function uploadResult (status: number, body: string): Result<void, FileErrorCode> {
   if (status === 201 || status === 409) return ok(undefined)
-  if (status === 507) return err('file/quota', `the relay's file quota for this space is full (${body.trim() || status}); the file was not uploaded`)
-  return err('file/http', `the relay refused the upload (${status}${body.trim() === '' ? '' : ' ' + body.trim()})`)
+  const said = body.trim() === '' ? String(status) : `${status} ${body.trim()}`
+  if (status === 507) return err('file/quota', `the relay's file space for this space is full (${said})`)
+  if (status === 413) return err('file/too-large', `the file is larger than this relay accepts (${said})`)
+  if (status === 403) return err('file/forbidden', `the relay did not accept this device's upload permission (${said})`)
+  return err('file/http', `the relay refused the upload (${said})`)
 }
+
+/** Said instead of the browser's "Failed to fetch", which names neither the relay nor the network. */
+export const UNREACHABLE = 'the relay cannot be reached (no network, or the relay is down)'
+
+/** The bytes an upload sends: a file's ciphertext under its blob id (the key stays on the device). */
+export type Upload = Pick<Encrypted, 'blobId' | 'ciphertext' | 'size'>
 
 /**
  * PUT the ciphertext. XMLHttpRequest where it exists (fetch has no upload progress); fetch in Node.
@@ -155,7 +169,7 @@ function uploadResult (status: number, body: string): Result<void, FileErrorCode
  * a device the write key certifies. A fresh one-off device per upload, so the relay cannot link an
  * upload to the member device that writes the space's updates.
  */
-export async function uploadBlob (sodium: Sodium, httpOrigin: string, keys: BlobKeys, enc: Encrypted, onProgress?: Progress): Promise<Result<void, FileErrorCode>> {
+export async function uploadBlob (sodium: Sodium, httpOrigin: string, keys: BlobKeys, enc: Upload, onProgress?: Progress, signal?: AbortSignal): Promise<Result<void, FileErrorCode>> {
   const url = blobUrl(httpOrigin, keys, enc.blobId)
   const device = sodium.crypto_sign_keypair()
   const cert = certifyDevice(sodium, keys, device.publicKey)
@@ -170,27 +184,35 @@ export async function uploadBlob (sodium: Sodium, httpOrigin: string, keys: Blob
       x.setRequestHeader('content-type', 'application/octet-stream')
       x.upload.onprogress = e => onProgress?.(e.loaded, e.total)
       x.onload = () => resolve(uploadResult(x.status, x.responseText))
-      x.onerror = () => resolve(err('file/network', 'the upload failed: no connection to the relay'))
+      x.onerror = () => resolve(err('file/network', UNREACHABLE))
+      x.onabort = () => resolve(err('file/network', 'the upload was stopped'))
+      signal?.addEventListener('abort', () => x.abort(), { once: true })
       x.send(enc.ciphertext)
     })
   }
   try {
-    const r = await fetch(url, { method: 'PUT', headers: { [AUTH_HEADER]: auth, 'content-type': 'application/octet-stream' }, body: enc.ciphertext })
+    const r = await fetch(url, { method: 'PUT', headers: { [AUTH_HEADER]: auth, 'content-type': 'application/octet-stream' }, body: enc.ciphertext, ...(signal === undefined ? {} : { signal }) })
     onProgress?.(enc.size, enc.size)
     return uploadResult(r.status, r.status === 201 ? '' : await r.text().catch(() => ''))
-  } catch (e) {
-    return err('file/network', `the upload failed: ${e instanceof Error ? e.message : String(e)}`)
+  } catch {
+    return err('file/network', UNREACHABLE)
   }
 }
 
-/** GETs and decrypts a blob; the result is the plaintext as a Blob. */
+/** GETs and decrypts a blob; the result is the plaintext as a Blob. A 404 is `file/not-found`: not uploaded (yet). */
 export async function downloadFile (sodium: Sodium, httpOrigin: string, keys: BlobKeys, blobId: Uint8Array, key: Uint8Array, onProgress?: Progress): Promise<Result<Blob, FileErrorCode>> {
   let r: Response
   try {
     r = await fetch(blobUrl(httpOrigin, keys, blobId), { headers: { [AUTH_HEADER]: signBlobRequest(sodium, keys.access.privateKey, 'GET', keys.spaceId, blobId) }, cache: 'no-store' })
-  } catch (e) {
-    return err('file/network', `the download failed: ${e instanceof Error ? e.message : String(e)}`)
+  } catch {
+    return err('file/network', UNREACHABLE)
   }
+  if (r.status === 404) return err('file/not-found', 'the relay does not have this file')
   if (!r.ok || r.body === null) return err('file/http', `the relay could not send the file (${r.status})`)
   return decryptStream(sodium, r.body, key, blobId, onProgress, Number(r.headers.get('content-length') ?? 0))
+}
+
+/** Decrypts a ciphertext kept on this device (client/core/local-files.ts): opening it needs no relay. */
+export function decryptBlob (sodium: Sodium, ciphertext: Blob, key: Uint8Array, blobId: Uint8Array, onProgress?: Progress): Promise<Result<Blob, FileErrorCode>> {
+  return decryptStream(sodium, ciphertext.stream(), key, blobId, onProgress, ciphertext.size)
 }
