@@ -1,3 +1,5 @@
+import { deleteDb, done, req } from './idb.js'
+import { deleteLocalFilesDb } from './idb-local-files.js'
 import { sameBytes, type SpaceStore, type StoredSpace, type WriteBatch } from './store.js'
 
 /**
@@ -29,21 +31,6 @@ export const DB_PREFIX = 'cove-space-'
 const DB_VERSION = 2
 
 interface OutboxRow { readonly e: Uint8Array; readonly h: number }
-
-function req<T> (r: IDBRequest<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    r.onsuccess = () => resolve(r.result)
-    r.onerror = () => reject(r.error ?? new Error('IndexedDB request failed'))
-  })
-}
-
-function done (tx: IDBTransaction): Promise<void> {
-  return new Promise((resolve, reject) => {
-    tx.oncomplete = () => resolve()
-    tx.onerror = () => reject(tx.error ?? new Error('IndexedDB transaction failed'))
-    tx.onabort = () => reject(tx.error ?? new Error('IndexedDB transaction aborted'))
-  })
-}
 
 /** FNV-1a over the bytes: a lookup key only, every match is confirmed by `sameBytes`. */
 function hash32 (b: Uint8Array): number {
@@ -155,13 +142,8 @@ export function createIdbSpaceStore (spaceIdHex: string, idb: IDBFactory = globa
   }
 }
 
-/** Deletes every local trace of a space (leaving it on this device). */
-export function deleteSpaceDb (spaceIdHex: string, idb: IDBFactory = globalThis.indexedDB): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const r = idb.deleteDatabase(DB_PREFIX + spaceIdHex)
-    r.onsuccess = () => resolve()
-    r.onerror = () => reject(r.error ?? new Error('could not delete local data'))
-    // Another tab still has it open: the delete completes once that tab closes it.
-    r.onblocked = () => resolve()
-  })
+/** Deletes every local trace of a space (leaving it on this device): its replica and the files kept here. */
+export async function deleteSpaceDb (spaceIdHex: string, idb: IDBFactory = globalThis.indexedDB): Promise<void> {
+  await deleteDb(DB_PREFIX + spaceIdHex, idb)
+  await deleteLocalFilesDb(spaceIdHex, idb)
 }
