@@ -8,10 +8,14 @@ import * as Y from 'yjs'
  *     note:      { id, kind: 'note', created, text: Y.Text }
  *     link:      { id, kind: 'link', created, url: Y.Text (a plain string in links made before issue 9), title: Y.Text, note: Y.Text }
  *     checklist: { id, kind: 'checklist', created, title: Y.Text, entries: Y.Array<Y.Map{ id, text: Y.Text, done: boolean }> }
- *     file:      { id, kind: 'file', created, name, size, mime, blob: hex id, key: b64u, chunk: number, thumb?: Uint8Array (JPEG) }
+ *     file:      { id, kind: 'file', created, name, size, mime, blob: hex id, key: b64u, chunk: number, thumb?: Uint8Array (JPEG),
+ *                  from?: string, pending?: true }
  *
  * A file's bytes live on the relay as an encrypted blob; its name, type, key and thumbnail live
- * only here, inside the encrypted document (client/core/files.ts).
+ * only here, inside the encrypted document (client/core/files.ts). A file is listed as soon as it
+ * is added, before the relay has it (issue 9.5): `pending` says its blob is still on the device of
+ * `from` (the adder's name), which removes the mark once the relay has it. Items without the
+ * mark (all made before issue 9.5) were added only once uploaded.
  *
  * The first checklist is "the space's checklist" that `add-todo` appends to.
  */
@@ -22,7 +26,7 @@ export type ItemJSON =
   | { id: string; kind: 'note'; created: number; text: string }
   | { id: string; kind: 'link'; created: number; url: string; title: string; note: string }
   | { id: string; kind: 'checklist'; created: number; title: string; entries: TodoJSON[] }
-  | { id: string; kind: 'file'; created: number; name: string; size: number; mime: string; blob: string; key: string; chunk: number }
+  | { id: string; kind: 'file'; created: number; name: string; size: number; mime: string; blob: string; key: string; chunk: number; from?: string; pending?: true }
 export interface SpaceJSON { title: string; items: ItemJSON[] }
 
 export const title = (doc: Y.Doc): Y.Text => doc.getText('title')
@@ -147,7 +151,11 @@ export function toJSON (doc: Y.Doc): SpaceJSON {
         break
       }
       case 'file':
-        out.push({ id, kind: 'file', created, name: str(m.get('name')), size: num(m.get('size')), mime: str(m.get('mime')), blob: str(m.get('blob')), key: str(m.get('key')), chunk: num(m.get('chunk')) })
+        out.push({
+          id, kind: 'file', created, name: str(m.get('name')), size: num(m.get('size')), mime: str(m.get('mime')), blob: str(m.get('blob')), key: str(m.get('key')), chunk: num(m.get('chunk')),
+          ...(typeof m.get('from') === 'string' ? { from: str(m.get('from')) } : {}),
+          ...(m.get('pending') === true ? { pending: true as const } : {})
+        })
         break
       default: break
     }
@@ -164,17 +172,36 @@ export interface FileMeta {
   readonly key: string
   readonly chunk: number
   readonly thumb?: Uint8Array
+  /** The item's id, when the caller needs it before the item exists (the upload queue names it). */
+  readonly id?: string
+  /** Who added it (their name), for "not uploaded yet by …". */
+  readonly from?: string
+  /** Listed before the relay has its blob (see the model comment). */
+  readonly pending?: boolean
 }
 
 export function addFile (doc: Y.Doc, f: FileMeta): string {
-  const id = newId()
+  const id = f.id ?? newId()
   const m = new Y.Map<unknown>()
   m.set('id', id); m.set('kind', 'file'); m.set('created', Date.now())
   m.set('name', f.name); m.set('size', f.size); m.set('mime', f.mime); m.set('blob', f.blob); m.set('key', f.key); m.set('chunk', f.chunk)
   if (f.thumb !== undefined) m.set('thumb', f.thumb)
+  if (f.from !== undefined) m.set('from', f.from)
+  if (f.pending === true) m.set('pending', true)
   m.set('pos', nextPos(orderedItems(doc), 1))
   items(doc).insert(0, [m])
   return id
+}
+
+/**
+ * The relay has the file's blob now: others may download it. Only when the item still names that
+ * blob (an item changed meanwhile is left alone); false when there was nothing to clear.
+ */
+export function markFileUploaded (doc: Y.Doc, id: string, blob: string): boolean {
+  const m = findItem(doc, id)
+  if (m?.get('kind') !== 'file' || m.get('blob') !== blob || !m.has('pending')) return false
+  m.delete('pending')
+  return true
 }
 
 /** Removes an item (any kind) by id; false when it is already gone. */

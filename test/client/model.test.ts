@@ -18,6 +18,26 @@ describe('content model against content any member could write', () => {
   })
 })
 
+describe('files listed before they are uploaded (issue 9.5)', () => {
+  it('a pending file names who added it; marking it uploaded clears the mark on every replica, only for its blob', () => {
+    const a = new Y.Doc()
+    const b = new Y.Doc()
+    const blob = 'ab'.repeat(16)
+    const id = model.addFile(a, { id: 'f1', name: 'x.bin', size: 3, mime: 'application/octet-stream', blob, key: 'k', chunk: 65536, from: 'Alice', pending: true })
+    expect(id).toBe('f1')
+    Y.applyUpdate(b, Y.encodeStateAsUpdate(a))
+    expect(model.toJSON(b).items[0]).toMatchObject({ id: 'f1', from: 'Alice', pending: true })
+    expect(model.markFileUploaded(a, 'f1', 'cd'.repeat(16))).toBe(false)
+    expect(model.markFileUploaded(a, 'f1', blob)).toBe(true)
+    expect(model.markFileUploaded(a, 'f1', blob)).toBe(false)
+    Y.applyUpdate(b, Y.encodeStateAsUpdate(a, Y.encodeStateVector(b)))
+    expect(model.toJSON(b).items[0]).not.toHaveProperty('pending')
+    // Files from before issue 9.5 carry neither field.
+    model.addFile(a, { name: 'old.bin', size: 1, mime: '', blob: 'ef'.repeat(16), key: 'k', chunk: 65536 })
+    expect(Object.keys(model.toJSON(a).items[0]!)).not.toContain('from')
+  })
+})
+
 describe('reordering', () => {
   const sync = (a: Y.Doc, b: Y.Doc): void => {
     Y.applyUpdate(b, Y.encodeStateAsUpdate(a, Y.encodeStateVector(b)))
