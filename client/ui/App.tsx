@@ -3,7 +3,8 @@ import * as Y from 'yjs'
 import { fromB64u, fromHex, toHex } from '../../shared/bytes.js'
 import { deriveKeys, formatLink, newSpaceSecrets, parseLink, relayWsUrl } from '../../shared/keys.js'
 import { getSodium, type Sodium } from '../../shared/sodium.js'
-import { downloadFile, type BlobKeys } from '../core/files.js'
+import { decryptBlob, downloadFile, type BlobKeys } from '../core/files.js'
+import { createIdbLocalFileStore } from '../core/idb-local-files.js'
 import { createIdbSpaceStore, deleteSpaceDb } from '../core/idb-store.js'
 import { RelayLink } from '../core/link.js'
 import * as model from '../core/model.js'
@@ -182,16 +183,20 @@ export function App () {
       const path = `files/${item.id}-${item.name.replace(/[\\/:*?"<>|\u0000-\u001f]/g, '_') || 'file'}`
       return { ...rest, path, key }
     })
+    const localFiles = createIdbLocalFileStore(id)
     for (const item of items) {
       if (item.kind !== 'file') continue
       const fileKey = fromB64u(item.key)
       const blobId = fromHex(item.blob)
+      // A file added on this device opens from the copy kept here (issue 9.5): it may not be on the relay yet.
+      const kept = blobId === undefined ? undefined : await localFiles.ciphertext(item.blob).catch(() => undefined)
       const r = keys === undefined || fileKey === undefined || blobId === undefined
         ? undefined
-        : await downloadFile(e.sodium, e.origin, keys, blobId, fileKey)
+        : kept !== undefined ? await decryptBlob(e.sodium, kept, fileKey, blobId) : await downloadFile(e.sodium, e.origin, keys, blobId, fileKey)
       if (r?.ok === true) files.push({ name: item.path, data: new Uint8Array(await r.value.arrayBuffer()) })
       else missing.push(item.path)
     }
+    await localFiles.close()
     const out = { exportedAt: new Date().toISOString(), ...json, items: items.map(i => i.kind === 'file' ? (({ key: _key, ...rest }) => rest)(i) : i), missing }
     const parts = zipStore([{ name: 'space.json', data: new TextEncoder().encode(JSON.stringify(out, null, 2)) }, ...files])
     downloadBlob(fileName(json.title).replace(/\.json$/, '') + '.zip', new Blob(parts as BlobPart[], { type: 'application/zip' }))

@@ -29,6 +29,9 @@ export interface ItemView {
   size: number
   mime: string
   hasThumb: boolean
+  /** A file's adder (their name) and whether the relay lacks its blob yet (model.ts). */
+  from: string
+  pending: boolean
 }
 export interface SpaceView { title: string; items: ItemView[] }
 
@@ -55,7 +58,9 @@ export function project (doc: Y.Doc): SpaceView {
       name: str(m.get('name')),
       size: num(m.get('size')),
       mime: str(m.get('mime')),
-      hasThumb: m.get('thumb') instanceof Uint8Array
+      hasThumb: m.get('thumb') instanceof Uint8Array,
+      from: kind === 'file' ? str(m.get('from')) : '',
+      pending: kind === 'file' && m.get('pending') === true
     })
   }
   return { title: model.title(doc).toString(), items }

@@ -1,13 +1,20 @@
-import { Show, createMemo, createSignal, onCleanup } from 'solid-js'
+import { Show, createEffect, createMemo, createSignal, onCleanup, useContext } from 'solid-js'
 import type * as Y from 'yjs'
 import { fromB64u, fromHex } from '../../../shared/bytes.js'
 import type { Sodium } from '../../../shared/sodium.js'
-import { downloadFile, type BlobKeys } from '../../core/files.js'
+import { decryptBlob, downloadFile, type BlobKeys } from '../../core/files.js'
 import * as model from '../../core/model.js'
 import type { ItemView } from '../bridge.js'
+import { cardStatus, downloadFailure } from '../file-words.js'
 import { formatBytes } from '../format.js'
+import { SpaceFilesContext } from '../uploads.js'
 
-/** A file or photo: its on-device thumbnail, and a download that decrypts in the browser. */
+/**
+ * A file or photo: its on-device thumbnail, where its bytes are, and a download that decrypts in
+ * the browser: from the copy kept on this device when it was added here (so it opens offline),
+ * else from the relay. A file still on another member's device cannot be downloaded yet, and
+ * says so (issue 9.5).
+ */
 export interface FileItemProps {
   readonly doc: Y.Doc
   readonly item: ItemView
@@ -30,17 +37,31 @@ export function FileItem (props: FileItemProps) {
   }, undefined)
   onCleanup(() => { const u = thumbUrl(); if (u !== undefined) URL.revokeObjectURL(u) })
 
+  const files = useContext(SpaceFilesContext)
+  const blob = String(model.findItem(props.doc, props.item.id)?.get('blob') ?? '')
+  /** This device's entry for the file, when it was added here. */
+  const row = createMemo(() => files?.rows().find(r => r.blob === blob))
+  const status = (): string => cardStatus(props.item.pending, props.item.from, row())
+  // The worker clears `pending` as soon as the relay has the file; should that edit have missed
+  // (the item reached this tab's document after the upload), any tab that sees both clears it.
+  createEffect(() => { if (props.item.pending && row()?.phase === 'uploaded') model.markFileUploaded(props.doc, props.item.id, blob) })
+
   const download = async (): Promise<void> => {
     setError(undefined)
     const m = model.findItem(props.doc, props.item.id)
     const key = fromB64u(String(m?.get('key') ?? ''))
-    const blob = String(m?.get('blob') ?? '')
     const blobId = fromHex(blob)
-    if (key === undefined || blobId?.length !== 16) return void setError('this file entry is damaged')
+    if (key === undefined || blobId?.length !== 16) return void setError('This file entry is damaged.')
     setProgress({ done: 0, total: props.item.size })
-    const r = await downloadFile(props.sodium, props.origin, props.keys, blobId, key, (done, total) => setProgress({ done, total }))
+    const start = performance.now()
+    const kept = await files?.local(blob)
+    const onProgress = (done: number, total: number): void => { setProgress({ done, total }) }
+    const r = kept !== undefined
+      ? await decryptBlob(props.sodium, kept, key, blobId, onProgress)
+      : await downloadFile(props.sodium, props.origin, props.keys, blobId, key, onProgress)
     setProgress(undefined)
-    if (!r.ok) return void setError(r.message)
+    if (!r.ok) return void setError(downloadFailure(r.code, r.message, props.item.pending, props.item.from, navigator.onLine))
+    try { performance.measure(kept === undefined ? 'cove:download' : 'cove:open-kept', { start, end: performance.now(), detail: { bytes: props.item.size } }) } catch {}
     const url = URL.createObjectURL(new Blob([r.value], { type: props.item.mime || 'application/octet-stream' }))
     const a = document.createElement('a')
     a.href = url
@@ -58,7 +79,8 @@ export function FileItem (props: FileItemProps) {
       <div class="file-meta">
         <strong class="file-name">{props.item.name}</strong>
         <span class="muted">{formatBytes(props.item.size)} · {props.item.mime || 'file'}</span>
-        <button type="button" onClick={() => void download()} disabled={progress() !== undefined} data-testid="download">Download</button>
+        <span class="muted file-status" data-testid="file-status">{status()}</span>
+        <button type="button" onClick={() => void download()} disabled={progress() !== undefined || (props.item.pending && row() === undefined)} data-testid="download">Download</button>
         <Show when={progress()}>{p => <progress max={Math.max(1, p().total)} value={p().done} aria-label="Download progress" />}</Show>
         <Show when={error()}>{e => <span class="error-text" role="alert">{e()}</span>}</Show>
       </div>

@@ -1,14 +1,14 @@
-import { For, Show, createMemo, createSignal } from 'solid-js'
+import { Index, Show, createEffect, createMemo, createSignal, on, onCleanup } from 'solid-js'
 import type * as Y from 'yjs'
 import type { Sodium } from '../../../shared/sodium.js'
 import * as model from '../../core/model.js'
 import { useSpaceView } from '../bridge.js'
-import { formatBytes } from '../format.js'
 import { spaceCode } from '../fingerprint.js'
 import { labelPeers, selfNeedsTag } from '../peer-labels.js'
 import { profile } from '../profile.js'
 import type { SpaceSession } from '../session.js'
-import { dismissUpload, uploadFile, uploads } from '../uploads.js'
+import { canRetry, rowText } from '../file-words.js'
+import { openSpaceFiles, SpaceFilesContext } from '../uploads.js'
 import { ItemCard } from './ItemCard.js'
 import { PresenceBar } from './PresenceBar.js'
 import { SecurityPanel } from './SecurityPanel.js'
@@ -37,9 +37,15 @@ export function SpacePage (props: SpacePageProps) {
   const self = () => ({ name: profile().name, device: props.session.device() })
   const peers = createMemo(() => labelPeers(props.session.peers(), self()))
   const toggle = (p: 'share' | 'security'): void => { setPanel(cur => cur === p ? undefined : p) }
-  const upload = (files: FileList | null | undefined): void => {
-    if (ro() || files === null || files === undefined) return
-    for (const f of Array.from(files)) void uploadFile(props.sodium, props.origin, props.session.keys, props.doc, f)
+  // This device's files of the space: kept encrypted here at once, uploaded by a queue (issue 9.5).
+  const files = openSpaceFiles({ spaceId: props.session.id, keys: props.session.keys, sodium: props.sodium, origin: props.origin, doc: () => props.doc })
+  onCleanup(() => { void files.close() })
+  // The space's socket is back, so the relay answers: queued uploads need not wait out their backoff.
+  createEffect(on(() => props.session.status().connection, c => { if (c === 'online') files.reachable() }))
+  const queue = createMemo(() => files.rows().filter(r => r.phase !== 'uploaded'))
+  const upload = (list: FileList | null | undefined): void => {
+    if (ro() || list === null || list === undefined) return
+    files.add(Array.from(list), profile().name)
   }
   const addLink = (e: SubmitEvent): void => {
     e.preventDefault()
@@ -99,37 +105,45 @@ export function SpacePage (props: SpacePageProps) {
           </form>
         </Show>
       </Show>
-      <For each={uploads()}>
-        {u => (
-          <div class="upload" data-testid="upload">
-            <span>{u.phase === 'encrypting' ? 'Encrypting' : u.phase === 'uploading' ? 'Uploading' : 'Failed'} {u.name}</span>
-            <progress max={Math.max(1, u.total)} value={u.done} aria-label={`${u.phase} ${u.name}`} />
-            <span class="muted">{formatBytes(u.done)} / {formatBytes(u.total)}</span>
-            <Show when={u.error}>{e => <span class="error-text" role="alert">{e()}</span>}</Show>
-            <Show when={u.phase === 'failed'}><button type="button" class="small" onClick={() => dismissUpload(u.id)}>Dismiss</button></Show>
-          </div>
-        )}
-      </For>
-      <Show when={view.items.length > 0} fallback={<p class="empty muted">Nothing here yet.{ro() ? '' : ' Add a note, a checklist, a link or a file.'}</p>}>
-        <StableFor each={view.items} tag="div" class="items" testId="items">
-          {(item, i) => (
-            <ItemCard
-              doc={props.doc}
-              item={item}
-              index={i()}
-              count={view.items.length}
-              readOnly={ro()}
-              sodium={props.sodium}
-              origin={props.origin}
-              keys={props.session.keys}
-              peers={peers}
-              onCursor={c => props.session.setCursor(c)}
-              onDragStart={id => setDragged(id)}
-              onDrop={to => { const id = dragged(); if (id !== undefined && !ro()) model.moveItem(props.doc, id, to); setDragged(undefined) }}
-            />
-          )}
-        </StableFor>
+      <Show when={queue().length > 0}>
+        <section class="uploads" aria-label="Files not on the relay yet" aria-live="polite">
+          {/* By position: progress changes a row many times a second, and must not re-create it under a click. */}
+          <Index each={queue()}>
+            {u => (
+              <div class={`upload ${u().phase}`} data-testid="upload" data-state={u().phase}>
+                <span class="upload-text">{rowText(u())}</span>
+                <Show when={u().phase === 'encrypting' || u().phase === 'uploading'}>
+                  <progress max={Math.max(1, u().bytes)} value={u().done} aria-label={`${u().phase === 'encrypting' ? 'Encrypting' : 'Uploading'} ${u().name}`} />
+                </Show>
+                <Show when={canRetry(u())}><button type="button" class="small" onClick={() => files.retry(u().blob)}>Retry</button></Show>
+                <Show when={u().phase === 'not-kept'}><button type="button" class="small" onClick={() => files.dismiss(u().blob)}>Dismiss</button></Show>
+              </div>
+            )}
+          </Index>
+        </section>
       </Show>
+      <SpaceFilesContext.Provider value={files}>
+        <Show when={view.items.length > 0} fallback={<p class="empty muted">Nothing here yet.{ro() ? '' : ' Add a note, a checklist, a link or a file.'}</p>}>
+          <StableFor each={view.items} tag="div" class="items" testId="items">
+            {(item, i) => (
+              <ItemCard
+                doc={props.doc}
+                item={item}
+                index={i()}
+                count={view.items.length}
+                readOnly={ro()}
+                sodium={props.sodium}
+                origin={props.origin}
+                keys={props.session.keys}
+                peers={peers}
+                onCursor={c => props.session.setCursor(c)}
+                onDragStart={id => setDragged(id)}
+                onDrop={to => { const id = dragged(); if (id !== undefined && !ro()) model.moveItem(props.doc, id, to); setDragged(undefined) }}
+              />
+            )}
+          </StableFor>
+        </Show>
+      </SpaceFilesContext.Provider>
     </main>
   )
 }
