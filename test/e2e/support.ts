@@ -5,6 +5,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import zlib from 'node:zlib'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import type { BlobQuota } from '../../relay/blob-quota.js'
 import { createHttpHandler } from '../../relay/http.js'
 import { startRelay, type RelayServer } from '../../relay/server.js'
 import { createSqliteStore } from '../../relay/storage/sqlite.js'
@@ -37,14 +38,15 @@ export interface AppRelay {
   close (): Promise<void>
 }
 
-export async function startAppRelay (): Promise<AppRelay> {
+/** `blobQuota` caps each space's files on the relay (the over-quota tests). */
+export async function startAppRelay (opts: { readonly blobQuota?: BlobQuota } = {}): Promise<AppRelay> {
   const dir = tempDir('cove-e2e-')
   const logs: string[] = []
   const requests: string[] = []
   const store = createSqliteStore(path.join(dir, 'relay.sqlite'))
   const handler = createHttpHandler({
     appDir: path.join(ROOT, 'dist'),
-    blobs: { dir: path.join(dir, 'blobs'), store, sodium: await getSodium() },
+    blobs: { dir: path.join(dir, 'blobs'), store, sodium: await getSodium(), ...(opts.blobQuota === undefined ? {} : { quota: opts.blobQuota }) },
     log: line => logs.push(line)
   })
   const onRequest: http.RequestListener = (req, res) => {
