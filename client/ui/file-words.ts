@@ -14,7 +14,9 @@ export function rowText (r: UploadRow): string {
   switch (r.phase) {
     case 'encrypting': return `Encrypting ${r.name} (${formatBytes(r.done)} of ${formatBytes(r.bytes)})`
     case 'not-kept': return `${r.name} was not added: ${r.error?.message ?? 'it could not be kept on this device'}.`
-    case 'uploading': return `Uploading ${r.name}: ${percent(r)} of ${formatBytes(r.bytes)}`
+    case 'uploading': return r.done >= r.bytes
+      ? `Uploading ${r.name}: all ${formatBytes(r.bytes)} sent, waiting for the relay to confirm`
+      : `Uploading ${r.name}: ${percent(r)} of ${formatBytes(r.bytes)}`
     case 'uploaded': return `${r.name} is on the relay.`
     case 'waiting':
       if (r.error === undefined) return `${r.name} is kept on this device, waiting for the relay; it uploads by itself.`

@@ -7,7 +7,7 @@ import * as model from '../../core/model.js'
 import type { ItemView } from '../bridge.js'
 import { cardStatus, downloadFailure } from '../file-words.js'
 import { formatBytes } from '../format.js'
-import { SpaceFilesContext } from '../uploads.js'
+import { SpaceFilesContext, throttled } from '../uploads.js'
 
 /**
  * A file or photo: its on-device thumbnail, where its bytes are, and a download that decrypts in
@@ -55,7 +55,7 @@ export function FileItem (props: FileItemProps) {
     setProgress({ done: 0, total: props.item.size })
     const start = performance.now()
     const kept = await files?.local(blob)
-    const onProgress = (done: number, total: number): void => { setProgress({ done, total }) }
+    const onProgress = throttled((done, total) => { setProgress({ done, total }) })
     const r = kept !== undefined
       ? await decryptBlob(props.sodium, kept, key, blobId, onProgress)
       : await downloadFile(props.sodium, props.origin, props.keys, blobId, key, onProgress)
