@@ -35,6 +35,11 @@ export interface AppRelay {
   readonly logs: string[]
   /** Every HTTP request the relay received: request line and headers, as the server saw them. */
   readonly requests: string[]
+  /**
+   * Holds every blob upload (the relay reads none of its body) until the returned function is
+   * called: the browser then shows an upload in progress, as far as the socket buffers let it go.
+   */
+  holdBlobPuts (): () => void
   close (): Promise<void>
 }
 
@@ -49,8 +54,14 @@ export async function startAppRelay (opts: { readonly blobQuota?: BlobQuota } = 
     blobs: { dir: path.join(dir, 'blobs'), store, sodium: await getSodium(), ...(opts.blobQuota === undefined ? {} : { quota: opts.blobQuota }) },
     log: line => logs.push(line)
   })
+  let held: Promise<void> | undefined
   const onRequest: http.RequestListener = (req, res) => {
     requests.push(`${req.method ?? ''} ${req.url ?? ''} ${JSON.stringify(req.headers)}`)
+    if (held !== undefined && req.method === 'PUT' && req.url?.startsWith('/blobs/') === true) {
+      req.pause()
+      void held.then(() => handler(req, res))
+      return
+    }
     handler(req, res)
   }
   const relay = await startRelay({ store, onRequest, log: line => logs.push(line) })
@@ -61,6 +72,11 @@ export async function startAppRelay (opts: { readonly blobQuota?: BlobQuota } = 
     dir,
     logs,
     requests,
+    holdBlobPuts () {
+      let release: () => void = () => {}
+      held = new Promise(resolve => { release = resolve })
+      return () => { held = undefined; release() }
+    },
     async close () {
       await relay.close()
     }
