@@ -204,7 +204,12 @@ export function App () {
   }
 
   const leave = async (id: string): Promise<void> => {
-    if (!confirm('Leave this space? Its copy in this browser is deleted; others keep theirs.')) return
+    // Files added here and not uploaded yet exist nowhere else: say so before deleting them.
+    const kept = createIdbLocalFileStore(id)
+    const unsent = (await kept.list().catch(() => [])).filter(f => f.phase !== 'uploaded').length
+    await kept.close()
+    const warning = unsent === 0 ? '' : ` ${unsent} ${unsent === 1 ? 'file' : 'files'} added here ${unsent === 1 ? 'is' : 'are'} not on the relay yet and would be lost.`
+    if (!confirm(`Leave this space? Its copy in this browser is deleted; others keep theirs.${warning}`)) return
     const open = session()
     if (open?.id === id) {
       go({ page: 'list' })

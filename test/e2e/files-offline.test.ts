@@ -192,6 +192,11 @@ describe.skipIf(!hasChromium)('files are local-first (issue 9.5)', () => {
     await expect.poll(() => putsOf(big.length).length, { timeout: 10_000 }).toBe(before + 1)
     await expect.poll(() => row.getAttribute('data-state')).toBe('held')
     expect(traffic.errors.filter(e => !/Failed to load resource|ERR_INTERNET_DISCONNECTED|507/.test(e))).toEqual([])
+    // Leaving would delete the only copy: the question says so (and is declined here).
+    const asked = new Promise<string>(resolve => a.page.once('dialog', d => { resolve(d.message()); void d.dismiss() }))
+    await a.page.getByRole('button', { name: 'Leave' }).click()
+    expect(await asked).toMatch(/1 file added here is not on the relay yet and would be lost/)
+    expect(await a.page.getByTestId('item-file').count()).toBe(3)
   })
 })
 
