@@ -177,7 +177,8 @@ export function openSpaceFiles (deps: SpaceFilesDeps): SpaceFiles {
     // No Web Locks (an insecure origin): this tab assumes it is the only one.
     void work().catch(e => console.error('cove: the upload queue failed', e))
   } else {
-    locks.request(name, { signal: abort.signal }, work).catch(() => {})
+    // Queue for the lock: granted at once, or when the tab holding it closes the space.
+    locks.request(name, { signal: abort.signal }, work).catch(e => { if (!closed) console.error('cove: the upload queue failed', e) })
     void readStored()
     post({ t: 'hello' })
   }
