@@ -16,13 +16,14 @@ import { ARTIFACTS, buildApp, hasChromium, launch, newPage, newTraffic, record, 
  * quota stays on Alice's device with words saying why (and Bob reads "not uploaded yet by Alice"),
  * and two tabs of one profile upload a queued file once.
  *
- * Before the fix (run on 6c55c95: this file and the `blobQuota` option of support.ts, the app as it
- * was), 5 of 6 failed; only the setup passed:
+ * Before the fix (run on 6c55c95 with this file and this support.ts, the app as it was), 5 of 6
+ * failed; only the setup passed:
  *   - added offline:   "expected +0 to be 1" item-file (poll timed out): the upload row said
  *                      "Failed offline.bin … the upload failed: no connection to the relay" with
  *                      only Dismiss, and no item was added to the space;
  *   - offline reload:  locator.waitFor item-file timed out (20 s): nothing was kept;
- *   - back online:     "expected +0 to be 1" item-file at Bob: nothing uploaded by itself;
+ *   - back online:     no upload row to hold ("locator.getAttribute: Timeout 30000ms"): nothing
+ *                      was queued, so nothing uploaded by itself;
  *   - two tabs:        "expected +0 to be 2" item-file;
  *   - over the quota:  upload row data-state "expected null to be 'held'" (no queue states).
  *
