@@ -2,6 +2,7 @@ import { createStore, reconcile, type Store } from 'solid-js/store'
 import { onCleanup } from 'solid-js'
 import * as Y from 'yjs'
 import * as model from '../core/model.js'
+import * as trash from '../core/trash.js'
 
 /**
  * The one bridge from a Y.Doc to Solid (STYLE.md §Solid): the doc is observed deeply and each
@@ -30,7 +31,8 @@ export interface ItemView {
   mime: string
   hasThumb: boolean
 }
-export interface SpaceView { title: string; items: ItemView[] }
+/** `items` is what the space shows; `trash` what is in its Trash (client/core/trash.ts). */
+export interface SpaceView { title: string; items: ItemView[]; trash: trash.Trashed[] }
 
 const str = (v: unknown): string => v instanceof Y.Text ? v.toString() : typeof v === 'string' ? v : ''
 const num = (v: unknown): number => typeof v === 'number' && Number.isFinite(v) ? v : 0
@@ -58,7 +60,7 @@ export function project (doc: Y.Doc): SpaceView {
       hasThumb: m.get('thumb') instanceof Uint8Array
     })
   }
-  return { title: model.title(doc).toString(), items }
+  return { title: model.title(doc).toString(), items, trash: trash.list(doc) }
 }
 
 interface Shared { store: Store<SpaceView>; refs: number; stop: () => void }
