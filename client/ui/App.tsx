@@ -99,6 +99,8 @@ export function App () {
     setOpening(true)
     void (async () => {
       const entry = await registry.getSpace(r.id)
+      // The route moved on while the registry answered: whatever this run would say is stale.
+      if (cancelled) return
       if (entry === undefined) { report('this browser has no key for that space; open its invite link', 'Unknown space'); go({ page: 'list' }, true); return }
       entry.openedAt = Date.now()
       await registry.putSpace(entry)
