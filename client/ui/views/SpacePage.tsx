@@ -8,6 +8,7 @@ import { spaceCode } from '../fingerprint.js'
 import { labelPeers, selfNeedsTag } from '../peer-labels.js'
 import { profile } from '../profile.js'
 import type { SpaceSession } from '../session.js'
+import { useTabTitle } from '../tab-title.js'
 import { dismissUpload, uploadFile, uploads } from '../uploads.js'
 import { ItemCard } from './ItemCard.js'
 import { PresenceBar } from './PresenceBar.js'
@@ -29,6 +30,7 @@ export interface SpacePageProps {
 
 export function SpacePage (props: SpacePageProps) {
   const view = useSpaceView(props.doc)
+  useTabTitle(() => view.title)
   const [panel, setPanel] = createSignal<'share' | 'security' | undefined>()
   const [dragged, setDragged] = createSignal<string | undefined>()
   const [linkForm, setLinkForm] = createSignal(false)
