@@ -3,6 +3,7 @@ import type * as Y from 'yjs'
 import type { Sodium } from '../../../shared/sodium.js'
 import * as model from '../../core/model.js'
 import { useSpaceView } from '../bridge.js'
+import { focusWhenMounted } from '../focus-request.js'
 import { formatBytes } from '../format.js'
 import { spaceCode } from '../fingerprint.js'
 import { labelPeers, selfNeedsTag } from '../peer-labels.js'
@@ -85,7 +86,7 @@ export function SpacePage (props: SpacePageProps) {
       </Show>
       <Show when={!ro()}>
         <div class="add-bar" role="toolbar" aria-label="Add to the space">
-          <button type="button" onClick={() => model.addNote(props.doc, '')} data-testid="add-note">+ Note</button>
+          <button type="button" onClick={() => focusWhenMounted(model.addNote(props.doc, ''))} data-testid="add-note">+ Note</button>
           <button type="button" onClick={() => model.addChecklist(props.doc, 'Checklist')} data-testid="add-checklist">+ Checklist</button>
           <button type="button" onClick={() => setLinkForm(v => !v)} data-testid="add-link">+ Link</button>
           <label class="button" data-testid="add-file">
