@@ -32,9 +32,9 @@ interface Env { readonly sodium: Sodium; readonly link: RelayLink; readonly orig
 async function boot (): Promise<Env> {
   const sodium = await getSodium()
   const origin = location.origin
-  // Short backoff cap: a person waiting on "Offline" should see it come back within seconds.
+  // Short backoff cap: a person waiting on "Relay unreachable" should see it come back within seconds.
   const link = new RelayLink(relayWsUrl(origin), createWsTransport(WebSocket as unknown as WebSocketCtor), { backoffBaseMs: 250, backoffMaxMs: 3000 })
-  // The browser knows before the socket does: drop it at once so the status says "Offline".
+  // The browser knows before the socket does: drop it at once so the status says "no network".
   addEventListener('offline', () => link.reconnect())
   return { sodium, link, origin }
 }
