@@ -4,12 +4,14 @@ import type { Sodium } from '../../../shared/sodium.js'
 import * as model from '../../core/model.js'
 import * as trash from '../../core/trash.js'
 import { useSpaceView } from '../bridge.js'
+import { focusWhenMounted } from '../focus-request.js'
 import { formatBytes } from '../format.js'
 import { spaceCode } from '../fingerprint.js'
 import { labelPeers, selfNeedsTag } from '../peer-labels.js'
 import { profile } from '../profile.js'
 import type { SpaceSession } from '../session.js'
 import { clearToasts } from '../toasts.js'
+import { useTabTitle } from '../tab-title.js'
 import { dismissUpload, uploadFile, uploads } from '../uploads.js'
 import { ItemCard } from './ItemCard.js'
 import { PresenceBar } from './PresenceBar.js'
@@ -34,6 +36,7 @@ export interface SpacePageProps {
 
 export function SpacePage (props: SpacePageProps) {
   const view = useSpaceView(props.doc)
+  useTabTitle(() => view.title)
   const [panel, setPanel] = createSignal<'share' | 'security' | 'trash' | undefined>()
   const [dragged, setDragged] = createSignal<string | undefined>()
   const [linkForm, setLinkForm] = createSignal(false)
@@ -95,7 +98,7 @@ export function SpacePage (props: SpacePageProps) {
       </Show>
       <Show when={!ro()}>
         <div class="add-bar" role="toolbar" aria-label="Add to the space">
-          <button type="button" onClick={() => model.addNote(props.doc, '')} data-testid="add-note">+ Note</button>
+          <button type="button" onClick={() => focusWhenMounted(model.addNote(props.doc, ''))} data-testid="add-note">+ Note</button>
           <button type="button" onClick={() => model.addChecklist(props.doc, 'Checklist')} data-testid="add-checklist">+ Checklist</button>
           <button type="button" onClick={() => setLinkForm(v => !v)} data-testid="add-link">+ Link</button>
           <label class="button" data-testid="add-file">
