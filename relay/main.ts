@@ -10,6 +10,9 @@ import { createSqliteStore } from './storage/sqlite.js'
  * `npm run relay -- --port <p> --host <h> --data <dir> [--app <dist>] [--keep-snapshots K] [--prune-grace-ms MS]
  * [quota and limit flags, see FLAGS]`: the relay with its embedded SQLite log; with `--app` it also
  * serves the built web app, and always the encrypted blob endpoints (files under `<data>/blobs`).
+ *
+ * The port is `--port`, else the `PORT` environment variable (what hosting platforms set), else
+ * 8787. Given twice (`npm start -- --port 9000` appends to the start script's flags), the last wins.
  */
 
 /**
@@ -30,7 +33,7 @@ type Flag = keyof typeof FLAGS
 async function main (): Promise<void> {
   const { values } = parseArgs({
     options: {
-      port: { type: 'string', default: '8787' },
+      port: { type: 'string', default: process.env.PORT ?? '8787' },
       host: { type: 'string', default: '127.0.0.1' },
       data: { type: 'string', default: './data' },
       app: { type: 'string' },
@@ -56,8 +59,8 @@ async function main (): Promise<void> {
     process.exit(64)
   }
   const port = Number(values.port)
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    process.stderr.write(`invalid --port ${values.port}\n`)
+  if (values.port.trim() === '' || !Number.isInteger(port) || port < 0 || port > 65535) {
+    process.stderr.write(`invalid --port (or PORT) ${values.port}: an integer from 0 to 65535\n`)
     process.exit(64)
   }
   fs.mkdirSync(values.data, { recursive: true })

@@ -7,6 +7,7 @@ import * as Y from 'yjs'
 import { createClient, type Client } from '../core/client.js'
 import { createFileSpaceStore } from '../core/file-store.js'
 import * as model from '../core/model.js'
+import * as trash from '../core/trash.js'
 import type { Alert, Space } from '../core/space.js'
 import { createWsTransport, type WebSocketCtor } from '../core/ws-transport.js'
 import { parseLink, type Invite } from '../../shared/keys.js'
@@ -32,14 +33,18 @@ const USAGE = `usage: cove <command> [args] [--relay URL] [--timeout MS]
   add-link <link> <url> [title]       add a link
   add-todo <link> <text>              add an entry to the space's checklist
   done <link> <item-id>               tick a checklist entry
-  cat <link> [--at N]                 print the decrypted space as JSON (--at: as it was at snapshot #N)
+  rm <link> <id>                      move an item or checklist entry to the Trash
+  restore <link> <id>                 bring an item or entry back from the Trash
+  cat <link> [--at N] [--trash]       print the decrypted space as JSON (--at: as it was at snapshot #N;
+                                      --trash: with what is in the Trash, marked "trashed")
   history <link>                      list the snapshots the relay keeps
   snapshot <link>                     seal a snapshot of the space now
   watch <link>                        print the space each time it changes
 
   --relay URL   reach the space through this relay address instead of the link's
   --timeout MS  how long to wait for the relay (default 5000)
-  COVE_HOME     where local state is kept (default ~/.cove)`
+  COVE_HOME     where local state is kept (default ~/.cove)
+  COVE_NAME     the name stored with entries you add and things you delete (default: none)`
 
 class Exit extends Error {
   constructor (readonly code: number, message: string) { super(message) }
@@ -131,6 +136,7 @@ async function main (argv: string[]): Promise<number> {
       title: { type: 'string' },
       timeout: { type: 'string', default: '5000' },
       at: { type: 'string' },
+      trash: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' }
     }
   })
@@ -160,13 +166,26 @@ async function main (argv: string[]): Promise<number> {
     }
   }
 
+  // Stored in the document with what this device adds or deletes ("Bob's 2 entries", "Deleted by Bob").
+  const name = (process.env.COVE_NAME ?? '').trim().slice(0, 64)
+  const asJSON = { trash: values.trash === true }
   const editCommands: Record<string, (space: Space) => string | undefined> = {
     title: s => { need(args, 2); model.setTitle(s.doc, args[1]!); return undefined },
     'add-link': s => { need(args, 2); return model.addLink(s.doc, args[1]!, args[2] ?? '') },
-    'add-todo': s => { need(args, 2); return model.addTodo(s.doc, args[1]!) },
+    'add-todo': s => { need(args, 2); return model.addTodo(s.doc, args[1]!, undefined, name) },
     done: s => {
       need(args, 2)
       if (!model.setDone(s.doc, args[1]!)) throw new Exit(66, `cove: no checklist entry with id ${args[1]!} in this space`)
+      return undefined
+    },
+    rm: s => {
+      need(args, 2)
+      if (!trash.trashItem(s.doc, args[1]!, name) && !trash.trashEntry(s.doc, args[1]!, name)) throw new Exit(66, `cove: no item or checklist entry with id ${args[1]!} in this space (outside the Trash)`)
+      return undefined
+    },
+    restore: s => {
+      need(args, 2)
+      if (!trash.restore(s.doc, args[1]!)) throw new Exit(66, `cove: nothing with id ${args[1]!} in the Trash of this space`)
       return undefined
     }
   }
@@ -204,7 +223,7 @@ async function main (argv: string[]): Promise<number> {
       if (snap === undefined) throw new Exit(66, `cove: no snapshot #${values.at} (the relay keeps: ${snaps.map(h => `#${h.seq}`).join(' ') || 'none'})`)
       const doc = new Y.Doc()
       Y.applyUpdateV2(doc, snap.state)
-      process.stdout.write(JSON.stringify(model.toJSON(doc), null, 2) + '\n')
+      process.stdout.write(JSON.stringify(model.toJSON(doc, asJSON), null, 2) + '\n')
       return 0
     }
     if (online && (cmd === 'cat' || cmd === 'watch' || cmd === 'link')) await fresh(space, timeout)
@@ -223,7 +242,7 @@ async function main (argv: string[]): Promise<number> {
         const until = Date.now() + Math.min(timeout, space.receipts.withholdMs * 1.5 + 2000)
         while (space.receipts.owing > 0 && !space.alerts.some(a => a.code === 'sync/withheld') && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 100))
       }
-      process.stdout.write(JSON.stringify(model.toJSON(space.doc), null, 2) + '\n')
+      process.stdout.write(JSON.stringify(model.toJSON(space.doc, asJSON), null, 2) + '\n')
       for (const a of space.alerts) if (UNTRUSTED.has(a.code)) process.stderr.write(alertLine(a))
       return untrusted(space) ? 76 : 0
     }

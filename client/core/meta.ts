@@ -22,6 +22,11 @@ export interface Meta {
   stuck: ReadonlyMap<string, number>
   bindings: ReadonlyMap<number, string>
   snapshot: HeldSnapshot | undefined
+  /**
+   * When this replica last held everything the relay had (ms since the epoch). Kept so that a
+   * reload with no network still says how old the copy is, not "never" (issue 9.6).
+   */
+  lastSyncedAt?: number | undefined
 }
 
 /** [seq, hash ('' when folded), cursor] or, for a snapshot's claim, [seq, hash, cursor, claimUpTo, claimedBy]; [seq, hash] is older. */
@@ -37,6 +42,7 @@ interface MetaJson {
   stuck?: Record<string, number>
   bindings: Record<string, string | number[]>
   snapshot?: { seq: number; hash: string; heads: Record<string, number>; covers?: number }
+  syncedAt?: number
 }
 
 const DAMAGED = 'the local state of this space is damaged (unreadable meta record); remove it and open the link again to download the space'
@@ -79,7 +85,8 @@ export function encodeMeta (m: Meta, cursor: number): Uint8Array {
     heads,
     ...(m.stuck.size === 0 ? {} : { stuck: Object.fromEntries(m.stuck) }),
     bindings,
-    ...(m.snapshot === undefined ? {} : { snapshot: { seq: m.snapshot.seq, hash: b64(m.snapshot.hash), heads: Object.fromEntries(m.snapshot.heads), covers: m.snapshot.covers ?? 0 } })
+    ...(m.snapshot === undefined ? {} : { snapshot: { seq: m.snapshot.seq, hash: b64(m.snapshot.hash), heads: Object.fromEntries(m.snapshot.heads), covers: m.snapshot.covers ?? 0 } }),
+    ...(m.lastSyncedAt === undefined ? {} : { syncedAt: m.lastSyncedAt })
   }
   return new TextEncoder().encode(JSON.stringify(json))
 }
@@ -128,7 +135,9 @@ function decodeUnchecked (bytes: Uint8Array): Meta {
     heads,
     stuck: new Map(Object.entries(o.stuck ?? {})),
     bindings,
-    snapshot: snap === undefined ? undefined : { seq: snap.seq, hash: unb64(snap.hash), heads: new Map(Object.entries(snap.heads)), covers: snap.covers ?? 0 }
+    snapshot: snap === undefined ? undefined : { seq: snap.seq, hash: unb64(snap.hash), heads: new Map(Object.entries(snap.heads)), covers: snap.covers ?? 0 },
+    // Only shown to this person, never trusted for anything: a bad value is dropped, not fatal.
+    ...(typeof o.syncedAt === 'number' && Number.isFinite(o.syncedAt) && o.syncedAt > 0 ? { lastSyncedAt: o.syncedAt } : {})
   }
 }
 

@@ -7,9 +7,14 @@ import * as Y from 'yjs'
  *   doc.getArray<Y.Map>('items')              items; shown by `pos` (newest first), see orderedItems
  *     note:      { id, kind: 'note', created, text: Y.Text }
  *     link:      { id, kind: 'link', created, url: Y.Text (a plain string in links made before issue 9), title: Y.Text, note: Y.Text }
- *     checklist: { id, kind: 'checklist', created, title: Y.Text, entries: Y.Array<Y.Map{ id, text: Y.Text, done: boolean }> }
+ *     checklist: { id, kind: 'checklist', created, title: Y.Text, entries: Y.Array<Y.Map{ id, text: Y.Text, done: boolean, by?: name, created? }> }
  *     file:      { id, kind: 'file', created, name, size, mime, blob: hex id, key: b64u, chunk: number, thumb?: Uint8Array (JPEG),
  *                  from?: string, pending?: true }
+ *   any item or entry may also hold `trashed: { at, by, seen }`: it is in the Trash (client/core/trash.ts).
+ *
+ * Deleting puts an item or entry in the Trash instead of removing it (issue 9): an edit someone
+ * makes inside it at the same moment, offline say, is kept and can be restored with it. Items
+ * removed the old way (by members before the Trash) are simply gone; nothing here needs them.
  *
  * A file's bytes live on the relay as an encrypted blob; its name, type, key and thumbnail live
  * only here, inside the encrypted document (client/core/files.ts). A file is listed as soon as it
@@ -21,12 +26,15 @@ import * as Y from 'yjs'
  */
 export type ItemKind = 'note' | 'link' | 'checklist' | 'file'
 
-export interface TodoJSON { id: string; text: string; done: boolean }
-export type ItemJSON =
+/** Present only on what is in the Trash (`cat --trash`): when and by whom it was deleted. */
+export interface TrashedJSON { trashed?: { at: number; by: string } }
+export type TodoJSON = { id: string; text: string; done: boolean; by?: string } & TrashedJSON
+export type ItemJSON = (
   | { id: string; kind: 'note'; created: number; text: string }
   | { id: string; kind: 'link'; created: number; url: string; title: string; note: string }
   | { id: string; kind: 'checklist'; created: number; title: string; entries: TodoJSON[] }
   | { id: string; kind: 'file'; created: number; name: string; size: number; mime: string; blob: string; key: string; chunk: number; from?: string; pending?: true }
+) & TrashedJSON
 export interface SpaceJSON { title: string; items: ItemJSON[] }
 
 export const title = (doc: Y.Doc): Y.Text => doc.getText('title')
@@ -83,8 +91,18 @@ export function addChecklist (doc: Y.Doc, listTitle = 'Checklist'): string {
 }
 
 /** Items as written by any member: a hostile or older member may have put anything in the array. */
-const itemMaps = (doc: Y.Doc): Array<Y.Map<unknown>> => items(doc).toArray().filter((m): m is Y.Map<unknown> => m instanceof Y.Map)
+export const itemMaps = (doc: Y.Doc): Array<Y.Map<unknown>> => items(doc).toArray().filter((m): m is Y.Map<unknown> => m instanceof Y.Map)
 
+/**
+ * In the Trash: hidden from the space, kept in the document so what others add to it meanwhile
+ * is not lost. Any object under `trashed` counts (trash.ts reads it defensively).
+ */
+export function isTrashed (m: Y.Map<unknown>): boolean {
+  const t = m.get('trashed')
+  return typeof t === 'object' && t !== null
+}
+
+/** Finds an item by id, in the space or in the Trash. */
 export function findItem (doc: Y.Doc, id: string): Y.Map<unknown> | undefined {
   return itemMaps(doc).find(m => m.get('id') === id)
 }
@@ -96,24 +114,29 @@ export function spaceChecklist (doc: Y.Doc): Y.Map<unknown> {
   return findItem(doc, addChecklist(doc))!
 }
 
-export function addTodo (doc: Y.Doc, body: string, list?: Y.Map<unknown>): string {
+/**
+ * Appends an entry to `list` (default: the space's checklist). `by` names who added it, so that
+ * entries landing in a checklist someone deleted meanwhile can be told apart ("Bob's 2 entries").
+ */
+export function addTodo (doc: Y.Doc, body: string, list?: Y.Map<unknown>, by?: string): string {
   const id = newId()
   doc.transact(() => {
     const entries = checklistEntries(list ?? spaceChecklist(doc)) ?? checklistEntries(spaceChecklist(doc))!
     const m = new Y.Map<unknown>()
-    m.set('id', id); m.set('text', text(body)); m.set('done', false)
+    m.set('id', id); m.set('text', text(body)); m.set('done', false); m.set('created', Date.now())
+    if (by !== undefined && by !== '') m.set('by', by)
     m.set('pos', nextPos(orderedEntries(entries), 1))
     entries.push([m])
   })
   return id
 }
 
-/** Finds a checklist entry anywhere in the space. */
+/** Finds a checklist entry shown in the space (not in the Trash, nor in a trashed checklist). */
 export function findTodo (doc: Y.Doc, id: string): Y.Map<unknown> | undefined {
-  for (const item of itemMaps(doc)) {
+  for (const item of orderedItems(doc)) {
     if (item.get('kind') !== 'checklist') continue
     const entries = checklistEntries(item)
-    const hit = entries?.toArray().find(e => e instanceof Y.Map && e.get('id') === id)
+    const hit = entries === undefined ? undefined : orderedEntries(entries).find(e => e.get('id') === id)
     if (hit !== undefined) return hit
   }
   return undefined
@@ -129,24 +152,37 @@ export function setDone (doc: Y.Doc, id: string, done = true): boolean {
 const str = (v: unknown): string => v instanceof Y.Text ? v.toString() : typeof v === 'string' ? v : ''
 const num = (v: unknown): number => typeof v === 'number' ? v : 0
 
-/** The whole space as plain JSON (what `cove cat` prints); unknown item kinds are skipped. */
-export function toJSON (doc: Y.Doc): SpaceJSON {
+/** `{ trashed: { at, by } }` for what is in the Trash, else nothing (so plain output is unchanged). */
+function trashedJSON (m: Y.Map<unknown>): TrashedJSON {
+  if (!isTrashed(m)) return {}
+  const t = m.get('trashed') as Record<string, unknown>
+  return { trashed: { at: num(t.at), by: str(t.by) } }
+}
+
+/**
+ * The whole space as plain JSON (what `cove cat` prints); unknown item kinds are skipped. What
+ * is in the Trash is left out unless `opts.trash`, then included and marked `trashed`.
+ */
+export function toJSON (doc: Y.Doc, opts: { trash?: boolean } = {}): SpaceJSON {
   const out: ItemJSON[] = []
-  for (const m of orderedItems(doc)) {
-    if (!(m instanceof Y.Map)) continue
+  const all = opts.trash === true
+  for (const m of all ? ordered(itemMaps(doc), -1) : orderedItems(doc)) {
     const id = str(m.get('id'))
     const created = num(m.get('created'))
+    const marked = trashedJSON(m)
     switch (m.get('kind')) {
-      case 'note': out.push({ id, kind: 'note', created, text: str(m.get('text')) }); break
-      case 'link': out.push({ id, kind: 'link', created, url: str(m.get('url')), title: str(m.get('title')), note: str(m.get('note')) }); break
+      case 'note': out.push({ id, kind: 'note', created, text: str(m.get('text')), ...marked }); break
+      case 'link': out.push({ id, kind: 'link', created, url: str(m.get('url')), title: str(m.get('title')), note: str(m.get('note')), ...marked }); break
       case 'checklist': {
-        const entries = m.get('entries')
+        const entries = checklistEntries(m)
+        const by = (e: Y.Map<unknown>): { by?: string } => typeof e.get('by') === 'string' ? { by: str(e.get('by')) } : {}
         out.push({
           id,
           kind: 'checklist',
           created,
           title: str(m.get('title')),
-          entries: entries instanceof Y.Array ? orderedEntries(entries as Y.Array<Y.Map<unknown>>).map(e => ({ id: str(e.get('id')), text: str(e.get('text')), done: e.get('done') === true })) : []
+          entries: entries === undefined ? [] : orderedEntries(entries, all).map(e => ({ id: str(e.get('id')), text: str(e.get('text')), done: e.get('done') === true, ...by(e), ...trashedJSON(e) })),
+          ...marked
         })
         break
       }
@@ -154,7 +190,8 @@ export function toJSON (doc: Y.Doc): SpaceJSON {
         out.push({
           id, kind: 'file', created, name: str(m.get('name')), size: num(m.get('size')), mime: str(m.get('mime')), blob: str(m.get('blob')), key: str(m.get('key')), chunk: num(m.get('chunk')),
           ...(typeof m.get('from') === 'string' ? { from: str(m.get('from')) } : {}),
-          ...(m.get('pending') === true ? { pending: true as const } : {})
+          ...(m.get('pending') === true ? { pending: true as const } : {}),
+          ...marked
         })
         break
       default: break
@@ -204,10 +241,13 @@ export function markFileUploaded (doc: Y.Doc, id: string, blob: string): boolean
   return true
 }
 
-/** Removes an item (any kind) by id; false when it is already gone. */
+/**
+ * Removes an item (any kind) by id for good; false when it is already gone. The app deletes to
+ * the Trash (trash.ts) and calls this only for "Delete forever" and the purge.
+ */
 export function removeItem (doc: Y.Doc, id: string): boolean {
   const arr = items(doc)
-  const i = arr.toArray().findIndex(m => m.get('id') === id)
+  const i = arr.toArray().findIndex(m => m instanceof Y.Map && m.get('id') === id)
   if (i < 0) return false
   arr.delete(i, 1)
   return true
@@ -243,14 +283,14 @@ function ordered (maps: Array<Y.Map<unknown>>, dir: 1 | -1): Array<Y.Map<unknown
     .map(x => x.m)
 }
 
-/** Items as the UI shows them: newest first, then as people reordered them. */
+/** Items as the UI shows them: newest first, then as people reordered them; the Trash left out. */
 export function orderedItems (doc: Y.Doc): Array<Y.Map<unknown>> {
-  return ordered(itemMaps(doc), -1)
+  return ordered(itemMaps(doc).filter(m => !isTrashed(m)), -1)
 }
 
-/** A checklist's entries in display order (oldest first, then as reordered). */
-export function orderedEntries (entries: Y.Array<Y.Map<unknown>>): Array<Y.Map<unknown>> {
-  return ordered(entries.toArray().filter((e): e is Y.Map<unknown> => e instanceof Y.Map), 1)
+/** A checklist's entries in display order (oldest first, then as reordered); trashed ones only if `withTrashed`. */
+export function orderedEntries (entries: Y.Array<Y.Map<unknown>>, withTrashed = false): Array<Y.Map<unknown>> {
+  return ordered(entries.toArray().filter((e): e is Y.Map<unknown> => e instanceof Y.Map && (withTrashed || !isTrashed(e))), 1)
 }
 
 /** A `pos` past the end in display direction: above every item (dir 1 on descending items), below every entry. */
@@ -299,10 +339,11 @@ export function checklistEntries (list: Y.Map<unknown>): Y.Array<Y.Map<unknown>>
   return e instanceof Y.Array ? e as Y.Array<Y.Map<unknown>> : undefined
 }
 
+/** Removes an entry for good (Delete forever, purge); the app deletes to the Trash (trash.ts). */
 export function removeTodo (doc: Y.Doc, list: Y.Map<unknown>, id: string): boolean {
   const entries = checklistEntries(list)
   if (entries === undefined) return false
-  const i = entries.toArray().findIndex(e => e.get('id') === id)
+  const i = entries.toArray().findIndex(e => e instanceof Y.Map && e.get('id') === id)
   if (i < 0) return false
   doc.transact(() => entries.delete(i, 1))
   return true

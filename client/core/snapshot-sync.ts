@@ -256,20 +256,20 @@ export class SnapshotSync {
           if (this.shortOnlyInOthers(o, authorHex)) this.judge(o, true)
         })
       }
-      // Blamed on its author only once nothing else explains it: no gap of ours is still open.
-      // Not blamed from here: a member behind a pruned stretch gets an empty answer as well. The
+      // Not blamed from here (a member behind a pruned stretch gets an empty answer as well); the
       // author of the stream it inflates does blame it (verifyMember, its own stream).
       if (fetched && this.h.reader.pending === 0 && this.h.ready()) {
         this.toVerify.delete(key)
+        this.short.add(key)
         this.snaps.hold({ seq: o.header.seq, hash: o.hash }, 'bad')
         this.h.scheduleMeta()
         return
       }
-      // Still short of its author's own streams after the time bound: envelopes may still be on
-      // their way, so no blame; but it is not attested, and this replica's next snapshot goes past
-      // it (a member claiming positions it never sends cannot stop compaction this way).
+      // Still short of its author's own streams after the bound (envelopes may be on their way): no
+      // blame, not attested, and this replica's next snapshot goes past it (compaction goes on).
       if (Date.now() - since > this.h.gapTimeoutMs * 3 && this.h.ready()) {
         this.toVerify.delete(key)
+        this.short.add(key)
         this.snaps.hold({ seq: o.header.seq, hash: o.hash }, 'bad')
         this.h.scheduleMeta()
         return
@@ -304,8 +304,7 @@ export class SnapshotSync {
         this.h.scheduleMeta()
         return
       }
-      this.blamed.add(key)
-      this.h.alert(v.code ?? 'snapshot/bad', `a member's snapshot is refused: ${v.message ?? ''}; later snapshots are made past it`, { author: authorHex })
+            this.h.alert(v.code ?? 'snapshot/bad', `a member's snapshot is refused: ${v.message ?? ''}; later snapshots are made past it`, { author: authorHex })
       this.snaps.hold({ seq: o.header.seq, hash: o.hash }, 'bad')
       this.h.scheduleMeta()
       return
@@ -331,19 +330,24 @@ export class SnapshotSync {
     return this.h.writer?.outbox.some(e => (named.get(e.stream) ?? -1) < e.seq) ?? false
   }
 
-  /** Snapshots whose maker this replica blamed: never taken in, not even to get past a pruned stretch. */
-  private readonly blamed = new Set<string>()
+  /** Snapshots passed over only because what they name could not be fetched: one may be taken in past a pruned stretch. */
+  private readonly short = new Set<string>()
 
-  /** Behind a stretch pruned under a kept snapshot (receipts show it): take it in as a joiner would (passed over or not; blamed never). */
+  /** Behind a stretch pruned under a kept snapshot (receipts show it): take it in as a joiner would (one passed over only for what it names being out of reach included). */
   async catchUp (env: Uint8Array): Promise<void> {
     const o = await this.snaps.open(env)
-    if (!o.ok || this.blamed.has(toHex(o.value.hash)) || !this.h.reader.gapNamed(o.value.body.heads, this.h.owed?.() ?? [])) return
+    if (!o.ok || !this.h.reader.gapNamed(o.value.body.heads, this.h.owed?.() ?? [])) return
+    const known = this.snaps.known.get(toHex(o.value.hash))
+    if (known === 'bad' && !this.short.has(toHex(o.value.hash))) return
     this.applyJoinSnapshot(o.value, 0, true)
   }
 
-  /** A join snapshot refused with nobody to blame (another member's two versions): what was pruned under it may be out of reach. */
-  private unverifiableJoin (covers: number): void {
-    this.h.alert('snapshot/unverifiable', 'a snapshot holds another version of a member\'s change than this device and was not applied: changes made before it may be missing here; compare the space code with a member', { cursor: covers })
+  /** A join snapshot refused that its maker cannot be blamed for (another member's two versions): what was pruned under it may be out of reach. */
+  private unverifiableJoin (covers: number, suspects: readonly string[]): void {
+    // A member already caught writing two versions is the one named; otherwise nobody can be.
+    const r = this.h.reader
+    const known = suspects.find(a => r.forked.has(a) || r.equivocated.has(a))
+    this.h.alert('snapshot/unverifiable', 'a snapshot holds another version of a member\'s change than this device and was not applied: changes made before it may be missing here; compare the space code with a member', known === undefined ? { cursor: covers } : { cursor: covers, author: known })
   }
 
   /** Every stream this replica lacks a named position of is neither the snapshot author's nor this device's. */
@@ -426,14 +430,14 @@ export class SnapshotSync {
       this.h.fetchLog(covers)
       return
     }
-    if (known === undefined) {
+    if (known === undefined || passedOver) {
       const v = this.verifyForJoin(o)
       if (v !== undefined) {
         this.h.rejected()
         // Another member's position named by another envelope: not provably the maker's (judge()).
         const notProven = v.code === 'snapshot/contradicts-heads' && this.h.reader.contradicted(o.body.heads).every(a => a !== authorHex)
-        if (!notProven) { this.blamed.add(toHex(o.hash)); this.h.alert(v.code, v.message, { author: authorHex, cursor: covers }) }
-        else this.unverifiableJoin(covers)
+        if (!notProven) this.h.alert(v.code, v.message, { author: authorHex, cursor: covers })
+        else this.unverifiableJoin(covers, this.h.reader.contradicted(o.body.heads))
         this.h.fetchLog(covers)
         return
       }
@@ -448,11 +452,9 @@ export class SnapshotSync {
       this.h.rejected()
       // Another member's two versions of one item (one reached the maker, one this replica) are
       // that member's doing, not the maker's: no blame; the log is read instead.
-      if (r.code !== 'apply/conflicting-item' || otherOwnersItem(o, this.h.doc, this.h.bindings) === undefined) {
-        this.h.alert(r.code, `the join snapshot does not integrate: ${r.message}`, { author: authorHex, cursor: covers })
-      } else {
-        this.unverifiableJoin(covers)
-      }
+      const owner = r.code === 'apply/conflicting-item' ? otherOwnersItem(o, this.h.doc, this.h.bindings) : undefined
+      if (owner === undefined) this.h.alert(r.code, `the join snapshot does not integrate: ${r.message}`, { author: authorHex, cursor: covers })
+      else this.unverifiableJoin(covers, [owner])
       this.h.fetchLog(covers)
       return
     }

@@ -135,6 +135,8 @@ export class Space implements LinkMember {
     this.snapsync.snaps.held = meta.snapshot
     this.requests = new Requests(this.keys.spaceId, { send: f => this.link.send(f), taken: id => id === this.conn.authReq || this.out?.owns(id) === true || this.fetch.owns(id) })
     this.conn = new Connection(this.connectionHost(), { ackTimeoutMs: this.ackTimeoutMs })
+    // The last sync of an earlier session until this one syncs: a reload offline says how old the copy is.
+    this.conn.lastSyncedAt = meta.lastSyncedAt
     this.rsync = new ReceiptSync(this.receiptHost(), { receiptMs: opts.receiptMs ?? 30_000, withholdMs: opts.withholdMs ?? 15_000 })
     this.fresh = new FreshnessCheck({
       reader: this.reader, devicePkHex: this.devicePkHex, retryMs: this.gapTimeoutMs, fetchStream: (a, st, from) => this.fetch.stream(a, st, from),
@@ -312,7 +314,7 @@ export class Space implements LinkMember {
   private encodeMeta (): Uint8Array {
     // Stored as the resume point, never past an entry that failed to verify: the retry floor lives
     // only in memory, and a restart from the cursor skipped that entry and those buffered behind it.
-    return encodeMeta({ ...this.meta, heads: withOwnHeads(this.reader.heads, this.devicePkHex, this.writer?.storedHeads() ?? [], new Set(this.writer?.outbox.map(e => e.stream))), stuck: this.reader.stuck, bindings: this.bindings, snapshot: this.snapsync.snaps.held }, this.conn.resumeCursor())
+    return encodeMeta({ ...this.meta, heads: withOwnHeads(this.reader.heads, this.devicePkHex, this.writer?.storedHeads() ?? [], new Set(this.writer?.outbox.map(e => e.stream))), stuck: this.reader.stuck, bindings: this.bindings, snapshot: this.snapsync.snaps.held, lastSyncedAt: this.conn.lastSyncedAt }, this.conn.resumeCursor())
   }
 
   /** Serialises store writes so the journal order is the order things happened in. */

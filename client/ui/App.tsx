@@ -1,16 +1,17 @@
 import { For, Match, Show, Switch, createEffect, createResource, createSignal, on, onCleanup } from 'solid-js'
-import * as Y from 'yjs'
+import type * as Y from 'yjs'
 import { fromB64u, fromHex, toHex } from '../../shared/bytes.js'
-import { deriveKeys, formatLink, newSpaceSecrets, parseLink, relayWsUrl } from '../../shared/keys.js'
+import { formatLink, newSpaceSecrets, parseLink, relayWsUrl } from '../../shared/keys.js'
 import { getSodium, type Sodium } from '../../shared/sodium.js'
 import { decryptBlob, downloadFile, type BlobKeys } from '../core/files.js'
 import { createIdbLocalFileStore } from '../core/idb-local-files.js'
-import { createIdbSpaceStore, deleteSpaceDb } from '../core/idb-store.js'
+import { deleteSpaceDb } from '../core/idb-store.js'
 import { RelayLink } from '../core/link.js'
 import * as model from '../core/model.js'
 import { createWsTransport, type WebSocketCtor } from '../core/ws-transport.js'
 import { zipStore, type ZipEntry } from '../core/zip.js'
 import { dismiss, errors, report } from './errors.js'
+import { exportNote, openForExport, type ExportCopy } from './export-sync.js'
 import { profile } from './profile.js'
 import * as registry from './registry.js'
 import { go, isInvite, listen, route } from './router.js'
@@ -33,9 +34,9 @@ interface Env { readonly sodium: Sodium; readonly link: RelayLink; readonly orig
 async function boot (): Promise<Env> {
   const sodium = await getSodium()
   const origin = location.origin
-  // Short backoff cap: a person waiting on "Offline" should see it come back within seconds.
+  // Short backoff cap: a person waiting on "Relay unreachable" should see it come back within seconds.
   const link = new RelayLink(relayWsUrl(origin), createWsTransport(WebSocket as unknown as WebSocketCtor), { backoffBaseMs: 250, backoffMaxMs: 3000 })
-  // The browser knows before the socket does: drop it at once so the status says "Offline".
+  // The browser knows before the socket does: drop it at once so the status says "no network".
   addEventListener('offline', () => link.reconnect())
   return { sodium, link, origin }
 }
@@ -51,6 +52,8 @@ function downloadBlob (name: string, blob: Blob): void {
   setTimeout(() => URL.revokeObjectURL(url), 60_000)
 }
 
+const SYNCING = 'Syncing with the relay before export…'
+
 const fileName = (title: string): string => `${(title || 'space').replace(/[^\p{L}\p{N} _-]+/gu, '').trim().slice(0, 60) || 'space'}.cove.json`
 
 export function App () {
@@ -58,6 +61,8 @@ export function App () {
   const [spaces, { refetch }] = createResource(() => registry.listSpaces().catch(e => { report(e, 'Could not read the list of spaces'); return [] }))
   const [session, setSession] = createSignal<SpaceSession | undefined>()
   const [opening, setOpening] = createSignal(false)
+  /** Per space: what the last export from the list said about how current it was. */
+  const [exportNotes, setExportNotes] = createSignal<Readonly<Record<string, string>>>({})
   let creating: string | undefined
 
   /**
@@ -100,6 +105,8 @@ export function App () {
     setOpening(true)
     void (async () => {
       const entry = await registry.getSpace(r.id)
+      // The route moved on while the registry answered: whatever this run would say is stale.
+      if (cancelled) return
       if (entry === undefined) { report('this browser has no key for that space; open its invite link', 'Unknown space'); go({ page: 'list' }, true); return }
       entry.openedAt = Date.now()
       await registry.putSpace(entry)
@@ -150,30 +157,37 @@ export function App () {
     go({ page: 'space', id })
   }
 
+  /** Exports the open space as it is, or a listed one after syncing it (or saying how old it is). */
+  const exportSpace = async (id: string): Promise<void> => {
+    const e = env()
+    if (e === undefined) return
+    const open = session()
+    if (open?.id === id) return writeExport(e, open.doc(), open.keys, open.status().lastSyncedAt)
+    // From the list: sync first, or say how old the copy is (export-sync.ts, issue 9.3).
+    if (exportNotes()[id] === SYNCING) return
+    const entry = await registry.getSpace(id)
+    if (entry === undefined) return report('this browser has no key for that space', 'Export failed')
+    setExportNotes(n => ({ ...n, [id]: SYNCING }))
+    let copy: ExportCopy | undefined
+    try {
+      copy = await openForExport(entry, { sodium: e.sodium, link: e.link, origin: e.origin, profile: profile() })
+      await writeExport(e, copy.doc, copy.keys, copy.lastSyncedAt)
+      const note = exportNote(copy)
+      setExportNotes(n => ({ ...n, [id]: note }))
+    } catch (err) {
+      setExportNotes(n => { const { [id]: _gone, ...rest } = n; return rest })
+      throw err
+    } finally {
+      await copy?.close()
+    }
+  }
+
   /**
    * Export: one ZIP with the decrypted space as space.json and every file decrypted under files/.
    * File keys stay out of the export (it is plaintext already); a file that cannot be fetched is
    * named in space.json's `missing` list instead of failing the whole export.
    */
-  const exportSpace = async (id: string): Promise<void> => {
-    const e = env()
-    if (e === undefined) return
-    const open = session()
-    let doc: Y.Doc
-    let keys: BlobKeys | undefined
-    if (open?.id === id) {
-      doc = open.doc()
-      keys = open.keys
-    } else {
-      doc = new Y.Doc()
-      const store = createIdbSpaceStore(id)
-      const stored = await store.load()
-      await store.close()
-      for (const u of stored.updates) Y.applyUpdate(doc, u)
-      const entry = await registry.getSpace(id)
-      const inv = entry === undefined ? undefined : parseLink(e.sodium, `${e.origin}/#${entry.link}`)
-      if (inv?.ok === true) keys = deriveKeys(e.sodium, inv.value.secrets)
-    }
+  const writeExport = async (e: Env, doc: Y.Doc, keys: BlobKeys | undefined, lastSyncedAt: number | undefined): Promise<void> => {
     const json = model.toJSON(doc)
     const files: ZipEntry[] = []
     const missing: string[] = []
@@ -183,21 +197,23 @@ export function App () {
       const path = `files/${item.id}-${item.name.replace(/[\\/:*?"<>|\u0000-\u001f]/g, '_') || 'file'}`
       return { ...rest, path, key }
     })
-    const localFiles = createIdbLocalFileStore(id)
+    const localFiles = keys === undefined ? undefined : createIdbLocalFileStore(toHex(keys.spaceId))
     for (const item of items) {
       if (item.kind !== 'file') continue
       const fileKey = fromB64u(item.key)
       const blobId = fromHex(item.blob)
       // A file added on this device opens from the copy kept here (issue 9.5): it may not be on the relay yet.
-      const kept = blobId === undefined ? undefined : await localFiles.ciphertext(item.blob).catch(() => undefined)
+      const kept = blobId === undefined ? undefined : await localFiles?.ciphertext(item.blob).catch(() => undefined)
       const r = keys === undefined || fileKey === undefined || blobId === undefined
         ? undefined
         : kept !== undefined ? await decryptBlob(e.sodium, kept, fileKey, blobId) : await downloadFile(e.sodium, e.origin, keys, blobId, fileKey)
       if (r?.ok === true) files.push({ name: item.path, data: new Uint8Array(await r.value.arrayBuffer()) })
       else missing.push(item.path)
     }
-    await localFiles.close()
-    const out = { exportedAt: new Date().toISOString(), ...json, items: items.map(i => i.kind === 'file' ? (({ key: _key, ...rest }) => rest)(i) : i), missing }
+    await localFiles?.close()
+    // When this copy last held everything the relay had: how current the export is.
+    const syncedAt = lastSyncedAt === undefined ? null : new Date(lastSyncedAt).toISOString()
+    const out = { exportedAt: new Date().toISOString(), syncedAt, ...json, items: items.map(i => i.kind === 'file' ? (({ key: _key, ...rest }) => rest)(i) : i), missing }
     const parts = zipStore([{ name: 'space.json', data: new TextEncoder().encode(JSON.stringify(out, null, 2)) }, ...files])
     downloadBlob(fileName(json.title).replace(/\.json$/, '') + '.zip', new Blob(parts as BlobPart[], { type: 'application/zip' }))
     if (missing.length > 0) report(new Error(`${missing.length} file(s) could not be fetched and are listed in space.json as missing`), 'Export incomplete')
@@ -246,6 +262,7 @@ export function App () {
                 onCreate={title => void create(title).catch(err => report(err, 'Could not create the space'))}
                 onOpenLink={text => void acceptInvite(e(), text).catch(err => report(err, 'Could not open the link'))}
                 onExport={id => void exportSpace(id).catch(err => report(err, 'Export failed'))}
+                exportNote={id => exportNotes()[id]}
                 onLeave={id => void leave(id).catch(err => report(err, 'Could not leave the space'))}
               />
             </Match>

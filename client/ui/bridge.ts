@@ -2,6 +2,7 @@ import { createStore, reconcile, type Store } from 'solid-js/store'
 import { onCleanup } from 'solid-js'
 import * as Y from 'yjs'
 import * as model from '../core/model.js'
+import * as trash from '../core/trash.js'
 
 /**
  * The one bridge from a Y.Doc to Solid (STYLE.md §Solid): the doc is observed deeply and each
@@ -33,7 +34,8 @@ export interface ItemView {
   from: string
   pending: boolean
 }
-export interface SpaceView { title: string; items: ItemView[] }
+/** `items` is what the space shows; `trash` what is in its Trash (client/core/trash.ts). */
+export interface SpaceView { title: string; items: ItemView[]; trash: trash.Trashed[] }
 
 const str = (v: unknown): string => v instanceof Y.Text ? v.toString() : typeof v === 'string' ? v : ''
 const num = (v: unknown): number => typeof v === 'number' && Number.isFinite(v) ? v : 0
@@ -63,7 +65,7 @@ export function project (doc: Y.Doc): SpaceView {
       pending: kind === 'file' && m.get('pending') === true
     })
   }
-  return { title: model.title(doc).toString(), items }
+  return { title: model.title(doc).toString(), items, trash: trash.list(doc) }
 }
 
 interface Shared { store: Store<SpaceView>; refs: number; stop: () => void }

@@ -2,6 +2,7 @@ import { render } from 'solid-js/web'
 import { App } from './App.js'
 import { report } from './errors.js'
 import './styles.css'
+import './trash.css'
 
 /** Entry point of the web app (index.html loads this; vite bundles it into dist/assets/). */
 addEventListener('error', e => report(e.error ?? e.message, 'Unexpected error'))

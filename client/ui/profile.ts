@@ -3,7 +3,8 @@ import { PALETTE_SIZE } from '../core/presence.js'
 
 /**
  * The name and colour this person shows to others, kept per device (localStorage) and sent only
- * inside sealed presence envelopes.
+ * sealed: in presence envelopes, and (the name) in the document with the checklist entries they
+ * add and what they delete, so others read "Bob's 2 entries went to Trash" (issue 9).
  */
 export interface Profile { readonly name: string; readonly color: number }
 

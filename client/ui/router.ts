@@ -19,6 +19,8 @@ export const isInvite = (hash: string): boolean => /^#(edit1|view1)\./.test(hash
 const [route, setRoute] = createSignal<Route>(parseRoute(typeof location === 'undefined' ? '' : location.hash))
 export { route }
 
+const sameRoute = (a: Route, b: Route): boolean => a.page === b.page && (a.page === 'list' || (b.page === 'space' && a.id === b.id))
+
 /** Shows a page; `replace` rewrites the current history entry instead of adding one. */
 export function go (r: Route, replace = false): void {
   const hash = r.page === 'list' ? '#/' : `#/s/${r.id}`
@@ -31,7 +33,13 @@ export function go (r: Route, replace = false): void {
 export function listen (onInvite: (hash: string) => void): () => void {
   const on = (): void => {
     if (isInvite(location.hash)) onInvite(location.hash)
-    else setRoute(parseRoute(location.hash))
+    else {
+      // One change of address fires both `popstate` and `hashchange`: a second identical route
+      // would open the space twice (and say "Unknown space" twice). `go` still always sets one,
+      // so an upgraded link for the open space reopens it.
+      const next = parseRoute(location.hash)
+      if (!sameRoute(route(), next)) setRoute(next)
+    }
   }
   addEventListener('hashchange', on)
   addEventListener('popstate', on)

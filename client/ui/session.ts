@@ -65,6 +65,11 @@ export interface SessionDeps {
   readonly profile: Profile
   /** Register a new space on the relay (first open after "create"). */
   readonly create?: boolean
+  /**
+   * Publish presence (default true). A session opened only to sync before an export (export-sync.ts)
+   * does not: nobody is there to be shown as here.
+   */
+  readonly presence?: boolean
 }
 
 type Msg =
@@ -155,10 +160,12 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
       previous.destroy()
     }
     // A view-only session publishes too, signed by its device key alone: others see an unverified viewer.
-    const p = createPresence(s, deps.sodium, { name: profile.name, color: profile.color, cursor: null })
-    presence = p
-    setDevice(p.device)
-    cleanups.push(p.onChange(() => { setPeers(p.peers()); shareState() }))
+    if (deps.presence !== false) {
+      const p = createPresence(s, deps.sodium, { name: profile.name, color: profile.color, cursor: null })
+      presence = p
+      setDevice(p.device)
+      cleanups.push(p.onChange(() => { setPeers(p.peers()); shareState() }))
+    }
     let codeTimer: ReturnType<typeof setTimeout> | undefined
     const refreshCode = (): void => {
       codeTimer ??= setTimeout(() => { codeTimer = undefined; setCode(stateCode(deps.sodium, s.streamHeads())); setCheckpoint(s.checkpoint()); shareState() }, 200)

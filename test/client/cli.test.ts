@@ -23,8 +23,8 @@ function spawnTsx (script: string, args: string[], env: NodeJS.ProcessEnv = {}):
 }
 
 /** Runs one `cove` command as device `home`; resolves when it exits (killed after `timeoutMs`). */
-function cove (home: string, args: string[], opts: { stdin?: string; timeoutMs?: number } = {}): Promise<Run> {
-  const child = spawnTsx(CLI, args, { COVE_HOME: home })
+function cove (home: string, args: string[], opts: { stdin?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+  const child = spawnTsx(CLI, args, { ...opts.env, COVE_HOME: home })
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
@@ -153,6 +153,20 @@ describe('cove CLI against a real relay process', () => {
     const id = r.stdout.trim()
     const s = await cat(home.b, viewLink)
     expect(s.items).toEqual(expect.arrayContaining([{ id, kind: 'note', created: expect.any(Number), text: 'line one\nline two, with ünïcode' }]))
+  })
+
+  it('rm moves a note to the Trash: cat leaves it out, cat --trash marks it, restore brings it back (issue 9)', async () => {
+    const id = (await cove(home.a, ['add-note', editLink, 'to the Trash and back'])).stdout.trim()
+    const rm = await cove(home.a, ['rm', editLink, id], { env: { COVE_NAME: 'Ana' } })
+    expect(rm.code, rm.stderr).toBe(0)
+    expect((await cat(home.b, viewLink)).items.map(i => i.id)).not.toContain(id)
+    expect((await cat(home.b, viewLink, ['--trash'])).items).toEqual(expect.arrayContaining([
+      expect.objectContaining({ id, kind: 'note', text: 'to the Trash and back', trashed: { at: expect.any(Number), by: 'Ana' } })
+    ]))
+    const back = await cove(home.a, ['restore', editLink, id])
+    expect(back.code, back.stderr).toBe(0)
+    expect((await cove(home.a, ['restore', editLink, id])).code).toBe(66)
+    expect((await cat(home.b, viewLink)).items).toEqual(expect.arrayContaining([{ id, kind: 'note', created: expect.any(Number), text: 'to the Trash and back' }]))
   })
 
   it('refuses an edit through a view-only link (77) and a malformed link (65)', async () => {

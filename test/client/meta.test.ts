@@ -31,7 +31,8 @@ function fullMeta (): Meta {
     ]),
     stuck: new Map([[sk1, 4]]),
     bindings: new Map([[11, dev1], [2_000_000_000, dev1], [7, dev2], [12, dev1]]),
-    snapshot: { seq: 2, hash: filled(32, 3), heads: new Map([[sk1, 3], [sk2, 8]]), covers: 12 }
+    snapshot: { seq: 2, hash: filled(32, 3), heads: new Map([[sk1, 3], [sk2, 8]]), covers: 12 },
+    lastSyncedAt: 1_700_000_000_123
   }
 }
 
@@ -44,6 +45,7 @@ function expectSameMeta (a: Meta, b: Meta, cursor: number): void {
   expect(b.stuck).toEqual(a.stuck)
   expect(new Map([...b.bindings].sort((x, y) => x[0] - y[0]))).toEqual(new Map([...a.bindings].sort((x, y) => x[0] - y[0])))
   expect(b.snapshot).toEqual(a.snapshot)
+  expect(b.lastSyncedAt).toBe(a.lastSyncedAt)
 }
 
 describe('session meta', () => {
@@ -103,9 +105,17 @@ describe('session meta', () => {
     expect(m.stuck.size).toBe(0)
     expect(m.bindings).toEqual(new Map([[7, dev2], [11, dev1], [12, dev1]]))
     expect(m.snapshot).toEqual({ seq: 1, hash: filled(32, 6), heads: new Map([[sk, 4]]), covers: 0 })
+    expect(m.lastSyncedAt).toBeUndefined()
     // Written again, it is in the new (grouped) form and reads back the same.
     const again = decodeMeta(encodeMeta(m, 77))
     expect(again.bindings).toEqual(m.bindings)
+  })
+
+  it('drops a last-sync time that is not a positive number (shown to the person only, never fatal)', () => {
+    const good = new TextDecoder().decode(encodeMeta(fullMeta(), 5))
+    for (const bad of ['"soon"', '-1', '0', 'null', '[1]']) {
+      expect(decodeMeta(new TextEncoder().encode(good.replace(/"syncedAt":\d+/, `"syncedAt":${bad}`))).lastSyncedAt, bad).toBeUndefined()
+    }
   })
 
   it('damaged bytes fail with the clear message', () => {

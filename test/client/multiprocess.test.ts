@@ -181,7 +181,8 @@ describe('several cove processes on one $COVE_HOME', () => {
       const end = await watch.stop()
       if (end.code !== 0) console.log(`[multiprocess] watch ended with ${JSON.stringify(end)}; stderr tail: ${watch.out.stderr.slice(-1000)}`)
     }
-  }, 150_000)
+    // 100 CLI processes (tsx): about 1 s each alone, 3 s when the suite loads both cores.
+  }, 400_000)
 
   it(`a copied $COVE_HOME used from both copies in turn (${COPY_ROUNDS} rounds): both keep working, nothing lost`, async () => {
     const home = dir('cove-mp-orig-')

@@ -12,6 +12,7 @@ import { SharePanel } from '../../client/ui/views/SharePanel.js'
 import type { Freshness } from '../../client/core/freshness.js'
 import { formatLink } from '../../shared/keys.js'
 import { StatusBar } from '../../client/ui/views/StatusBar.js'
+import { formatAge, formatTime } from '../../client/ui/format.js'
 import type { Alert } from '../../client/core/space.js'
 
 const tick = (): Promise<void> => new Promise(resolve => setTimeout(resolve, 0))
@@ -23,11 +24,27 @@ describe('views', () => {
     const dispose = render(() => <StatusBar status={status()} role="leader" alerts={0} onSecurity={() => {}} />, host)
     expect(host.textContent).toContain('Connecting')
     setStatus({ connection: 'offline', unsynced: 3, caughtUp: false, lastSyncedAt: undefined })
-    expect(host.querySelector('[data-testid=connection]')?.textContent).toBe('Offline')
+    // The network is up and the connection is closed: the relay is the one that cannot be reached (issue 9.6).
+    expect(host.querySelector('[data-testid=connection]')?.textContent).toBe('Relay unreachable')
     expect(host.querySelector('[data-testid=unsynced]')?.textContent).toBe('3 changes not yet on the relay')
-    setStatus({ connection: 'online', unsynced: 0, caughtUp: true, lastSyncedAt: Date.now() })
+    expect(host.querySelector('[data-testid=last-synced]')?.textContent).toBe('Last synced never')
+    dispatchEvent(new Event('offline'))
+    expect(host.querySelector('[data-testid=connection]')?.textContent).toBe('Offline: no network')
+    dispatchEvent(new Event('online'))
+    expect(host.querySelector('[data-testid=connection]')?.textContent).toBe('Relay unreachable')
+    const synced = Date.now()
+    setStatus({ connection: 'online', unsynced: 0, caughtUp: true, lastSyncedAt: synced })
     expect(host.querySelector('[data-testid=unsynced]')?.textContent).toBe('All changes on the relay')
+    expect(host.querySelector('[data-testid=last-synced]')?.textContent).toBe(`Last synced ${new Date(synced).toLocaleTimeString()}`)
     dispose()
+  })
+
+  it('times: of day when today, with the date otherwise; ages in words', () => {
+    const now = new Date(2026, 4, 20, 15, 0).getTime()
+    expect(formatTime(now - 3600_000, now)).toBe(new Date(now - 3600_000).toLocaleTimeString())
+    expect(formatTime(now - 3 * 86_400_000, now)).toBe(new Date(now - 3 * 86_400_000).toLocaleString())
+    expect(formatTime(undefined, now)).toBe('never')
+    expect([10_000, 300_000, 7_200_000, 5 * 86_400_000].map(d => formatAge(now - d, now))).toEqual(['just now', '5 min ago', '2 h ago', '5 days ago'])
   })
 
   it('a checklist writes ticks and entries to the doc and shows remote changes', async () => {

@@ -16,12 +16,16 @@ import type { LabelledPeer } from '../peer-labels.js'
  */
 export const refreshCursors = StateEffect.define<null>()
 
+/**
+ * A caret's name label sits above its line, except on a note's first line, where above is outside
+ * the editor and was cut off by its scroller: there it goes below (issue 9.7, editor/theme.ts).
+ */
 class Caret extends WidgetType {
-  constructor (readonly name: string, readonly color: number, readonly title: string) { super() }
-  override eq (o: Caret): boolean { return o.name === this.name && o.color === this.color && o.title === this.title }
+  constructor (readonly name: string, readonly color: number, readonly title: string, readonly below: boolean) { super() }
+  override eq (o: Caret): boolean { return o.name === this.name && o.color === this.color && o.title === this.title && o.below === this.below }
   toDOM (): HTMLElement {
     const caret = document.createElement('span')
-    caret.className = `cm-remote-caret cove-c${this.color}`
+    caret.className = `cm-remote-caret cove-c${this.color}${this.below ? ' cm-remote-below' : ''}`
     caret.title = this.title
     const label = document.createElement('span')
     label.className = 'cm-remote-name'
@@ -53,7 +57,9 @@ export function remoteCursors (ytext: Y.Text, itemId: string, peers: () => reado
       const from = Math.min(a.index, h.index, len)
       const to = Math.min(Math.max(a.index, h.index), len)
       if (to > from) out.push(Decoration.mark({ class: `cm-remote-sel cove-c${p.state.color}` }).range(from, to))
-      out.push(Decoration.widget({ widget: new Caret(p.label.text, p.state.color, p.label.title), side: h.index > a.index ? -1 : 1 }).range(Math.min(h.index, len)))
+      const at = Math.min(h.index, len)
+      const below = view.state.doc.lineAt(at).number === 1
+      out.push(Decoration.widget({ widget: new Caret(p.label.text, p.state.color, p.label.title, below), side: h.index > a.index ? -1 : 1 }).range(at))
     }
     return Decoration.set(out, true)
   }

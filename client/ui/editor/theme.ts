@@ -23,5 +23,9 @@ export const coveTheme = EditorView.theme({
   '.cm-remote-name': {
     position: 'absolute', top: '-1.25em', left: '-2px', font: '600 .7rem/1.2 system-ui, sans-serif', color: '#fff',
     background: 'var(--c)', padding: '0 .25em', borderRadius: '3px 3px 3px 0', whiteSpace: 'nowrap', userSelect: 'none', pointerEvents: 'none'
-  }
+  },
+  // On the first line the label goes below the caret: above it would be cut off by the scroller.
+  '.cm-remote-below .cm-remote-name': { top: '100%', borderRadius: '0 3px 3px 3px' },
+  // The scroller fills the editor's height, so a label below a one-line note's line still fits.
+  '.cm-scroller': { minHeight: 'calc(4.5rem - 2px)' }
 })

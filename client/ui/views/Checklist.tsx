@@ -1,12 +1,15 @@
 import { Show, createSignal } from 'solid-js'
 import type * as Y from 'yjs'
 import * as model from '../../core/model.js'
+import * as trash from '../../core/trash.js'
 import type { ItemView } from '../bridge.js'
+import { profile } from '../profile.js'
 import { useTextAt } from '../text-at.js'
+import { toast } from '../toasts.js'
 import { StableFor } from './StableFor.js'
 import { TextField } from './TextField.js'
 
-/** A checklist: add, tick, edit, reorder (buttons and drag) and delete entries. */
+/** A checklist: add, tick, edit, reorder (buttons and drag) and delete entries (to the Trash, with Undo). */
 export interface ChecklistProps {
   readonly doc: Y.Doc
   readonly item: ItemView
@@ -26,10 +29,14 @@ export function Checklist (props: ChecklistProps) {
     const text = draft().trim()
     const l = list()
     if (text === '' || l === undefined) return
-    model.addTodo(props.doc, text, l)
+    model.addTodo(props.doc, text, l, profile().name)
     setDraft('')
   }
   const move = (id: string, to: number): void => { const l = list(); if (l !== undefined) model.moveTodo(props.doc, l, id, to) }
+  const remove = (id: string, text: string): void => {
+    const doc = props.doc
+    if (trash.trashEntry(doc, id, profile().name)) toast(`Entry “${text.length > 40 ? `${text.slice(0, 40)}…` : text}” deleted`, { label: 'Undo', run: () => trash.restore(doc, id) })
+  }
 
   return (
     <div class="checklist">
@@ -58,7 +65,7 @@ export function Checklist (props: ChecklistProps) {
                 <span class="row-tools">
                   <button type="button" class="icon" aria-label="Move entry up" disabled={i() === 0} onClick={() => move(e.id, i() - 1)}>↑</button>
                   <button type="button" class="icon" aria-label="Move entry down" disabled={i() === props.item.entries.length - 1} onClick={() => move(e.id, i() + 1)}>↓</button>
-                  <button type="button" class="icon" aria-label="Delete entry" onClick={() => { const l = list(); if (l !== undefined) model.removeTodo(props.doc, l, e.id) }}>✕</button>
+                  <button type="button" class="icon" aria-label="Delete entry" onClick={() => remove(e.id, e.text)}>✕</button>
                 </span>
               </Show>
             </li>

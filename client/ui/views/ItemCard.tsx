@@ -3,17 +3,20 @@ import type * as Y from 'yjs'
 import type { Sodium } from '../../../shared/sodium.js'
 import type { BlobKeys } from '../../core/files.js'
 import * as model from '../../core/model.js'
+import * as trash from '../../core/trash.js'
 import type { PresenceCursor } from '../../core/presence.js'
 import type { LabelledPeer } from '../peer-labels.js'
 import type { ItemView } from '../bridge.js'
+import { profile } from '../profile.js'
 import { useTextAt } from '../text-at.js'
+import { toast } from '../toasts.js'
 import { Checklist } from './Checklist.js'
 import { FileItem } from './FileItem.js'
 import { LinkItem } from './LinkItem.js'
 import { NoteEditor } from './NoteEditor.js'
 import { TextField } from './TextField.js'
 
-/** One item of the space: its kind's view, plus move (buttons and drag handle) and delete. */
+/** One item of the space: its kind's view, plus move (buttons and drag handle) and delete (to the Trash, with Undo). */
 export interface ItemCardProps {
   readonly doc: Y.Doc
   readonly item: ItemView
@@ -37,6 +40,12 @@ export function ItemCard (props: ItemCardProps) {
   const map = model.findItem(props.doc, props.item.id)
   const noteText = useTextAt(map, 'text')
   const title = useTextAt(map, 'title')
+  // No confirm: the item goes to the Trash, and the toast takes it back at once (issue 9).
+  const remove = (): void => {
+    const doc = props.doc
+    const id = props.item.id
+    if (trash.trashItem(doc, id, profile().name)) toast(`${KIND_LABEL[props.item.kind] ?? 'Item'} moved to Trash`, { label: 'Undo', run: () => trash.restore(doc, id) })
+  }
   return (
     <article
       class={`card kind-${props.item.kind}`}
@@ -64,7 +73,7 @@ export function ItemCard (props: ItemCardProps) {
           <span class="row-tools">
             <button type="button" class="icon" aria-label="Move up" disabled={props.index === 0} onClick={() => model.moveItem(props.doc, props.item.id, props.index - 1)}>↑</button>
             <button type="button" class="icon" aria-label="Move down" disabled={props.index >= props.count - 1} onClick={() => model.moveItem(props.doc, props.item.id, props.index + 1)}>↓</button>
-            <button type="button" class="icon" aria-label={`Delete ${KIND_LABEL[props.item.kind]?.toLowerCase() ?? 'item'}`} onClick={() => { if (confirm('Delete this item for everyone?')) model.removeItem(props.doc, props.item.id) }}>✕</button>
+            <button type="button" class="icon" aria-label={`Delete ${KIND_LABEL[props.item.kind]?.toLowerCase() ?? 'item'}`} onClick={remove}>✕</button>
           </span>
         </Show>
       </header>

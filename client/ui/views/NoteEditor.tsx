@@ -7,6 +7,7 @@ import * as Y from 'yjs'
 import type { PresenceCursor } from '../../core/presence.js'
 import type { LabelledPeer } from '../peer-labels.js'
 import { refreshCursors, remoteCursors } from '../editor/remote-cursors.js'
+import { takeFocusRequest } from '../focus-request.js'
 import { coveTheme } from '../editor/theme.js'
 
 /**
@@ -66,6 +67,8 @@ export function NoteEditor (props: NoteEditorProps) {
         ]
       })
     })
+    // A note this person just added: typing goes into it (after the list has placed the card).
+    if (!props.readOnly && takeFocusRequest(item)) requestAnimationFrame(() => view?.focus())
   })
 
   createEffect(() => {

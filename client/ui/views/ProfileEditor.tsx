@@ -6,10 +6,12 @@ import { profile, setProfile } from '../profile.js'
 export function ProfileEditor () {
   return (
     <div class="profile" role="group" aria-label="Your name and colour">
+      {/* A visible label: a stranger's name in an unlabelled box says nothing to a new user (issue 9.7). */}
+      <label class="profile-label" for="profile-name">Your name</label>
       <input
+        id="profile-name"
         class="profile-name"
         value={profile().name}
-        aria-label="Your name"
         maxLength={64}
         onChange={e => setProfile({ name: e.currentTarget.value, color: profile().color })}
         data-testid="profile-name"

@@ -8,6 +8,8 @@ export interface SpaceListProps {
   readonly onCreate: (title: string) => void
   readonly onOpenLink: (link: string) => void
   readonly onExport: (id: string) => void
+  /** What the last export of a space from here said: syncing, up to date, or how old the copy was. */
+  readonly exportNote?: (id: string) => string | undefined
   readonly onLeave: (id: string) => void
 }
 
@@ -39,6 +41,9 @@ export function SpaceList (props: SpaceListProps) {
                   <span class="grow" />
                   <button type="button" class="small" onClick={() => props.onExport(s.id)}>Export</button>
                   <button type="button" class="small danger" onClick={() => props.onLeave(s.id)}>Leave</button>
+                  <Show when={props.exportNote?.(s.id)}>
+                    {note => <p class="muted export-status" role="status" data-testid="export-status">{note()}</p>}
+                  </Show>
                 </li>
               )}
             </For>

@@ -1,13 +1,17 @@
-import { Index, Show, createEffect, createMemo, createSignal, on, onCleanup } from 'solid-js'
+import { Index, Show, createEffect, createMemo, createSignal, on, onCleanup, onMount } from 'solid-js'
 import type * as Y from 'yjs'
 import type { Sodium } from '../../../shared/sodium.js'
 import * as model from '../../core/model.js'
+import * as trash from '../../core/trash.js'
 import { useSpaceView } from '../bridge.js'
+import { focusWhenMounted } from '../focus-request.js'
 import { spaceCode } from '../fingerprint.js'
 import { labelPeers, selfNeedsTag } from '../peer-labels.js'
 import { profile } from '../profile.js'
 import type { SpaceSession } from '../session.js'
 import { canRetry, rowText } from '../file-words.js'
+import { clearToasts } from '../toasts.js'
+import { useTabTitle } from '../tab-title.js'
 import { openSpaceFiles, SpaceFilesContext } from '../uploads.js'
 import { ItemCard } from './ItemCard.js'
 import { PresenceBar } from './PresenceBar.js'
@@ -16,8 +20,11 @@ import { SharePanel } from './SharePanel.js'
 import { StableFor } from './StableFor.js'
 import { StatusBar } from './StatusBar.js'
 import { TextField } from './TextField.js'
+import { Toasts } from './Toasts.js'
+import { TrashNotice } from './TrashNotice.js'
+import { TrashPanel } from './TrashPanel.js'
 
-/** A space: title, status, presence, share and security panels, and its items newest first. */
+/** A space: title, status, presence, share, security and Trash panels, and its items newest first. */
 export interface SpacePageProps {
   readonly session: SpaceSession
   readonly doc: Y.Doc
@@ -29,14 +36,19 @@ export interface SpacePageProps {
 
 export function SpacePage (props: SpacePageProps) {
   const view = useSpaceView(props.doc)
-  const [panel, setPanel] = createSignal<'share' | 'security' | undefined>()
+  useTabTitle(() => view.title)
+  const [panel, setPanel] = createSignal<'share' | 'security' | 'trash' | undefined>()
   const [dragged, setDragged] = createSignal<string | undefined>()
   const [linkForm, setLinkForm] = createSignal(false)
   const ro = (): boolean => props.session.readOnly
   // Every peer named by its device (peer-labels.ts), the same in the bar and on the carets.
   const self = () => ({ name: profile().name, device: props.session.device() })
   const peers = createMemo(() => labelPeers(props.session.peers(), self()))
-  const toggle = (p: 'share' | 'security'): void => { setPanel(cur => cur === p ? undefined : p) }
+  const toggle = (p: 'share' | 'security' | 'trash'): void => { setPanel(cur => cur === p ? undefined : p) }
+  // Any editor's app empties what has been in the Trash for too long (trash.ts).
+  onMount(() => { if (!ro()) trash.purge(props.doc) })
+  // An Undo acts on this space: it must not outlive it.
+  onCleanup(clearToasts)
   // This device's files of the space: kept encrypted here at once, uploaded by a queue (issue 9.5).
   const files = openSpaceFiles({ spaceId: props.session.id, keys: props.session.keys, sodium: props.sodium, origin: props.origin, doc: () => props.doc })
   onCleanup(() => { void files.close() })
@@ -73,9 +85,12 @@ export function SpacePage (props: SpacePageProps) {
       <nav class="space-actions" aria-label="Space actions">
         <button type="button" aria-expanded={panel() === 'share'} onClick={() => toggle('share')} data-testid="share-button">Share</button>
         <button type="button" aria-expanded={panel() === 'security'} onClick={() => toggle('security')} data-testid="security-button">Security</button>
+        <button type="button" aria-expanded={panel() === 'trash'} onClick={() => toggle('trash')} data-testid="trash-button">Trash<Show when={view.trash.length > 0}> ({view.trash.length})</Show></button>
         <button type="button" onClick={() => props.onExport()}>Export</button>
         <button type="button" class="danger" onClick={() => props.onLeave()}>Leave</button>
       </nav>
+      <TrashNotice items={view.trash} onShow={() => setPanel('trash')} />
+      <Show when={panel() === 'trash'}><TrashPanel doc={props.doc} items={view.trash} readOnly={ro()} /></Show>
       <Show when={panel() === 'share'}><SharePanel origin={props.origin} secrets={props.session.secrets} checkpoint={props.session.checkpoint()} /></Show>
       <Show when={panel() === 'security'}>
         <SecurityPanel
@@ -89,7 +104,7 @@ export function SpacePage (props: SpacePageProps) {
       </Show>
       <Show when={!ro()}>
         <div class="add-bar" role="toolbar" aria-label="Add to the space">
-          <button type="button" onClick={() => model.addNote(props.doc, '')} data-testid="add-note">+ Note</button>
+          <button type="button" onClick={() => focusWhenMounted(model.addNote(props.doc, ''))} data-testid="add-note">+ Note</button>
           <button type="button" onClick={() => model.addChecklist(props.doc, 'Checklist')} data-testid="add-checklist">+ Checklist</button>
           <button type="button" onClick={() => setLinkForm(v => !v)} data-testid="add-link">+ Link</button>
           <label class="button" data-testid="add-file">
@@ -144,6 +159,7 @@ export function SpacePage (props: SpacePageProps) {
           </StableFor>
         </Show>
       </SpaceFilesContext.Provider>
+      <Toasts />
     </main>
   )
 }
