@@ -67,4 +67,27 @@ describe.skipIf(!hasChromium)('Search (issue 9)', () => {
     await expect.poll(() => a.page.getByTestId('search-hit').first().innerText()).toContain(`Seen a ${WORD}`)
     await a.page.screenshot({ path: path.join(ARTIFACTS, 'search.png'), fullPage: true })
   })
+
+  it('finds words in the other spaces of this device, after a reload too (read from the local replica)', async () => {
+    const zoo = a.page.url()
+    await a.page.goto(app.origin + '/')
+    await a.page.getByTestId('new-space-title').fill('Garden')
+    await a.page.getByTestId('create-space').click()
+    await a.page.getByTestId('add-note').click()
+    await a.page.keyboard.type('Plant tulip bulbs')
+    await expect.poll(() => a.page.getByTestId('connection').innerText()).toBe('Online')
+    await a.page.waitForTimeout(500)
+    const other = (): Promise<string[]> => a.page.getByTestId('search-hit-other').allInnerTexts()
+    // Opened in this tab: found from Zoo.
+    await a.page.goto(zoo)
+    await a.page.getByTestId('search').fill('tuli')
+    await expect.poll(other).toEqual([expect.stringContaining('Garden · Note Plant tulip bulbs')])
+    expect(await a.page.locator('[data-testid=search-hit-other] mark').allInnerTexts()).toEqual(['tuli'])
+    // A new tab's worth of memory: Garden is read from this browser's replica, offline.
+    await a.context.setOffline(true)
+    await a.page.reload()
+    await a.page.getByTestId('search').fill('tulip')
+    await expect.poll(other).toEqual([expect.stringContaining('Plant tulip bulbs')])
+    await a.context.setOffline(false)
+  })
 })

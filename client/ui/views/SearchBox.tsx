@@ -2,12 +2,13 @@ import { For, Show, createMemo, createSignal, onCleanup, onMount } from 'solid-j
 import type * as Y from 'yjs'
 import type * as search from '../../core/search.js'
 import { go } from '../router.js'
-import { indexFor, searchOthers } from '../search-spaces.js'
+import { indexFor, loadOthers, searchOthers } from '../search-spaces.js'
 
 /**
  * The search box of a space page (issue 9): as you type, matches in this space and in the other
  * spaces opened in this tab, the matched words in <mark>. Offline and local: it queries the
- * in-memory index (client/core/search.ts), never the relay. Results follow the doc, so a word
+ * in-memory index (client/core/search.ts), never the relay; the other spaces of this device are
+ * read from their local replicas on first focus (search-spaces.ts). Results follow the doc, so a word
  * another member types shows up as it arrives. Ctrl/Cmd+K focuses the box.
  */
 export interface SearchBoxProps {
@@ -70,6 +71,8 @@ export function SearchBox (props: SearchBoxProps) {
         aria-label="Search this space and your other spaces"
         value={q()}
         onInput={e => setQ(e.currentTarget.value)}
+        // The other spaces' replicas are read on first use only, not on every page open.
+        onFocus={() => { void loadOthers().then(() => setVersion(v => v + 1)) }}
         onKeyDown={e => { if (e.key === 'Escape') setQ('') }}
         data-testid="search"
       />
