@@ -10,7 +10,7 @@ import { listSpaces } from './registry.js'
  * like the decrypted documents it was built from. Nothing here is stored or sent.
  *
  * The spaces of this device not opened in this tab are read from their local replicas on the
- * first search (loadOthers), the way a follower tab reads one (session.ts): offline, read-only,
+ * first focus of the search box (loadOthers), the way a follower tab reads one (session.ts): offline, read-only,
  * the store closed at once. Those indexes are a snapshot of that moment until the space is opened.
  */
 interface Entry { doc: Y.Doc; index: search.SearchIndex; title: () => string }
@@ -44,8 +44,9 @@ const TAB = Symbol('search')
 let loading: Promise<void> | undefined
 
 /**
- * Indexes, once per tab, every space of this device that has no index yet. Resolves when done;
- * a space whose replica cannot be read is skipped (search is a convenience, never an error).
+ * Indexes every space of this device that has no index yet (joined or created since the last
+ * call included); one pass at a time. A space whose replica cannot be read is skipped: search is
+ * a convenience, never an error.
  */
 export function loadOthers (): Promise<void> {
   loading ??= (async () => {
@@ -62,7 +63,7 @@ export function loadOthers (): Promise<void> {
         spaces.set(entry.id, { doc, index: search.createIndex(doc), title: () => title })
       } catch {}
     }
-  })()
+  })().finally(() => { loading = undefined })
   return loading
 }
 

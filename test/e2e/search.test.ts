@@ -78,7 +78,7 @@ describe.skipIf(!hasChromium)('Search (issue 9)', () => {
     await expect.poll(() => a.page.getByTestId('connection').innerText()).toBe('Online')
     await a.page.waitForTimeout(500)
     const other = (): Promise<string[]> => a.page.getByTestId('search-hit-other').allInnerTexts()
-    // Opened in this tab: found from Zoo.
+    // Garden, never searched in: indexed from Zoo's search box on focus.
     await a.page.goto(zoo)
     await a.page.getByTestId('search').fill('tuli')
     await expect.poll(other).toEqual([expect.stringContaining('Garden · Note Plant tulip bulbs')])

@@ -40,7 +40,8 @@ export function SearchBox (props: SearchBoxProps) {
   const [q, setQ] = createSignal('')
   // Bumped on every doc change (at most once a task), so open results follow remote edits.
   const [version, setVersion] = createSignal(0)
-  const index = createMemo(() => indexFor(props.spaceId, props.doc, () => props.title))
+  // Built on first use, not on opening the page: 10,000 items take ~0.6 s to index (bench/search.ts).
+  const index = (): search.SearchIndex => indexFor(props.spaceId, props.doc, () => props.title)
   let queued = false
   const onUpdate = (): void => {
     if (queued) return
@@ -71,8 +72,8 @@ export function SearchBox (props: SearchBoxProps) {
         aria-label="Search this space and your other spaces"
         value={q()}
         onInput={e => setQ(e.currentTarget.value)}
-        // The other spaces' replicas are read on first use only, not on every page open.
-        onFocus={() => { void loadOthers().then(() => setVersion(v => v + 1)) }}
+        // This space first, so loadOthers does not read its replica; the others' once per tab.
+        onFocus={() => { index(); void loadOthers().then(() => setVersion(v => v + 1)) }}
         onKeyDown={e => { if (e.key === 'Escape') setQ('') }}
         data-testid="search"
       />
