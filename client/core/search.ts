@@ -17,6 +17,7 @@ import * as model from './model.js'
 /** Which text of an item matched: `entry` is set for a checklist entry (field 'entry'). */
 export type Field = 'text' | 'title' | 'url' | 'note' | 'name' | 'entry'
 
+/** One matched text of one item: what the UI lists, with where to put <mark>. */
 export interface Hit {
   readonly item: string
   readonly kind: string
@@ -76,6 +77,7 @@ function itemOf (t: Y.AbstractType<unknown> | null, items: Y.Array<Y.Map<unknown
   return t instanceof Y.Map ? t : undefined
 }
 
+/** The live index of one doc: queries bring it up to date with the changes since the last one. */
 export interface SearchIndex {
   /** Matching items' fields, in the order items were indexed, at most `limit` hits. */
   query (q: string, limit?: number): Hit[]

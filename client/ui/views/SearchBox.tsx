@@ -11,6 +11,7 @@ import { indexFor, loadOthers, searchOthers } from '../search-spaces.js'
  * read from their local replicas on first focus (search-spaces.ts). Results follow the doc, so a word
  * another member types shows up as it arrives. Ctrl/Cmd+K focuses the box.
  */
+/** `title` names this space in other spaces' results (it is the live title). */
 export interface SearchBoxProps {
   readonly spaceId: string
   readonly doc: Y.Doc
@@ -35,6 +36,7 @@ function Highlighted (props: { hit: search.Hit }) {
   return <For each={parts()}>{p => p.mark ? <mark>{p.text}</mark> : p.text}</For>
 }
 
+/** The box and its results; see the comment above SearchBoxProps. */
 export function SearchBox (props: SearchBoxProps) {
   let input: HTMLInputElement | undefined
   const [q, setQ] = createSignal('')
