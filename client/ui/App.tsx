@@ -15,6 +15,7 @@ import { exportNote, openForExport, type ExportCopy } from './export-sync.js'
 import { profile } from './profile.js'
 import * as registry from './registry.js'
 import { go, isInvite, listen, route } from './router.js'
+import { forget as forgetSearch } from './search-spaces.js'
 import { openSession, type SpaceSession } from './session.js'
 import { ProfileEditor } from './views/ProfileEditor.js'
 import { SpaceList } from './views/SpaceList.js'
@@ -231,6 +232,8 @@ export function App () {
       go({ page: 'list' })
       await open.close()
     }
+    // A left space must not stay findable from the others' search boxes.
+    forgetSearch(id)
     await deleteSpaceDb(id)
     await registry.removeSpace(id)
     void refetch()

@@ -15,6 +15,7 @@ import { useTabTitle } from '../tab-title.js'
 import { openSpaceFiles, SpaceFilesContext } from '../uploads.js'
 import { ItemCard } from './ItemCard.js'
 import { PresenceBar } from './PresenceBar.js'
+import { SearchBox } from './SearchBox.js'
 import { SecurityPanel } from './SecurityPanel.js'
 import { SharePanel } from './SharePanel.js'
 import { StableFor } from './StableFor.js'
@@ -89,6 +90,7 @@ export function SpacePage (props: SpacePageProps) {
         <button type="button" onClick={() => props.onExport()}>Export</button>
         <button type="button" class="danger" onClick={() => props.onLeave()}>Leave</button>
       </nav>
+      <SearchBox spaceId={props.session.id} doc={props.doc} title={view.title} />
       <TrashNotice items={view.trash} onShow={() => setPanel('trash')} />
       <Show when={panel() === 'trash'}><TrashPanel doc={props.doc} items={view.trash} readOnly={ro()} /></Show>
       <Show when={panel() === 'share'}><SharePanel origin={props.origin} secrets={props.session.secrets} checkpoint={props.session.checkpoint()} /></Show>
