@@ -3,7 +3,9 @@
 // (encrypted files, fetched on demand) and never anything cross-origin (the CSP allows none).
 // Page: network first (a new release is picked up at once), cached copy when offline.
 // /assets/*: content-hashed and immutable, so cache first.
-const CACHE = 'cove-shell-v1'
+const CACHE = 'cove-shell-v2'
+// Unhashed files of the shell: the tab icon, and what an installed app asks for (its manifest, icons).
+const SHELL_FILES = ['/favicon.svg', '/manifest.webmanifest', '/icon.svg', '/icon-192.png', '/icon-512.png']
 
 self.addEventListener('install', event => {
   event.waitUntil((async () => {
@@ -12,7 +14,7 @@ self.addEventListener('install', event => {
     const html = await res.clone().text()
     const assets = [...new Set(html.match(/\/assets\/[A-Za-z0-9._-]+/g) ?? [])]
     await cache.put('/', res)
-    await cache.addAll([...assets, '/favicon.svg'])
+    await cache.addAll([...assets, ...SHELL_FILES])
     await self.skipWaiting()
   })())
 })
@@ -40,7 +42,7 @@ self.addEventListener('fetch', event => {
     })())
     return
   }
-  if (url.pathname.startsWith('/assets/') || url.pathname === '/favicon.svg') {
+  if (url.pathname.startsWith('/assets/') || SHELL_FILES.includes(url.pathname)) {
     event.respondWith((async () => {
       const hit = await caches.match(req)
       if (hit !== undefined) return hit

@@ -17,7 +17,11 @@ import * as registry from './registry.js'
 import { go, isInvite, listen, route } from './router.js'
 import { forget as forgetSearch } from './search-spaces.js'
 import { openSession, type SpaceSession } from './session.js'
+import * as shortcuts from './shortcuts.js'
 import { ProfileEditor } from './views/ProfileEditor.js'
+import { QuickSwitcher } from './views/QuickSwitcher.js'
+import { ShortcutsHelp } from './views/ShortcutsHelp.js'
+import { Sidebar } from './views/Sidebar.js'
 import { SpaceList } from './views/SpaceList.js'
 import { SpacePage } from './views/SpacePage.js'
 
@@ -65,6 +69,19 @@ export function App () {
   /** Per space: what the last export from the list said about how current it was. */
   const [exportNotes, setExportNotes] = createSignal<Readonly<Record<string, string>>>({})
   let creating: string | undefined
+  // The layout's overlays (issue 9, Layout): the phone's spaces drawer, the switcher, the shortcuts sheet.
+  const [drawer, setDrawer] = createSignal(false)
+  const [overlay, setOverlay] = createSignal<'switcher' | 'help' | undefined>()
+  onCleanup(shortcuts.listen(c => {
+    if (c === 'escape') setDrawer(false)
+    // A modal is open: its own keys (and Escape) apply; a second one must not open over it.
+    else if (overlay() === undefined) { setDrawer(false); setOverlay(c) }
+  }))
+  const openSpace = (id: string): void => {
+    setDrawer(false)
+    const r = route()
+    if (r.page !== 'space' || r.id !== id) go({ page: 'space', id })
+  }
 
   /**
    * Stores an invite and shows its space; an edit link upgrades a view-only entry. The link's
@@ -242,7 +259,9 @@ export function App () {
   return (
     <div class="app">
       <header class="top">
+        <button type="button" class="icon drawer-toggle" aria-label="Spaces" aria-controls="sidebar" aria-expanded={drawer()} onClick={() => setDrawer(v => !v)} data-testid="drawer-toggle">☰</button>
         <a class="brand" href="#/" onClick={e => { e.preventDefault(); go({ page: 'list' }) }}>Cove</a>
+        <button type="button" class="icon help-button" aria-label="Keyboard shortcuts" title="Keyboard shortcuts (?)" onClick={() => setOverlay('help')}>?</button>
         <ProfileEditor />
       </header>
       <div class="errors" aria-live="assertive">
@@ -255,41 +274,55 @@ export function App () {
           )}
         </For>
       </div>
-      <Show when={env()} fallback={<p class="muted loading">{env.error !== undefined ? `Cove could not start: ${String(env.error)}` : 'Loading…'}</p>}>
-        {e => (
-          <Switch>
-            <Match when={route().page === 'list'}>
-              <SpaceList
-                spaces={spaces() ?? []}
-                onOpen={id => go({ page: 'space', id })}
-                onCreate={title => void create(title).catch(err => report(err, 'Could not create the space'))}
-                onOpenLink={text => void acceptInvite(e(), text).catch(err => report(err, 'Could not open the link'))}
-                onExport={id => void exportSpace(id).catch(err => report(err, 'Export failed'))}
-                exportNote={id => exportNotes()[id]}
-                onLeave={id => void leave(id).catch(err => report(err, 'Could not leave the space'))}
-              />
-            </Match>
-            <Match when={route().page === 'space'}>
-              <Show when={session()} fallback={<p class="muted loading">{opening() ? 'Opening the space…' : ''}</p>}>
-                {s => (
-                  <Show when={s().doc()} keyed>
-                    {doc => (
-                      <SpacePage
-                        session={s()}
-                        doc={doc}
-                        sodium={e().sodium}
-                        origin={e().origin}
-                        onExport={() => void exportSpace(s().id).catch(err => report(err, 'Export failed'))}
-                        onLeave={() => void leave(s().id).catch(err => report(err, 'Could not leave the space'))}
-                      />
+      <div class="shell">
+        <Sidebar
+          spaces={spaces() ?? []}
+          current={(r => r.page === 'space' ? r.id : undefined)(route())}
+          open={drawer()}
+          onOpen={openSpace}
+          onList={() => { setDrawer(false); go({ page: 'list' }) }}
+          onClose={() => setDrawer(false)}
+        />
+        <div class="content">
+          <Show when={env()} fallback={<p class="muted loading">{env.error !== undefined ? `Cove could not start: ${String(env.error)}` : 'Loading…'}</p>}>
+            {e => (
+              <Switch>
+                <Match when={route().page === 'list'}>
+                  <SpaceList
+                    spaces={spaces() ?? []}
+                    onOpen={id => go({ page: 'space', id })}
+                    onCreate={title => void create(title).catch(err => report(err, 'Could not create the space'))}
+                    onOpenLink={text => void acceptInvite(e(), text).catch(err => report(err, 'Could not open the link'))}
+                    onExport={id => void exportSpace(id).catch(err => report(err, 'Export failed'))}
+                    exportNote={id => exportNotes()[id]}
+                    onLeave={id => void leave(id).catch(err => report(err, 'Could not leave the space'))}
+                  />
+                </Match>
+                <Match when={route().page === 'space'}>
+                  <Show when={session()} fallback={<p class="muted loading">{opening() ? 'Opening the space…' : ''}</p>}>
+                    {s => (
+                      <Show when={s().doc()} keyed>
+                        {doc => (
+                          <SpacePage
+                            session={s()}
+                            doc={doc}
+                            sodium={e().sodium}
+                            origin={e().origin}
+                            onExport={() => void exportSpace(s().id).catch(err => report(err, 'Export failed'))}
+                            onLeave={() => void leave(s().id).catch(err => report(err, 'Could not leave the space'))}
+                          />
+                        )}
+                      </Show>
                     )}
                   </Show>
-                )}
-              </Show>
-            </Match>
-          </Switch>
-        )}
-      </Show>
+                </Match>
+              </Switch>
+            )}
+          </Show>
+        </div>
+      </div>
+      <Show when={overlay() === 'switcher'}><QuickSwitcher spaces={spaces() ?? []} onOpen={openSpace} onClose={() => setOverlay(undefined)} /></Show>
+      <Show when={overlay() === 'help'}><ShortcutsHelp onClose={() => setOverlay(undefined)} /></Show>
     </div>
   )
 }

@@ -3,6 +3,7 @@ import { App } from './App.js'
 import { report } from './errors.js'
 import './styles.css'
 import './trash.css'
+import './layout.css'
 
 /** Entry point of the web app (index.html loads this; vite bundles it into dist/assets/). */
 addEventListener('error', e => report(e.error ?? e.message, 'Unexpected error'))

@@ -31,7 +31,7 @@ export function SpaceList (props: SpaceListProps) {
       </section>
       <section class="panel">
         <h2>Your spaces</h2>
-        <Show when={props.spaces.length > 0} fallback={<p class="muted">None yet in this browser.</p>}>
+        <Show when={props.spaces.length > 0} fallback={<p class="empty muted" data-testid="no-spaces">No spaces in this browser yet. Create one above (give it a title, or leave it blank), or paste an invite link someone sent you to open theirs.</p>}>
           <ul class="spaces" data-testid="spaces">
             <For each={props.spaces}>
               {s => (

@@ -140,7 +140,13 @@ export function SpacePage (props: SpacePageProps) {
         </section>
       </Show>
       <SpaceFilesContext.Provider value={files}>
-        <Show when={view.items.length > 0} fallback={<p class="empty muted">Nothing here yet.{ro() ? '' : ' Add a note, a checklist, a link or a file.'}</p>}>
+        <Show when={view.items.length > 0} fallback={
+          <p class="empty muted" data-testid="empty-space">
+            {ro()
+              ? 'Nothing here yet. What the members add (notes, checklists, links, files) shows up here as they add it.'
+              : 'This space is empty. Add a note, a checklist, a link or a file with the buttons above, or drop files here. Then share the space to work on it together.'}
+          </p>
+        }>
           <StableFor each={view.items} tag="div" class="items" testId="items">
             {(item, i) => (
               <ItemCard
