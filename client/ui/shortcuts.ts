@@ -1,6 +1,6 @@
 /**
  * The app's keyboard shortcuts (issue 9, Layout), in one place so the help sheet lists exactly
- * what the handler does. Ctrl/Cmd+K is left to search; Ctrl/Cmd+P is the quick switcher, as in
+ * what the handler does. Ctrl/Cmd+K is search (views/SearchBox.tsx); Ctrl/Cmd+P is the quick switcher, as in
  * editors people already know (the browser's print dialog is one menu away).
  */
 
@@ -16,10 +16,11 @@ export const modName = (): string => isMac() ? '⌘' : 'Ctrl'
 /** One line of the help sheet: the keys, and what they do. */
 export interface Shortcut { readonly keys: string; readonly does: string }
 
-/** Every shortcut, as the help sheet shows it. Search adds its own line when it lands. */
+/** Every shortcut, as the help sheet shows it. */
 export function list (): readonly Shortcut[] {
   const mod = modName()
   return [
+    { keys: `${mod}+K`, does: 'Search this space and every space on this device' },
     { keys: `${mod}+P`, does: 'Quick switcher: jump to a space by typing part of its title' },
     { keys: '↑ / ↓, Enter', does: 'In the switcher: choose a space, open it' },
     { keys: '?', does: 'This list of shortcuts (when not typing in a field)' },
