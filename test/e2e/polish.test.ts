@@ -132,7 +132,8 @@ describe.skipIf(!hasChromium)('polish: banner, tab title, focus, labels, read-on
     await c.page.goto(viewLink)
     await c.page.getByTestId('view-only').waitFor()
     await c.page.getByTestId('item-link').waitFor()
-    const looks = await c.page.locator('main.space').locator('input:not([type=checkbox]), textarea').evaluateAll(els => els.map(el => {
+    // The search box is the one field a viewer types in (it searches, it edits nothing).
+    const looks = await c.page.locator('main.space').locator('input:not([type=checkbox]):not([type=search]), textarea').evaluateAll(els => els.map(el => {
       const s = getComputedStyle(el)
       return { field: el.getAttribute('aria-label') ?? el.closest('label')?.firstChild?.textContent?.trim() ?? el.className, readOnly: (el as HTMLInputElement).readOnly, background: s.backgroundColor, border: s.borderTopColor, resize: s.resize }
     }))
