@@ -31,6 +31,8 @@ export interface ReceiptSyncHost extends Omit<ReceiptsHost, 'now' | 'withholdMs'
 export interface ReceiptSyncOptions {
   readonly receiptMs: number
   readonly withholdMs: number
+  /** Send nothing and read nothing back: the benchmark's baseline for pricing receipts (SpaceOptions.receipts). */
+  readonly off?: boolean
 }
 
 export class ReceiptSync {
@@ -48,7 +50,7 @@ export class ReceiptSync {
   }
 
   start (): void {
-    if (this.timer !== undefined) return
+    if (this.timer !== undefined || this.opts.off === true) return
     this.timer = setInterval(() => this.tick(), Math.max(50, Math.min(this.opts.receiptMs, this.opts.withholdMs / 2)))
     // A timer must not keep a CLI process alive.
     ;(this.timer as { unref?: () => void }).unref?.()
@@ -65,12 +67,13 @@ export class ReceiptSync {
 
   /** Joined and caught up (again): say what this replica holds, check what the relay acknowledged. */
   caughtUp (): void {
+    if (this.opts.off === true) return
     this.send(true)
     void this.audit()
   }
 
   /** A snapshot was made or accepted here. */
-  snapshotHeld (): void { this.send(true) }
+  snapshotHeld (): void { if (this.opts.off !== true) this.send(true) }
 
   /** A snapshot another member made covers these heads: this device's envelopes under them were seen. */
   coveredBy (heads: readonly StreamHeadRef[]): void {

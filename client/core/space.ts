@@ -131,7 +131,7 @@ export class Space implements LinkMember {
     this.snapsync.snaps.held = meta.snapshot
     this.requests = new Requests(this.keys.spaceId, { send: f => this.link.send(f), taken: id => id === this.conn.authReq || this.out?.owns(id) === true || this.fetch.owns(id) })
     this.conn = new Connection(this.connectionHost(), { ackTimeoutMs: this.ackTimeoutMs })
-    this.rsync = new ReceiptSync(this.receiptHost(), { receiptMs: opts.receiptMs ?? 30_000, withholdMs: opts.withholdMs ?? 15_000 })
+    this.rsync = new ReceiptSync(this.receiptHost(), { receiptMs: opts.receiptMs ?? 30_000, withholdMs: opts.withholdMs ?? 15_000, off: opts.receipts === false })
   }
 
   /** What the receipts part may see and do of this session. */
