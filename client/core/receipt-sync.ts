@@ -11,6 +11,14 @@ import type { StreamHeadRef } from './snapshot.js'
  *
  * - sent once joined and caught up, after each snapshot this replica holds, and at most every
  *   `receiptMs` while what it holds changes (every 5 × `receiptMs` anyway, for "last seen");
+ * - and soon (`PROMPT_MS` to twice that, at random) after a stream no receipt has named yet shows
+ *   up: a session that just started, whose writer keeps its first envelopes in its outbox until a
+ *   member is seen holding them. A CLI command is a session of its own; waiting for the 30 s
+ *   receipt, a device running commands in a row carried each one's envelopes, and their stream
+ *   heads in every write of its session state, into the next (500 commands: 107 ms each instead of
+ *   44, journal 7.1 MB instead of 2.3). One member saying so is enough: a member that sees another's
+ *   receipt name the new stream first sends none (receipts.ts `unnamed`), so the N members of a
+ *   space do not all answer each new session;
  * - the withholding bound is checked on the same tick;
  * - **read-back**: envelopes the relay acknowledged and nobody has been seen holding yet are asked
  *   back from the relay (`fetchStream` of this device's stream) on joining and on each tick; any it
@@ -19,10 +27,14 @@ import type { StreamHeadRef } from './snapshot.js'
  */
 /** Streams read back per tick. */
 const AUDIT_STREAMS = 8
+/** A stream no receipt named yet makes a receipt due this long (to twice this, at random) after it shows up. */
+const PROMPT_MS = 500
 
 export interface ReceiptSyncHost extends Omit<ReceiptsHost, 'now' | 'withholdMs'> {
   /** Joined and caught up. */
   ready (): boolean
+  /** Calls `fn` each time remote content was applied; returns the unsubscribe. */
+  onRemote (fn: () => void): () => void
   request (make: (reqId: number) => Frame, timeoutMs?: number): Promise<Frame>
   /** Send again what is no longer marked acknowledged. */
   requeue (): void
@@ -42,6 +54,10 @@ export class ReceiptSync {
   private lastSentAt = 0
   private auditing = false
   private judging = false
+  private prompt: ReturnType<typeof setTimeout> | undefined
+  /** Stream heads this replica held when a prompt receipt was last considered. */
+  private headsSeen = 0
+  private offRemote: (() => void) | undefined
   /** Envelopes the relay served back once: not asked for again. */
   private readonly readBack = new WeakSet<object>()
 
@@ -54,11 +70,33 @@ export class ReceiptSync {
     this.timer = setInterval(() => this.tick(), Math.max(50, Math.min(this.opts.receiptMs, this.opts.withholdMs / 2)))
     // A timer must not keep a CLI process alive.
     ;(this.timer as { unref?: () => void }).unref?.()
+    this.offRemote = this.h.onRemote(() => this.heard())
   }
 
   stop (): void {
     if (this.timer !== undefined) clearInterval(this.timer)
     this.timer = undefined
+    if (this.prompt !== undefined) clearTimeout(this.prompt)
+    this.prompt = undefined
+    this.offRemote?.()
+    this.offRemote = undefined
+  }
+
+  /**
+   * Remote content was applied. A new stream head (counted, so this stays O(1) per apply) makes a
+   * receipt due soon, unless by then this replica's or another member's receipt names every
+   * stream it holds.
+   */
+  private heard (): void {
+    const n = this.h.reader.heads.size
+    if (this.prompt !== undefined || n === this.headsSeen) return
+    this.headsSeen = n
+    const ms = Math.min(PROMPT_MS, this.opts.receiptMs)
+    this.prompt = setTimeout(() => {
+      this.prompt = undefined
+      if (this.receipts.unnamed()) this.send(true)
+    }, ms * (1 + Math.random()))
+    ;(this.prompt as { unref?: () => void }).unref?.()
   }
 
   onReceipts (f: FrameOf<'receipts'>): void {

@@ -68,6 +68,12 @@ export class Receipts {
   private readonly owed = new Map<string, { seq: number; device: string; since: number; author: string }>()
   private readonly alerted = new Set<string>()
   private lastSentAt = 0
+  /**
+   * Stream keys a receipt named, this device's last or another member's since: a stream held and
+   * not in here is one nobody has said they hold (receipt-sync.ts sends a receipt soon for it).
+   * Rebuilt with each receipt this device makes, so it stays within the streams this replica holds.
+   */
+  private named = new Set<string>()
 
   constructor (private readonly h: ReceiptsHost) {}
 
@@ -81,12 +87,17 @@ export class Receipts {
     for (const h of this.h.writer?.storedHeads() ?? []) heads.push({ author: device.publicKey, stream: hexBytes(h.stream), seq: h.seq, hash: h.hash })
     // Streams with a hash first (recently active), then folded ones, up to the cap.
     const all = [...this.h.reader.heads].sort((a, b) => (b[1].hash.length - a[1].hash.length) || ((b[1].cursor ?? 0) - (a[1].cursor ?? 0)))
+    const named = new Set<string>()
     for (const [sk, head] of all) {
-      if (heads.length >= MAX_RECEIPT_HEADS) break
       if (head.claimUpTo !== undefined && head.seq <= head.claimUpTo) continue
+      // Past the cap too: the oldest streams are left out of every receipt alike, and must not
+      // make each new stream look unnamed.
+      named.add(sk)
+      if (heads.length >= MAX_RECEIPT_HEADS) continue
       const [a, s] = sk.split(':')
       heads.push({ author: hexBytes(a!), stream: hexBytes(s!), seq: head.seq, hash: head.hash })
     }
+    this.named = named
     const held = this.h.held()
     const body: ReceiptBody = { at, snapshot: held === undefined ? undefined : { seq: held.seq, hash: held.hash }, heads }
     const env = seal(this.h.sodium, this.h.keys, device, MsgType.receipt, { stream: RECEIPT_STREAM, seq: Math.floor(at / 1000) >>> 0, prevHash: GENESIS_HASH }, writeReceipt(body))
@@ -117,6 +128,7 @@ export class Receipts {
         continue
       }
       const sk = `${author}:${stream}`
+      this.named.add(sk)
       const mine = this.h.reader.heads.get(sk)
       if (this.h.reader.stuck.has(sk)) continue
       if (mine === undefined || mine.seq < head.seq) {
@@ -181,6 +193,19 @@ export class Receipts {
 
   /** Whether receipts show changes this replica still lacks (for the status line). */
   get owing (): number { return this.owed.size }
+
+  /**
+   * Whether this replica holds a stream no receipt has named (its own last one or another
+   * member's since): its writer waits for someone to say so before its envelopes leave its outbox.
+   * Positions known only from a snapshot's claim do not count (a receipt does not name them).
+   */
+  unnamed (): boolean {
+    for (const [sk, head] of this.h.reader.heads) {
+      if (head.claimUpTo !== undefined && head.seq <= head.claimUpTo) continue
+      if (!this.named.has(sk)) return true
+    }
+    return false
+  }
 
   /** Sent at most every `intervalMs` unless `force` (after a snapshot, on joining). */
   due (intervalMs: number, force = false): boolean {

@@ -143,7 +143,7 @@ export class Space implements LinkMember {
       dropOwn: envs => { void this.persist({ outboxDrop: envs }); this.emitStatus() },
       newerSnapshot: seq => this.snapsync.lookForNewer(seq), ready: () => this.conn.ready(),
       fetchStream: (author, stream, fromSeq) => { void this.fetch.stream(author, stream, fromSeq) },
-      request: (make, t) => this.requests.request(make, t), requeue: () => this.out?.requeue()
+      request: (make, t) => this.requests.request(make, t), requeue: () => this.out?.requeue(), onRemote: fn => this.events.on('remote', fn)
     }
   }
 

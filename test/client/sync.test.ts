@@ -1,8 +1,13 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import WebSocket from 'ws'
 import { afterEach, describe, expect, it } from 'vitest'
 import * as model from '../../client/core/model.js'
+import { createMemorySpaceStore } from '../../client/core/store.js'
+import { createWsTransport, type WebSocketCtor } from '../../client/core/ws-transport.js'
 import { parseLink } from '../../shared/keys.js'
 import { startTestRelay, testClient, waitFor } from '../support/relay.js'
-import type { Client } from '../../client/core/client.js'
+import { createClient, type Client } from '../../client/core/client.js'
+import type { Space } from '../../client/core/space.js'
 import type { RelayServer } from '../../relay/server.js'
 
 let relay: RelayServer | undefined
@@ -30,5 +35,39 @@ describe('sync through a real relay', () => {
     expect(model.toJSON(sa.doc)).toEqual(model.toJSON(sb.doc))
     expect(sa.alerts).toEqual([])
     expect(sb.alerts).toEqual([])
+  })
+  it('a new session\'s envelopes leave its outbox within seconds, not the 30 s receipt cadence; one member says so for all', async () => {
+    relay = await startTestRelay()
+    // The product's receipt cadence (30 s) and no snapshots: only a prompt receipt can empty the outbox in time.
+    const opts = { transport: createWsTransport(WebSocket as unknown as WebSocketCtor), storeFor: () => createMemorySpaceStore(), link: { backoffBaseMs: 20, backoffMaxMs: 200 }, space: { snapshotEvery: 0, snapshotBytes: 2 ** 40, snapshotIdleMs: 0 } }
+    const a = await createClient(opts); clients.push(a)
+    const { space: sa, editLink } = await a.createSpace(relay.url)
+    await sa.whenStored(5000)
+    const inv = parseLink(a.sodium, editLink)
+    if (!inv.ok) throw new Error(inv.message)
+    const others: Space[] = []
+    for (let i = 0; i < 3; i++) {
+      const c = await createClient(opts); clients.push(c)
+      const s = await c.openSpace(inv.value)
+      await s.whenCaughtUp(5000)
+      others.push(s)
+    }
+    await sleep(1500) // prompts for the creator's stream, named by the join receipts, have passed
+    const sentBefore = others.map(s => s.receipts.stats.sent)
+    const outbox = (s: Space): number => (s as unknown as { writer: { outbox: unknown[] } }).writer.outbox.length
+    // A session's first envelope in a stream nobody has named yet (the creator's stream is new to nobody, so a second session of A).
+    await a.close()
+    const a2 = await createClient(opts); clients.push(a2)
+    const sa2 = await a2.openSpace(inv.value)
+    await sa2.whenCaughtUp(5000)
+    model.addNote(sa2.doc, 'from a new session')
+    await sa2.whenStored(5000)
+    await waitFor(() => outbox(sa2) === 0, 5000, 'a member\'s receipt naming the new session\'s envelope')
+    await sleep(1500)
+    const prompted = others.map((s, i) => s.receipts.stats.sent - (sentBefore[i] ?? 0)).reduce((x, y) => x + y, 0)
+    // Each sends at most one; seeing another's receipt name the stream first, the rest send none.
+    expect(prompted).toBeGreaterThanOrEqual(1)
+    expect(prompted).toBeLessThan(3)
+    for (const s of [sa2, ...others]) expect(s.alerts).toEqual([])
   })
 })
