@@ -1,7 +1,7 @@
 import { equalBytes, fromHex, toHex } from '../../shared/bytes.js'
 import type { Frame, FrameOf } from '../../shared/frame.js'
 import { open as openEnvelope } from '../../shared/envelope.js'
-import { MsgType } from '../../shared/header.js'
+import { MsgType, parseEnvelope } from '../../shared/header.js'
 import { Receipts, type ReceiptsHost } from './receipts.js'
 import { readSnapshotBody } from './snapshot.js'
 import type { StreamHeadRef } from './snapshot.js'
@@ -198,9 +198,16 @@ export class ReceiptSync {
         const fromSeq = Math.min(...todo.map(e => e.seq))
         const r = await this.h.request(reqId => ({ type: 'fetchStream', reqId, spaceId: this.h.keys.spaceId, author: device.publicKey, stream: hexBytes(stream), fromSeq, limit: 512 }))
         if (r.type !== 'entries' || r.more) continue
+        // By position, then bytes: one pass over each side, not every pair (a burst of typing
+        // puts hundreds of envelopes on each side).
+        const served = new Map<number, Uint8Array[]>()
+        for (const x of r.entries) {
+          const p = parseEnvelope(x.envelope)
+          if (p.ok) served.set(p.value.header.seq, [...(served.get(p.value.header.seq) ?? []), x.envelope])
+        }
         const lost: Uint8Array[] = []
         for (const e of todo) {
-          if (r.entries.some(x => equalBytes(x.envelope, e.env))) this.readBack.add(e)
+          if (served.get(e.seq)?.some(x => equalBytes(x, e.env)) === true) this.readBack.add(e)
           else lost.push(e.env)
         }
         if (lost.length > 0) missing += w.resend(lost)
