@@ -12,13 +12,14 @@ import type { StreamHeadRef } from './snapshot.js'
  * - sent once joined and caught up, after each snapshot this replica holds, and at most every
  *   `receiptMs` while what it holds changes (every 5 × `receiptMs` anyway, for "last seen");
  * - and soon (`PROMPT_MS` to twice that, at random) after a stream no receipt has named yet shows
- *   up: a session that just started, whose writer keeps its first envelopes in its outbox until a
- *   member is seen holding them. A CLI command is a session of its own; waiting for the 30 s
- *   receipt, a device running commands in a row carried each one's envelopes, and their stream
- *   heads in every write of its session state, into the next (500 commands: 107 ms each instead of
- *   44, journal 7.1 MB instead of 2.3). One member saying so is enough: a member that sees another's
- *   receipt name the new stream first sends none (receipts.ts `unnamed`), so the N members of a
- *   space do not all answer each new session;
+ *   up and then stays quiet: a session that wrote and left (or paused), whose writer keeps its
+ *   envelopes in its outbox until a member is seen holding them. A CLI command is a session of its
+ *   own; waiting for the 30 s receipt, a device running commands in a row carried each one's
+ *   envelopes, and their stream heads in every write of its session state, into the next (500
+ *   commands: 107 ms each instead of 44, journal 7.1 MB instead of 2.3). A stream still being
+ *   written is left to the cadence (its writer is online; answering it would only add receipts).
+ *   One member saying so is enough: a member that sees another's receipt name the stream first
+ *   sends none (receipts.ts `unnamed`), so the N members of a space do not all answer each session;
  * - the withholding bound is checked on the same tick;
  * - **read-back**: envelopes the relay acknowledged and nobody has been seen holding yet are asked
  *   back from the relay (`fetchStream` of this device's stream) on joining and on each tick; any it
@@ -83,18 +84,29 @@ export class ReceiptSync {
   }
 
   /**
-   * Remote content was applied. A new stream head (counted, so this stays O(1) per apply) makes a
-   * receipt due soon, unless by then this replica's or another member's receipt names every
-   * stream it holds.
+   * Remote content was applied. A new stream head (counted, so this stays O(1) per apply) makes
+   * this replica look again soon at the streams no receipt named yet.
    */
   private heard (): void {
     const n = this.h.reader.heads.size
     if (this.prompt !== undefined || n === this.headsSeen) return
     this.headsSeen = n
+    this.promptLater(this.receipts.unnamed())
+  }
+
+  /**
+   * A receipt is sent if a stream no receipt has named (its own last one or another member's since)
+   * is where it was (`before`: stream key → seq) a moment ago; while the unnamed ones are still
+   * being written, it looks again later.
+   */
+  private promptLater (before: ReadonlyMap<string, number>): void {
+    if (before.size === 0 || this.timer === undefined) return
     const ms = Math.min(PROMPT_MS, this.opts.receiptMs)
     this.prompt = setTimeout(() => {
       this.prompt = undefined
-      if (this.receipts.unnamed()) this.send(true)
+      const now = this.receipts.unnamed()
+      if ([...now].some(([sk, seq]) => before.get(sk) === seq)) this.send(true)
+      else this.promptLater(now)
     }, ms * (1 + Math.random()))
     ;(this.prompt as { unref?: () => void }).unref?.()
   }

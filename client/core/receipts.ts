@@ -195,16 +195,18 @@ export class Receipts {
   get owing (): number { return this.owed.size }
 
   /**
-   * Whether this replica holds a stream no receipt has named (its own last one or another
-   * member's since): its writer waits for someone to say so before its envelopes leave its outbox.
-   * Positions known only from a snapshot's claim do not count (a receipt does not name them).
+   * The streams this replica holds that no receipt has named (its own last one or another
+   * member's since), with their seq: their writers wait for someone to say so before their
+   * envelopes leave their outboxes. Positions known only from a snapshot's claim do not count (a
+   * receipt does not name them).
    */
-  unnamed (): boolean {
+  unnamed (): Map<string, number> {
+    const out = new Map<string, number>()
     for (const [sk, head] of this.h.reader.heads) {
       if (head.claimUpTo !== undefined && head.seq <= head.claimUpTo) continue
-      if (!this.named.has(sk)) return true
+      if (!this.named.has(sk)) out.set(sk, head.seq)
     }
-    return false
+    return out
   }
 
   /** Sent at most every `intervalMs` unless `force` (after a snapshot, on joining). */

@@ -70,4 +70,32 @@ describe('sync through a real relay', () => {
     expect(prompted).toBeLessThan(3)
     for (const s of [sa2, ...others]) expect(s.alerts).toEqual([])
   })
+  it('no receipt answers a stream while it is being written (the cadence does); one does once it pauses', async () => {
+    relay = await startTestRelay()
+    const opts = { transport: createWsTransport(WebSocket as unknown as WebSocketCtor), storeFor: () => createMemorySpaceStore(), link: { backoffBaseMs: 20, backoffMaxMs: 200 }, space: { snapshotEvery: 0, snapshotBytes: 2 ** 40, snapshotIdleMs: 0 } }
+    const a = await createClient(opts); clients.push(a)
+    const { space: sa, editLink } = await a.createSpace(relay.url)
+    await sa.whenStored(5000)
+    const inv = parseLink(a.sodium, editLink)
+    if (!inv.ok) throw new Error(inv.message)
+    const others: Space[] = []
+    for (let i = 0; i < 2; i++) {
+      const c = await createClient(opts); clients.push(c)
+      const s = await c.openSpace(inv.value)
+      await s.whenCaughtUp(5000)
+      others.push(s)
+    }
+    const w = await createClient(opts); clients.push(w)
+    const sw = await w.openSpace(inv.value)
+    await sw.whenCaughtUp(5000)
+    await sleep(1500)
+    const sent = (): number => others.reduce((n, s) => n + s.receipts.stats.sent, 0)
+    const before = sent()
+    const t = sw.doc.getText('text')
+    for (let i = 0; i < 30; i++) { t.insert(t.length, 'x'); await sleep(100) }
+    expect(sent()).toBe(before)
+    const outbox = (s: Space): number => (s as unknown as { writer: { outbox: unknown[] } }).writer.outbox.length
+    await waitFor(() => outbox(sw) === 0, 5000, 'a receipt once the writer paused')
+    expect(sent() - before).toBeLessThan(3)
+  })
 })
