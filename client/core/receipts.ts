@@ -1,7 +1,7 @@
 import { equalBytes, fromHex, toHex } from '../../shared/bytes.js'
 import { GENESIS_HASH, open as openEnvelope, seal, type Device } from '../../shared/envelope.js'
 import type { Frame } from '../../shared/frame.js'
-import { MsgType } from '../../shared/header.js'
+import { MsgType, parseEnvelope } from '../../shared/header.js'
 import type { SpaceKeys } from '../../shared/keys.js'
 import type { Sodium } from '../../shared/sodium.js'
 import { MAX_RECEIPT_HEADS, RECEIPT_STREAM, readReceipt, writeReceipt, type ReceiptBody, type ReceiptHead } from './receipt.js'
@@ -74,6 +74,8 @@ export class Receipts {
    * Rebuilt with each receipt this device makes, so it stays within the streams this replica holds.
    */
   private named = new Set<string>()
+  /** Author + certificate pairs whose certificate verified (bounded; a full set stops caching). */
+  private readonly certOk = new Set<string>()
 
   constructor (private readonly h: ReceiptsHost) {}
 
@@ -107,7 +109,12 @@ export class Receipts {
 
   /** A receipt envelope from the relay. */
   receive (env: Uint8Array): void {
-    const o = openEnvelope(this.h.sodium, this.h.keys, env, { types: [MsgType.receipt] })
+    // A device's write certificate is checked once (as reader.ts does for updates): every member
+    // gets every other's receipts, so each check is paid members² times.
+    const p = parseEnvelope(env)
+    const certKey = p.ok ? toHex(p.value.header.author) + toHex(p.value.header.cert) : ''
+    const o = openEnvelope(this.h.sodium, this.h.keys, env, { types: [MsgType.receipt], certOk: this.certOk.has(certKey) })
+    if (o.ok && this.certOk.size < 4096) this.certOk.add(certKey)
     // Not blamed on anyone: the relay stores receipts it could not read; it may have altered one.
     if (!o.ok) { this.once(`bad:${o.code}`, 'receipt/invalid', `a receipt did not verify (${o.code}); ignored`, {}); return }
     const device = toHex(o.value.header.author)
