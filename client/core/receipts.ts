@@ -135,7 +135,9 @@ export class Receipts {
         continue
       }
       const sk = `${author}:${stream}`
-      this.named.add(sk)
+      // Only another device's word counts: a device naming its own streams keeps nothing out of
+      // an outbox (its own receipts are ignored for that).
+      if (author !== device) this.named.add(sk)
       const mine = this.h.reader.heads.get(sk)
       if (this.h.reader.stuck.has(sk)) continue
       if (mine === undefined || mine.seq < head.seq) {
@@ -202,16 +204,17 @@ export class Receipts {
   get owing (): number { return this.owed.size }
 
   /**
-   * The streams this replica holds that no receipt has named (its own last one or another
-   * member's since), with their seq: their writers wait for someone to say so before their
-   * envelopes leave their outboxes. Positions known only from a snapshot's claim do not count (a
-   * receipt does not name them).
+   * Other devices' streams this replica holds that no receipt has named (its own last one or
+   * another member's since, its author's own aside), with their seq: their writers wait for
+   * someone to say so before their envelopes leave their outboxes. Positions known only from a
+   * snapshot's claim do not count (a receipt does not name them).
    */
   unnamed (): Map<string, number> {
     const out = new Map<string, number>()
+    const own = this.h.devicePkHex + ':'
     for (const [sk, head] of this.h.reader.heads) {
       if (head.claimUpTo !== undefined && head.seq <= head.claimUpTo) continue
-      if (!this.named.has(sk)) out.set(sk, head.seq)
+      if (!this.named.has(sk) && !sk.startsWith(own)) out.set(sk, head.seq)
     }
     return out
   }
