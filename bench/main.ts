@@ -1,10 +1,15 @@
 /**
  * Benchmark entry point: runs every measurement for every system, repeats each and keeps medians,
- * prints a comparison table (cove / plaintext) and optionally writes JSON.
+ * prints a comparison table (cove / plaintext), then Cove's receipt overhead (receipt-overhead.ts),
+ * and optionally writes JSON.
  *
- *   npx tsx bench/main.ts [--quick] [--json FILE]
+ *   npx tsx bench/main.ts [--quick] [--json FILE] [--only PARTS] [--systems NAMES] [--reps N]
  *
- * --quick: small sizes and one repetition (< 2 min), for smoke tests and CI.
+ * --quick: small sizes and one repetition (< 3 min), for smoke tests and CI.
+ * --only: comma-separated parts, each the start of a measurement id (fanout-full, fanout-paced,
+ *   cold-join, warm-join, storage, idle) or `receipts`; e.g. `--only fanout,cold-join` to compare
+ *   two checkouts on the numbers issue 7 and 8 ask for without the 10-minute whole.
+ * --systems: e.g. `cove` alone for a before/after of Cove. --reps: repetitions instead of the mode's.
  */
 import { writeFileSync } from 'node:fs'
 import os from 'node:os'
@@ -14,6 +19,7 @@ import { plaintextSystem } from './plaintext.js'
 import type { BenchSystem } from './system.js'
 import { checkTrace, TRACE_OPS } from './trace.js'
 import { coveSystem } from './cove.js'
+import { receiptOverhead, receiptTable, type ReceiptOverheadOptions } from './receipt-overhead.js'
 
 /** Systems to measure, baseline first. */
 const SYSTEMS: readonly BenchSystem[] = [plaintextSystem, coveSystem]
@@ -35,6 +41,7 @@ interface Config {
   joinOps: number
   idleConns: number
   idleRooms: number
+  receipts: ReceiptOverheadOptions
 }
 
 const FULL: Config = {
@@ -47,7 +54,8 @@ const FULL: Config = {
   paceMs: 2,
   joinOps: TRACE_OPS,
   idleConns: 2_000,
-  idleRooms: 200
+  idleRooms: 200,
+  receipts: { members: 5, idleMs: 20_000, typingMs: 30_000, paceMs: 200, speedup: 30 }
 }
 
 const QUICK: Config = {
@@ -59,7 +67,8 @@ const QUICK: Config = {
   paceMs: 2,
   joinOps: 20_000,
   idleConns: 200,
-  idleRooms: 20
+  idleRooms: 20,
+  receipts: { members: 5, idleMs: 10_000, typingMs: 10_000, paceMs: 200, speedup: 30 }
 }
 
 type Numbers = Record<string, number>
@@ -141,9 +150,9 @@ function medianOf (runs: readonly Numbers[]): Numbers {
 }
 
 /** Runs all measurements; repetitions are interleaved across systems so machine drift hits all alike. */
-async function runAll (c: Config, systems: readonly BenchSystem[]): Promise<Record<string, SystemResults>> {
+async function runAll (c: Config, systems: readonly BenchSystem[], only: readonly string[] | undefined): Promise<Record<string, SystemResults>> {
   const runs = new Map<string, Map<string, Numbers[]>>(systems.map(s => [s.name, new Map()]))
-  for (const m of measurements(c)) {
+  for (const m of measurements(c).filter(m => wanted(only, m.id))) {
     for (let rep = 0; rep < c.reps; rep++) {
       for (const system of systems) {
         const t0 = performance.now()
@@ -186,7 +195,8 @@ function ratio (candidate: number | null, baseline: number | null): number | nul
 }
 
 function table (results: Record<string, SystemResults>, c: Config): string {
-  const rows = metrics(c).filter(m => m.inTable !== false).map(m => {
+  const measured = metrics(c).filter(m => m.inTable !== false && (valueOf(results, BASELINE, m) ?? valueOf(results, CANDIDATE, m)) !== null)
+  const rows = measured.map(m => {
     const base = valueOf(results, BASELINE, m)
     const cand = valueOf(results, CANDIDATE, m)
     const r = ratio(cand, base)
@@ -210,28 +220,40 @@ function machine (): Record<string, string | number> {
   }
 }
 
-function parseArgs (argv: readonly string[]): { quick: boolean, jsonFile: string | undefined } {
-  let quick = false
-  let jsonFile: string | undefined
+interface Args { quick: boolean, jsonFile: string | undefined, only: string[] | undefined, systems: string[] | undefined, reps: number | undefined }
+
+function parseArgs (argv: readonly string[]): Args {
+  const a: Args = { quick: false, jsonFile: undefined, only: undefined, systems: undefined, reps: undefined }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
-    if (arg === '--quick') quick = true
-    else if (arg === '--json' && argv[i + 1] !== undefined) jsonFile = argv[++i]
-    else throw new Error(`unknown argument ${arg ?? ''}; usage: tsx bench/main.ts [--quick] [--json FILE]`)
+    const v = argv[i + 1]
+    if (arg === '--quick') a.quick = true
+    else if (arg === '--json' && v !== undefined) { a.jsonFile = v; i++ } else if (arg === '--only' && v !== undefined) { a.only = v.split(','); i++ } else if (arg === '--systems' && v !== undefined) { a.systems = v.split(','); i++ } else if (arg === '--reps' && v !== undefined) { a.reps = Number(v); i++ } else throw new Error(`unknown argument ${arg ?? ''}; usage: tsx bench/main.ts [--quick] [--json FILE] [--only PARTS] [--systems NAMES] [--reps N]`)
   }
-  return { quick, jsonFile }
+  return a
 }
+
+/** Whether part `id` was asked for (`--only` names the start of ids; none: everything). */
+const wanted = (only: readonly string[] | undefined, id: string): boolean => only === undefined || only.some(p => id.startsWith(p))
 
 async function main (): Promise<void> {
   const args = parseArgs(process.argv.slice(2))
-  const config = args.quick ? QUICK : FULL
+  const mode = args.quick ? QUICK : FULL
+  const config = args.reps === undefined ? mode : { ...mode, reps: args.reps }
+  const systems = SYSTEMS.filter(s => args.systems === undefined || args.systems.includes(s.name))
   const started = performance.now()
   const info = machine()
-  console.log(`machine: ${info.cpuModel} × ${info.cpuCount}, ${fmt(Number(info.totalMemBytes) / 2 ** 30)} GiB, node ${info.node}, ${info.os}`)
-  console.log(`mode: ${config.mode}, systems: ${SYSTEMS.map(s => s.name).join(', ')}, ${config.reps} rep(s), medians reported`)
+  console.log(`machine: ${info.cpuModel} × ${info.cpuCount}, ${fmt(Number(info.totalMemBytes) / 2 ** 30)} GiB, node ${info.node}, ${info.os}; load average ${os.loadavg().map(l => l.toFixed(2)).join(' ')}`)
+  console.log(`mode: ${config.mode}, systems: ${systems.map(s => s.name).join(', ')}, ${config.reps} rep(s), medians reported${args.only === undefined ? '' : `; only ${args.only.join(', ')}`}`)
   checkTrace()
-  const results = await runAll(config, SYSTEMS)
-  console.log('\n' + table(results, config))
+  const results = await runAll(config, systems, args.only)
+  if (Object.values(results).some(r => Object.keys(r).length > 0)) console.log('\n' + table(results, config))
+  // Receipts are Cove's alone (plaintext has nothing like them): a section of their own.
+  const receipts = systems.includes(coveSystem) && wanted(args.only, 'receipts')
+    ? await receiptOverhead(config.receipts, config.reps, line => console.error(line))
+    : undefined
+  if (receipts !== undefined) console.log('\n' + receiptTable(receipts))
+  console.log(`load average at the end ${os.loadavg().map(l => l.toFixed(2)).join(' ')}`)
   const durationS = (performance.now() - started) / 1000
   console.log(`\ntotal ${durationS.toFixed(0)} s`)
   if (args.jsonFile !== undefined) {
@@ -240,7 +262,7 @@ async function main (): Promise<void> {
       const m = all.find(x => x.key === key)
       return [key, m === undefined ? null : ratio(valueOf(results, CANDIDATE, m), valueOf(results, BASELINE, m))]
     }))
-    const metricValues = Object.fromEntries(SYSTEMS.map(s => [s.name,
+    const metricValues = Object.fromEntries(systems.map(s => [s.name,
       Object.fromEntries(all.map(m => [m.key, valueOf(results, s.name, m)]))]))
     writeFileSync(args.jsonFile, JSON.stringify({
       machine: info,
@@ -254,7 +276,8 @@ async function main (): Promise<void> {
       ],
       ratios,
       metrics: metricValues,
-      results
+      results,
+      receipts: receipts ?? null
     }, null, 2) + '\n')
     console.log(`wrote ${args.jsonFile}`)
   }

@@ -117,8 +117,8 @@ export class Outgoing {
   /** Sends outbox entries not yet sent on this connection, in order, up to the in-flight window. */
   pump (): void {
     if (!this.h.joined() || this.h.closed()) return
-    for (const o of this.h.writer.outbox) {
-      if (this.sent.has(o) || this.h.writer.isAcked(o)) continue
+    for (const o of this.h.writer.pending) {
+      if (this.sent.has(o)) continue
       if (this.inflight.size >= this.opts.maxInflight * 8) break
       const reqId = this.h.nextReqId()
       if (!this.h.send({ type: 'append', reqId, spaceId: this.h.spaceId, envelope: o.env })) return

@@ -1,7 +1,7 @@
 import { equalBytes, fromHex, toHex } from '../../shared/bytes.js'
 import { GENESIS_HASH, open as openEnvelope, seal, type Device } from '../../shared/envelope.js'
 import type { Frame } from '../../shared/frame.js'
-import { MsgType } from '../../shared/header.js'
+import { MsgType, parseEnvelope } from '../../shared/header.js'
 import type { SpaceKeys } from '../../shared/keys.js'
 import type { Sodium } from '../../shared/sodium.js'
 import { MAX_RECEIPT_HEADS, RECEIPT_STREAM, readReceipt, writeReceipt, type ReceiptBody, type ReceiptHead } from './receipt.js'
@@ -70,6 +70,14 @@ export class Receipts {
   private readonly owed = new Map<string, { seq: number; device: string; since: number; author: string; askedAt: number; head: ReceiptHead }>()
   private readonly alerted = new Set<string>()
   private lastSentAt = 0
+  /**
+   * Stream keys a receipt named, this device's last or another member's since: a stream held and
+   * not in here is one nobody has said they hold (receipt-sync.ts sends a receipt soon for it).
+   * Rebuilt with each receipt this device makes, so it stays within the streams this replica holds.
+   */
+  private named = new Set<string>()
+  /** Author + certificate pairs whose certificate verified (bounded; a full set stops caching). */
+  private readonly certOk = new Set<string>()
 
   constructor (private readonly h: ReceiptsHost) {}
 
@@ -83,12 +91,17 @@ export class Receipts {
     for (const h of this.h.writer?.storedHeads() ?? []) heads.push({ author: device.publicKey, stream: hexBytes(h.stream), seq: h.seq, hash: h.hash })
     // Streams with a hash first (recently active), then folded ones, up to the cap.
     const all = [...this.h.reader.heads].sort((a, b) => (b[1].hash.length - a[1].hash.length) || ((b[1].cursor ?? 0) - (a[1].cursor ?? 0)))
+    const named = new Set<string>()
     for (const [sk, head] of all) {
-      if (heads.length >= MAX_RECEIPT_HEADS) break
       if (head.claimUpTo !== undefined && head.seq <= head.claimUpTo) continue
+      // Past the cap too: the oldest streams are left out of every receipt alike, and must not
+      // make each new stream look unnamed.
+      named.add(sk)
+      if (heads.length >= MAX_RECEIPT_HEADS) continue
       const [a, s] = sk.split(':')
       heads.push({ author: hexBytes(a!), stream: hexBytes(s!), seq: head.seq, hash: head.hash })
     }
+    this.named = named
     const held = this.h.held()
     const body: ReceiptBody = { at, snapshot: held === undefined ? undefined : { seq: held.seq, hash: held.hash }, heads }
     const env = seal(this.h.sodium, this.h.keys, device, MsgType.receipt, { stream: RECEIPT_STREAM, seq: Math.floor(at / 1000) >>> 0, prevHash: GENESIS_HASH }, writeReceipt(body))
@@ -98,7 +111,12 @@ export class Receipts {
 
   /** A receipt envelope from the relay. */
   receive (env: Uint8Array): void {
-    const o = openEnvelope(this.h.sodium, this.h.keys, env, { types: [MsgType.receipt] })
+    // A device's write certificate is checked once (as reader.ts does for updates): every member
+    // gets every other's receipts, so each check is paid members² times.
+    const p = parseEnvelope(env)
+    const certKey = p.ok ? toHex(p.value.header.author) + toHex(p.value.header.cert) : ''
+    const o = openEnvelope(this.h.sodium, this.h.keys, env, { types: [MsgType.receipt], certOk: this.certOk.has(certKey) })
+    if (o.ok && this.certOk.size < 4096) this.certOk.add(certKey)
     // Not blamed on anyone: the relay stores receipts it could not read; it may have altered one.
     if (!o.ok) { this.once(`bad:${o.code}`, 'receipt/invalid', `a receipt did not verify (${o.code}); ignored`, {}); return }
     const device = toHex(o.value.header.author)
@@ -119,6 +137,9 @@ export class Receipts {
         continue
       }
       const sk = `${author}:${stream}`
+      // Only another device's word counts: a device naming its own streams keeps nothing out of
+      // an outbox (its own receipts are ignored for that).
+      if (author !== device) this.named.add(sk)
       const mine = this.h.reader.heads.get(sk)
       if (this.h.reader.stuck.has(sk)) continue
       if (mine === undefined || mine.seq < head.seq) {
@@ -196,6 +217,22 @@ export class Receipts {
 
   /** Whether receipts show changes this replica still lacks (for the status line). */
   get owing (): number { return this.owed.size }
+
+  /**
+   * Other devices' streams this replica holds that no receipt has named (its own last one or
+   * another member's since, its author's own aside), with their seq: their writers wait for
+   * someone to say so before their envelopes leave their outboxes. Positions known only from a
+   * snapshot's claim do not count (a receipt does not name them).
+   */
+  unnamed (): Map<string, number> {
+    const out = new Map<string, number>()
+    const own = this.h.devicePkHex + ':'
+    for (const [sk, head] of this.h.reader.heads) {
+      if (head.claimUpTo !== undefined && head.seq <= head.claimUpTo) continue
+      if (!this.named.has(sk) && !sk.startsWith(own)) out.set(sk, head.seq)
+    }
+    return out
+  }
 
   /** Sent at most every `intervalMs` unless `force` (after a snapshot, on joining). */
   due (intervalMs: number, force = false): boolean {

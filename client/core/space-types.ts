@@ -70,6 +70,12 @@ export interface SpaceOptions {
   readonly receiptMs?: number
   /** A change a member's receipt shows and the relay has not served in this time is alerted as withheld (default 15 s). */
   readonly withholdMs?: number
+  /**
+   * `false` sends no receipts and reads nothing back (default true). For bench/receipt-overhead.ts
+   * only, which compares a run without receipts to price them: without receipts nothing checks the
+   * relay's acks, and own envelopes leave the outbox only under a snapshot another member made.
+   */
+  readonly receipts?: boolean
   /** In-flight envelopes before further local updates are gathered into the next one. */
   readonly maxInflight?: number
   /** An append not acknowledged in this time makes the session reconnect and resend. */

@@ -137,7 +137,7 @@ export class Space implements LinkMember {
     this.conn = new Connection(this.connectionHost(), { ackTimeoutMs: this.ackTimeoutMs })
     // The last sync of an earlier session until this one syncs: a reload offline says how old the copy is.
     this.conn.lastSyncedAt = meta.lastSyncedAt
-    this.rsync = new ReceiptSync(this.receiptHost(), { receiptMs: opts.receiptMs ?? 30_000, withholdMs: opts.withholdMs ?? 15_000 })
+    this.rsync = new ReceiptSync(this.receiptHost(), { receiptMs: opts.receiptMs ?? 30_000, withholdMs: opts.withholdMs ?? 15_000, off: opts.receipts === false })
     this.fresh = new FreshnessCheck({
       reader: this.reader, devicePkHex: this.devicePkHex, retryMs: this.gapTimeoutMs, fetchStream: (a, st, from) => this.fetch.stream(a, st, from),
       alert: (code, message, extra) => this.alert(code, message, extra), changed: () => this.emitStatus(),
@@ -155,7 +155,7 @@ export class Space implements LinkMember {
       dropOwn: envs => { void this.persist({ outboxDrop: envs }); this.emitStatus() },
       newerSnapshot: seq => this.snapsync.lookForNewer(seq), ready: () => this.conn.ready(), catchUp: env => this.snapsync.catchUp(env),
       fetchStream: (author, stream, fromSeq) => { void this.fetch.stream(author, stream, fromSeq) },
-      request: (make, t) => this.requests.request(make, t), requeue: () => this.out?.requeue()
+      request: (make, t) => this.requests.request(make, t), requeue: () => this.out?.requeue(), onRemote: fn => this.events.on('remote', fn)
     }
   }
 

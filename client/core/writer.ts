@@ -39,7 +39,16 @@ export class StreamWriter {
   private streamId: Uint8Array
   private nextSeq = 0
   private lastHash: Uint8Array = GENESIS_HASH
-  private readonly entries: OutEntry[] = []
+  private entries: OutEntry[] = []
+  /**
+   * The outbox entries not acknowledged, in outbox order: what is sent (Outgoing.pump) and counted
+   * as unsynced. Kept beside the outbox because acknowledged entries wait there until seen (up to
+   * a receipt cadence of them while typing), and every ack and status asked for these: a pass over
+   * the whole outbox each time was quadratic in a typing burst.
+   */
+  private unackedSet = new Set<OutEntry>()
+  /** Outbox entries by their envelope (the same object), so an ack finds its entry at once. */
+  private readonly byEnv = new WeakMap<Uint8Array, OutEntry>()
   /** Highest seq of the current stream the relay stored. */
   private storedSeq = -1
   /** Streams this session abandoned, announced in the next envelope it seals. */
@@ -77,10 +86,27 @@ export class StreamWriter {
   isAcked (o: OutEntry): boolean { return this.acked.has(o) }
 
   /** Envelopes not yet acknowledged by the relay. */
-  get unacked (): number {
-    let n = 0
-    for (const e of this.entries) if (!this.acked.has(e)) n++
-    return n
+  get unacked (): number { return this.unackedSet.size }
+
+  /** The entries not yet acknowledged, in outbox order (what is sent). */
+  get pending (): Iterable<OutEntry> { return this.unackedSet }
+
+  private add (e: OutEntry, acked: boolean): void {
+    this.entries.push(e)
+    this.byEnv.set(e.env, e)
+    if (acked) this.acked.add(e)
+    else this.unackedSet.add(e)
+  }
+
+  /** Takes `gone` out of the outbox (one pass, whatever their number). */
+  private remove (gone: ReadonlySet<OutEntry>): void {
+    this.entries = this.entries.filter(e => !gone.has(e))
+    for (const e of gone) this.unackedSet.delete(e)
+  }
+
+  /** After acks were taken back (rare): the unacknowledged ones again in outbox order. */
+  private reindex (): void {
+    this.unackedSet = new Set(this.entries.filter(e => !this.acked.has(e)))
   }
 
   /**
@@ -95,7 +121,7 @@ export class StreamWriter {
     }
     const out = this.entries.filter(e => e.stream === stream && e.seq <= seq)
     if (out.length === 0) return { dropped: [], contradicts: false }
-    for (const e of out) this.entries.splice(this.entries.indexOf(e), 1)
+    this.remove(new Set(out))
     return { dropped: out.map(e => e.env), contradicts: false }
   }
 
@@ -103,6 +129,7 @@ export class StreamWriter {
   unack (stream: string, below: number): number {
     let n = 0
     for (const e of this.entries) if (e.stream === stream && e.seq < below && this.acked.delete(e)) n++
+    if (n > 0) this.reindex()
     return n
   }
 
@@ -121,7 +148,11 @@ export class StreamWriter {
   /** Acknowledged envelopes the relay turned out not to hold (a read-back lacked them): sent again. */
   resend (envs: readonly Uint8Array[]): number {
     let n = 0
-    for (const e of this.entries) if (envs.some(x => equalBytes(x, e.env)) && this.acked.delete(e)) n++
+    for (const x of envs) {
+      const e = this.byEnv.get(x) ?? this.entries.find(e => equalBytes(e.env, x))
+      if (e !== undefined && this.entries.includes(e) && this.acked.delete(e)) n++
+    }
+    if (n > 0) this.reindex()
     return n
   }
 
@@ -134,13 +165,18 @@ export class StreamWriter {
    * session state), which wait to be seen or checked (see `unseen`).
    */
   restore (envs: readonly Uint8Array[], ackedUpTo: ReadonlyMap<string, number> = new Map()): void {
+    // Duplicates found by position first, then bytes: one pass, not one per envelope.
+    const at = new Map<string, OutEntry[]>()
+    for (const e of this.entries) at.set(`${e.stream}:${e.seq}`, [...(at.get(`${e.stream}:${e.seq}`) ?? []), e])
     for (const env of envs) {
       const p = parseEnvelope(env)
       if (!p.ok || p.value.header.type !== MsgType.update) continue
-      if (this.entries.some(e => equalBytes(e.env, env))) continue
       const e: OutEntry = { env, stream: toHex(p.value.header.stream), seq: p.value.header.seq }
-      this.entries.push(e)
-      if (p.value.header.seq <= (ackedUpTo.get(e.stream) ?? -1)) this.acked.add(e)
+      const key = `${e.stream}:${e.seq}`
+      const same = at.get(key) ?? []
+      if (same.some(x => equalBytes(x.env, env))) continue
+      at.set(key, [...same, e])
+      this.add(e, p.value.header.seq <= (ackedUpTo.get(e.stream) ?? -1))
     }
   }
 
@@ -157,19 +193,21 @@ export class StreamWriter {
     this.nextSeq = seq + 1
     this.lastHash = hash(this.sodium, env)
     const e: OutEntry = { env, stream: this.stream, seq }
-    this.entries.push(e)
+    this.add(e, false)
     return e
   }
 
   /** The relay says it stored `env` at `cursor`: it stays in the outbox until seen (`seen`), not sent again. */
   stored (env: Uint8Array, cursor = 0): boolean {
-    const e = this.entries.find(e => e.env === env || equalBytes(e.env, env))
-    if (e === undefined || this.acked.has(e)) return false
+    const e = this.byEnv.get(env) ?? this.entries.find(e => equalBytes(e.env, env))
+    // Not waiting for an ack: acknowledged already, or gone from the outbox (seen, re-sealed).
+    if (e === undefined || !this.unackedSet.has(e)) return false
     if (e.stream === this.stream && e.seq > this.storedSeq) {
       this.storedSeq = e.seq
       this.storedHead = { seq: e.seq, hash: hash(this.sodium, e.env), cursor }
     }
     this.acked.add(e)
+    this.unackedSet.delete(e)
     return true
   }
 
@@ -203,7 +241,7 @@ export class StreamWriter {
       const b = readBatch(o.value.plaintext)
       if (b.ok) updates.push(...b.value)
     }
-    for (const v of victims) this.entries.splice(this.entries.indexOf(v), 1)
+    this.remove(new Set(victims))
     if (first.stream === this.stream) {
       if (this.storedSeq >= 0) this.ended.push({ stream: this.streamId, seq: this.storedSeq })
       if (this.storedHead !== undefined) this.finished.push({ stream: this.stream, ...this.storedHead })

@@ -207,4 +207,34 @@ describe('StreamWriter', () => {
     expect(w.outbox.map(e => e.env)).toEqual([e0.env])
     expect(w.rotations).toBe(0)
   })
+  it('what is pending (unacknowledged, in outbox order) stays what a pass over the outbox says, through every change', () => {
+    // The writer keeps the unacknowledged entries beside the outbox (acknowledged ones wait there to
+    // be seen); a seeded run of seals, acks, sightings, refusals, read-back misses and restores.
+    let seed = 7
+    const rand = (n: number): number => { seed = (seed * 1103515245 + 12345) >>> 0; return seed % n }
+    const edit = editor(9)
+    const w = new StreamWriter(sodium, keys, device)
+    const earlier = new StreamWriter(sodium, keys, device)
+    const old = [earlier.seal([edit('o')]), earlier.seal([edit('p')])]
+    w.restore(old.map(e => e.env), new Map([[old[0]!.stream, 0]]))
+    for (let step = 0; step < 400; step++) {
+      const box = w.outbox
+      const any = box[rand(Math.max(1, box.length))]
+      switch (rand(7)) {
+        case 0: case 1: w.seal([edit('x')]); break
+        case 2: if (any !== undefined) w.stored(any.env, step); break
+        case 3: if (any !== undefined) w.seen(any.stream, any.seq); break
+        case 4: if (any !== undefined) w.unack(any.stream, any.seq + 1); break
+        case 5: if (any !== undefined) w.resend([any.env]); break
+        case 6: if (any !== undefined && rand(4) === 0) w.refused(any.env); break
+      }
+      const expected = w.outbox.filter(e => !w.isAcked(e))
+      expect([...w.pending]).toEqual(expected)
+      expect(w.unacked).toBe(expected.length)
+    }
+    // And a restore of what is already there adds nothing.
+    const before = w.outbox.length
+    w.restore(w.outbox.map(e => e.env))
+    expect(w.outbox.length).toBe(before)
+  })
 })
