@@ -85,6 +85,13 @@ export class StreamReader {
    */
   readonly equivocated = new Set<string>()
   /**
+   * Authors whose signed content this replica refused as malformed (it did not integrate, or did
+   * not even parse). Yjs merges well-formed updates in any order to one result; a malformed update
+   * that integrates on one replica's state and not on another's, or integrates differently, breaks
+   * that, so an honest snapshot may differ from this replica's document: its maker is not blamed.
+   */
+  readonly malformed = new Set<string>()
+  /**
    * Per stream, the highest clock of each Yjs clientID its applied envelopes carried (this session):
    * a snapshot naming that stream at our head must hold at least that much of it.
    */
@@ -277,6 +284,7 @@ export class StreamReader {
     if (!applied.ok) {
       // All or nothing: nothing changed, and the stream does not move past this envelope.
       if (applied.code === 'apply/conflicting-item') this.forked.add(authorHex)
+      else this.malformed.add(authorHex)
       this.evidence.push({ code: applied.code, author: authorHex, envelope: e.envelope })
       this.stop(sk, h.seq)
       this.once(`apply:${sk}`, applied.code, `${applied.message}; this member's later changes in that session are held back`, { cursor: e.cursor, author: authorHex })
@@ -365,6 +373,7 @@ export class StreamReader {
 
   /** An authentic envelope whose content is the author's fault: its position is taken, its content skipped. */
   private skip (sk: string, next: StreamHead, code: string, message: string, e: Entry, authorHex: string): { outcome: Outcome; stream: string } {
+    if (code.startsWith('apply/')) this.malformed.add(authorHex)
     this.evidence.push({ code, author: authorHex, envelope: e.envelope })
     if (this.evidence.length > 256) this.evidence.shift()
     this.once(`skip:${authorHex}:${code}`, code, message, { cursor: e.cursor, author: authorHex })
@@ -385,12 +394,14 @@ export class StreamReader {
     }
     const batch = readBatch(opened.value.plaintext)
     if (!batch.ok) {
+      this.malformed.add(authorHex)
       this.once(`skip:${authorHex}:${batch.code}`, batch.code, `${batch.message}: skipped`, { cursor: e.cursor, author: authorHex })
       return 'rejected'
     }
     const applied = this.host.apply(batch.value, authorHex, e.cursor)
     if (!applied.ok) {
       if (applied.code === 'apply/conflicting-item') this.forked.add(authorHex)
+      else this.malformed.add(authorHex)
       this.evidence.push({ code: applied.code, author: authorHex, envelope: e.envelope })
       this.once(`apply:${authorHex}:${e.cursor}`, applied.code, `${applied.message}; refused`, { cursor: e.cursor, author: authorHex })
       return 'rejected'

@@ -288,11 +288,11 @@ export class SnapshotSync {
     }
     if (v.verdict === 'bad') {
       // A member other than its maker wrote two versions of one item: the maker may hold the other
-      // version honestly. That member is already named (reader.ts); this snapshot is not attested,
-      // and this replica's next one goes past it.
-      // The same when another member signed two envelopes for one seq: the maker may hold the other.
+      // version honestly. That member is named (reader.ts); not attested, the next snapshot goes past.
+      // The same when another member signed two envelopes for one seq (the maker may hold the
+      // other), or sent malformed updates (they may have merged differently at the maker).
       const r = this.h.reader
-      const forkedByOther = [...r.forked, ...r.equivocated].some(a => a !== authorHex)
+      const forkedByOther = [...r.forked, ...r.equivocated, ...r.malformed].some(a => a !== authorHex)
       // Another envelope named at another member's position: that member may have signed two (one
       // reached the maker), or the maker made the hash up; nothing here tells which. Not blamed,
       // not attested. (At the maker's own position, the maker signed both: blamed.)
