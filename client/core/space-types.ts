@@ -44,6 +44,8 @@ export interface SpaceEvents extends Record<string, unknown> {
 export interface SnapshotInfo {
   readonly id: number
   readonly seq: number
+  /** The sealing device's key (hex): signed in the envelope header, so the History panel may name it. */
+  readonly author: string
   readonly createdAt: number
   readonly covers: number
   readonly bytes: number
