@@ -139,7 +139,25 @@ describe.skipIf(!hasChromium)('History: snapshots in the browser (issue 9)', () 
     // Nothing differs any more: no restore buttons left, and the toast offers Undo.
     await expect.poll(() => page.getByTestId('history-restore').count()).toBe(0)
     expect(await historyItem(page, 'note').getByTestId('history-standing').innerText()).toBe('Unchanged since')
-    await page.getByTestId('toast').filter({ hasText: 'Restored “Trip”' }).waitFor()
+    // Undo takes the restore back, for both; restoring again brings it back.
+    await page.getByTestId('toast').filter({ hasText: 'Restored “Trip”' }).getByRole('button', { name: 'Undo' }).click()
+    for (const p of [a.page, b.page]) await expect.poll(() => p.getByTestId('item-checklist').count(), { timeout: 15_000 }).toBe(0)
+    expect(await historyItem(page, 'checklist').getByTestId('history-standing').innerText()).toBe('In the Trash now')
+    await historyItem(page, 'checklist').getByTestId('history-restore').click()
+    for (const p of [a.page, b.page]) await expect.poll(() => entryTexts(p), { timeout: 15_000 }).toEqual(['tent', 'stove'])
+  })
+
+  it('a second tab of Alice\'s, which does not hold the connection, gets the history through the one that does', async () => {
+    const tab = await a.context.newPage()
+    tab.on('pageerror', e => traffic.errors.push(e.message))
+    await tab.goto(app.origin + '/')
+    await tab.getByTestId('sidebar-space').filter({ hasText: 'Camping' }).click()
+    await expect.poll(() => tab.getByTestId('status').innerText(), { timeout: 15_000 }).toContain('through another tab')
+    await openHistory(tab)
+    await expect.poll(() => tab.getByTestId('history-row').count(), { timeout: 15_000 }).toBeGreaterThanOrEqual(1)
+    await tab.getByTestId('history-row').first().click()
+    expect(await tab.getByTestId('history-note-text').innerText()).toBe('Bring the tent\nand the stove')
+    await tab.close()
   })
 
   it('a viewer sees the timeline and the old state, with no restore or save buttons', async () => {
