@@ -39,6 +39,8 @@ type Load =
 const UNREACHABLE = /^sync\/(offline|timeout|closed)\b/
 
 function rowOf (info: SnapshotInfo): Row {
+  // Not even counted: this device found its content is not what the members wrote.
+  if (info.verdict === 'bad') return { info, items: undefined }
   const d = restore.decode(info.state)
   const items = d === undefined ? undefined : model.orderedItems(d).length
   d?.destroy()
@@ -77,7 +79,7 @@ export function HistoryPanel (props: HistoryPanelProps) {
   // The chosen snapshot's document, apart from the live one; destroyed when another is chosen.
   const old = createMemo(() => {
     const r = selected()
-    if (r === undefined) return undefined
+    if (r === undefined || r.info.verdict === 'bad') return undefined
     const d = restore.decode(r.info.state)
     if (d !== undefined) onCleanup(() => d.destroy())
     return d
@@ -129,9 +131,10 @@ export function HistoryPanel (props: HistoryPanelProps) {
             <For each={rows()}>
               {r => (
                 <li>
-                  <button type="button" class="history-row" aria-current={chosen() === r.info.seq ? 'true' : undefined} onClick={() => setChosen(r.info.seq)} data-testid="history-row">
+                  <button type="button" class="history-row" aria-current={chosen() === r.info.seq ? 'true' : undefined} disabled={r.info.verdict === 'bad'} onClick={() => setChosen(r.info.seq)} data-testid="history-row">
                     <span class="history-when">{formatTime(r.info.createdAt)} <span class="muted">({formatAge(r.info.createdAt)})</span></span>
                     <span class="muted history-meta">#{r.info.seq} · by {author(r.info.author)} · {r.items === undefined ? 'unreadable' : `${r.items} ${r.items === 1 ? 'item' : 'items'}`}</span>
+                    <Show when={r.info.verdict === 'bad'}><span class="error-text history-meta">Not shown: this device found it does not match what the members wrote (see Security)</span></Show>
                   </button>
                 </li>
               )}
