@@ -138,11 +138,11 @@ describe.skipIf(!hasChromium)('History: snapshots in the browser (issue 9)', () 
     }
     // Nothing differs any more: no restore buttons left, and the toast offers Undo.
     await expect.poll(() => page.getByTestId('history-restore').count()).toBe(0)
-    expect(await historyItem(page, 'note').getByTestId('history-standing').innerText()).toBe('Unchanged since')
+    await expect.poll(() => historyItem(page, 'note').getByTestId('history-standing').innerText()).toBe('Unchanged since')
     // Undo takes the restore back, for both; restoring again brings it back.
     await page.getByTestId('toast').filter({ hasText: 'Restored “Trip”' }).getByRole('button', { name: 'Undo' }).click()
     for (const p of [a.page, b.page]) await expect.poll(() => p.getByTestId('item-checklist').count(), { timeout: 15_000 }).toBe(0)
-    expect(await historyItem(page, 'checklist').getByTestId('history-standing').innerText()).toBe('In the Trash now')
+    await expect.poll(() => historyItem(page, 'checklist').getByTestId('history-standing').innerText()).toBe('In the Trash now')
     await historyItem(page, 'checklist').getByTestId('history-restore').click()
     for (const p of [a.page, b.page]) await expect.poll(() => entryTexts(p), { timeout: 15_000 }).toEqual(['tent', 'stove'])
   })

@@ -37,11 +37,13 @@ function labelOf (i: model.ItemJSON): string {
 }
 
 export function SnapshotView (props: SnapshotViewProps) {
-  // Bumped on every change of the live document, so "changed since" and the buttons follow it.
+  // Bumped after changes of the live document, so "changed since" and the buttons follow it; at
+  // most every 150 ms, since comparing walks the whole space and someone may be typing.
   const [tick, setTick] = createSignal(0)
-  const bump = (): void => { setTick(t => t + 1) }
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const bump = (): void => { timer ??= setTimeout(() => { timer = undefined; setTick(t => t + 1) }, 150) }
   props.doc.on('update', bump)
-  onCleanup(() => props.doc.off('update', bump))
+  onCleanup(() => { props.doc.off('update', bump); if (timer !== undefined) clearTimeout(timer) })
   const was = createMemo(() => model.toJSON(props.old))
   const standings = createMemo(() => { tick(); return restore.standings(props.doc, props.old) })
   const titleDiffers = createMemo(() => { tick(); return model.title(props.doc).toString() !== was().title })
