@@ -123,6 +123,12 @@ describe.skipIf(!hasChromium)('History: snapshots in the browser (issue 9)', () 
     await page.getByTestId('history').scrollIntoViewIfNeeded()
     await shot(page, 'history-phone')
     await page.setViewportSize({ width: 1100, height: 900 })
+    // Escape goes back to the list, the focus on the row; Enter opens it again.
+    await page.keyboard.press('Escape')
+    await expect.poll(() => page.getByTestId('snapshot-view').count()).toBe(0)
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('history-row')
+    await page.keyboard.press('Enter')
+    await page.getByTestId('snapshot-view').waitFor()
   })
 
   it('restoring the note\'s text and the checklist are new edits that reach Bob', async () => {

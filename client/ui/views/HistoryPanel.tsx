@@ -92,6 +92,12 @@ export function HistoryPanel (props: HistoryPanelProps) {
     const p = props.peers.find(x => x.device === hex)
     return p !== undefined ? p.label.text : `device ${deviceTag(hex)}`
   }
+  /** Back to the timeline, the focus on the row that was open (keyboard users keep their place). */
+  const closeView = (): void => {
+    const seq = chosen()
+    setChosen(undefined)
+    document.querySelector<HTMLElement>(`[data-testid=history-row][data-seq="${String(seq)}"]`)?.focus()
+  }
   const sealNow = async (): Promise<void> => {
     setSealing('Saving a snapshot…')
     try {
@@ -131,7 +137,7 @@ export function HistoryPanel (props: HistoryPanelProps) {
             <For each={rows()}>
               {r => (
                 <li>
-                  <button type="button" class="history-row" aria-current={chosen() === r.info.seq ? 'true' : undefined} disabled={r.info.verdict === 'bad'} onClick={() => setChosen(r.info.seq)} data-testid="history-row">
+                  <button type="button" class="history-row" aria-current={chosen() === r.info.seq ? 'true' : undefined} disabled={r.info.verdict === 'bad'} onClick={() => setChosen(r.info.seq)} data-seq={r.info.seq} data-testid="history-row">
                     <span class="history-when">{formatTime(r.info.createdAt)} <span class="muted">({formatAge(r.info.createdAt)})</span></span>
                     <span class="muted history-meta">#{r.info.seq} · by {author(r.info.author)} · {r.items === undefined ? 'unreadable' : `${r.items} ${r.items === 1 ? 'item' : 'items'}`}</span>
                     <Show when={r.info.verdict === 'bad'}><span class="error-text history-meta">Not shown: this device found it does not match what the members wrote (see Security)</span></Show>
@@ -145,7 +151,7 @@ export function HistoryPanel (props: HistoryPanelProps) {
           <p class="error-text">This snapshot was signed by a member but its content cannot be read.</p>
         </Show>
         <Show when={old()}>
-          {d => <SnapshotView doc={props.doc} old={d()} seq={selected()?.info.seq ?? 0} createdAt={selected()?.info.createdAt ?? 0} readOnly={props.session.readOnly} onClose={() => setChosen(undefined)} />}
+          {d => <SnapshotView doc={props.doc} old={d()} seq={selected()?.info.seq ?? 0} createdAt={selected()?.info.createdAt ?? 0} readOnly={props.session.readOnly} onClose={closeView} />}
         </Show>
       </div>
     </section>

@@ -66,7 +66,7 @@ export function SnapshotView (props: SnapshotViewProps) {
     i.kind === 'note' && standings().get(i.id) === 'changed' ? 'Restore this text' : 'Restore this item'
 
   return (
-    <section class="snapshot-view" aria-labelledby="snapshot-as-of" data-testid="snapshot-view">
+    <section class="snapshot-view" aria-labelledby="snapshot-as-of" data-testid="snapshot-view" onKeyDown={e => { if (e.key === 'Escape') props.onClose() }}>
       <div class="snapshot-head">
         <h3 id="snapshot-as-of" tabindex="-1" data-testid="history-as-of">As of {asOf()}</h3>
         <button type="button" class="small" onClick={() => props.onClose()} data-testid="history-close-view">Back to the list</button>
