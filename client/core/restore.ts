@@ -11,6 +11,8 @@ import * as trash from './trash.js'
  *     smallest text edit, so someone typing elsewhere in it keeps their words);
  *   - it is in the Trash: it comes out, with its content as it was;
  *   - it is gone for good (deleted forever, or purged): it is added again, same id and place.
+ *     Two members doing that at the same moment get two copies (a Y.Array insert each); either
+ *     can be deleted, and nothing is lost.
  *
  * For a checklist "as it was" includes its entries: missing ones come back (from the Trash when
  * they are there), text and ticks are set back, and entries added since go to the Trash, where
@@ -22,7 +24,9 @@ import * as trash from './trash.js'
 /** Origin of every restore transaction, so an UndoManager can take exactly a restore back. */
 export const RESTORE = Symbol('cove-restore')
 
+/** What a restore did, so the UI can say it (and a test can tell the three paths apart). */
 export type Outcome = 'overwritten' | 'untrashed' | 'recreated' | 'unchanged'
+/** Expected refusals are values (STYLE.md, Errors): the UI shows the message, nothing is written. */
 export type RestoreResult =
   | { readonly ok: true; readonly outcome: Outcome }
   | { readonly ok: false; readonly code: 'restore/not-in-snapshot' | 'restore/unknown-kind' | 'restore/kind-changed'; readonly message: string }
