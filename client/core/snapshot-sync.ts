@@ -478,7 +478,7 @@ export class SnapshotSync {
     const out: SnapshotInfo[] = []
     for (const s of res.snapshots) {
       const o = await this.snaps.open(s.envelope)
-      if (o.ok) out.push({ id: s.id, seq: o.value.header.seq, createdAt: o.value.body.createdAt, covers: s.covers, bytes: s.envelope.length, state: o.value.state })
+      if (o.ok) out.push({ id: s.id, seq: o.value.header.seq, author: toHex(o.value.header.author), verdict: this.snaps.known.get(toHex(o.value.hash)), createdAt: o.value.body.createdAt, covers: s.covers, bytes: s.envelope.length, state: o.value.state })
     }
     return out
   }

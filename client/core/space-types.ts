@@ -44,6 +44,13 @@ export interface SpaceEvents extends Record<string, unknown> {
 export interface SnapshotInfo {
   readonly id: number
   readonly seq: number
+  /** The sealing device's key (hex): signed in the envelope header, so the History panel may name it. */
+  readonly author: string
+  /**
+   * This device's own judgement of the snapshot's content, when it made one (members holding the
+   * log check every snapshot; PROTOCOL.md): 'bad' means it was alerted as not what its members wrote.
+   */
+  readonly verdict: 'good' | 'bad' | undefined
   readonly createdAt: number
   readonly covers: number
   readonly bytes: number

@@ -7,7 +7,7 @@ import { createIdbSpaceStore } from '../core/idb-store.js'
 import type { RelayLink } from '../core/link.js'
 import * as model from '../core/model.js'
 import { createPresence, type Presence, type PresenceCursor, type PresencePeer } from '../core/presence.js'
-import { Space, type Alert, type SpaceStatus } from '../core/space.js'
+import { Space, type Alert, type SnapshotInfo, type SpaceStatus } from '../core/space.js'
 import { stateCode } from './fingerprint.js'
 import type { Profile } from './profile.js'
 import type { SpaceEntry } from './registry.js'
@@ -52,6 +52,14 @@ export interface SpaceSession {
   readonly checkpoint: Accessor<Checkpoint | undefined>
   setCursor (c: PresenceCursor | null): void
   setProfile (p: Profile): void
+  /**
+   * The snapshots the relay keeps, newest first, verified as `cove history` does (History panel).
+   * A follower tab asks the leader, which holds the connection. Rejects when the relay cannot be
+   * reached, with the session's error code (`sync/offline`, `sync/timeout`) in the message.
+   */
+  history (limit?: number): Promise<SnapshotInfo[]>
+  /** Seals a snapshot now, as `cove snapshot` does ('skipped' while not caught up); writers only. */
+  snapshot (): Promise<'stored' | 'conflict' | 'skipped'>
   /** Seals pending edits now (page hide). */
   flush (): void
   close (): Promise<void>
@@ -78,6 +86,13 @@ type Msg =
   | { t: 'update'; u: Uint8Array }
   | { t: 'state'; status: SpaceStatus; alerts: Alert[]; peers: PresencePeer[]; code: string; device: string | undefined; checkpoint?: Checkpoint | undefined }
   | { t: 'who' }
+  | { t: 'ask'; from: string; req: number; q: Ask }
+  | { t: 'answer'; to: string; req: number; ok: boolean; value: unknown }
+
+/** What a follower tab asks the leader to do with the relay for it (the History panel). */
+type Ask = { q: 'history'; limit: number } | { q: 'snapshot' }
+/** How long a follower waits for the leader's answer: the leader itself waits up to 30 s for the relay. */
+const ASK_MS = 35_000
 
 /** Transaction origin of updates that came from another tab: never echoed back to the channel. */
 const TAB = Symbol('cove-tab')
@@ -114,6 +129,26 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
   const held = new Promise<void>(resolve => { release = resolve })
   const abort = new AbortController()
   const cleanups: (() => void)[] = []
+
+  // Requests a follower tab sent the leader, by request number.
+  const asked = new Map<number, (ok: boolean, value: unknown) => void>()
+  let nextReq = 1
+  const perform = async (a: Ask): Promise<unknown> => {
+    if (space === undefined) throw new Error('sync/offline: the space is still opening')
+    if (a.q === 'history') return await space.history(a.limit)
+    if (space.readOnly) throw new Error('a view-only link cannot seal snapshots')
+    await space.whenStored(5000).catch(() => {})
+    return await space.snapshot()
+  }
+  const ask = (a: Ask): Promise<unknown> => {
+    if (role() === 'leader') return perform(a)
+    return new Promise((resolve, reject) => {
+      const req = nextReq++
+      const timer = setTimeout(() => { asked.delete(req); reject(new Error('sync/timeout: the tab that syncs this space did not answer')) }, ASK_MS)
+      asked.set(req, (ok, value) => { clearTimeout(timer); if (ok) resolve(value); else reject(new Error(String(value))) })
+      post({ t: 'ask', from: tabId, req, q: a })
+    })
+  }
 
   const shareState = (): void => {
     if (space === undefined) return
@@ -218,6 +253,18 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
         case 'update':
           Y.applyUpdate(d, m.u, TAB)
           return
+        case 'ask':
+          if (role() !== 'leader') return
+          perform(m.q).then(
+            value => post({ t: 'answer', to: m.from, req: m.req, ok: true, value }),
+            (e: unknown) => post({ t: 'answer', to: m.from, req: m.req, ok: false, value: e instanceof Error ? e.message : String(e) })
+          )
+          return
+        case 'answer':
+          if (m.to !== tabId) return
+          asked.get(m.req)?.(m.ok, m.value)
+          asked.delete(m.req)
+          return
         case 'state':
           if (role() !== 'follower') return
           setStatus(m.status); setAlerts(m.alerts); setPeers(m.peers); setCode(m.code); setDevice(m.device); setCheckpoint(m.checkpoint)
@@ -267,6 +314,8 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
       profile = p
       presence?.setLocal({ name: p.name, color: p.color })
     },
+    history: limit => ask({ q: 'history', limit: limit ?? 64 }) as Promise<SnapshotInfo[]>,
+    snapshot: () => ask({ q: 'snapshot' }) as Promise<'stored' | 'conflict' | 'skipped'>,
     flush () { void space?.flush() },
     close () {
       // A second caller (leaving the space while the route change already closes it) waits for

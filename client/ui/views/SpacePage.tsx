@@ -13,6 +13,7 @@ import { canRetry, rowText } from '../file-words.js'
 import { clearToasts } from '../toasts.js'
 import { useTabTitle } from '../tab-title.js'
 import { openSpaceFiles, SpaceFilesContext } from '../uploads.js'
+import { HistoryPanel } from './HistoryPanel.js'
 import { ItemCard } from './ItemCard.js'
 import { PresenceBar } from './PresenceBar.js'
 import { SearchBox } from './SearchBox.js'
@@ -25,7 +26,7 @@ import { Toasts } from './Toasts.js'
 import { TrashNotice } from './TrashNotice.js'
 import { TrashPanel } from './TrashPanel.js'
 
-/** A space: title, status, presence, share, security and Trash panels, and its items newest first. */
+/** A space: title, status, presence, share, security, Trash and History panels, and its items newest first. */
 export interface SpacePageProps {
   readonly session: SpaceSession
   readonly doc: Y.Doc
@@ -35,17 +36,19 @@ export interface SpacePageProps {
   readonly onLeave: () => void
 }
 
+type Panel = 'share' | 'security' | 'trash' | 'history'
+
 export function SpacePage (props: SpacePageProps) {
   const view = useSpaceView(props.doc)
   useTabTitle(() => view.title)
-  const [panel, setPanel] = createSignal<'share' | 'security' | 'trash' | undefined>()
+  const [panel, setPanel] = createSignal<Panel | undefined>()
   const [dragged, setDragged] = createSignal<string | undefined>()
   const [linkForm, setLinkForm] = createSignal(false)
   const ro = (): boolean => props.session.readOnly
   // Every peer named by its device (peer-labels.ts), the same in the bar and on the carets.
   const self = () => ({ name: profile().name, device: props.session.device() })
   const peers = createMemo(() => labelPeers(props.session.peers(), self()))
-  const toggle = (p: 'share' | 'security' | 'trash'): void => { setPanel(cur => cur === p ? undefined : p) }
+  const toggle = (p: Panel): void => { setPanel(cur => cur === p ? undefined : p) }
   // Any editor's app empties what has been in the Trash for too long (trash.ts).
   onMount(() => { if (!ro()) trash.purge(props.doc) })
   // An Undo acts on this space: it must not outlive it.
@@ -87,12 +90,14 @@ export function SpacePage (props: SpacePageProps) {
         <button type="button" aria-expanded={panel() === 'share'} onClick={() => toggle('share')} data-testid="share-button">Share</button>
         <button type="button" aria-expanded={panel() === 'security'} onClick={() => toggle('security')} data-testid="security-button">Security</button>
         <button type="button" aria-expanded={panel() === 'trash'} onClick={() => toggle('trash')} data-testid="trash-button">Trash<Show when={view.trash.length > 0}> ({view.trash.length})</Show></button>
+        <button type="button" aria-expanded={panel() === 'history'} onClick={() => toggle('history')} data-testid="history-button">History</button>
         <button type="button" onClick={() => props.onExport()}>Export</button>
         <button type="button" class="danger" onClick={() => props.onLeave()}>Leave</button>
       </nav>
       <SearchBox spaceId={props.session.id} doc={props.doc} title={view.title} />
       <TrashNotice items={view.trash} onShow={() => setPanel('trash')} />
       <Show when={panel() === 'trash'}><TrashPanel doc={props.doc} items={view.trash} readOnly={ro()} /></Show>
+      <Show when={panel() === 'history'}><HistoryPanel session={props.session} doc={props.doc} peers={peers()} /></Show>
       <Show when={panel() === 'share'}><SharePanel origin={props.origin} secrets={props.session.secrets} checkpoint={props.session.checkpoint()} /></Show>
       <Show when={panel() === 'security'}>
         <SecurityPanel
