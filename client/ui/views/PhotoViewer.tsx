@@ -105,7 +105,20 @@ export function PhotoViewer (props: PhotoViewerProps) {
     if (d !== 0) go(d)
   }
 
+  // A modal <dialog> makes the page inert, but Tab past its last control still leaves for the
+  // browser's own UI; wrap it round instead, so keyboard users stay with the photo.
+  const trapTab = (e: KeyboardEvent): void => {
+    const els = Array.from(dialog?.querySelectorAll<HTMLElement>('button:not(:disabled)') ?? [])
+    const first = els[0]
+    const last = els[els.length - 1]
+    if (first === undefined || last === undefined) return void e.preventDefault()
+    const at = document.activeElement
+    if (e.shiftKey && (at === first || !dialog?.contains(at))) { e.preventDefault(); last.focus() }
+    else if (!e.shiftKey && (at === last || !dialog?.contains(at))) { e.preventDefault(); first.focus() }
+  }
+
   const onKey = (e: KeyboardEvent): void => {
+    if (e.key === 'Tab') return trapTab(e)
     if (e.altKey || e.ctrlKey || e.metaKey) return
     if (e.key === 'ArrowRight') { e.preventDefault(); go(1) }
     else if (e.key === 'ArrowLeft') { e.preventDefault(); go(-1) }
