@@ -26,13 +26,15 @@ const status = (p: Page): Promise<string> => p.locator('[data-testid=status]').i
 const tileNames = (p: Page): Promise<string[]> => p.getByTestId('photo-tile').evaluateAll(els => els.map(e => (e.getAttribute('aria-label') ?? '').split(',')[0] ?? ''))
 const position = (p: Page): Promise<string> => p.getByTestId('viewer-position').innerText()
 
-/** The decoded size of the full-size image the viewer shows, once it has decrypted it. */
-async function shownSize (p: Page): Promise<string> {
-  const img = p.locator('[data-testid=viewer-img][data-state=full]')
-  await img.waitFor({ timeout: 20_000 })
-  return img.evaluate((i: HTMLImageElement) => i.complete && i.naturalWidth > 0 ? `${i.naturalWidth}x${i.naturalHeight}` : 'loading')
+/** The decoded size of the full-size image the viewer shows; 'preview' or 'loading' until it has decrypted it. */
+function shownSize (p: Page): Promise<string> {
+  return p.getByTestId('viewer-img').evaluate((i: HTMLImageElement) => i.dataset['state'] !== 'full'
+    ? i.dataset['state'] ?? 'none'
+    : i.complete && i.naturalWidth > 0 ? `${i.naturalWidth}x${i.naturalHeight}` : 'loading')
 }
 const size = (f: Photo): string => `${f.w}x${f.h}`
+/** Waits until the viewer shows `f` at full size (told apart by its decoded size). */
+const showing = (p: Page, f: Photo): Promise<void> => expect.poll(() => shownSize(p), { timeout: 15_000 }).toBe(size(f))
 
 /** A horizontal (or vertical) touch drag over the viewer's photo, as pointer events. */
 async function drag (p: Page, dx: number, dy = 0): Promise<void> {
@@ -134,24 +136,24 @@ describe.skipIf(!hasChromium)('photos grid and viewer (issue 9, Photos)', () => 
     await p.getByTestId('photo-viewer').waitFor()
     expect(await position(p)).toBe('1 of 3')
     expect(await p.getByTestId('viewer-name').innerText()).toBe(BLUE.name)
-    await expect.poll(() => shownSize(p)).toBe(size(BLUE))
+    await showing(p, BLUE)
     await shot(p, 'photos-viewer-desktop')
 
     await p.keyboard.press('ArrowRight')
     expect(await position(p)).toBe('2 of 3')
-    await expect.poll(() => shownSize(p)).toBe(size(GREEN))
+    await showing(p, GREEN)
     await p.keyboard.press('ArrowRight')
-    await expect.poll(() => shownSize(p)).toBe(size(RED))
+    await showing(p, RED)
     expect(await position(p)).toBe('3 of 3')
     await p.keyboard.press('ArrowRight')
-    await expect.poll(() => shownSize(p)).toBe(size(BLUE))
+    await showing(p, BLUE)
     expect(await position(p)).toBe('1 of 3')
     await p.keyboard.press('ArrowLeft')
-    await expect.poll(() => shownSize(p)).toBe(size(RED))
+    await showing(p, RED)
     await p.getByTestId('viewer-next').click()
-    await expect.poll(() => shownSize(p)).toBe(size(BLUE))
+    await showing(p, BLUE)
     await p.getByTestId('viewer-prev').click()
-    await expect.poll(() => shownSize(p)).toBe(size(RED))
+    await showing(p, RED)
     expect(await p.getByTestId('viewer-name').innerText()).toBe(RED.name)
     // The file id of the shown image is the tile's.
     const tileId = await p.getByTestId('photo-tile').nth(2).getAttribute('data-photo-id')
@@ -162,12 +164,12 @@ describe.skipIf(!hasChromium)('photos grid and viewer (issue 9, Photos)', () => 
     const p = b.page
     await p.setViewportSize(PHONE)
     await drag(p, -150)
-    await expect.poll(() => shownSize(p)).toBe(size(BLUE))
+    await showing(p, BLUE)
     expect(await position(p)).toBe('1 of 3')
     await drag(p, -150)
-    await expect.poll(() => shownSize(p)).toBe(size(GREEN))
+    await showing(p, GREEN)
     await drag(p, 150)
-    await expect.poll(() => shownSize(p)).toBe(size(BLUE))
+    await showing(p, BLUE)
     // A short or mostly vertical drag is no swipe.
     await drag(p, -15)
     await drag(p, -60, 200)
@@ -186,7 +188,7 @@ describe.skipIf(!hasChromium)('photos grid and viewer (issue 9, Photos)', () => 
   it('Download saves the original bytes under the file\'s name', async () => {
     const p = b.page
     await p.keyboard.press('ArrowRight')
-    await expect.poll(() => shownSize(p)).toBe(size(GREEN))
+    await showing(p, GREEN)
     const [d] = await Promise.all([p.waitForEvent('download'), p.getByTestId('viewer-download').click()])
     expect(d.suggestedFilename()).toBe(GREEN.name)
     expect(Buffer.compare(fs.readFileSync((await d.path())!), GREEN.bytes)).toBe(0)
@@ -217,24 +219,43 @@ describe.skipIf(!hasChromium)('photos grid and viewer (issue 9, Photos)', () => 
     await expect.poll(() => p.getByTestId('photo-viewer').count()).toBe(0)
   })
 
-  it('a photo Alice adds offline is in her grid and opens full size at once; Bob gets it when she is back', async () => {
+  it('a photo Alice adds offline is in her grid and opens full size at once; Bob sees it when she is back, full size once uploaded', async () => {
     await a.context.setOffline(true)
     await expect.poll(() => status(a.page), { timeout: 15_000 }).toContain('Offline')
     await a.page.getByTestId('file-input').setInputFiles([{ name: YELLOW.name, mimeType: 'image/png', buffer: YELLOW.bytes }])
     await expect.poll(() => tileNames(a.page), { timeout: 15_000 }).toEqual([YELLOW.name, BLUE.name, GREEN.name, RED.name])
     expect(await a.page.locator('.photo-badge').count()).toBe(1)
     await a.page.getByTestId('photo-tile').first().click()
-    await expect.poll(() => shownSize(a.page)).toBe(size(YELLOW))
+    await expect.poll(() => shownSize(a.page), { timeout: 15_000 }).toBe(size(YELLOW))
     expect(await position(a.page)).toBe('1 of 4')
     await a.page.keyboard.press('Escape')
     expect(await tileNames(b.page)).toHaveLength(3)
 
+    // The relay holds the upload a while: Bob has the photo's entry (and thumbnail) before its bytes.
+    const release = app.holdBlobPuts()
     await a.context.setOffline(false)
     await expect.poll(() => tileNames(b.page), { timeout: 30_000 }).toEqual([YELLOW.name, BLUE.name, GREEN.name, RED.name])
-    await expect.poll(() => b.page.locator('.photo-badge').count(), { timeout: 30_000 }).toBe(0)
+    expect(await b.page.locator('.photo-badge').count()).toBe(1)
     await b.page.getByTestId('photo-tile').first().click()
-    await expect.poll(() => shownSize(b.page)).toBe(size(YELLOW))
+    await expect.poll(() => b.page.getByTestId('viewer-error').innerText(), { timeout: 15_000 }).toContain('Not uploaded yet by Alice')
+    expect(await shownSize(b.page)).toBe('preview')
+    await shot(b.page, 'photos-viewer-pending-desktop')
+    release()
+    await expect.poll(() => b.page.locator('.photo-badge').count(), { timeout: 30_000 }).toBe(0)
+    // Uploaded: the open viewer fetches the full size by itself.
+    await expect.poll(() => shownSize(b.page), { timeout: 15_000 }).toBe(size(YELLOW))
+    expect(await b.page.getByTestId('viewer-error').count()).toBe(0)
+  })
+
+  it('the shown photo deleted by another member: the viewer moves to its neighbour and the count follows', async () => {
+    expect(await position(b.page)).toBe('1 of 4')
+    await a.page.getByTestId('photos-button').click()
+    await a.page.getByTestId('item-file').filter({ hasText: YELLOW.name }).getByRole('button', { name: 'Delete file' }).click()
+    await expect.poll(() => position(b.page), { timeout: 15_000 }).toBe('1 of 3')
+    expect(await b.page.getByTestId('viewer-name').innerText()).toBe(BLUE.name)
+    await showing(b.page, BLUE)
     await b.page.keyboard.press('Escape')
+    expect(await tileNames(b.page)).toEqual([BLUE.name, GREEN.name, RED.name])
   })
 
   it('left no page errors', () => {

@@ -76,6 +76,14 @@ export function PhotoViewer (props: PhotoViewerProps) {
     const p = current()
     if (p !== undefined) void load(p)
   }))
+  // A photo shown before its adder uploaded it: its bytes are on the relay once `pending` clears.
+  // (Not `defer`: a deferred `on` does not record its first input, so `was` would be undefined.)
+  createEffect(on(() => [id(), current()?.pending] as const, ([shownId, pending], was) => {
+    const p = current()
+    if (was?.[0] !== shownId || was[1] !== true || pending !== false || p === undefined || shown() !== undefined) return
+    setFailure(undefined)
+    void load(p)
+  }))
   onCleanup(() => { token++; drop() })
 
   const thumb = createThumbUrl(() => props.source.doc, id, () => current()?.hasThumb === true)
