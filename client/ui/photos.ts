@@ -84,3 +84,14 @@ export function swipe (dx: number, dy: number, min = SWIPE_MIN_PX): -1 | 0 | 1 {
   if (Math.abs(dx) < min || Math.abs(dx) < 1.5 * Math.abs(dy)) return 0
   return dx < 0 ? 1 : -1
 }
+
+/**
+ * The photo the viewer shows after the list changed under it (another member added, moved or
+ * deleted one): the same photo while it is still there, else the one that took its place (the
+ * next, or the new last when it was the last), and none when no photo is left, so the viewer
+ * never shows a deleted photo nor jumps back to the first.
+ */
+export function follow (ids: readonly string[], id: string, lastIndex: number): string | undefined {
+  if (ids.includes(id)) return id
+  return ids[Math.max(0, Math.min(lastIndex, ids.length - 1))]
+}

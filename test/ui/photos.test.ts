@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { extension, imageType, isPhoto, photosOf, position, step, swipe } from '../../client/ui/photos.js'
+import { extension, follow, imageType, isPhoto, photosOf, position, step, swipe } from '../../client/ui/photos.js'
 
 /** The photos view's rules (issue 9, Photos): which files are photos, wrap-around, swipes. */
 const file = (name: string, mime: string) => ({ kind: 'file', name, mime })
@@ -62,5 +62,17 @@ describe('swipes', () => {
     expect(swipe(-20, 0)).toBe(0)
     expect(swipe(-60, 80)).toBe(0)
     expect(swipe(0, 0)).toBe(0)
+  })
+})
+
+describe('the viewer when the list changes under it', () => {
+  it('keeps the shown photo wherever it moved', () => {
+    expect(follow(['n', 'a', 'b'], 'a', 0)).toBe('a')
+  })
+
+  it('a deleted photo gives way to the one at its place, or the new last', () => {
+    expect(follow(['a', 'c'], 'b', 1)).toBe('c')
+    expect(follow(['a', 'b'], 'c', 2)).toBe('b')
+    expect(follow([], 'a', 0)).toBeUndefined()
   })
 })
