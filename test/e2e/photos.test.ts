@@ -158,6 +158,8 @@ describe.skipIf(!hasChromium)('photos grid and viewer (issue 9, Photos)', () => 
     // The file id of the shown image is the tile's.
     const tileId = await p.getByTestId('photo-tile').nth(2).getAttribute('data-photo-id')
     expect(await p.getByTestId('viewer-img').getAttribute('data-file-id')).toBe(tileId)
+    // Seven photos shown, three fetched: going back to one seen a moment ago reuses its plaintext.
+    expect(app.requests.filter(r => r.startsWith('GET /blobs/'))).toHaveLength(3)
   })
 
   it('on a phone, a horizontal swipe goes to the next or previous photo, and every control is ≥ 44 px', async () => {

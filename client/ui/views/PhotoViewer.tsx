@@ -2,7 +2,7 @@ import { Show, createEffect, createMemo, createSignal, on, onCleanup, onMount } 
 import type { ItemView } from '../bridge.js'
 import { readPlain, saveBlob, type FileSource } from '../file-bytes.js'
 import { downloadFailure } from '../file-words.js'
-import { imageType, position, step, swipe } from '../photos.js'
+import { follow, imageType, position, step, swipe } from '../photos.js'
 import { createThumbUrl } from '../thumb-url.js'
 
 /**
@@ -27,6 +27,9 @@ export interface PhotoViewerProps {
 
 interface Full { readonly id: string; readonly blob: Blob; readonly url: string }
 
+/** Decrypted photos kept while the viewer is open (the shown one included). */
+const RECENT = 4
+
 export function PhotoViewer (props: PhotoViewerProps) {
   let dialog: HTMLDialogElement | undefined
   let closeButton: HTMLButtonElement | undefined
@@ -42,9 +45,9 @@ export function PhotoViewer (props: PhotoViewerProps) {
   const current = (): ItemView | undefined => props.photos[index()]
   createEffect(() => {
     if (index() >= 0) return
-    const next = props.photos[Math.min(lastIndex, count() - 1)]
+    const next = follow(props.photos.map(p => p.id), id(), lastIndex)
     if (next === undefined) dialog?.close()
-    else setId(next.id)
+    else setId(next)
   })
 
   const go = (delta: number): void => {
@@ -62,9 +65,22 @@ export function PhotoViewer (props: PhotoViewerProps) {
   let token = 0
   const drop = (): void => { const f = full(); if (f !== undefined) URL.revokeObjectURL(f.url); setFull(undefined) }
   const typeOf = (p: ItemView): string => imageType(p) ?? 'application/octet-stream'
+  // The last few photos' plaintext, so going back and forth neither fetches nor decrypts again:
+  // plain Blobs (no URL to revoke), a handful at most, gone with the viewer.
+  const recent = new Map<string, Blob>()
+  const remember = (key: string, b: Blob): void => {
+    recent.delete(key)
+    recent.set(key, b)
+    for (const old of recent.keys()) {
+      if (recent.size <= RECENT) break
+      recent.delete(old)
+    }
+  }
   const load = async (p: ItemView): Promise<void> => {
     const mine = ++token
-    const r = await readPlain(props.source, p.id, typeOf(p))
+    const hit = recent.get(p.id)
+    const r = hit !== undefined ? { ok: true as const, value: hit } : await readPlain(props.source, p.id, typeOf(p))
+    if (r.ok) remember(p.id, r.value)
     if (mine !== token) return
     if (r.ok) setFull({ id: p.id, blob: r.value, url: URL.createObjectURL(r.value) })
     else setFailure(downloadFailure(r.code, r.message, p.pending, p.from, navigator.onLine))
@@ -84,7 +100,7 @@ export function PhotoViewer (props: PhotoViewerProps) {
     setFailure(undefined)
     void load(p)
   }))
-  onCleanup(() => { token++; drop() })
+  onCleanup(() => { token++; drop(); recent.clear() })
 
   const thumb = createThumbUrl(() => props.source.doc, id, () => current()?.hasThumb === true)
   const shown = (): Full | undefined => { const f = full(); return f?.id === id() ? f : undefined }
