@@ -2,6 +2,7 @@ import { Show, createEffect, createMemo, createSignal, on, onCleanup, onMount } 
 import type { ItemView } from '../bridge.js'
 import { readPlain, saveBlob, type FileSource } from '../file-bytes.js'
 import { downloadFailure } from '../file-words.js'
+import { throttled } from '../uploads.js'
 import { follow, imageType, position, step, swipe } from '../photos.js'
 import { createThumbUrl } from '../thumb-url.js'
 
@@ -9,9 +10,10 @@ import { createThumbUrl } from '../thumb-url.js'
  * One photo at full size (issue 9, Photos), decrypted in the page, with previous and next (arrow
  * keys, buttons, a horizontal swipe), Download of the original bytes, and Escape to close.
  *
- * A native modal `<dialog>`: the browser makes the page behind inert (so Tab stays in here) and
- * turns Escape into `close`. Only the shown photo's plaintext is held, as one object URL revoked
- * as soon as another photo is shown or the viewer closes: full-size photos are megabytes each.
+ * A native modal `<dialog>`: the browser makes the page behind inert and turns Escape into
+ * `close`. The shown photo has one object URL, revoked as soon as another photo is shown or the
+ * viewer closes; besides it only the last few photos' plaintext is held (full-size photos are
+ * megabytes each), and nothing once the viewer is closed.
  * The list is live: a photo another member adds appears in the count at once, and when the
  * shown one is deleted the viewer moves to its neighbour (or closes when none is left).
  */
@@ -62,6 +64,8 @@ export function PhotoViewer (props: PhotoViewerProps) {
   const [full, setFull] = createSignal<Full | undefined>()
   const [failure, setFailure] = createSignal<string | undefined>()
   const [undecodable, setUndecodable] = createSignal(false)
+  /** How much of the shown photo is decrypted (0..1), while it is. */
+  const [progress, setProgress] = createSignal(0)
   let token = 0
   const drop = (): void => { const f = full(); if (f !== undefined) URL.revokeObjectURL(f.url); setFull(undefined) }
   const typeOf = (p: ItemView): string => imageType(p) ?? 'application/octet-stream'
@@ -79,7 +83,9 @@ export function PhotoViewer (props: PhotoViewerProps) {
   const load = async (p: ItemView): Promise<void> => {
     const mine = ++token
     const hit = recent.get(p.id)
-    const r = hit !== undefined ? { ok: true as const, value: hit } : await readPlain(props.source, p.id, typeOf(p))
+    setProgress(0)
+    const onProgress = throttled((done, total) => { if (mine === token && total > 0) setProgress(Math.min(1, done / total)) })
+    const r = hit !== undefined ? { ok: true as const, value: hit } : await readPlain(props.source, p.id, typeOf(p), onProgress)
     if (r.ok) remember(p.id, r.value)
     if (mine !== token) return
     if (r.ok) setFull({ id: p.id, blob: r.value, url: URL.createObjectURL(r.value) })
@@ -109,8 +115,8 @@ export function PhotoViewer (props: PhotoViewerProps) {
   const download = async (): Promise<void> => {
     const p = current()
     if (p === undefined) return
-    const have = shown()
-    if (have !== undefined) return saveBlob(have.blob, p.name)
+    const have = shown()?.blob ?? recent.get(p.id)
+    if (have !== undefined) return saveBlob(have, p.name)
     setSaving(true)
     const r = await readPlain(props.source, p.id, typeOf(p))
     setSaving(false)
@@ -189,7 +195,7 @@ export function PhotoViewer (props: PhotoViewerProps) {
           )}
         </Show>
         <Show when={shown() === undefined && failure() === undefined}>
-          <p class="viewer-note" role="status">Decrypting…</p>
+          <p class="viewer-note" role="status">Decrypting…<span aria-hidden="true">{progress() > 0 ? ` ${Math.floor(progress() * 100)} %` : ''}</span></p>
         </Show>
         <Show when={failure()}>{f => <p class="viewer-note" role="alert" data-testid="viewer-error">{f()}</p>}</Show>
         <Show when={undecodable()}>
