@@ -50,6 +50,14 @@ async function drag (p: Page, dx: number, dy = 0): Promise<void> {
   }, { dx, dy })
 }
 
+/** The controls matching `selector` smaller than 44 px either way (a finger's tap target). */
+function smallControls (p: Page, selector: string): Promise<string[]> {
+  return p.locator(selector).evaluateAll(els => els
+    .map(e => ({ label: e.getAttribute('aria-label') ?? e.textContent ?? '', r: e.getBoundingClientRect() }))
+    .filter(x => x.r.width < 44 || x.r.height < 44)
+    .map(x => `${x.label} ${x.r.width}x${x.r.height}`))
+}
+
 async function setName (p: Page, name: string): Promise<void> {
   await p.getByTestId('profile-name').fill(name)
   await p.getByTestId('profile-name').press('Enter')
@@ -127,6 +135,7 @@ describe.skipIf(!hasChromium)('photos grid and viewer (issue 9, Photos)', () => 
     await shot(b.page, 'photos-grid-desktop')
     await b.page.setViewportSize(PHONE)
     await shot(b.page, 'photos-grid-phone')
+    expect(await smallControls(b.page, '[data-testid=photos-button], [data-testid=photos] button')).toEqual([])
     await b.page.setViewportSize(DESKTOP)
   })
 
@@ -178,11 +187,7 @@ describe.skipIf(!hasChromium)('photos grid and viewer (issue 9, Photos)', () => 
     await p.waitForTimeout(200)
     expect(await position(p)).toBe('1 of 3')
 
-    const small = await p.getByTestId('photo-viewer').locator('button').evaluateAll(els => els
-      .map(e => ({ label: e.getAttribute('aria-label') ?? e.textContent ?? '', r: e.getBoundingClientRect() }))
-      .filter(x => x.r.width < 44 || x.r.height < 44)
-      .map(x => `${x.label} ${x.r.width}x${x.r.height}`))
-    expect(small).toEqual([])
+    expect(await smallControls(p, '[data-testid=photo-viewer] button')).toEqual([])
     await shot(p, 'photos-viewer-phone')
     await p.setViewportSize(DESKTOP)
   })
