@@ -29,6 +29,15 @@ export interface PhotoViewerProps {
 
 interface Full { readonly id: string; readonly blob: Blob; readonly url: string }
 
+/**
+ * Why the full size is not shown, in words (file-words.ts), saying what is shown instead when
+ * the photo is still on its adder's device: its preview, until the upload, which then shows by itself.
+ */
+function failureText (code: string, message: string, p: ItemView): string {
+  const why = downloadFailure(code, message, p.pending, p.from, navigator.onLine)
+  return code === 'file/not-found' && p.pending && p.hasThumb ? `${why} This is its preview; the full size shows here once it is uploaded.` : why
+}
+
 /** Decrypted photos kept while the viewer is open (the shown one included). */
 const RECENT = 4
 
@@ -89,7 +98,7 @@ export function PhotoViewer (props: PhotoViewerProps) {
     if (r.ok) remember(p.id, r.value)
     if (mine !== token) return
     if (r.ok) setFull({ id: p.id, blob: r.value, url: URL.createObjectURL(r.value) })
-    else setFailure(downloadFailure(r.code, r.message, p.pending, p.from, navigator.onLine))
+    else setFailure(failureText(r.code, r.message, p))
   }
   createEffect(on(id, () => {
     drop()
@@ -121,7 +130,7 @@ export function PhotoViewer (props: PhotoViewerProps) {
     const r = await readPlain(props.source, p.id, typeOf(p))
     setSaving(false)
     if (r.ok) saveBlob(r.value, p.name)
-    else setFailure(downloadFailure(r.code, r.message, p.pending, p.from, navigator.onLine))
+    else setFailure(failureText(r.code, r.message, p))
   }
 
   // Swipes: a pointer's way from down to up; one pointer at a time (a second finger is a pinch).
