@@ -4,6 +4,7 @@ import { report } from './errors.js'
 import './styles.css'
 import './trash.css'
 import './layout.css'
+import './photos.css'
 
 /** Entry point of the web app (index.html loads this; vite bundles it into dist/assets/). */
 addEventListener('error', e => report(e.error ?? e.message, 'Unexpected error'))

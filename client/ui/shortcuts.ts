@@ -25,6 +25,7 @@ export function list (): readonly Shortcut[] {
     { keys: '↑ / ↓, Enter', does: 'In the switcher: choose a space, open it' },
     { keys: '?', does: 'This list of shortcuts (when not typing in a field)' },
     { keys: 'Esc', does: 'Close the switcher, this sheet or the spaces drawer' },
+    { keys: '← / →, Esc', does: 'In the photo viewer: previous / next photo, close it' },
     { keys: `${mod}+Z / ${mod}+Shift+Z`, does: 'In a note: undo / redo your own changes' }
   ]
 }

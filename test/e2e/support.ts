@@ -167,8 +167,11 @@ export function appJsSize (): { raw: number; gzip: number } {
   return { raw, gzip }
 }
 
-/** A small valid PNG (RGB gradient), so the app has a real image to make a thumbnail of. */
-export function makePng (w = 64, h = 48): Buffer {
+/**
+ * A small valid PNG (RGB gradient), so the app has a real image to make a thumbnail of; with
+ * `color`, a solid colour instead, so several images are told apart on screen.
+ */
+export function makePng (w = 64, h = 48, color?: readonly [number, number, number]): Buffer {
   const crcTable = Array.from({ length: 256 }, (_, n) => {
     let c = n
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
@@ -191,6 +194,7 @@ export function makePng (w = 64, h = 48): Buffer {
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       const o = y * (w * 3 + 1) + 1 + x * 3
+      if (color !== undefined) { raw[o] = color[0]; raw[o + 1] = color[1]; raw[o + 2] = color[2]; continue }
       raw[o] = (x * 4) & 255; raw[o + 1] = (y * 5) & 255; raw[o + 2] = 160
     }
   }

@@ -15,6 +15,7 @@ import { useTabTitle } from '../tab-title.js'
 import { openSpaceFiles, SpaceFilesContext } from '../uploads.js'
 import { HistoryPanel } from './HistoryPanel.js'
 import { ItemCard } from './ItemCard.js'
+import { PhotoGrid } from './PhotoGrid.js'
 import { PresenceBar } from './PresenceBar.js'
 import { SearchBox } from './SearchBox.js'
 import { SecurityPanel } from './SecurityPanel.js'
@@ -44,6 +45,8 @@ export function SpacePage (props: SpacePageProps) {
   const [panel, setPanel] = createSignal<Panel | undefined>()
   const [dragged, setDragged] = createSignal<string | undefined>()
   const [linkForm, setLinkForm] = createSignal(false)
+  // The photos grid (issue 9, Photos) in place of the items list; the add bar stays above it.
+  const [photos, setPhotos] = createSignal(false)
   const ro = (): boolean => props.session.readOnly
   // Every peer named by its device (peer-labels.ts), the same in the bar and on the carets.
   const self = () => ({ name: profile().name, device: props.session.device() })
@@ -91,6 +94,7 @@ export function SpacePage (props: SpacePageProps) {
         <button type="button" aria-expanded={panel() === 'security'} onClick={() => toggle('security')} data-testid="security-button">Security</button>
         <button type="button" aria-expanded={panel() === 'trash'} onClick={() => toggle('trash')} data-testid="trash-button">Trash<Show when={view.trash.length > 0}> ({view.trash.length})</Show></button>
         <button type="button" aria-expanded={panel() === 'history'} onClick={() => toggle('history')} data-testid="history-button">History</button>
+        <button type="button" aria-pressed={photos()} onClick={() => setPhotos(v => !v)} data-testid="photos-button">Photos</button>
         <button type="button" onClick={() => props.onExport()}>Export</button>
         <button type="button" class="danger" onClick={() => props.onLeave()}>Leave</button>
       </nav>
@@ -145,31 +149,35 @@ export function SpacePage (props: SpacePageProps) {
         </section>
       </Show>
       <SpaceFilesContext.Provider value={files}>
-        <Show when={view.items.length > 0} fallback={
-          <p class="empty muted" data-testid="empty-space">
-            {ro()
-              ? 'Nothing here yet. What the members add (notes, checklists, links, files) shows up here as they add it.'
-              : 'This space is empty. Add a note, a checklist, a link or a file with the buttons above, or drop files here. Then share the space to work on it together.'}
-          </p>
+        <Show when={!photos()} fallback={
+          <PhotoGrid doc={props.doc} items={view.items} readOnly={ro()} sodium={props.sodium} origin={props.origin} keys={props.session.keys} />
         }>
-          <StableFor each={view.items} tag="div" class="items" testId="items">
-            {(item, i) => (
-              <ItemCard
-                doc={props.doc}
-                item={item}
-                index={i()}
-                count={view.items.length}
-                readOnly={ro()}
-                sodium={props.sodium}
-                origin={props.origin}
-                keys={props.session.keys}
-                peers={peers}
-                onCursor={c => props.session.setCursor(c)}
-                onDragStart={id => setDragged(id)}
-                onDrop={to => { const id = dragged(); if (id !== undefined && !ro()) model.moveItem(props.doc, id, to); setDragged(undefined) }}
-              />
-            )}
-          </StableFor>
+          <Show when={view.items.length > 0} fallback={
+            <p class="empty muted" data-testid="empty-space">
+              {ro()
+                ? 'Nothing here yet. What the members add (notes, checklists, links, files) shows up here as they add it.'
+                : 'This space is empty. Add a note, a checklist, a link or a file with the buttons above, or drop files here. Then share the space to work on it together.'}
+            </p>
+          }>
+            <StableFor each={view.items} tag="div" class="items" testId="items">
+              {(item, i) => (
+                <ItemCard
+                  doc={props.doc}
+                  item={item}
+                  index={i()}
+                  count={view.items.length}
+                  readOnly={ro()}
+                  sodium={props.sodium}
+                  origin={props.origin}
+                  keys={props.session.keys}
+                  peers={peers}
+                  onCursor={c => props.session.setCursor(c)}
+                  onDragStart={id => setDragged(id)}
+                  onDrop={to => { const id = dragged(); if (id !== undefined && !ro()) model.moveItem(props.doc, id, to); setDragged(undefined) }}
+                />
+              )}
+            </StableFor>
+          </Show>
         </Show>
       </SpaceFilesContext.Provider>
       <Toasts />
