@@ -57,7 +57,7 @@ export function createNoteImages (deps: NoteImageDeps): NoteImages {
   return {
     async url (fileId) {
       const m = model.findItem(deps.doc, fileId)
-      if (m === undefined || m.get('kind') !== 'file') return undefined
+      if (m === undefined || m.get('kind') !== 'file' || model.isTrashed(m)) return undefined
       let p = full.get(fileId)
       if (p === undefined) {
         p = decrypt(m).catch(() => undefined)

@@ -87,7 +87,11 @@ function build (view: EditorView): Built {
         return
       case 'Blockquote': eachLine(n.from, n.to, line('cm-md-quote')); return
       case 'QuoteMark': markup(n.from, n.to, true); return
-      case 'ListMark': out.push(mark('cm-md-listmark').range(n.from, n.to)); return
+      case 'ListMark':
+        // A task's checkbox is its bullet: the `-` shows only where the cursor is.
+        if (n.node.nextSibling?.name === 'Task') markup(n.from, n.to, true)
+        else out.push(mark('cm-md-listmark').range(n.from, n.to))
+        return
       case 'HorizontalRule': out.push(line('cm-md-hr').range(state.doc.lineAt(n.from).from), dim.range(n.from, n.to)); return
       case 'TaskMarker': {
         const checked = /x/i.test(text(n))

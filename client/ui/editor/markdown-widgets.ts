@@ -61,7 +61,7 @@ export class ImageWidget extends WidgetType {
     const source = view.state.facet(imageSource)
     void source?.url(this.fileId).then(url => {
       if (url === undefined) {
-        label.textContent = `🖼 ${this.alt || 'image'} (not available on this device yet)`
+        label.textContent = `🖼 ${this.alt || 'image'} (not available here)`
         return
       }
       const img = document.createElement('img')
