@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core'
@@ -172,6 +173,22 @@ describe.skipIf(!hasChromium)('Rich notes: Markdown with live preview (issue 9)'
       const img = note(p, cliNoteId).locator(`.cm-md-img[data-file="${fileId}"] img`)
       await expect.poll(() => img.evaluate((el: HTMLImageElement) => el.complete ? el.naturalWidth : 0).catch(() => 0), { timeout: 30_000 }).toBeGreaterThan(0)
     }
+  })
+
+  it('the export has each note as a readable <title>.md beside space.json', async () => {
+    const [download] = await Promise.all([a.page.waitForEvent('download'), a.page.getByRole('button', { name: 'Export' }).click()])
+    // Read with a standard ZIP reader (Python's zipfile checks every CRC).
+    const zip = JSON.parse(execFileSync('python3', ['-c', `
+import sys, zipfile, json
+z = zipfile.ZipFile(sys.argv[1])
+assert z.testzip() is None
+print(json.dumps({n: z.read(n).decode('utf8', 'replace') for n in z.namelist() if not n.startswith('files/')}))
+`, (await download.path())!], { encoding: 'utf8' })) as Record<string, string>
+    expect(Object.keys(zip).sort()).toEqual(['Bring the tent.md', 'From the terminal.md', 'Packing.md', 'space.json'])
+    expect(zip['Packing.md']).toBe('# Packing\n**tent** and *stove*\n- [ ] matches')
+    expect(zip['From the terminal.md']).toMatch(/!\[camp\.png\]\(<files\/[a-z0-9]+-camp\.png>\)$/)
+    const json = JSON.parse(zip['space.json']!) as { items: Array<{ kind: string; file?: string }> }
+    expect(json.items.filter(i => i.kind === 'note').map(i => i.file).sort()).toEqual(['Bring the tent.md', 'From the terminal.md', 'Packing.md'])
   })
 
   it('screenshots of a rich note, desktop and phone', async () => {
