@@ -3,7 +3,7 @@ import { fromB64u, fromHex } from '../../shared/bytes.js'
 import type { Sodium } from '../../shared/sodium.js'
 import { decryptBlob, downloadFile, type BlobKeys } from '../core/files.js'
 import * as model from '../core/model.js'
-import type { ImageSource } from './editor/markdown-widgets.js'
+import type { ImageResult, ImageSource } from './editor/markdown-widgets.js'
 
 /**
  * Images in notes (`![name](cove-file:<id>)`) decrypted in the page, as a file download is
@@ -30,6 +30,7 @@ export interface NoteImages extends ImageSource {
 
 export function createNoteImages (deps: NoteImageDeps): NoteImages {
   const full = new Map<string, Promise<string | undefined>>()
+  const thumbs = new Map<string, string | undefined>()
   const urls: string[] = []
   let disposed = false
   const objectUrl = (data: Blob | Uint8Array, type: string): string | undefined => {
@@ -55,19 +56,23 @@ export function createNoteImages (deps: NoteImageDeps): NoteImages {
   }
 
   return {
-    async url (fileId) {
+    async url (fileId): Promise<ImageResult> {
       const m = model.findItem(deps.doc, fileId)
-      if (m === undefined || m.get('kind') !== 'file' || model.isTrashed(m)) return undefined
+      if (m === undefined || m.get('kind') !== 'file' || model.isTrashed(m)) return { url: undefined, final: false }
       let p = full.get(fileId)
       if (p === undefined) {
         p = decrypt(m).catch(() => undefined)
         full.set(fileId, p)
       }
       const u = await p
+      if (u !== undefined) return { url: u, final: true }
       // Not decrypted (yet): try again next time, and show the thumbnail meanwhile.
-      if (u === undefined) full.delete(fileId)
-      const thumb = m.get('thumb')
-      return u ?? (thumb instanceof Uint8Array ? objectUrl(thumb, 'image/jpeg') : undefined)
+      full.delete(fileId)
+      if (!thumbs.has(fileId)) {
+        const t = m.get('thumb')
+        thumbs.set(fileId, t instanceof Uint8Array ? objectUrl(t, 'image/jpeg') : undefined)
+      }
+      return { url: thumbs.get(fileId), final: false }
     },
     dispose () {
       disposed = true

@@ -8,11 +8,17 @@ import { WidgetType, type EditorView } from '@codemirror/view'
  * by the file item its `cove-file:` reference names.
  */
 
+/** An image to show: `final` false means a stand-in (the thumbnail, or nothing yet): ask again later. */
+export interface ImageResult { readonly url: string | undefined; readonly final: boolean }
+
 /** Where images come from: the page decrypts the file (note-images.ts); absent in tests. */
 export interface ImageSource {
-  /** An object URL for the file item's image, or undefined when it cannot be shown (yet). */
-  url (fileId: string): Promise<string | undefined>
+  url (fileId: string): Promise<ImageResult>
 }
+
+/** How often, and how many times, a widget showing a stand-in asks again (the file may be uploaded meanwhile). */
+const RETRY_MS = 5000
+const RETRIES = 24
 
 export const imageSource = Facet.define<ImageSource, ImageSource | undefined>({ combine: v => v[0] })
 
@@ -59,17 +65,29 @@ export class ImageWidget extends WidgetType {
     label.textContent = `🖼 ${this.alt || 'image'}`
     wrap.append(label)
     const source = view.state.facet(imageSource)
-    void source?.url(this.fileId).then(url => {
+    let img: HTMLImageElement | undefined
+    const show = (url: string | undefined): void => {
       if (url === undefined) {
         label.textContent = `🖼 ${this.alt || 'image'} (not available here)`
         return
       }
-      const img = document.createElement('img')
-      img.alt = this.alt
-      img.src = url
-      img.addEventListener('load', () => view.requestMeasure())
-      label.replaceWith(img)
-    })
+      if (img === undefined) {
+        img = document.createElement('img')
+        img.alt = this.alt
+        img.addEventListener('load', () => view.requestMeasure())
+        label.replaceWith(img)
+      }
+      if (img.src !== url) img.src = url
+    }
+    const load = (tries: number): void => {
+      void source?.url(this.fileId).then(r => {
+        if (tries > 0 && !wrap.isConnected) return
+        show(r.url)
+        // A file still on another member's device: the full image once it is on the relay.
+        if (!r.final && tries < RETRIES) setTimeout(() => { if (wrap.isConnected) load(tries + 1) }, RETRY_MS)
+      })
+    }
+    load(0)
     return wrap
   }
   override ignoreEvent (): boolean { return false }
