@@ -1,5 +1,7 @@
-import { markdown, markdownLanguage } from '@codemirror/lang-markdown'
-import type { Extension } from '@codemirror/state'
+import { markdownKeymap, markdownLanguage } from '@codemirror/lang-markdown'
+import { LanguageSupport } from '@codemirror/language'
+import { Prec, type Extension } from '@codemirror/state'
+import { keymap } from '@codemirror/view'
 import type * as Y from 'yjs'
 import { markdownCommands } from './markdown-commands.js'
 import { markdownPreview } from './markdown-preview.js'
@@ -28,8 +30,10 @@ export interface RichNoteOptions {
 
 export function richNote (opts: RichNoteOptions): Extension {
   return [
-    // HTML tag completion off: notes want no pop-ups; HTML in a note is shown as text.
-    markdown({ base: markdownLanguage, addKeymap: true, completeHTMLTags: false }),
+    // The language and its keymap, not markdown(): that adds HTML parsing inside notes and tag
+    // completion (pop-ups), which notes do not want, and leaves lang-html out of the bundle.
+    new LanguageSupport(markdownLanguage),
+    Prec.high(keymap.of(markdownKeymap)),
     markdownPreview,
     markdownCommands,
     markdownTheme,
