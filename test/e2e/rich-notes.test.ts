@@ -98,19 +98,23 @@ describe.skipIf(!hasChromium)('Rich notes: Markdown with live preview (issue 9)'
     await page.keyboard.type(' and *stove*')
     await page.keyboard.press('Enter')
     await page.keyboard.type('- [ ] matches')
-    const md = '# Packing\n**tent** and *stove*\n- [ ] matches'
+    // Enter continues the task list (the Markdown keymap), so the next task is just typed.
+    await page.keyboard.press('Enter')
+    await page.keyboard.type('rope')
+    const md = '# Packing\n**tent** and *stove*\n- [ ] matches\n- [ ] rope'
     await expect.poll(async () => (await catNotes()).find(n => n.id === id)?.text, { timeout: 20_000 }).toBe(md)
     const rich = (await catNotes()).find(n => n.id === id)!
     expect(rich.blocks).toEqual([
       { type: 'heading', level: 1, text: 'Packing' },
       { type: 'paragraph', text: 'tent and stove' },
-      { type: 'list-item', ordered: false, depth: 0, text: 'matches', checked: false }
+      { type: 'list-item', ordered: false, depth: 0, text: 'matches', checked: false },
+      { type: 'list-item', ordered: false, depth: 0, text: 'rope', checked: false }
     ])
     expect(await run(['cat', editLink, '--md'])).toContain(`<!-- note ${id} -->\n${md}\n`)
     // Drawn, not just typed: the heading is larger, the bold is bold, the task is a checkbox.
     await expect.poll(() => note(page, id).locator('.cm-md-h1').count()).toBe(1)
     expect(await note(page, id).locator('.cm-md-strong').innerText()).toContain('tent')
-    expect(await note(page, id).locator('input.cm-md-task').count()).toBe(1)
+    expect(await note(page, id).locator('input.cm-md-task').count()).toBe(2)
     const h1 = await note(page, id).locator('.cm-md-h1').evaluate(el => parseFloat(getComputedStyle(el).fontSize))
     const body = await note(page, id).locator('.cm-line').nth(1).evaluate(el => parseFloat(getComputedStyle(el).fontSize))
     expect(h1).toBeGreaterThan(body * 1.3)
@@ -185,7 +189,7 @@ assert z.testzip() is None
 print(json.dumps({n: z.read(n).decode('utf8', 'replace') for n in z.namelist() if not n.startswith('files/')}))
 `, (await download.path())!], { encoding: 'utf8' })) as Record<string, string>
     expect(Object.keys(zip).sort()).toEqual(['Bring the tent.md', 'From the terminal.md', 'Packing.md', 'space.json'])
-    expect(zip['Packing.md']).toBe('# Packing\n**tent** and *stove*\n- [ ] matches')
+    expect(zip['Packing.md']).toBe('# Packing\n**tent** and *stove*\n- [ ] matches\n- [ ] rope')
     expect(zip['From the terminal.md']).toMatch(/!\[camp\.png\]\(<files\/[a-z0-9]+-camp\.png>\)$/)
     const json = JSON.parse(zip['space.json']!) as { items: Array<{ kind: string; file?: string }> }
     expect(json.items.filter(i => i.kind === 'note').map(i => i.file).sort()).toEqual(['Bring the tent.md', 'From the terminal.md', 'Packing.md'])
