@@ -6,6 +6,7 @@ import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { createClient, type Client } from '../core/client.js'
 import { createFileSpaceStore } from '../core/file-store.js'
+import { noteBlocks } from '../core/markdown.js'
 import * as model from '../core/model.js'
 import * as trash from '../core/trash.js'
 import type { Alert, Space } from '../core/space.js'
@@ -29,14 +30,16 @@ const USAGE = `usage: cove <command> [args] [--relay URL] [--timeout MS]
   create --relay URL [--title TEXT]   create a space, print its edit and view links
   link <link>                         print fresh links to share (they carry a checkpoint of this device's state)
   title <link> <text>                 set the space title
-  add-note <link> <text|->            add a note (- reads the text from stdin)
+  add-note <link> <markdown|->        add a note, written in Markdown (- reads it from stdin)
   add-link <link> <url> [title]       add a link
   add-todo <link> <text>              add an entry to the space's checklist
   done <link> <item-id>               tick a checklist entry
   rm <link> <id>                      move an item or checklist entry to the Trash
   restore <link> <id>                 bring an item or entry back from the Trash
-  cat <link> [--at N] [--trash]       print the decrypted space as JSON (--at: as it was at snapshot #N;
-                                      --trash: with what is in the Trash, marked "trashed")
+  cat <link> [--at N] [--trash] [--md] print the decrypted space as JSON, each note's Markdown as "text"
+                                      and its structure as "blocks" (--at: as it was at snapshot #N;
+                                      --trash: with what is in the Trash, marked "trashed";
+                                      --md: only the notes, as Markdown)
   history <link>                      list the snapshots the relay keeps
   snapshot <link>                     seal a snapshot of the space now
   watch <link>                        print the space each time it changes
@@ -137,6 +140,7 @@ async function main (argv: string[]): Promise<number> {
       timeout: { type: 'string', default: '5000' },
       at: { type: 'string' },
       trash: { type: 'boolean' },
+      md: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' }
     }
   })
@@ -169,6 +173,7 @@ async function main (argv: string[]): Promise<number> {
   // Stored in the document with what this device adds or deletes ("Bob's 2 entries", "Deleted by Bob").
   const name = (process.env.COVE_NAME ?? '').trim().slice(0, 64)
   const asJSON = { trash: values.trash === true }
+  const print = (doc: Y.Doc): void => { process.stdout.write(values.md === true ? notesMarkdown(doc, asJSON) : JSON.stringify(catJSON(doc, asJSON), null, 2) + '\n') }
   const editCommands: Record<string, (space: Space) => string | undefined> = {
     title: s => { need(args, 2); model.setTitle(s.doc, args[1]!); return undefined },
     'add-link': s => { need(args, 2); return model.addLink(s.doc, args[1]!, args[2] ?? '') },
@@ -223,7 +228,7 @@ async function main (argv: string[]): Promise<number> {
       if (snap === undefined) throw new Exit(66, `cove: no snapshot #${values.at} (the relay keeps: ${snaps.map(h => `#${h.seq}`).join(' ') || 'none'})`)
       const doc = new Y.Doc()
       Y.applyUpdateV2(doc, snap.state)
-      process.stdout.write(JSON.stringify(model.toJSON(doc, asJSON), null, 2) + '\n')
+      print(doc)
       return 0
     }
     if (online && (cmd === 'cat' || cmd === 'watch' || cmd === 'link')) await fresh(space, timeout)
@@ -242,7 +247,7 @@ async function main (argv: string[]): Promise<number> {
         const until = Date.now() + Math.min(timeout, space.receipts.withholdMs * 1.5 + 2000)
         while (space.receipts.owing > 0 && !space.alerts.some(a => a.code === 'sync/withheld') && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 100))
       }
-      process.stdout.write(JSON.stringify(model.toJSON(space.doc, asJSON), null, 2) + '\n')
+      print(space.doc)
       for (const a of space.alerts) if (UNTRUSTED.has(a.code)) process.stderr.write(alertLine(a))
       return untrusted(space) ? 76 : 0
     }
@@ -254,6 +259,17 @@ async function main (argv: string[]): Promise<number> {
   } finally {
     await client.close()
   }
+}
+
+/** What `cat` prints: the space as JSON, each note with its Markdown structure (`blocks`). */
+function catJSON (doc: Y.Doc, opts: { trash: boolean }): unknown {
+  const json = model.toJSON(doc, opts)
+  return { ...json, items: json.items.map(i => i.kind === 'note' ? { ...i, blocks: noteBlocks(i.text) } : i) }
+}
+
+/** `cat --md`: each note's Markdown as written, after a comment naming it, in the space's order. */
+function notesMarkdown (doc: Y.Doc, opts: { trash: boolean }): string {
+  return model.toJSON(doc, opts).items.flatMap(i => i.kind === 'note' ? [`<!-- note ${i.id}${i.trashed === undefined ? '' : ' (in the Trash)'} -->\n${i.text}\n`] : []).join('\n')
 }
 
 function printLinks (l: { editLink?: string; viewLink: string }): void {

@@ -5,7 +5,8 @@ import * as Y from 'yjs'
  *
  *   doc.getText('title')                      the space title
  *   doc.getArray<Y.Map>('items')              items; shown by `pos` (newest first), see orderedItems
- *     note:      { id, kind: 'note', created, text: Y.Text }
+ *     note:      { id, kind: 'note', created, text: Y.Text (Markdown; plain text from before is valid Markdown:
+ *                  markdown.ts, PROTOCOL.md "Notes are Markdown"; images as ![name](cove-file:<file item id>)) }
  *     link:      { id, kind: 'link', created, url: Y.Text (a plain string in links made before issue 9), title: Y.Text, note: Y.Text }
  *     checklist: { id, kind: 'checklist', created, title: Y.Text, entries: Y.Array<Y.Map{ id, text: Y.Text, done: boolean, by?: name, created? }> }
  *     file:      { id, kind: 'file', created, name, size, mime, blob: hex id, key: b64u, chunk: number, thumb?: Uint8Array (JPEG),

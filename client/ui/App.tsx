@@ -9,6 +9,7 @@ import { deleteSpaceDb } from '../core/idb-store.js'
 import { RelayLink } from '../core/link.js'
 import * as model from '../core/model.js'
 import { createWsTransport, type WebSocketCtor } from '../core/ws-transport.js'
+import { exportMarkdown, noteFileNames } from '../core/note-export.js'
 import { zipStore, type ZipEntry } from '../core/zip.js'
 import { dismiss, errors, report } from './errors.js'
 import { exportNote, openForExport, type ExportCopy } from './export-sync.js'
@@ -201,7 +202,8 @@ export function App () {
   }
 
   /**
-   * Export: one ZIP with the decrypted space as space.json and every file decrypted under files/.
+   * Export: one ZIP with the decrypted space as space.json, each note as a readable `<title>.md`
+   * beside it (named in space.json as the note's `file`), and every file decrypted under files/.
    * File keys stay out of the export (it is plaintext already); a file that cannot be fetched is
    * named in space.json's `missing` list instead of failing the whole export.
    */
@@ -231,8 +233,12 @@ export function App () {
     await localFiles?.close()
     // When this copy last held everything the relay had: how current the export is.
     const syncedAt = lastSyncedAt === undefined ? null : new Date(lastSyncedAt).toISOString()
-    const out = { exportedAt: new Date().toISOString(), syncedAt, ...json, items: items.map(i => i.kind === 'file' ? (({ key: _key, ...rest }) => rest)(i) : i), missing }
-    const parts = zipStore([{ name: 'space.json', data: new TextEncoder().encode(JSON.stringify(out, null, 2)) }, ...files])
+    const notes = json.items.flatMap(i => i.kind === 'note' ? [i] : [])
+    const mdNames = noteFileNames(notes, ['space.json'])
+    const filePaths = new Map(items.flatMap(i => i.kind === 'file' ? [[i.id, i.path] as const] : []))
+    const mdFiles = notes.map(n => ({ name: mdNames.get(n.id)!, data: new TextEncoder().encode(exportMarkdown(n.text, filePaths)) }))
+    const out = { exportedAt: new Date().toISOString(), syncedAt, ...json, items: items.map(i => i.kind === 'file' ? (({ key: _key, ...rest }) => rest)(i) : i.kind === 'note' ? { ...i, file: mdNames.get(i.id) } : i), missing }
+    const parts = zipStore([{ name: 'space.json', data: new TextEncoder().encode(JSON.stringify(out, null, 2)) }, ...mdFiles, ...files])
     downloadBlob(fileName(json.title).replace(/\.json$/, '') + '.zip', new Blob(parts as BlobPart[], { type: 'application/zip' }))
     if (missing.length > 0) report(new Error(`${missing.length} file(s) could not be fetched and are listed in space.json as missing`), 'Export incomplete')
   }

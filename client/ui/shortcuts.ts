@@ -26,7 +26,9 @@ export function list (): readonly Shortcut[] {
     { keys: '?', does: 'This list of shortcuts (when not typing in a field)' },
     { keys: 'Esc', does: 'Close the switcher, this sheet or the spaces drawer' },
     { keys: '← / →, Esc', does: 'In the photo viewer: previous / next photo, close it' },
-    { keys: `${mod}+Z / ${mod}+Shift+Z`, does: 'In a note: undo / redo your own changes' }
+    { keys: `${mod}+Z / ${mod}+Shift+Z`, does: 'In a note: undo / redo your own changes' },
+    { keys: `${mod}+B / ${mod}+I`, does: 'In a note: bold / italic (notes are Markdown)' },
+    { keys: `${mod}+click`, does: 'On a link in a note: open it in a new tab' }
   ]
 }
 

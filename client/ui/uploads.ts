@@ -33,8 +33,12 @@ export interface UploadRow extends Omit<UploadView, 'phase' | 'error'> {
 export interface SpaceFiles {
   /** Every file kept on this device for the space (and those being encrypted), oldest first. */
   readonly rows: Accessor<readonly UploadRow[]>
-  /** Encrypts, keeps and lists each file at once; the upload follows by itself. */
-  add (files: readonly File[], from: string): void
+  /**
+   * Encrypts, keeps and lists each file at once; the upload follows by itself. Resolves with each
+   * file's item id once listed (undefined for one that could not be kept): a note pasting an image
+   * refers to it by that id.
+   */
+  add (files: readonly File[], from: string): Promise<ReadonlyArray<string | undefined>>
   retry (blob: string): void
   /** Hides a file that could not be kept (nothing else can be dismissed: a kept file is never dropped). */
   dismiss (blob: string): void
@@ -191,7 +195,7 @@ export function openSpaceFiles (deps: SpaceFilesDeps): SpaceFiles {
   }
 
   /** Encrypt, keep, list: in that order, so nothing is listed that this device does not hold. */
-  const addOne = async (file: File, from: string): Promise<void> => {
+  const addOne = async (file: File, from: string): Promise<string | undefined> => {
     const tmp = `encrypting-${nextTmp++}`
     setEncrypting(list => [...list, { blob: tmp, item: '', name: file.name, bytes: file.size, addedAt: Date.now(), phase: 'encrypting', done: 0, attempts: 0, nextAt: 0 }])
     try {
@@ -204,7 +208,7 @@ export function openSpaceFiles (deps: SpaceFilesDeps): SpaceFiles {
       const kept = performance.now()
       await store.add(newEntry({ blob, item, name: file.name, bytes: enc.size }, Date.now()), enc.ciphertext)
       measure('cove:keep', kept, enc.size)
-      if (closed) return
+      if (closed) return undefined
       model.addFile(deps.doc(), {
         id: item,
         name: file.name,
@@ -221,8 +225,10 @@ export function openSpaceFiles (deps: SpaceFilesDeps): SpaceFiles {
       if (worker !== undefined) await worker.refresh()
       else await readStored()
       post({ t: 'changed' })
+      return item
     } catch (e) {
       updateRow(tmp, { phase: 'not-kept', error: { code: 'file/not-kept', message: keepFailure(e) } })
+      return undefined
     }
   }
 
@@ -230,7 +236,7 @@ export function openSpaceFiles (deps: SpaceFilesDeps): SpaceFiles {
     rows,
     add (files, from) {
       // One after another: encryption is CPU-bound, and the queue keeps the order they were chosen in.
-      void files.reduce<Promise<void>>((p, f) => p.then(() => addOne(f, from)), Promise.resolve())
+      return files.reduce<Promise<Array<string | undefined>>>((p, f) => p.then(async ids => [...ids, await addOne(f, from)]), Promise.resolve([]))
     },
     retry (blob) {
       if (worker !== undefined) worker.retry(blob)

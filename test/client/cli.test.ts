@@ -152,7 +152,7 @@ describe('cove CLI against a real relay process', () => {
     expect(r.code, r.stderr).toBe(0)
     const id = r.stdout.trim()
     const s = await cat(home.b, viewLink)
-    expect(s.items).toEqual(expect.arrayContaining([{ id, kind: 'note', created: expect.any(Number), text: 'line one\nline two, with ünïcode' }]))
+    expect(s.items).toEqual(expect.arrayContaining([{ id, kind: 'note', created: expect.any(Number), text: 'line one\nline two, with ünïcode', blocks: [{ type: 'paragraph', text: 'line one\nline two, with ünïcode' }] }]))
   })
 
   it('rm moves a note to the Trash: cat leaves it out, cat --trash marks it, restore brings it back (issue 9)', async () => {
@@ -166,7 +166,7 @@ describe('cove CLI against a real relay process', () => {
     const back = await cove(home.a, ['restore', editLink, id])
     expect(back.code, back.stderr).toBe(0)
     expect((await cove(home.a, ['restore', editLink, id])).code).toBe(66)
-    expect((await cat(home.b, viewLink)).items).toEqual(expect.arrayContaining([{ id, kind: 'note', created: expect.any(Number), text: 'to the Trash and back' }]))
+    expect((await cat(home.b, viewLink)).items).toEqual(expect.arrayContaining([{ id, kind: 'note', created: expect.any(Number), text: 'to the Trash and back', blocks: [{ type: 'paragraph', text: 'to the Trash and back' }] }]))
   })
 
   it('refuses an edit through a view-only link (77) and a malformed link (65)', async () => {

@@ -30,7 +30,7 @@ describe('file card of a file not uploaded yet', () => {
     model.addFile(doc, { id: 'f1', name: 'x.bin', size: 60, mime: 'application/octet-stream', blob: BLOB, key: 'k', chunk: 65536, from: 'Alice', pending: true })
     const [rows, setRows] = createSignal<readonly UploadRow[]>([])
     const files: SpaceFiles = {
-      rows, add () {}, retry () {}, dismiss () {}, reachable () {}, local: async () => undefined, close: async () => {}
+      rows, add: async () => [], retry () {}, dismiss () {}, reachable () {}, local: async () => undefined, close: async () => {}
     }
     const host = document.createElement('div')
     document.body.append(host)

@@ -15,7 +15,8 @@ for (let i = 0; i < PALETTE_SIZE; i++) palette[`.cove-c${i}`] = { '--c': `var(--
 export const coveTheme = EditorView.theme({
   '&': { border: '1px solid var(--line)', borderRadius: '6px', minHeight: '4.5rem', background: 'var(--card)', color: 'var(--fg)' },
   '&.cm-focused': { outline: '2px solid var(--accent)' },
-  '.cm-content': { fontFamily: 'ui-monospace, SFMono-Regular, Menlo, monospace', fontSize: '.92rem', padding: '.5rem', caretColor: 'var(--fg)' },
+  // Notes are Markdown read as prose (editor/markdown-theme.ts keeps code monospace).
+  '.cm-content': { fontFamily: 'system-ui, -apple-system, "Segoe UI", sans-serif', fontSize: '.95rem', lineHeight: '1.5', padding: '.5rem', caretColor: 'var(--fg)' },
   '.cm-cursor': { borderLeftColor: 'var(--fg)' },
   ...palette,
   '.cm-remote-sel': { background: 'color-mix(in srgb, var(--c) 25%, transparent)' },

@@ -1,4 +1,4 @@
-import { Match, Show, Switch } from 'solid-js'
+import { Match, Show, Switch, onCleanup, useContext } from 'solid-js'
 import type * as Y from 'yjs'
 import type { Sodium } from '../../../shared/sodium.js'
 import type { BlobKeys } from '../../core/files.js'
@@ -7,9 +7,11 @@ import * as trash from '../../core/trash.js'
 import type { PresenceCursor } from '../../core/presence.js'
 import type { LabelledPeer } from '../peer-labels.js'
 import type { ItemView } from '../bridge.js'
+import { createNoteImages } from '../note-images.js'
 import { profile } from '../profile.js'
 import { useTextAt } from '../text-at.js'
 import { toast } from '../toasts.js'
+import { SpaceFilesContext } from '../uploads.js'
 import { Checklist } from './Checklist.js'
 import { FileItem } from './FileItem.js'
 import { LinkItem } from './LinkItem.js'
@@ -40,6 +42,11 @@ export function ItemCard (props: ItemCardProps) {
   const map = model.findItem(props.doc, props.item.id)
   const noteText = useTextAt(map, 'text')
   const title = useTextAt(map, 'title')
+  // A note's images (`cove-file:` references) decrypt in the page; a pasted image becomes a file.
+  const files = useContext(SpaceFilesContext)
+  const images = props.item.kind === 'note' ? createNoteImages({ doc: props.doc, sodium: props.sodium, origin: props.origin, keys: props.keys, ...(files === undefined ? {} : { local: files.local }) }) : undefined
+  onCleanup(() => images?.dispose())
+  const addImage = async (f: File): Promise<string | undefined> => (await files?.add([f], profile().name))?.[0]
   // No confirm: the item goes to the Trash, and the toast takes it back at once (issue 9).
   const remove = (): void => {
     const doc = props.doc
@@ -80,7 +87,7 @@ export function ItemCard (props: ItemCardProps) {
       <Switch fallback={<p class="muted">This item was made by a newer version of Cove.</p>}>
         <Match when={props.item.kind === 'note'}>
           <Show when={noteText()} keyed>
-            {t => <NoteEditor text={t} itemId={props.item.id} readOnly={props.readOnly} peers={props.peers} onCursor={props.onCursor} />}
+            {t => <NoteEditor text={t} itemId={props.item.id} readOnly={props.readOnly} peers={props.peers} onCursor={props.onCursor} {...(images === undefined ? {} : { images })} {...(files === undefined ? {} : { addImage })} />}
           </Show>
         </Match>
         <Match when={props.item.kind === 'checklist'}>

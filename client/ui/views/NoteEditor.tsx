@@ -6,12 +6,17 @@ import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next'
 import * as Y from 'yjs'
 import type { PresenceCursor } from '../../core/presence.js'
 import type { LabelledPeer } from '../peer-labels.js'
+import { toggleBold, toggleItalic } from '../editor/markdown-commands.js'
+import type { ImageSource } from '../editor/markdown-widgets.js'
+import type { AddImage } from '../editor/paste-images.js'
 import { refreshCursors, remoteCursors } from '../editor/remote-cursors.js'
+import { richNote } from '../editor/rich-note.js'
 import { takeFocusRequest } from '../focus-request.js'
 import { coveTheme } from '../editor/theme.js'
 
 /**
- * A note: CodeMirror 6 bound to the note's Y.Text by y-codemirror.next.
+ * A note: CodeMirror 6 bound to the note's Y.Text by y-codemirror.next, shown as Markdown with
+ * live preview (editor/rich-note.ts says why Markdown: old plain-text notes open unchanged).
  *
  * Undo and redo use a Y.UndoManager that tracks only this editor's own transactions (the binding
  * adds its sync config as the tracked origin), so undo never takes back what someone else typed:
@@ -23,6 +28,10 @@ export interface NoteEditorProps {
   readonly readOnly: boolean
   readonly peers: () => readonly LabelledPeer[]
   readonly onCursor: (c: PresenceCursor | null) => void
+  /** Decrypts the images the note shows (`cove-file:` references). */
+  readonly images?: ImageSource
+  /** Adds a pasted or dropped image as a file of the space, giving its item id. */
+  readonly addImage?: AddImage
 }
 
 export function NoteEditor (props: NoteEditorProps) {
@@ -46,6 +55,7 @@ export function NoteEditor (props: NoteEditorProps) {
           keymap.of([...yUndoManagerKeymap, ...defaultKeymap]),
           EditorView.lineWrapping,
           coveTheme,
+          richNote({ text, ...(props.images === undefined ? {} : { images: props.images }), ...(props.addImage === undefined || props.readOnly ? {} : { addImage: props.addImage }) }),
           EditorState.readOnly.of(props.readOnly),
           EditorView.editable.of(!props.readOnly),
           EditorView.contentAttributes.of({ 'aria-label': 'Note text', 'data-testid': 'note-editor' }),
@@ -84,7 +94,9 @@ export function NoteEditor (props: NoteEditorProps) {
   return (
     <div class="note">
       <div class="note-editor" ref={host} />
-      <div class="note-tools" role="toolbar" aria-label="Note history">
+      <div class="note-tools" role="toolbar" aria-label="Note formatting and history">
+        <button type="button" class="small" disabled={props.readOnly} onMouseDown={e => e.preventDefault()} onClick={() => { if (view !== undefined) toggleBold(view); view?.focus() }} title="Bold (Ctrl/⌘+B)" aria-label="Bold"><b>B</b></button>
+        <button type="button" class="small" disabled={props.readOnly} onMouseDown={e => e.preventDefault()} onClick={() => { if (view !== undefined) toggleItalic(view); view?.focus() }} title="Italic (Ctrl/⌘+I)" aria-label="Italic"><i>I</i></button>
         <button type="button" class="small" disabled={props.readOnly} onClick={() => { undo?.undo(); view?.focus() }} title="Undo your last change (Ctrl+Z)">Undo</button>
         <button type="button" class="small" disabled={props.readOnly} onClick={() => { undo?.redo(); view?.focus() }} title="Redo (Ctrl+Shift+Z)">Redo</button>
       </div>

@@ -64,7 +64,7 @@ export function SpacePage (props: SpacePageProps) {
   const queue = createMemo(() => files.rows().filter(r => r.phase !== 'uploaded'))
   const upload = (list: FileList | null | undefined): void => {
     if (ro() || list === null || list === undefined) return
-    files.add(Array.from(list), profile().name)
+    void files.add(Array.from(list), profile().name)
   }
   const addLink = (e: SubmitEvent): void => {
     e.preventDefault()
