@@ -1,6 +1,7 @@
 import * as Y from 'yjs'
 import { err, ok, type Result } from '../../shared/errors.js'
 import { conflictingItem, type Conflict } from './overlap.js'
+import { misplaced, placements, type Placement } from './position.js'
 import { encodeState } from './state.js'
 
 /**
@@ -68,20 +69,21 @@ export class ShadowApplier {
     // Only the later updates of a batch are checked again. The first one's decoded structs are let
     // go now, not held through both applies: a join snapshot's are the whole document, and kept
     // alive that long they outlived the young generation, doubling the GC time of a cold join.
+    const placed = decoded.map(placements)
     const later = decoded.slice(1)
     decoded = undefined
     let changed = false
     const mark = (): void => { changed = true }
     this.shadow.on('update', mark)
     let conflict: Conflict | undefined
+    let wrong: Placement | undefined
     try {
-      Y.transact(this.shadow, () => {
-        updates.forEach((u, i) => {
-          // Each update of a batch against the shadow as the ones before it left it: two versions
-          // of one item inside one batch are caught as well.
-          if (i > 0 && (conflict = conflictingItem(this.shadow, later.slice(i - 1, i))) !== undefined) throw new ConflictFound()
-          v2 ? Y.applyUpdateV2(this.shadow, u) : Y.applyUpdate(this.shadow, u)
-        })
+      updates.forEach((u, i) => {
+        // Each update of a batch against the shadow as the ones before it left it: two versions
+        // of one item inside one batch are caught as well.
+        if (i > 0 && (conflict = conflictingItem(this.shadow, later.slice(i - 1, i))) !== undefined) throw new ConflictFound()
+        v2 ? Y.applyUpdateV2(this.shadow, u) : Y.applyUpdate(this.shadow, u)
+        if ((wrong = misplaced(this.shadow, placed[i]!)) !== undefined) throw new ConflictFound()
       })
     } catch (e) {
       this.shadow.off('update', mark)
@@ -89,14 +91,19 @@ export class ShadowApplier {
       this.stats.refused++
       this.stats.rebuilds++
       if (conflict !== undefined) return err('apply/conflicting-item', conflictMessage(conflict))
+      if (wrong !== undefined) return err('apply/malformed-update', `an item (clientID ${wrong.client}, clock ${wrong.clock}) lies right of its own right origin: no writer can place it there, and replicas would order it differently`)
       return err('apply/malformed-update', `update does not integrate: ${message(e)}`)
     } finally {
       this.shadow.off('update', mark)
     }
     try {
-      Y.transact(this.doc, () => {
-        for (const u of updates) v2 ? Y.applyUpdateV2(this.doc, u, origin) : Y.applyUpdate(this.doc, u, origin)
-      }, origin)
+      // One transaction per update, as the shadow took them and as a restart loads them from the
+      // store (state.ts applyStored): what a transaction's end does (garbage-collecting deleted
+      // content, merging structs) then happens at the same points everywhere. A malformed update
+      // can integrate differently against content collected or not yet collected, so a batch in
+      // one transaction here and one per update after a restart made the two differ
+      // (test/client/mutation-fuzz.test.ts, check d).
+      for (const u of updates) v2 ? Y.applyUpdateV2(this.doc, u, origin) : Y.applyUpdate(this.doc, u, origin)
     } catch (e) {
       // The shadow took it and the live doc did not: they had drifted (a bug). Resync the shadow.
       this.shadow = this.rebuild()
