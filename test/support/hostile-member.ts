@@ -206,7 +206,13 @@ export function createHostileMember (sodium: Sodium, keys: SpaceKeys, p: Prng): 
     edit (make) {
       sync()
       const copy = new Y.Doc({ gc: true })
-      Y.applyUpdateV2(copy, Y.encodeStateAsUpdateV2(doc))
+      try {
+        Y.applyUpdateV2(copy, Y.encodeStateAsUpdateV2(doc))
+      } catch {
+        // Its own doc holds what its mutants left there (its state may not load again): no edit.
+        copy.destroy()
+        return []
+      }
       // Set after loading: Yjs gives a doc a new clientID when a remote update carries its own.
       copy.clientID = clientID
       const out: Uint8Array[] = []
