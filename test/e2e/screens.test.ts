@@ -26,6 +26,7 @@ const status = (p: Page): Promise<string> => p.getByTestId('status').innerText()
 async function setName (p: Page, name: string): Promise<void> {
   await p.getByTestId('profile-name').fill(name)
   await p.getByTestId('profile-name').press('Enter')
+  await p.getByTestId('profile-name').blur()
 }
 /** Takes focus from whatever has it (an editor lives in a shadow root): notes show fully rendered. */
 const blur = (p: Page): Promise<void> => p.evaluate(() => {
@@ -42,6 +43,9 @@ const settle = (p: Page): Promise<void> => p.evaluate(() => new Promise<void>(re
 
 async function shoot (p: Page, name: string, what: string, fullPage: boolean): Promise<void> {
   const file = `${name}.png`
+  // No hover effect on whatever the last click left the pointer over.
+  const size = p.viewportSize() ?? DESKTOP
+  await p.mouse.move(size.width - 2, size.height - 2)
   await settle(p)
   await p.screenshot({ path: path.join(DIR, file), fullPage })
   taken.push({ name, file, what })
@@ -51,18 +55,47 @@ async function shoot (p: Page, name: string, what: string, fullPage: boolean): P
  * The screen as it is now, at desktop size and at 390×844 (or only one of them), after checking
  * that `shows` is visible at that size. The page is left at its desktop size.
  */
-async function shots (p: Page, name: string, what: string, shows: Locator, opts: { readonly sizes?: ReadonlyArray<'desktop' | 'phone'>; readonly fullPage?: boolean } = {}): Promise<void> {
+interface ShotOptions {
+  readonly sizes?: ReadonlyArray<'desktop' | 'phone'>
+  /** The whole page (from its top) rather than the viewport. */
+  readonly fullPage?: boolean
+  /** On the phone, scroll `shows` to the top of the screen (a panel below the space's header). */
+  readonly phoneTop?: boolean
+}
+async function shots (p: Page, name: string, what: string, shows: Locator, opts: ShotOptions = {}): Promise<void> {
   for (const size of opts.sizes ?? ['desktop', 'phone']) {
     await p.setViewportSize(size === 'desktop' ? DESKTOP : PHONE)
-    await shows.first().waitFor({ state: 'visible' })
-    expect(await shows.first().isVisible(), `${name} at ${size}`).toBe(true)
-    await shows.first().scrollIntoViewIfNeeded()
-    await shoot(p, `${name}-${size}`, `${what} (${size === 'desktop' ? '1100×900' : '390×844'})`, opts.fullPage ?? false)
+    const el = shows.first()
+    await el.waitFor({ state: 'visible' })
+    expect(await el.isVisible(), `${name} at ${size}`).toBe(true)
+    if (opts.fullPage === true) await p.evaluate(() => window.scrollTo(0, 0))
+    else if (opts.phoneTop === true && size === 'phone') await el.evaluate(e => e.scrollIntoView({ block: 'start' }))
+    else await el.scrollIntoViewIfNeeded()
+    const label = opts.fullPage === true ? `${size === 'desktop' ? '1100' : '390'} wide, the whole page` : size === 'desktop' ? '1100×900' : '390×844'
+    await shoot(p, `${name}-${size}`, `${what} (${label})`, opts.fullPage ?? false)
   }
   await p.setViewportSize(DESKTOP)
 }
 
-const LAKE = makePng(240, 160)
+/** A small landscape drawn on a canvas in the page, as a PNG: a realistic photo to show. */
+async function drawLake (p: Page): Promise<Buffer> {
+  const url = await p.evaluate(() => {
+    const c = document.createElement('canvas')
+    c.width = 480; c.height = 320
+    const g = c.getContext('2d')!
+    const sky = g.createLinearGradient(0, 0, 0, 190)
+    sky.addColorStop(0, '#3b6fb6'); sky.addColorStop(1, '#f2c48d')
+    g.fillStyle = sky; g.fillRect(0, 0, 480, 190)
+    g.fillStyle = '#ffe6a0'; g.beginPath(); g.arc(340, 150, 30, 0, Math.PI * 2); g.fill()
+    g.fillStyle = '#2f4858'; g.beginPath(); g.moveTo(0, 190); g.lineTo(110, 90); g.lineTo(210, 190); g.lineTo(300, 120); g.lineTo(480, 190); g.fill()
+    const water = g.createLinearGradient(0, 190, 0, 320)
+    water.addColorStop(0, '#4f86a8'); water.addColorStop(1, '#1d3d5c')
+    g.fillStyle = water; g.fillRect(0, 190, 480, 130)
+    g.fillStyle = '#2d6a3e'; g.fillRect(0, 290, 480, 30)
+    return c.toDataURL('image/png')
+  })
+  return Buffer.from(url.split(',')[1]!, 'base64')
+}
 const TENT = makePng(120, 90, [40, 150, 80])
 const SUNSET = makePng(160, 160, [230, 120, 40])
 
@@ -119,7 +152,7 @@ describe.skipIf(!hasChromium)('screenshots of every screen, desktop and phone (i
     await page.getByTestId('file-input').setInputFiles([
       { name: 'sunset.png', mimeType: 'image/png', buffer: SUNSET },
       { name: 'tent.png', mimeType: 'image/png', buffer: TENT },
-      { name: 'lake.png', mimeType: 'image/png', buffer: LAKE }
+      { name: 'lake.png', mimeType: 'image/png', buffer: await drawLake(page) }
     ])
     await expect.poll(() => page.getByTestId('item-file').count(), { timeout: 15_000 }).toBe(3)
     await page.getByTestId('add-link').click()
@@ -187,7 +220,7 @@ describe.skipIf(!hasChromium)('screenshots of every screen, desktop and phone (i
     const security = page.getByTestId('security-panel')
     expect(await security.getByRole('heading', { name: 'Security' }).isVisible()).toBe(true)
     expect(await page.getByTestId('space-code').innerText()).not.toBe('')
-    await shots(page, 'security', 'The Security panel: space code, what the relay sees, alerts', security)
+    await shots(page, 'security', 'The Security panel: space code, what the relay sees, alerts', security, { phoneTop: true })
     await page.getByTestId('security-button').click()
   })
 
@@ -203,7 +236,11 @@ describe.skipIf(!hasChromium)('screenshots of every screen, desktop and phone (i
     await page.getByTestId('trash-button').click()
     const row = page.getByTestId('trash-row').filter({ hasText: 'Old plan' })
     await expect.poll(() => row.innerText()).toContain('Deleted by Alice')
-    await shots(page, 'trash', 'The Trash panel, a deleted link in it', page.getByTestId('trash').getByRole('heading', { name: 'Trash' }))
+    await shots(page, 'trash', 'The Trash panel, a deleted link in it (its Undo toast showing)', page.getByTestId('trash').getByRole('heading', { name: 'Trash' }))
+    // The toast would cover the screens that follow.
+    // (It may go by itself meanwhile: after 10 s.)
+    for (const t of await page.getByTestId('toast').all()) await t.getByRole('button', { name: 'Dismiss' }).click({ timeout: 2000 }).catch(() => undefined)
+    await expect.poll(() => page.getByTestId('toast').count()).toBe(0)
     await page.getByTestId('trash-button').click()
   })
 
@@ -220,7 +257,7 @@ describe.skipIf(!hasChromium)('screenshots of every screen, desktop and phone (i
     await page.getByTestId('history-row').first().click()
     await page.getByTestId('snapshot-view').waitFor()
     expect(await page.getByTestId('history-title').innerText()).toBe('Weekend at the lake')
-    await shots(page, 'history', 'The History panel, a snapshot viewed', page.getByTestId('history-as-of'))
+    await shots(page, 'history', 'The History panel, a snapshot viewed', page.getByTestId('snapshot-view'), { phoneTop: true })
     await page.getByTestId('history-button').click()
     await expect.poll(() => page.getByTestId('history').count()).toBe(0)
   })
@@ -234,7 +271,7 @@ describe.skipIf(!hasChromium)('screenshots of every screen, desktop and phone (i
     await shots(page, 'photos', 'The Photos grid', page.getByTestId('photos'))
     await page.getByTestId('photo-tile').first().click()
     await page.getByTestId('photo-viewer').waitFor()
-    await expect.poll(() => page.getByTestId('viewer-img').evaluate((i: HTMLImageElement) => i.dataset['state'] === 'full' && i.complete ? i.naturalWidth : 0), { timeout: 15_000 }).toBe(240)
+    await expect.poll(() => page.getByTestId('viewer-img').evaluate((i: HTMLImageElement) => i.dataset['state'] === 'full' && i.complete ? i.naturalWidth : 0), { timeout: 15_000 }).toBe(480)
     expect(await page.getByTestId('viewer-position').innerText()).toBe('1 of 3')
     await shots(page, 'photo-viewer', 'The photo viewer', page.getByTestId('viewer-img'))
     await page.keyboard.press('Escape')
