@@ -43,6 +43,19 @@ export function tokenize (s: string): Array<{ word: string; start: number; end: 
   return out
 }
 
+/**
+ * A note's Markdown as its reader sees it: markup out, the text of links and images kept, so a hit
+ * reads like the note ("Meet at the car park", not "Meet at the **car park**") and `**car` is not
+ * a word. Line structure is kept; a regex pass, as the index re-reads a note on every keystroke.
+ */
+export function readable (md: string): string {
+  return md
+    .replace(/!?\[([^\]\n]*)\]\([^)\n]*\)/g, '$1')
+    .replace(/^[ \t]*(?:>[ \t]?)*(?:#{1,6}[ \t]+|[-*+][ \t]+\[[ xX]\][ \t]+|[-*+][ \t]+|\d+[.)][ \t]+)?/gm, '')
+    .replace(/\*\*|__|~~|`+/g, '')
+    .replace(/(^|[^\w*])[*_](?=\S)([^*_\n]+?)[*_](?![\w*])/gm, '$1$2')
+}
+
 const str = (v: unknown): string => v instanceof Y.Text ? v.toString() : typeof v === 'string' ? v : ''
 
 /** The searchable texts of an item, read defensively (any member may have written anything). */
@@ -55,7 +68,7 @@ function read (m: Y.Map<unknown>): Entry | undefined {
     if (text !== '') docs.push(entry === undefined ? { field, text } : { field, text, entry })
   }
   switch (kind) {
-    case 'note': add('text', str(m.get('text'))); break
+    case 'note': add('text', readable(str(m.get('text')))); break
     case 'link': add('title', str(m.get('title'))); add('url', str(m.get('url'))); add('note', str(m.get('note'))); break
     case 'file': add('name', str(m.get('name'))); break
     case 'checklist': {

@@ -38,6 +38,17 @@ describe('search index', () => {
     expect(marked(hits)).toEqual([['Oat', 'mil', 'MIL', 'mil']])
   })
 
+  it('a Markdown note is searched and shown as its reader sees it, without the markup', () => {
+    const doc = new Y.Doc()
+    const note = model.addNote(doc, '# Weekend plan\nMeet at the **car park**, bring *warm* clothes\n- [x] book the [campsite](https://camp.example)\n> `code` here')
+    const idx = search.createIndex(doc)
+    const [hit] = idx.query('car')
+    expect(hit).toMatchObject({ item: note, snippet: 'Weekend plan\nMeet at the car park, bring warm clothes\nbook the campsite\ncode here' })
+    expect(marked(idx.query('camp'))).toEqual([['camp']])
+    expect(idx.query('https')).toEqual([])
+    expect(search.readable('snake_case_word 2*3*4 and ~~gone~~')).toBe('snake_case_word 2*3*4 and gone')
+  })
+
   it('cuts a long text to a snippet around the first match', () => {
     const doc = new Y.Doc()
     model.addNote(doc, 'x '.repeat(500) + 'needle' + ' y'.repeat(500))
