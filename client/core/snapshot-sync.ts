@@ -343,10 +343,10 @@ export class SnapshotSync {
   }
 
   /** A join snapshot refused that its maker cannot be blamed for (another member's two versions): what was pruned under it may be out of reach. */
-  private unverifiableJoin (covers: number, suspects: readonly string[]): void {
-    // A member already caught writing two versions is the one named; otherwise nobody can be.
+  private unverifiableJoin (covers: number, suspects: readonly string[], maker: string): void {
+    // A member caught writing two versions is named; else the maker if caught at any of it; else nobody.
     const r = this.h.reader
-    const known = suspects.find(a => r.forked.has(a) || r.equivocated.has(a))
+    const known = suspects.find(a => r.forked.has(a) || r.equivocated.has(a)) ?? ([r.forked, r.equivocated, r.malformed].some(x => x.has(maker)) ? maker : undefined)
     this.h.alert('snapshot/unverifiable', 'a snapshot holds another version of a member\'s change than this device and was not applied: changes made before it may be missing here; compare the space code with a member', known === undefined ? { cursor: covers } : { cursor: covers, author: known })
   }
 
@@ -437,7 +437,7 @@ export class SnapshotSync {
         // Another member's position named by another envelope: not provably the maker's (judge()).
         const notProven = v.code === 'snapshot/contradicts-heads' && this.h.reader.contradicted(o.body.heads).every(a => a !== authorHex)
         if (!notProven) this.h.alert(v.code, v.message, { author: authorHex, cursor: covers })
-        else this.unverifiableJoin(covers, this.h.reader.contradicted(o.body.heads))
+        else this.unverifiableJoin(covers, this.h.reader.contradicted(o.body.heads), authorHex)
         this.h.fetchLog(covers)
         return
       }
@@ -454,7 +454,7 @@ export class SnapshotSync {
       // that member's doing, not the maker's: no blame; the log is read instead.
       const owner = r.code === 'apply/conflicting-item' ? otherOwnersItem(o, this.h.doc, this.h.bindings) : undefined
       if (owner === undefined) this.h.alert(r.code, `the join snapshot does not integrate: ${r.message}`, { author: authorHex, cursor: covers })
-      else this.unverifiableJoin(covers, [owner])
+      else this.unverifiableJoin(covers, [owner], authorHex)
       this.h.fetchLog(covers)
       return
     }
