@@ -41,6 +41,12 @@ describe('rich note editor', () => {
     expect(safeHref('mailto:a@b.c')).toBe('mailto:a@b.c')
   })
 
+  it('square brackets with no URL are shown as typed (LaTeX, a reference), not hidden as a link', () => {
+    const { view } = open('intro\n\\documentclass[10pt,journal]{IEEEtran} and [see this]')
+    const line = Array.from(view.contentDOM.querySelectorAll('.cm-line'))[1]!
+    expect(line.textContent).toBe('\\documentclass[10pt,journal]{IEEEtran} and [see this]')
+  })
+
   it('ticking a task edits the [ ] in the Y.Text, and back', () => {
     const { text, view } = open('- [ ] tent\n- [x] stove')
     const box = view.contentDOM.querySelector('input.cm-md-task') as HTMLInputElement

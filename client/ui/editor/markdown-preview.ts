@@ -101,6 +101,9 @@ function build (view: EditorView): Built {
       }
       case 'Link': {
         const url = n.node.getChild('URL')
+        // `[text]` alone parses as a Link too; with no URL (a reference, or LaTeX's
+        // `\documentclass[10pt]`) it is shown as typed: nothing is hidden.
+        if (url === null) return
         const href = url === null ? undefined : safeHref(state.sliceDoc(url.from, url.to))
         out.push(mark('cm-md-link', href === undefined ? {} : { 'data-href': href, title: `${href} (Ctrl/⌘+click to open)` }).range(n.from, n.to))
         for (let c = n.node.firstChild; c !== null; c = c.nextSibling) {
