@@ -248,28 +248,6 @@ export class ReceiptSync {
     return `${k}:${n}:${held?.seq ?? -1}`
   }
 
-  /**
-   * This device's stream heads named by the snapshots the relay keeps that another member made
-   * (stream hex → head): signed by that member and sealed with the space key, so the relay cannot
-   * make one up; what it names, that member held.
-   */
-  private async keptHeads (): Promise<Map<string, StreamHeadRef>> {
-    const out = new Map<string, StreamHeadRef>()
-    const r = await this.h.request(reqId => ({ type: 'listSnapshots', reqId, spaceId: this.h.keys.spaceId, limit: 4 }))
-    if (r.type !== 'snapshots') return out
-    for (const x of r.snapshots) {
-      const o = openEnvelope(this.h.sodium, this.h.keys, x.envelope, { types: [MsgType.snapshot] })
-      if (!o.ok || toHex(o.value.header.author) === this.h.devicePkHex) continue
-      const body = readSnapshotBody(o.value.plaintext)
-      if (!body.ok) continue
-      for (const h of body.value.heads) {
-        const k = toHex(h.stream)
-        if (toHex(h.author) === this.h.devicePkHex && (out.get(k)?.seq ?? -1) < h.seq) out.set(k, h)
-      }
-    }
-    return out
-  }
-
   /** Asks the relay for what it acknowledged of this device's streams and nobody was seen holding. */
   private async audit (): Promise<void> {
     const w = this.h.writer
@@ -278,7 +256,6 @@ export class ReceiptSync {
     this.auditing = true
     try {
       let missing = 0
-      let kept: Map<string, StreamHeadRef> | undefined
       // The most recent streams first, a few per tick: a lone writer's outbox keeps every session's
       // envelopes until another member shows up, and each is read back once per session.
       const streams = [...w.unseen()].map(([stream, all]) => [stream, all.filter(e => !this.readBack.has(e))] as const).filter(([, todo]) => todo.length > 0)
@@ -293,21 +270,12 @@ export class ReceiptSync {
           const p = parseEnvelope(x.envelope)
           if (p.ok) served.set(p.value.header.seq, [...(served.get(p.value.header.seq) ?? []), x.envelope])
         }
-        let lost = todo.filter(e => {
-          if (served.get(e.seq)?.some(x => equalBytes(x, e.env)) !== true) return true
-          this.readBack.add(e)
-          return false
-        })
-        if (lost.length === 0) continue
-        // Not served may be pruned: under a snapshot another member made from them (its heads
-        // name this stream with the hash this device sealed), they were seen, not lost.
-        const head = (kept ??= await this.keptHeads()).get(stream)
-        if (head !== undefined) {
-          const r = w.seen(stream, head.seq, head.hash)
-          if (r.dropped.length > 0) this.h.dropOwn(r.dropped)
-          lost = lost.filter(e => e.seq > head.seq || r.contradicts)
+        const lost: Uint8Array[] = []
+        for (const e of todo) {
+          if (served.get(e.seq)?.some(x => equalBytes(x, e.env)) === true) this.readBack.add(e)
+          else lost.push(e.env)
         }
-        if (lost.length > 0) missing += w.resend(lost.map(e => e.env))
+        if (lost.length > 0) missing += w.resend(lost)
       }
       if (missing > 0) {
         this.h.alert('sync/ack-unbacked', `the relay acknowledged ${missing} change(s) it does not hold; they are sent again`, {})
