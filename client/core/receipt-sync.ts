@@ -9,9 +9,8 @@ import type { StreamHeadRef } from './snapshot.js'
 /**
  * When receipts are sent and what a session does with them (receipts.ts does the judging):
  *
- * - sent once joined and caught up, after the snapshots this replica holds (at most one such
- *   receipt per 5 s), and at most every `receiptMs` while what it holds changes (every
- *   5 × `receiptMs` anyway, for "last seen");
+ * - sent once joined and caught up, after each snapshot this replica holds, and at most every
+ *   `receiptMs` while what it holds changes (every 5 × `receiptMs` anyway, for "last seen");
  * - and soon (`PROMPT_MS` to twice that, at random) after a stream no receipt has named yet shows
  *   up and then stays quiet: a session that wrote and left (or paused), whose writer keeps its
  *   envelopes in its outbox until a member is seen holding them. A CLI command is a session of its
@@ -31,10 +30,6 @@ import type { StreamHeadRef } from './snapshot.js'
 const AUDIT_STREAMS = 8
 /** A stream no receipt named yet makes a receipt due this long (to twice this, at random) after it shows up. */
 const PROMPT_MS = 500
-/** Receipts prompted by snapshots, at most one per this long (or per `receiptMs`, if shorter). */
-const SNAPSHOT_GAP_MS = 5_000
-/** What a receipt shows and this replica lacks is asked for if still missing this much later (or withholdMs / 4). */
-const FETCH_GRACE_MS = 300
 
 export interface ReceiptSyncHost extends Omit<ReceiptsHost, 'now' | 'withholdMs'> {
   /** Joined and caught up. */
@@ -61,10 +56,6 @@ export class ReceiptSync {
   private auditing = false
   private judging = false
   private prompt: ReturnType<typeof setTimeout> | undefined
-  private snapshotDue: ReturnType<typeof setTimeout> | undefined
-  private fetchDue: ReturnType<typeof setTimeout> | undefined
-  private readonly fetchLater = new Map<string, { author: Uint8Array; stream: Uint8Array }>()
-  private lastSnapshotReceipt = 0
   /** Stream heads this replica held when a prompt receipt was last considered. */
   private headsSeen = 0
   private offRemote: (() => void) | undefined
@@ -72,7 +63,7 @@ export class ReceiptSync {
   private readonly readBack = new WeakSet<object>()
 
   constructor (private readonly h: ReceiptSyncHost, private readonly opts: ReceiptSyncOptions) {
-    this.receipts = new Receipts({ ...h, withholdMs: opts.withholdMs, now: () => Date.now(), fetchStream: (a, s) => this.fetchSoon(a, s) })
+    this.receipts = new Receipts({ ...h, withholdMs: opts.withholdMs, now: () => Date.now() })
   }
 
   start (): void {
@@ -88,11 +79,6 @@ export class ReceiptSync {
     this.timer = undefined
     if (this.prompt !== undefined) clearTimeout(this.prompt)
     this.prompt = undefined
-    if (this.snapshotDue !== undefined) clearTimeout(this.snapshotDue)
-    this.snapshotDue = undefined
-    if (this.fetchDue !== undefined) clearTimeout(this.fetchDue)
-    this.fetchDue = undefined
-    this.fetchLater.clear()
     this.offRemote?.()
     this.offRemote = undefined
   }
@@ -125,26 +111,6 @@ export class ReceiptSync {
     ;(this.prompt as { unref?: () => void }).unref?.()
   }
 
-  /**
-   * A receipt showed more of a stream than this replica holds: most often what is already on its
-   * way (the member that sent it is a few milliseconds ahead). Asked for only if still missing a
-   * moment later: asked at once, each of N members typing made every other ask the relay for what
-   * it was about to push anyway, N² requests a round.
-   */
-  private fetchSoon (author: Uint8Array, stream: Uint8Array): void {
-    this.fetchLater.set(`${toHex(author)}:${toHex(stream)}`, { author, stream })
-    if (this.fetchDue !== undefined) return
-    this.fetchDue = setTimeout(() => {
-      this.fetchDue = undefined
-      for (const [sk, x] of this.fetchLater) {
-        const from = this.receipts.owedFrom(sk)
-        if (from !== undefined) this.h.fetchStream(x.author, x.stream, from)
-      }
-      this.fetchLater.clear()
-    }, Math.min(FETCH_GRACE_MS, this.opts.withholdMs / 4))
-    ;(this.fetchDue as { unref?: () => void }).unref?.()
-  }
-
   onReceipts (f: FrameOf<'receipts'>): void {
     for (const env of f.envelopes) this.receipts.receive(env)
   }
@@ -156,26 +122,8 @@ export class ReceiptSync {
     void this.audit()
   }
 
-  /**
-   * A snapshot was made or accepted here: a receipt says so, within `SNAPSHOT_GAP_MS` (or
-   * `receiptMs`, if shorter) at random, and at most one per that much. Every member takes in a
-   * snapshot at about the same moment; answering at once, N members sent N receipts in one burst,
-   * each to N members, and under fast typing (a snapshot every half second) at 50 members the
-   * fan-out p99 went from 64 to 340-800 ms (bench `fanout-paced`, members in one process).
-   */
-  snapshotHeld (): void {
-    if (this.opts.off === true || this.snapshotDue !== undefined) return
-    const gap = Math.min(SNAPSHOT_GAP_MS, this.opts.receiptMs)
-    const wait = Math.max(0, this.lastSnapshotReceipt + gap - Date.now()) + Math.random() * gap / 2
-    this.snapshotDue = setTimeout(() => {
-      this.snapshotDue = undefined
-      this.lastSnapshotReceipt = Date.now()
-      this.send(true)
-    }, wait)
-    ;(this.snapshotDue as { unref?: () => void }).unref?.()
-  }
-
-
+  /** A snapshot was made or accepted here. */
+  snapshotHeld (): void { if (this.opts.off !== true) this.send(true) }
 
   /** A snapshot another member made covers these heads: this device's envelopes under them were seen. */
   coveredBy (heads: readonly StreamHeadRef[]): void {

@@ -174,13 +174,6 @@ export class Receipts {
     return [...this.owed].map(([sk]) => ({ sk, fromSeq: (this.h.reader.heads.get(sk)?.seq ?? -1) + 1 }))
   }
 
-  /** Where to fetch stream `sk` from, if a receipt showed more of it than this replica holds now. */
-  owedFrom (sk: string): number | undefined {
-    const o = this.owed.get(sk)
-    const have = this.h.reader.heads.get(sk)?.seq ?? -1
-    return o !== undefined && have < o.seq && !this.h.reader.stuck.has(sk) ? have + 1 : undefined
-  }
-
   /**
    * What receipts showed and the relay still has not served after the bound, by stream. `covered`
    * tells which of them a snapshot the relay keeps names (this replica is behind a pruned stretch,
