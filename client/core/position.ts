@@ -14,7 +14,9 @@ import * as Y from 'yjs'
  * shadow, each of its items must find its origin by walking left and its right origin by walking
  * right from itself.
  *
- * Unchecked: items still pending (they integrate later, with someone else's update), items Yjs
+ * Unchecked: whole states (a join snapshot: an item that waited as pending at its maker was never
+ * checked there, so its maker is not to blame), items still pending (they integrate later, with
+ * someone else's update), items Yjs
  * turned into garbage at once (a neighbour was collected), and a walk longer than `MAX_WALK`
  * structs (that many items inserted concurrently at one place; accepted rather than refusing
  * honest content).
