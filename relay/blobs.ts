@@ -159,7 +159,9 @@ async function store (req: http.IncomingMessage, res: http.ServerResponse, limit
   }
   // Nothing was linked into place (refused, failed or a second PUT of the id): its share goes back.
   quota.release()
-  // The temporary name goes before the answer, so no one ever sees a stray partial file.
+  // The temporary name goes before the answer, so no one ever sees a stray partial file. A stream
+  // cut at once may still be opening its file: removed only after it closed, or it came back.
+  if (!out.closed) await new Promise<void>(resolve => { out.once('close', () => resolve()) })
   await fs.promises.rm(tmp, { force: true })
   if (!res.headersSent) reply(res, status, code)
 }
