@@ -180,11 +180,17 @@ describe.skipIf(!hasChromium)('polish: banner, tab title, focus, labels, read-on
     await b.page.keyboard.press('ArrowRight')
     const label = note(a.page).locator('.cm-remote-name')
     await expect.poll(() => label.innerText(), { timeout: 15_000 }).toBe('Bea')
-    const fit = await label.evaluate(el => {
+    // The label is redrawn when the note's decorations are (a widget replaced mid-read is detached
+    // from the editor): measured once it sits in the editor.
+    const measure = (): Promise<{ top: number; bottom: number; left: number; right: number } | null> => label.evaluate(el => {
+      const sc = el.closest('.cm-scroller')
+      if (sc === null) return null
       const r = el.getBoundingClientRect()
-      const s = el.closest('.cm-scroller')!.getBoundingClientRect()
+      const s = sc.getBoundingClientRect()
       return { top: r.top - s.top, bottom: s.bottom - r.bottom, left: r.left - s.left, right: s.right - r.right }
     })
+    await expect.poll(measure).not.toBeNull()
+    const fit = (await measure())!
     expect(Math.min(fit.top, fit.bottom, fit.left, fit.right), JSON.stringify(fit)).toBeGreaterThanOrEqual(0)
     await shots(a.page, 'polish-space-cursor')
   })
