@@ -1,8 +1,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import type { Browser, BrowserContext, Dialog, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ARTIFACTS, buildApp, hasChromium, launch, newPage, newTraffic, noteText, startAppRelay, type AppRelay, type Traffic } from './support.js'
+import { describe, expect, it } from 'vitest'
+import { ARTIFACTS, hasChromium, newPage, newTraffic, noteText, twoPeople, type AppRelay, type Traffic } from './support.js'
 
 /**
  * Issue 9, History in the browser: Alice writes a note and a checklist, saves a snapshot, then
@@ -37,19 +37,7 @@ describe.skipIf(!hasChromium)('History: snapshots in the browser (issue 9)', () 
   }
   const historyItem = (p: Page, kind: string) => p.locator(`[data-testid=history-item][data-kind=${kind}]`)
 
-  beforeAll(async () => {
-    buildApp()
-    fs.mkdirSync(ARTIFACTS, { recursive: true })
-    app = await startAppRelay()
-    browser = await launch()
-    a = await newPage(browser, traffic)
-    b = await newPage(browser, traffic)
-  })
-
-  afterAll(async () => {
-    await browser?.close()
-    await app?.close()
-  })
+  twoPeople(traffic, e => { ({ app, browser, a, b } = e) })
 
   it('Alice writes a note and a checklist; Bob joins', async () => {
     const { page } = a

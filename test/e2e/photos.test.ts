@@ -1,8 +1,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ARTIFACTS, buildApp, hasChromium, launch, makePng, newPage, newTraffic, startAppRelay, type AppRelay, type Traffic } from './support.js'
+import { describe, expect, it } from 'vitest'
+import { ARTIFACTS, hasChromium, makePng, newPage, newTraffic, twoPeople, type AppRelay, type Traffic } from './support.js'
 
 /**
  * Issue 9, Photos: Alice adds three images and a text file; Bob, a view-only member on the same
@@ -70,19 +70,7 @@ describe.skipIf(!hasChromium)('photos grid and viewer (issue 9, Photos)', () => 
   let a: { context: BrowserContext; page: Page }
   let b: { context: BrowserContext; page: Page }
 
-  beforeAll(async () => {
-    buildApp()
-    fs.mkdirSync(ARTIFACTS, { recursive: true })
-    app = await startAppRelay()
-    browser = await launch()
-    a = await newPage(browser, traffic)
-    b = await newPage(browser, traffic)
-  })
-
-  afterAll(async () => {
-    await browser?.close()
-    await app?.close()
-  })
+  twoPeople(traffic, e => { ({ app, browser, a, b } = e) })
 
   it('Alice makes a space; Bob opens its view-only link; both grids say what to do', async () => {
     await a.page.goto(app.origin + '/')

@@ -10,6 +10,7 @@ import { createHttpHandler } from '../../relay/http.js'
 import { startRelay, type RelayServer } from '../../relay/server.js'
 import { createSqliteStore } from '../../relay/storage/sqlite.js'
 import { getSodium } from '../../shared/sodium.js'
+import { afterAll, beforeAll } from 'vitest'
 import { tempDir } from '../support/relay.js'
 
 /**
@@ -199,4 +200,33 @@ export function makePng (w = 64, h = 48, color?: readonly [number, number, numbe
     }
   }
   return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))])
+}
+
+/** What `twoPeople` opens for a test file: the relay serving the built app, Chromium, and two people's pages. */
+export interface TwoPeople {
+  readonly app: AppRelay
+  readonly browser: Browser
+  readonly a: { context: BrowserContext; page: Page }
+  readonly b: { context: BrowserContext; page: Page }
+}
+
+/**
+ * The set-up most browser tests share: before the file's tests, build the app, start a relay
+ * serving it, launch Chromium and open two people's pages (their traffic recorded into `traffic`);
+ * after them, close both. `use` receives what was opened.
+ */
+export function twoPeople (traffic: Traffic, use: (env: TwoPeople) => void): void {
+  let env: TwoPeople | undefined
+  beforeAll(async () => {
+    buildApp()
+    fs.mkdirSync(ARTIFACTS, { recursive: true })
+    const app = await startAppRelay()
+    const browser = await launch()
+    env = { app, browser, a: await newPage(browser, traffic), b: await newPage(browser, traffic) }
+    use(env)
+  })
+  afterAll(async () => {
+    await env?.browser.close()
+    await env?.app.close()
+  })
 }
