@@ -27,6 +27,9 @@ import type { StreamWriter } from './writer.js'
  * A device's receipts replace each other: an older one (by its own time) is a replay and ignored.
  * View-only devices hold no write certificate: they read receipts but send none.
  */
+/** How long a stream a receipt showed ahead of this replica waits before it is asked for (ms). */
+const ASK_DELAY_MS = 300
+
 export interface ReceiptsHost {
   readonly sodium: Sodium
   readonly keys: SpaceKeys
@@ -76,6 +79,9 @@ export class Receipts {
    * Rebuilt with each receipt this device makes, so it stays within the streams this replica holds.
    */
   private named = new Set<string>()
+  /** Owed streams to ask the relay for when `askTimer` fires (askSoon). */
+  private readonly toAsk = new Set<string>()
+  private askTimer: ReturnType<typeof setTimeout> | undefined
   /** Author + certificate pairs whose certificate verified (bounded; a full set stops caching). */
   private readonly certOk = new Set<string>()
 
@@ -147,7 +153,7 @@ export class Receipts {
         const was = this.owed.get(sk)
         if (was === undefined || was.seq < head.seq) {
           this.owed.set(sk, { seq: head.seq, device, since: was?.since ?? now, author, askedAt: now, head })
-          this.h.fetchStream(head.author, head.stream, (mine?.seq ?? -1) + 1)
+          this.askSoon(sk)
         }
         continue
       }
@@ -167,6 +173,37 @@ export class Receipts {
         this.h.newerSnapshot(b.snapshot.seq)
       }
     }
+  }
+
+  /**
+   * Asks for an owed stream `ASK_DELAY_MS` later, if it is still owed then. While people type, a
+   * receipt usually names envelopes already on their way here (the relay forwards them, the
+   * receipt overtook nothing): asking at once made every member fetch every other's stream after
+   * every receipt, N² requests per snapshot round (fan-out p99 at 50 readers went from 134 to 635 ms).
+   */
+  private askSoon (sk: string): void {
+    this.toAsk.add(sk)
+    if (this.askTimer !== undefined) return
+    this.askTimer = setTimeout(() => {
+      this.askTimer = undefined
+      const todo = [...this.toAsk]
+      this.toAsk.clear()
+      for (const k of todo) {
+        const o = this.owed.get(k)
+        const have = this.h.reader.heads.get(k)?.seq ?? -1
+        if (o === undefined || have >= o.seq || this.h.reader.stuck.has(k)) continue
+        o.askedAt = this.h.now()
+        this.h.fetchStream(o.head.author, o.head.stream, have + 1)
+      }
+    }, Math.min(ASK_DELAY_MS, this.h.withholdMs / 4))
+    ;(this.askTimer as { unref?: () => void }).unref?.()
+  }
+
+  /** Stops the pending ask (the session closed). */
+  close (): void {
+    if (this.askTimer !== undefined) clearTimeout(this.askTimer)
+    this.askTimer = undefined
+    this.toAsk.clear()
   }
 
   /** Streams receipts showed further than this replica holds, from where it stands. */
