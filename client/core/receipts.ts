@@ -79,6 +79,8 @@ export class Receipts {
    * Rebuilt with each receipt this device makes, so it stays within the streams this replica holds.
    */
   private named = new Set<string>()
+  /** The seq of the snapshot this replica holds as another member's receipt named it (same hash). */
+  private echoed = -1
   /** Owed streams to ask the relay for when `askTimer` fires (askSoon). */
   private readonly toAsk = new Set<string>()
   private askTimer: ReturnType<typeof setTimeout> | undefined
@@ -166,6 +168,7 @@ export class Receipts {
     }
     const held = this.h.held()
     if (b.snapshot !== undefined) {
+      if (held !== undefined && b.snapshot.seq === held.seq && equalBytes(b.snapshot.hash, held.hash)) this.echoed = held.seq
       if (held !== undefined && b.snapshot.seq === held.seq && !equalBytes(b.snapshot.hash, held.hash)) {
         this.keep('sync/fork', device, env, held.hash)
         this.once(`fork:${held.seq}`, 'sync/fork', `a member holds another snapshot #${held.seq} than this device: the relay is keeping two histories of this space`, {})
@@ -251,6 +254,12 @@ export class Receipts {
 
   /** After this long a change a receipt shows and the relay does not serve is alerted (ms). */
   get withholdMs (): number { return this.h.withholdMs }
+
+  /**
+   * Whether another member's receipt already named the snapshot this replica holds, with the same
+   * hash: a receipt of ours saying the same adds nothing another member needs (receipt-sync.ts).
+   */
+  echoes (held: { seq: number } | undefined): boolean { return held !== undefined && this.echoed === held.seq }
 
   /** Whether receipts show changes this replica still lacks (for the status line). */
   get owing (): number { return this.owed.size }
