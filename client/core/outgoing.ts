@@ -8,10 +8,12 @@ import type { WriteBatch } from './store.js'
  * the outbox in order within an in-flight window, and what the relay's answers mean for it.
  * Sealing and the outbox itself are writer.ts's; this part decides when, and reacts.
  *
- * - Batching: an edit after a quiet spell is sealed at once (next macrotask); while someone types,
- *   updates are gathered so at most one envelope leaves per `batchMs`, and none while
- *   `maxInflight` are unacknowledged. Each envelope costs every reader a signature check, so
- *   fewer, fuller envelopes keep many readers cheap.
+ * - Batching, clocked by acks: an edit with nothing of ours unacknowledged is sealed at once (next
+ *   macrotask); while an envelope is being stored or awaits its ack, updates are gathered, and the
+ *   ack seals them as the next envelope. So a lone keystroke never waits (a fixed window cost it
+ *   ~5 ms at 2 ms pace), and a fast typist sends one envelope per round trip, however fast the
+ *   keys: each envelope costs every reader a signature check, so fewer, fuller envelopes keep
+ *   many readers cheap. Offline, updates gather for `batchMs` × 10 at a time.
  * - An ack marks the envelope stored; it leaves the outbox only once another member is seen
  *   holding it (receipts.ts). A refusal that means "this position will never
  *   hold these bytes" re-seals its content in this session's stream (writer.ts); any other
@@ -59,6 +61,8 @@ export class Outgoing {
   private pending: Uint8Array[] = []
   private flushTimer: ReturnType<typeof setTimeout> | undefined
   private flushImmediate = false
+  /** Envelopes sealed whose store write has not finished (not sent yet): gathering goes on meanwhile. */
+  private sealing = 0
   private lastFlushAt = 0
   private readonly inflight = new Map<number, OutEntry>()
   private sent = new WeakSet<OutEntry>()
@@ -87,8 +91,9 @@ export class Outgoing {
   schedule (): void {
     if (this.flushTimer !== undefined || this.flushImmediate || this.pending.length === 0) return
     const joined = this.h.joined()
-    if (joined && this.inflight.size >= this.opts.maxInflight) return
-    const wait = joined ? this.lastFlushAt + this.opts.batchMs - Date.now() : 100
+    // Ack-clocked: the ack (or the store write) of the envelope in flight calls this again.
+    if (joined && (this.inflight.size > 0 || this.sealing > 0)) return
+    const wait = joined ? 0 : this.lastFlushAt + this.opts.batchMs * 10 - Date.now()
     if (wait <= 0) {
       this.flushImmediate = true
       nextMacrotask(() => {
@@ -109,8 +114,12 @@ export class Outgoing {
     this.pending = []
     this.lastFlushAt = Date.now()
     const out = this.h.writer.seal(updates)
+    this.sealing++
     const done = this.h.sealed(updates, out.env)
-    void done.then(() => this.pump())
+    void done.then(() => this.pump()).finally(() => {
+      this.sealing--
+      this.schedule()
+    })
     return done
   }
 

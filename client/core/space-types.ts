@@ -87,7 +87,7 @@ export interface SpaceOptions {
   readonly maxInflight?: number
   /** An append not acknowledged in this time makes the session reconnect and resend. */
   readonly ackTimeoutMs?: number
-  /** While typing, at most one envelope per this many ms (an edit after a pause goes at once). */
+  /** Offline, local edits gather into one envelope per 10 × this many ms (online, acks clock the batching: outgoing.ts). */
   readonly batchMs?: number
   /** Seal a snapshot after this many envelopes since the last one (0: never by count). */
   readonly snapshotEvery?: number
@@ -95,4 +95,10 @@ export interface SpaceOptions {
   readonly snapshotBytes?: number
   /** … or when the space has been quiet this long with changes since the last one (0: never). */
   readonly snapshotIdleMs?: number
+  /**
+   * A snapshot by count or idleness also waits for the envelope bytes since the last one to reach
+   * this fraction of its state (snapshot-sync.ts); default 1, or 0 when `snapshotEvery` or
+   * `snapshotIdleMs` is given.
+   */
+  readonly snapshotStateFactor?: number
 }
