@@ -71,7 +71,8 @@ async function connect (server: BenchServer, room: string): Promise<BenchClient>
       transport.offline = false
     },
     wire: () => ({ ...stats }),
-    async destroy () { await client.close() }
+    async destroy () { await client.close() },
+    snapshotStats: () => ({ ...space.snapshotStats })
   }
 }
 

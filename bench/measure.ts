@@ -124,6 +124,9 @@ export interface FanoutResult {
   relayCpuUsPerOp: number
   /** Writer's payload bytes sent during the run, per op. */
   writerBytesPerOp: number
+  /** Snapshots offered to the server by all clients of the run, and how many it kept (Cove). */
+  snapshotAttempts?: number
+  snapshotsStored?: number
 }
 
 /**
@@ -250,13 +253,16 @@ export async function fanout (system: BenchSystem, opts: FanoutOptions): Promise
       const cpu1 = cpuMicros(server.pid)
       const sent1 = writer.wire().sent
       assertConverged(expected, clients)
+      const snaps = clients.map(c => c.snapshotStats?.()).filter(x => x !== undefined)
       return {
         readers: opts.readers,
         ops: ops.length,
         paceMs: opts.paceMs,
         ...latencyStats(targets, trackers),
         relayCpuUsPerOp: (cpu1 - cpu0) / ops.length,
-        writerBytesPerOp: (sent1 - sent0) / ops.length
+        writerBytesPerOp: (sent1 - sent0) / ops.length,
+        // Every reader holds the edit link: all of them may snapshot (issue 10's storm figure).
+        ...(snaps.length === 0 ? {} : { snapshotAttempts: snaps.reduce((n, x) => n + x.attempts, 0), snapshotsStored: snaps.reduce((n, x) => n + x.stored, 0) })
       }
     } finally {
       await destroyAll(clients)

@@ -48,6 +48,8 @@ export interface BenchClient {
   wire(): WireStats
   /** Closes connections and timers; the process must be able to exit afterwards. */
   destroy(): Promise<void>
+  /** Snapshots this client offered its server and how many were kept (systems that make them). */
+  snapshotStats?(): { attempts: number, stored: number }
 }
 
 /** The cheapest honest idle connection: it completed the join handshake and then sits idle. */

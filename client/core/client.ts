@@ -17,7 +17,7 @@ export interface ClientOptions {
   readonly transport: Transport
   readonly storeFor: (spaceIdHex: string) => SpaceStore
   readonly link?: LinkOptions
-  readonly space?: Pick<SpaceOptions, 'gapTimeoutMs' | 'maxInflight' | 'ackTimeoutMs' | 'batchMs' | 'snapshotEvery' | 'snapshotBytes' | 'snapshotIdleMs' | 'receiptMs' | 'withholdMs' | 'receipts'>
+  readonly space?: Pick<SpaceOptions, 'gapTimeoutMs' | 'maxInflight' | 'ackTimeoutMs' | 'batchMs' | 'snapshotEvery' | 'snapshotBytes' | 'snapshotIdleMs' | 'snapshotStateFactor' | 'receiptMs' | 'withholdMs' | 'receipts'>
 }
 
 export interface Client {

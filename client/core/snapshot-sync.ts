@@ -12,6 +12,7 @@ import { claimsOf, otherOwnersItem, Snapshotter, unboundClients, type Opened } f
 import type { StreamWriter } from './writer.js'
 import type { SnapshotInfo } from './space-types.js'
 import { encodeState } from './state.js'
+import { SnapshotCadence, type SnapshotPolicy } from './snapshot-cadence.js'
 
 /**
  * The snapshot side of a session (DESIGN.md §5, §12): when to seal one, racing other writers for a
@@ -65,35 +66,30 @@ export interface SnapshotSyncHost {
   compactLocal (): void
 }
 
-export interface SnapshotPolicy {
-  readonly snapshotEvery: number
-  readonly snapshotBytes: number
-  readonly snapshotIdleMs: number
-}
 
 const hexBytes = (h: string): Uint8Array => fromHex(h) ?? new Uint8Array(0)
 
+
 export class SnapshotSync {
   readonly snaps: Snapshotter
-  sinceSnapshot = { envelopes: 0, bytes: 0 }
+  readonly cadence: SnapshotCadence
+  /** Snapshots this replica offered the relay, and how many it kept (the bench's storm figure). */
+  readonly stats = { attempts: 0, stored: 0 }
   /** Frames held while a join snapshot's parts are fetched, processed in order after it. */
   gate: Frame[] | undefined
   /** Others' snapshots waiting until this replica has applied the heads they name. */
   readonly toVerify = new Map<string, { o: Opened; since: number }>()
   private verifyTimer: ReturnType<typeof setTimeout> | undefined
-  private snapshotTimer: ReturnType<typeof setTimeout> | undefined
-  private idleTimer: ReturnType<typeof setTimeout> | undefined
   private snapshotting = false
   private adopting = false
-  private readonly snapshotEvery: number
-  private readonly snapshotBytes: number
-  private readonly snapshotIdleMs: number
 
   constructor (private readonly h: SnapshotSyncHost, policy: SnapshotPolicy) {
     this.snaps = new Snapshotter(h.sodium, h.keys, h.device, { request: (make, t) => h.request(make, t), alert: (c, m, e) => h.alert(c, m, e) })
-    this.snapshotEvery = policy.snapshotEvery
-    this.snapshotBytes = policy.snapshotBytes
-    this.snapshotIdleMs = policy.snapshotIdleMs
+    this.cadence = new SnapshotCadence(policy, {
+      canSnapshot: () => h.device !== undefined,
+      snapshot: () => { void this.snapshot() },
+      stateBytes: () => this.snaps.held === undefined ? undefined : encodeState(h.doc).length
+    })
   }
 
   /** Holds live frames while a join snapshot is being fetched; true when `f` was held. */
@@ -109,30 +105,15 @@ export class SnapshotSync {
   }
 
   stop (): void {
-    for (const t of [this.snapshotTimer, this.idleTimer, this.verifyTimer]) if (t !== undefined) clearTimeout(t)
+    this.cadence.stop()
+    if (this.verifyTimer !== undefined) clearTimeout(this.verifyTimer)
   }
 
-  /** Counts an envelope (sealed or applied) toward the next snapshot. */
-  noteActivity (bytes: number): void {
-    this.sinceSnapshot.envelopes++
-    this.sinceSnapshot.bytes += bytes
-    if (this.h.device === undefined) return
-    const due = (this.snapshotEvery > 0 && this.sinceSnapshot.envelopes >= this.snapshotEvery) || this.sinceSnapshot.bytes >= this.snapshotBytes
-    if (due && this.snapshotTimer === undefined) {
-      // A little jitter, so writers that pass the threshold together rarely race for the same slot.
-      this.snapshotTimer = setTimeout(() => {
-        this.snapshotTimer = undefined
-        void this.snapshot()
-      }, Math.floor(Math.random() * 200))
-    }
-    if (this.snapshotIdleMs > 0) {
-      if (this.idleTimer !== undefined) clearTimeout(this.idleTimer)
-      this.idleTimer = setTimeout(() => {
-        this.idleTimer = undefined
-        if (this.sinceSnapshot.envelopes > 0) void this.snapshot()
-      }, this.snapshotIdleMs)
-    }
-  }
+  /** Counts an envelope (sealed here: `own`, or applied) toward the next snapshot (snapshot-cadence.ts). */
+  noteActivity (bytes: number, own = false): void { this.cadence.note(bytes, own) }
+
+  /** Envelopes and their bytes since the last snapshot. */
+  get sinceSnapshot (): { readonly envelopes: number; readonly bytes: number } { return this.cadence.since }
 
   /**
    * Seals the whole document as the next snapshot of the chain and offers it to the relay, which
@@ -166,12 +147,15 @@ export class SnapshotSync {
       const heads = this.h.headRefs()
       const bindings: Array<readonly [number, Uint8Array]> = [...this.h.bindings].map(([c, a]) => [c, hexBytes(a)] as const)
       const covers = this.h.resumeCursor()
-      const sealed = this.snaps.seal(seq, { createdAt: Date.now(), covers, heads, bindings }, encodeState(this.h.doc))
+      const state = encodeState(this.h.doc)
+      const sealed = this.snaps.seal(seq, { createdAt: Date.now(), covers, heads, bindings }, state)
+      this.stats.attempts++
       const res = await this.snaps.put(covers, sealed)
       if (res.type === 'ok') {
+        this.stats.stored++
+        this.cadence.taken(state.length)
         this.snaps.hold({ seq, hash: hash(this.h.sodium, sealed.head), heads, covers }, 'good')
         this.h.heldChanged?.()
-        this.sinceSnapshot = { envelopes: 0, bytes: 0 }
         this.h.scheduleMeta()
         return 'stored'
       }
@@ -310,7 +294,7 @@ export class SnapshotSync {
       return
     }
     this.snaps.hold({ seq: o.header.seq, hash: o.hash, heads: o.body.heads, covers: o.body.covers }, 'good')
-    this.sinceSnapshot = { envelopes: 0, bytes: 0 }
+    this.cadence.taken(o.state.length)
     this.h.scheduleMeta()
     if (authorHex !== this.h.devicePkHex) {
       const a = this.snaps.attest(o.hash)
@@ -463,7 +447,7 @@ export class SnapshotSync {
     this.h.advance(covers)
     if (known === undefined) {
       this.snaps.hold({ seq: o.header.seq, hash: o.hash, heads: o.body.heads, covers }, 'good')
-      this.sinceSnapshot = { envelopes: 0, bytes: 0 }
+      this.cadence.taken(o.state.length)
     }
     this.h.remote()
     // Store the merged state in place of the update log, with the meta that describes it, atomically.

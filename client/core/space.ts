@@ -130,7 +130,9 @@ export class Space implements LinkMember {
     this.snapsync = new SnapshotSync(this.snapshotHost(), {
       snapshotEvery: opts.snapshotEvery ?? 256,
       snapshotBytes: opts.snapshotBytes ?? 256 * 1024,
-      snapshotIdleMs: opts.snapshotIdleMs ?? 5_000
+      snapshotIdleMs: opts.snapshotIdleMs ?? 5_000,
+      // A session told when to snapshot (tests, the bench's baselines) gets exactly that.
+      stateFactor: opts.snapshotStateFactor ?? (opts.snapshotEvery === undefined && opts.snapshotIdleMs === undefined ? 1 : 0)
     })
     this.snapsync.snaps.held = meta.snapshot
     this.requests = new Requests(this.keys.spaceId, { send: f => this.link.send(f), taken: id => id === this.conn.authReq || this.out?.owns(id) === true || this.fetch.owns(id) })
@@ -173,7 +175,7 @@ export class Space implements LinkMember {
       sealed: (updates, env) => {
         for (const c of new Set(updates.flatMap(u => [...Y.parseUpdateMeta(u).from.keys()]))) this.bindings.set(c, this.devicePkHex)
         this.stats.sealed++
-        this.snapsync.noteActivity(env.length)
+        this.snapsync.noteActivity(env.length, true)
         return this.persist(this.withMeta({ updates, outboxAdd: [env] }))
       },
       persist: (b, meta) => this.persist(meta === true ? this.withMeta(b) : b),
@@ -438,6 +440,9 @@ export class Space implements LinkMember {
    * 'skipped': not now (view-only, offline, a gap or a newer snapshot pending).
    */
   snapshot (): Promise<'stored' | 'conflict' | 'skipped'> { return this.snapsync.snapshot() }
+
+  /** Snapshots this session offered the relay and how many it kept. */
+  get snapshotStats (): { readonly attempts: number; readonly stored: number } { return this.snapsync.stats }
 
   /** The snapshots the relay keeps (newest first), decrypted and signature-checked: `cove history`. */
   history (limit = 16): Promise<SnapshotInfo[]> { return this.snapsync.history(limit) }
