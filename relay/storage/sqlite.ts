@@ -12,6 +12,10 @@ import type { AppendEntry, AppendResult, LogStore, PutPartResult, PutSnapshotRes
  */
 export function createSqliteStore (file: string): LogStore {
   const db = new Database(file)
+  // Pruned pages go back to the file system (prune below): set before the first table exists; a
+  // data directory made before this is converted once by a VACUUM.
+  db.pragma('auto_vacuum = INCREMENTAL')
+  if (db.pragma('auto_vacuum', { simple: true }) !== 2) db.exec('VACUUM')
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = FULL')
   db.pragma('busy_timeout = 5000')
@@ -259,7 +263,7 @@ export function createSqliteStore (file: string): LogStore {
       return q.dropPending.run(id, before).changes
     },
     async prune (id, upTo, keepSnapshots) {
-      return db.transaction(() => {
+      const n = db.transaction(() => {
         const freed = q.prunedBytes.get(id, upTo)!.n
         if (freed > 0) {
           logBytes(id)
@@ -279,6 +283,12 @@ export function createSqliteStore (file: string): LogStore {
         }
         return n
       }).immediate()
+      // The freed pages leave the file (and the WAL is cut back): disk use follows what is kept.
+      if (n > 0) {
+        db.pragma('incremental_vacuum')
+        db.pragma('wal_checkpoint(TRUNCATE)')
+      }
+      return n
     },
     async prunedUpTo (id) {
       return q.getPruned.get(id)?.up_to ?? 0
