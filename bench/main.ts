@@ -41,6 +41,8 @@ interface Config {
   joinOps: number
   idleConns: number
   idleRooms: number
+  /** Wall time of one human-pace run (ops = this / pace). */
+  humanRunMs: number
   receipts: ReceiptOverheadOptions
 }
 
@@ -55,6 +57,7 @@ const FULL: Config = {
   joinOps: TRACE_OPS,
   idleConns: 2_000,
   idleRooms: 200,
+  humanRunMs: 20_000,
   receipts: { members: 5, idleMs: 20_000, typingMs: 30_000, paceMs: 200, speedup: 30 }
 }
 
@@ -68,6 +71,7 @@ const QUICK: Config = {
   joinOps: 20_000,
   idleConns: 200,
   idleRooms: 20,
+  humanRunMs: 4_000,
   receipts: { members: 5, idleMs: 10_000, typingMs: 10_000, paceMs: 200, speedup: 30 }
 }
 
@@ -88,6 +92,11 @@ function measurements (c: Config): Measurement[] {
   return [
     ...fanouts(0, c.fanoutOps, 'fanout-full'),
     ...fanouts(c.paceMs, c.pacedOps, 'fanout-paced'),
+    // Human pace (issue 10): a key every 20 and 100 ms, one op per envelope, two readers.
+    ...HUMAN_PACES.map(paceMs => ({
+      id: `fanout-human${paceMs}`,
+      run: (system: BenchSystem) => asNumbers(fanout(system, { readers: 2, ops: Math.round(c.humanRunMs / paceMs), paceMs }))
+    })),
     { id: 'cold-join', run: system => asNumbers(coldJoin(system, c.joinOps)) },
     { id: 'warm-join', run: system => asNumbers(warmJoin(system, c.joinOps)) },
     { id: 'storage', run: system => asNumbers(storage(system, c.joinOps)) },
@@ -119,6 +128,15 @@ function metrics (c: Config): Metric[] {
     ...perReaders('fanoutFullP99Ms', 'fan-out p99 ms, full speed', 'fanout-full', 'p99Ms'),
     ...perReaders('fanoutFullConvergenceMs', `fan-out converge ms, full speed (${c.fanoutOps} ops)`, 'fanout-full', 'convergenceMs'),
     ...perReaders('relayCpuUsPerOp', 'relay CPU µs/op, full speed', 'fanout-full', 'relayCpuUsPerOp'),
+    ...perReaders('relayCpuUsPerOpPaced', `relay CPU µs/op @${c.paceMs}ms pace`, 'fanout-paced', 'relayCpuUsPerOp'),
+    ...HUMAN_PACES.flatMap(ms => [
+      { key: `humanP50Ms_${ms}`, label: `keystroke p50 ms @${ms}ms pace, N=2`, measurement: `fanout-human${ms}`, field: 'p50Ms' },
+      { key: `humanP99Ms_${ms}`, label: `keystroke p99 ms @${ms}ms pace, N=2`, measurement: `fanout-human${ms}`, field: 'p99Ms' },
+      { key: `humanRelayCpuUsPerOp_${ms}`, label: `relay CPU µs/op @${ms}ms pace`, measurement: `fanout-human${ms}`, field: 'relayCpuUsPerOp' },
+      { key: `humanWriterBytesPerOp_${ms}`, label: `writer bytes/op @${ms}ms pace`, measurement: `fanout-human${ms}`, field: 'writerBytesPerOp' }
+    ]),
+    ...perReaders('snapshotAttempts', `snapshot attempts @${c.paceMs}ms pace (all readers edit-capable)`, 'fanout-paced', 'snapshotAttempts'),
+    ...perReaders('snapshotsStored', `snapshots stored @${c.paceMs}ms pace`, 'fanout-paced', 'snapshotsStored'),
     { key: 'relayCpuUsPerOp', label: 'relay CPU µs/op (full speed, N=10)', measurement: 'fanout-full-N10', field: 'relayCpuUsPerOp', inTable: false },
     { key: 'wireBytesPerOp', label: 'writer wire bytes/op', measurement: 'storage', field: 'wireBytesPerOp' },
     { key: 'storageBytesAfterPrune', label: 'server storage bytes after prune', measurement: 'storage', field: 'storageBytesAfterPrune' },
@@ -129,8 +147,14 @@ function metrics (c: Config): Metric[] {
 /** Keys of the top-level `ratios` object in the JSON output (cove / plaintext). */
 const RATIO_KEYS = [
   'coldJoinMs', 'warmJoinMs', 'fanoutP99Ms_N2', 'fanoutP99Ms_N10', 'fanoutP99Ms_N50',
-  'relayCpuUsPerOp', 'wireBytesPerOp', 'storageBytesAfterPrune', 'idleRssBytesPerConn'
+  'relayCpuUsPerOp', 'wireBytesPerOp', 'storageBytesAfterPrune', 'idleRssBytesPerConn',
+  'fanoutP50Ms_N2', 'relayCpuUsPerOpPaced_N2',
+  'humanP50Ms_20', 'humanP99Ms_20', 'humanRelayCpuUsPerOp_20', 'humanWriterBytesPerOp_20',
+  'humanP50Ms_100', 'humanP99Ms_100', 'humanRelayCpuUsPerOp_100', 'humanWriterBytesPerOp_100'
 ] as const
+
+/** Paces (ms per op) of the human-pace fan-out runs. */
+const HUMAN_PACES = [20, 100] as const
 
 interface MeasurementResult { median: Numbers, runs: Numbers[] }
 type SystemResults = Record<string, MeasurementResult>
