@@ -36,6 +36,8 @@ export interface RelayServer {
 }
 
 const CLOSE_POLICY = 1008
+/** The heartbeat visits connections in this many slices, one per heartbeatMs / HEARTBEAT_SLICES. */
+const HEARTBEAT_SLICES = 8
 
 export async function startRelay (opts: RelayServerOptions): Promise<RelayServer> {
   const sodium = await getSodium()
@@ -59,6 +61,7 @@ export async function startRelay (opts: RelayServerOptions): Promise<RelayServer
   // The ws server re-emits the http server's errors (e.g. EADDRINUSE); listen() below reports them.
   wss.on('error', () => {})
   const alive = new Map<WebSocket, boolean>()
+  const slotOf = new WeakMap<WebSocket, number>()
   let nextId = 1
 
   wss.on('connection', (ws, req) => {
@@ -67,6 +70,7 @@ export async function startRelay (opts: RelayServerOptions): Promise<RelayServer
     let bytes = bps
     let last = Date.now()
     alive.set(ws, true)
+    slotOf.set(ws, id % HEARTBEAT_SLICES)
     let cutOff = false
     /**
      * Closes this socket only. `notify` sends an error frame first, for refusals the core did not
@@ -129,13 +133,18 @@ export async function startRelay (opts: RelayServerOptions): Promise<RelayServer
     })
   })
 
+  // One slice of the connections per tick, each connection once per `heartbeatMs`: pinging 2,000
+  // idle connections in one burst delayed every delivery queued behind it (issue 10).
+  let slice = 0
   const heartbeat = setInterval(() => {
+    slice = (slice + 1) % HEARTBEAT_SLICES
     for (const [ws, ok] of alive) {
+      if (slotOf.get(ws) !== slice) continue
       if (!ok) { ws.terminate(); continue }
       alive.set(ws, false)
       ws.ping()
     }
-  }, heartbeatMs)
+  }, heartbeatMs / HEARTBEAT_SLICES)
   heartbeat.unref()
 
   await new Promise<void>((resolve, reject) => {
