@@ -61,7 +61,7 @@ export async function startRelay (opts: RelayServerOptions): Promise<RelayServer
   // The ws server re-emits the http server's errors (e.g. EADDRINUSE); listen() below reports them.
   wss.on('error', () => {})
   const alive = new Map<WebSocket, boolean>()
-  const slotOf = new WeakMap<WebSocket, number>()
+  const slotOf = new WeakMap<WebSocket, { slot: number; since: number }>()
   let nextId = 1
 
   wss.on('connection', (ws, req) => {
@@ -70,7 +70,7 @@ export async function startRelay (opts: RelayServerOptions): Promise<RelayServer
     let bytes = bps
     let last = Date.now()
     alive.set(ws, true)
-    slotOf.set(ws, id % HEARTBEAT_SLICES)
+    slotOf.set(ws, { slot: id % HEARTBEAT_SLICES, since: Date.now() })
     let cutOff = false
     /**
      * Closes this socket only. `notify` sends an error frame first, for refusals the core did not
@@ -138,8 +138,11 @@ export async function startRelay (opts: RelayServerOptions): Promise<RelayServer
   let slice = 0
   const heartbeat = setInterval(() => {
     slice = (slice + 1) % HEARTBEAT_SLICES
+    const now = Date.now()
     for (const [ws, ok] of alive) {
-      if (slotOf.get(ws) !== slice) continue
+      const at = slotOf.get(ws)
+      // A connection is first pinged half a period after it opened at the earliest.
+      if (at === undefined || at.slot !== slice || now - at.since < heartbeatMs / 2) continue
       if (!ok) { ws.terminate(); continue }
       alive.set(ws, false)
       ws.ping()
