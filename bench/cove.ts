@@ -56,7 +56,9 @@ async function invite (room: string): Promise<Invite> {
 async function connect (server: BenchServer, room: string): Promise<BenchClient> {
   const stats: MutableWireStats = { sent: 0, received: 0 }
   const transport = benchTransport(stats)
-  const client: Client = await createClient({ transport, storeFor: () => createMemorySpaceStore(), link: { backoffBaseMs: 5, backoffMaxMs: 20 } })
+  // COVE_BENCH_RECEIPTS=off prices receipts: the same run without them (issue 8's before/after).
+  const receipts = process.env.COVE_BENCH_RECEIPTS !== 'off'
+  const client: Client = await createClient({ transport, storeFor: () => createMemorySpaceStore(), link: { backoffBaseMs: 5, backoffMaxMs: 20 }, space: { receipts } })
   const space = await client.openSpace(await invite(room), server.url)
   const doc: Y.Doc = space.doc
   return {
