@@ -76,6 +76,10 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
   async function tx<T> (fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const c = await pool.connect()
     let failed: Error | undefined
+    // A connection dropped between two queries of ours emits 'error' on the client (the pool only
+    // listens while it is idle): unheard, that would crash the relay. The next query fails instead.
+    const onError = (e: Error): void => { failed = e }
+    c.on('error', onError)
     try {
       await c.query('BEGIN')
       const r = await fn(c)
@@ -86,6 +90,7 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
       await c.query('ROLLBACK').catch(() => {})
       throw e
     } finally {
+      c.off('error', onError)
       c.release(failed)
     }
   }
