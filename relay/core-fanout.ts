@@ -28,6 +28,12 @@ export interface Puller {
   pullAll (): void
   /** The fallback poll: pulls the spaces whose head moved past what a reader here was sent. */
   poll (): Promise<void>
+  /**
+   * Sends one reader everything up to `upTo` it was not sent yet. Before the ack of its own write
+   * at a cursor past `upTo`: a client takes an ack as "every entry below it reached me first"
+   * (client/core/connection.ts `acked`), which one relay gave for free and k relays must keep.
+   */
+  sendUpTo (ps: PeerState, m: Membership, spaceId: Uint8Array, upTo: number): Promise<void>
 }
 
 export function createPuller (d: PullerDeps): Puller {
@@ -56,15 +62,7 @@ export function createPuller (d: PullerDeps): Puller {
         const read = await d.store.readAfter(spaceId, after, d.pageSize)
         if (read.length === 0) break
         readers = live(key, spaceId)
-        for (const [ps, m] of readers) {
-          let rows = read.filter(r => r.cursor > m.sent)
-          while (rows.length > 0) {
-            const page = d.fit(rows)
-            rows = rows.slice(page.length)
-            m.sent = page[page.length - 1]!.cursor
-            ps.peer.send(frame.writeFrame({ type: 'entries', reqId: 0, spaceId, entries: page, head: m.sent, more: false }))
-          }
-        }
+        for (const [ps, m] of readers) sendRows(ps, m, spaceId, read)
         after = read[read.length - 1]!.cursor
         if (read.length < d.pageSize) break
       }
@@ -82,7 +80,25 @@ export function createPuller (d: PullerDeps): Puller {
       .finally(() => running.delete(key))
   }
 
+  /** Sends `rows` past what the reader was sent, in frames within the byte budget. */
+  function sendRows (ps: PeerState, m: Membership, spaceId: Uint8Array, read: StoredEntry[]): void {
+    let rows = read.filter(r => r.cursor > m.sent)
+    while (rows.length > 0) {
+      const page = d.fit(rows)
+      rows = rows.slice(page.length)
+      m.sent = page[page.length - 1]!.cursor
+      ps.peer.send(frame.writeFrame({ type: 'entries', reqId: 0, spaceId, entries: page, head: m.sent, more: false }))
+    }
+  }
+
   return {
+    async sendUpTo (ps, m, spaceId, upTo) {
+      while (m.sent < upTo && !ps.closed && !m.catchingUp) {
+        const read = await d.store.readAfter(spaceId, m.sent, d.pageSize)
+        if (read.length === 0 || ps.closed || m.catchingUp) return
+        sendRows(ps, m, spaceId, read)
+      }
+    },
     pull: spaceId => pull(spaceId),
     pullAll () {
       for (const key of d.subscribers.keys()) {

@@ -274,14 +274,16 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
         return fail(ps, f.reqId, f.spaceId, 'relay/auth-failed', 'access signature does not verify', true)
       }
       let m = ps.spaces.get(key)
+      // Catching up from here: no live entry may overtake the catch-up while `ok` awaits the head.
       if (m === undefined) {
-        m = { sent: f.after, catchingUp: false, dirty: false, presenceAuthors: new Map(), spaceId: f.spaceId }
+        m = { sent: f.after, catchingUp: true, dirty: false, presenceAuthors: new Map(), spaceId: f.spaceId }
         ps.spaces.set(key, m)
         let subs = subscribers.get(key)
         if (subs === undefined) subscribers.set(key, subs = new Set())
         subs.add(ps)
       } else {
         m.sent = f.after
+        m.catchingUp = true
       }
       send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: await store.head(f.spaceId) })
       // Not awaited: a long catch-up waits on backpressure and must not hold up this peer's appends.
@@ -296,6 +298,10 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
         author: h.author, stream: h.stream, seq: h.seq, prevHash: h.prevHash, hash: hash(sodium, f.envelope), envelope: f.envelope, kind: 'update'
       }, maxLogBytes)
       if (!r.ok) return fail(ps, f.reqId, f.spaceId, r.code === 'store/quota' ? 'relay/quota' : r.code, r.message, false)
+      // Entries before this one not yet sent to this writer (another relay's; for a resend, itself) go first.
+      const m = member(ps, f.spaceId)
+      const upTo = r.duplicate ? r.cursor : r.prev
+      if (upTo !== undefined && m !== undefined && m.sent < upTo) await puller.sendUpTo(ps, m, f.spaceId, upTo)
       send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: r.cursor })
       if (!r.duplicate) {
         broadcast(ps, f.spaceId, r.cursor, f.envelope, r.prev)
