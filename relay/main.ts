@@ -5,7 +5,9 @@ import { getSodium } from '../shared/sodium.js'
 import { createHttpHandler } from './http.js'
 import { startRelay } from './server.js'
 import { createSqliteStore } from './storage/sqlite.js'
-import { createPostgresStore } from './storage/postgres.js'
+import { createPostgresStore, openPool } from './storage/postgres.js'
+import { createPgBlobStore } from './blob-store/postgres.js'
+import type { BlobStore } from './blob-store/port.js'
 import { createPgBus } from './fanout/pg-bus.js'
 import type { FanoutBus } from './fanout/port.js'
 import type { LogStore } from './storage/port.js'
@@ -90,8 +92,11 @@ async function main (): Promise<void> {
   }
   let store: LogStore
   let bus: FanoutBus | undefined
+  let blobStore: BlobStore | undefined
   if (pgUrl !== undefined) {
     store = await createPostgresStore({ connectionString: pgUrl, schema: values['pg-schema'], log })
+    // Files too: k relays need nothing but the database.
+    blobStore = createPgBlobStore(await openPool({ connectionString: pgUrl, schema: values['pg-schema'], max: 4, log }))
     bus = await createPgBus({ connectionString: pgUrl, channel: `cove_${values['pg-schema']}`, log })
   } else {
     store = createSqliteStore(path.join(values.data, 'relay.sqlite'))
@@ -99,7 +104,7 @@ async function main (): Promise<void> {
   const onRequest = createHttpHandler({
     ...(values.app === undefined ? {} : { appDir: values.app }),
     blobs: {
-      dir: path.join(values.data, 'blobs'), store, sodium: await getSodium(), maxBytes: n['max-blob-size'],
+      dir: path.join(values.data, 'blobs'), ...(blobStore === undefined ? {} : { blobStore }), store, sodium: await getSodium(), maxBytes: n['max-blob-size'],
       quota: { maxBytes: n['max-blob-bytes'], maxCount: n['max-blobs'] }
     },
     log

@@ -45,6 +45,12 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (space, device)
   );
   CREATE INDEX receipts_order ON receipts (space, ord);
+  `,
+  // 2: encrypted file blobs in the database (relay/blob-store/postgres.ts), so k relays need no shared disk.
+  `
+  CREATE TABLE blob_uploads (id bigserial PRIMARY KEY, space text NOT NULL, blob text NOT NULL, started_at bigint NOT NULL);
+  CREATE TABLE blob_chunks (upload bigint NOT NULL, idx int NOT NULL, data bytea NOT NULL, PRIMARY KEY (upload, idx));
+  CREATE TABLE blobs (space text NOT NULL, blob text NOT NULL, upload bigint NOT NULL, size bigint NOT NULL, PRIMARY KEY (space, blob));
   `
 ]
 

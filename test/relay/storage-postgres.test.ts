@@ -1,11 +1,13 @@
 import { afterAll, beforeAll } from 'vitest'
-import { createPostgresStore } from '../../relay/storage/postgres.js'
+import { createPgBlobStore } from '../../relay/blob-store/postgres.js'
+import { createPostgresStore, openPool } from '../../relay/storage/postgres.js'
 import type { LogStore } from '../../relay/storage/port.js'
 import { startPgCluster, type PgCluster } from '../support/pg.js'
 import { runLogStoreContract } from './storage-contract.js'
 import { runConcurrentAppendCase } from './storage-postgres-concurrency.js'
+import { runBlobStoreContract } from './blob-store-contract.js'
 
-/** The contract suite against a real PostgreSQL server (one cluster for the file, a fresh schema per case). */
+/** The contract suites (log, blobs) against a real PostgreSQL server (one cluster for the file, a fresh schema per case). */
 let cluster: PgCluster
 beforeAll(async () => { cluster = await startPgCluster() }, 120_000)
 afterAll(async () => { await cluster?.destroy() })
@@ -27,3 +29,8 @@ runLogStoreContract('postgres', async () => {
 })
 
 runConcurrentAppendCase(() => cluster)
+
+runBlobStoreContract('postgres', async () => {
+  const pool = await openPool({ connectionString: cluster.url(), schema: `b${process.pid}_${n++}`, max: 4 })
+  return { store: createPgBlobStore(pool), cleanup: async () => { await pool.end() } }
+})
