@@ -2,11 +2,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Client } from '../../client/core/client.js'
 import { parseLink } from '../../client/core/client.js'
 import type { Space } from '../../client/core/space.js'
+import { equalBytes } from '../../shared/bytes.js'
+import { GENESIS_HASH, seal } from '../../shared/envelope.js'
+import { MsgType } from '../../shared/header.js'
+import { deriveKeys } from '../../shared/keys.js'
+import { NO_CERT } from '../../shared/sign.js'
+import { getSodium, randomBytes } from '../../shared/sodium.js'
 import { createPgBus } from '../../relay/fanout/pg-bus.js'
 import type { BusMessage } from '../../relay/fanout/port.js'
 import { startRelay, type RelayServer } from '../../relay/server.js'
 import { createPostgresStore } from '../../relay/storage/postgres.js'
 import { startPgCluster, type PgCluster } from '../support/pg.js'
+import { rawPeer } from '../support/raw-peer.js'
 import { testClient, waitFor } from '../support/relay.js'
 
 /**
@@ -87,6 +94,36 @@ describe('relays on one PostgreSQL', () => {
     expect(items(s2)).toEqual(items(s1))
     expect(Date.now() - t0).toBeLessThan(5000)
     dropping = false
+  })
+
+  it('presence crosses relays (never stored), and so does the peer-left of a closed socket', async () => {
+    const a = await relayOnPg()
+    const b = await relayOnPg()
+    const sodium = await getSodium()
+    const c1 = await testClient()
+    clients.push(c1)
+    const made = await c1.createSpace(a.url, 'presence')
+    await made.space.whenStored(10_000)
+    const inv = parseLink(sodium, made.editLink)
+    if (!inv.ok) throw new Error(inv.message)
+    const keys = deriveKeys(sodium, inv.value.secrets)
+    const watcher = await rawPeer(b.url)
+    const speaker = await rawPeer(a.url)
+    try {
+      await watcher.join(sodium, keys.spaceId, keys.access)
+      await speaker.join(sodium, keys.spaceId, keys.access)
+      const device = { ...sodium.crypto_sign_keypair(), cert: NO_CERT }
+      const env = seal(sodium, keys, device, MsgType.presence, { stream: randomBytes(8), seq: 1, prevHash: GENESIS_HASH }, new TextEncoder().encode('{}'))
+      speaker.send({ type: 'presence', spaceId: keys.spaceId, envelope: env })
+      const got = await watcher.next('presenceOut')
+      expect(equalBytes(got.envelope, env)).toBe(true)
+      speaker.close()
+      const left = await watcher.next('peerLeft')
+      expect(equalBytes(left.author, device.publicKey)).toBe(true)
+    } finally {
+      watcher.close()
+      speaker.close()
+    }
   })
 
   it('PostgreSQL restarted under load: clients see retries, never a false ack; relays recover by themselves; nothing acknowledged is lost', async () => {
