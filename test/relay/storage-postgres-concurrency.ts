@@ -78,5 +78,32 @@ export function runConcurrentAppendCase (cluster: () => PgCluster, total = Numbe
         await Promise.all([a.close(), b.close(), reader.close()])
       }
     }, 180_000)
+
+    it('two store instances: snapshot compare-and-set has one winner; concurrent prunes of one space both finish', async () => {
+      const schema = `cas${process.pid}`
+      const a = await createPostgresStore({ connectionString: cluster().url(), schema })
+      const b = await createPostgresStore({ connectionString: cluster().url(), schema })
+      try {
+        const space = randomFillSync(new Uint8Array(16))
+        expect(await a.createSpace(space, { accessPk: new Uint8Array(32), writePk: new Uint8Array(32) })).toBe(true)
+        await writeStreams(a, space, 2, 20, 'x')
+        for (let round = 0; round < 20; round++) {
+          const newest = (await a.getSnapshots(space, 1))[0]
+          const prevHash = newest?.hash ?? new Uint8Array(32)
+          const put = (s: LogStore, tag: string) => s.putSnapshot(space, { hash: hashOf(new TextEncoder().encode(`${round}${tag}`)), prevHash, covers: 0, envelope: new TextEncoder().encode(`snap ${round} ${tag}`) })
+          const [ra, rb] = await Promise.all([put(a, 'a'), put(b, 'b')])
+          expect([ra.ok, rb.ok].filter(x => x)).toHaveLength(1)
+          expect([ra, rb].filter(r => !r.ok).map(r => !r.ok && r.code)).toEqual(['store/snapshot-conflict'])
+        }
+        const head = await a.head(space)
+        const [na, nb] = await Promise.all([a.prune(space, head, 3), b.prune(space, head, 3)])
+        expect(na + nb).toBe(40)
+        expect(await a.readAfter(space, 0, 100)).toEqual([])
+        expect(await b.getSnapshots(space, 100)).toHaveLength(3)
+        expect(await a.logBytes(space)).toBe(0)
+      } finally {
+        await Promise.all([a.close(), b.close()])
+      }
+    })
   })
 }
