@@ -7,7 +7,8 @@
  *
  * --quick: small sizes and one repetition (< 3 min), for smoke tests and CI.
  * --only: comma-separated parts, each the start of a measurement id (fanout-full, fanout-paced,
- *   cold-join, warm-join, storage, idle) or `receipts`; e.g. `--only fanout,cold-join` to compare
+ *   cold-join, warm-join, storage, idle) or `receipts` or `pg-fanout` (several relays on one
+ *   PostgreSQL, bench/pg-fanout.ts; skipped without PostgreSQL binaries); e.g. `--only fanout,cold-join` to compare
  *   two checkouts on the numbers issue 7 and 8 ask for without the 10-minute whole.
  * --systems: e.g. `cove` alone for a before/after of Cove. --reps: repetitions instead of the mode's.
  */
@@ -20,6 +21,7 @@ import type { BenchSystem } from './system.js'
 import { checkTrace, TRACE_OPS } from './trace.js'
 import { coveSystem } from './cove.js'
 import { receiptOverhead, receiptTable, type ReceiptOverheadOptions } from './receipt-overhead.js'
+import { pgFanout, pgFanoutTable } from './pg-fanout.js'
 
 /** Systems to measure, baseline first. */
 const SYSTEMS: readonly BenchSystem[] = [plaintextSystem, coveSystem]
@@ -277,6 +279,12 @@ async function main (): Promise<void> {
     ? await receiptOverhead(config.receipts, config.reps, line => console.error(line))
     : undefined
   if (receipts !== undefined) console.log('\n' + receiptTable(receipts))
+  const pg = systems.includes(coveSystem) && wanted(args.only, 'pg-fanout')
+    ? await pgFanout(config.mode === 'quick'
+      ? [{ readers: 4, ops: 500, paceMs: 2 }, { readers: 4, ops: 1000, paceMs: 0 }]
+      : [{ readers: 10, ops: 2000, paceMs: 2 }, { readers: 10, ops: 4000, paceMs: 0 }], line => console.error(line))
+    : undefined
+  if (pg !== undefined) console.log(`\nseveral relays on one PostgreSQL (load average ${os.loadavg().map(l => l.toFixed(2)).join(' ')})\n` + pgFanoutTable(pg))
   console.log(`load average at the end ${os.loadavg().map(l => l.toFixed(2)).join(' ')}`)
   const durationS = (performance.now() - started) / 1000
   console.log(`\ntotal ${durationS.toFixed(0)} s`)
@@ -301,7 +309,8 @@ async function main (): Promise<void> {
       ratios,
       metrics: metricValues,
       results,
-      receipts: receipts ?? null
+      receipts: receipts ?? null,
+      pgFanout: pg ?? null
     }, null, 2) + '\n')
     console.log(`wrote ${args.jsonFile}`)
   }

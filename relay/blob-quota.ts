@@ -1,14 +1,13 @@
-import fs from 'node:fs'
-import path from 'node:path'
-
 /**
  * Per-space quotas on blobs (issue 8: blobs up to 2 GiB each and no count limit let one writer
  * fill the relay's disk). Each space may hold at most `maxCount` blobs and `maxBytes` bytes of
  * them. Uploads stream, so an upload reserves its slot when it starts and its bytes as they
  * arrive: uploads running at once cannot overshoot together.
  *
- * The usage of a space is read from its directory once (the first time it is needed after the
+ * The usage of a space is read from the blob store once (the first time it is needed after the
  * relay starts) and kept up to date in memory from then on; blobs are never deleted by the relay.
+ * With several relays each keeps its own counters: together they can pass a quota by up to k×
+ * (a database-side count is the next step, issue 12).
  */
 export interface BlobQuota {
   readonly maxBytes: number
@@ -30,7 +29,8 @@ export interface Reservation {
 export class BlobUsage {
   private readonly spaces = new Map<string, Promise<Usage>>()
 
-  constructor (private readonly dir: string, private readonly quota: BlobQuota) {}
+  /** `scan`: what a space holds in the blob store (read once per space, then kept in memory). */
+  constructor (private readonly scan: (spaceHex: string) => Promise<Usage>, private readonly quota: BlobQuota) {}
 
   /** What a space holds (and has reserved); for tests and logs. */
   async of (spaceHex: string): Promise<{ bytes: number; count: number }> {
@@ -67,31 +67,11 @@ export class BlobUsage {
   private usage (spaceHex: string): Promise<Usage> {
     let p = this.spaces.get(spaceHex)
     if (p === undefined) {
-      p = scan(path.join(this.dir, spaceHex))
+      p = this.scan(spaceHex)
       this.spaces.set(spaceHex, p)
       // A failed scan (a disk error) is not remembered: the next request reads again.
       p.catch(() => this.spaces.delete(spaceHex))
     }
     return p
   }
-}
-
-/** Blobs already in a space's directory (temporary files of interrupted uploads do not count). */
-async function scan (dir: string): Promise<Usage> {
-  let names: string[]
-  try {
-    names = await fs.promises.readdir(dir)
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { bytes: 0, count: 0 }
-    throw e
-  }
-  const u: Usage = { bytes: 0, count: 0 }
-  for (const n of names) {
-    if (n.startsWith('.')) continue
-    const st = await fs.promises.stat(path.join(dir, n)).catch(() => undefined)
-    if (st?.isFile() !== true) continue
-    u.bytes += st.size
-    u.count++
-  }
-  return u
 }

@@ -1,22 +1,23 @@
-import fs from 'node:fs'
 import type http from 'node:http'
-import path from 'node:path'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { AUTH_HEADER, BLOB_ID_BYTES, verifyBlobRequest, verifyBlobWrite } from '../shared/blob-auth.js'
 import { fromHex } from '../shared/bytes.js'
 import type { Sodium } from '../shared/sodium.js'
 import { BlobUsage, DEFAULT_BLOB_QUOTA, type BlobQuota, type Reservation } from './blob-quota.js'
+import { createFsBlobStore } from './blob-store/fs.js'
+import type { BlobStore, BlobUpload } from './blob-store/port.js'
 import type { LogStore } from './storage/port.js'
 
 /**
  * Encrypted file blobs (issue 3): `PUT|GET /blobs/<spaceId hex>/<blobId hex>`.
  *
  * The relay stores opaque bytes (client-side chunked XChaCha20-Poly1305 secretstream, see
- * client/core/files.ts); it never learns a name, type or key. Bodies are streamed to a temporary
- * file, fsynced and renamed into place, so a 100 MB upload costs a 64 KiB buffer, never the whole
- * file, and a crash never leaves a half blob under a real name. Blobs are immutable: a second PUT
- * of an id is refused, so a replayed request cannot change one.
+ * client/core/files.ts); it never learns a name, type or key. Bodies are streamed into a blob
+ * store (blob-store/: files on disk by default, rows in PostgreSQL for several relays), so a 100 MB
+ * upload costs a small buffer, never the whole file, and a crash never leaves a half blob under a
+ * real name. Blobs are immutable: a second PUT of an id is refused, so a replayed request cannot
+ * change one.
  *
  * A read must prove membership with a signature by the space's access key, a write the write
  * capability: a device certificate by the space's write key and that device's signature
@@ -24,8 +25,10 @@ import type { LogStore } from './storage/port.js'
  * may hold at most so many blobs and bytes of them (blob-quota.ts).
  */
 export interface BlobOptions {
-  /** Blobs live under `<dir>/<spaceId hex>/`. */
-  readonly dir: string
+  /** Blobs live under `<dir>/<spaceId hex>/` (a filesystem blob store), unless `blobStore` is given. */
+  readonly dir?: string
+  /** Where blobs live (several relays: the database they share). */
+  readonly blobStore?: BlobStore
   readonly store: Pick<LogStore, 'getSpace'>
   readonly sodium: Sodium
   /** Largest blob accepted, in bytes (ciphertext). */
@@ -39,9 +42,21 @@ export interface BlobOptions {
 
 /** The usage counters of each handler configuration (one per relay). */
 const usages = new WeakMap<BlobOptions, BlobUsage>()
+const stores = new WeakMap<BlobOptions, BlobStore>()
+function storeOf (opts: BlobOptions): BlobStore {
+  let s = stores.get(opts)
+  if (s === undefined) {
+    if (opts.blobStore === undefined && opts.dir === undefined) throw new Error('blob options need dir or blobStore')
+    stores.set(opts, s = opts.blobStore ?? createFsBlobStore(opts.dir!))
+  }
+  return s
+}
 function usageOf (opts: BlobOptions): BlobUsage {
   let u = usages.get(opts)
-  if (u === undefined) usages.set(opts, u = new BlobUsage(opts.dir, opts.quota ?? DEFAULT_BLOB_QUOTA))
+  if (u === undefined) {
+    const store = storeOf(opts)
+    usages.set(opts, u = new BlobUsage(space => store.usage(space), opts.quota ?? DEFAULT_BLOB_QUOTA))
+  }
   return u
 }
 
@@ -77,25 +92,20 @@ export async function handleBlob (opts: BlobOptions, req: http.IncomingMessage, 
     : verifyBlobRequest(opts.sodium, space.accessPk, auth, 'GET', spaceId, blobId, now, skew))
   // One answer for "no such space", "bad signature" and "read-only": a non-member learns nothing.
   if (!allowed) return reply(res, 403, 'blob/forbidden')
-  const dir = path.join(opts.dir, m[1]!)
-  const file = path.join(dir, m[2]!)
-  if (method === 'PUT') return put(opts, req, res, dir, file, m[1]!)
-  let st: fs.Stats
-  try {
-    st = await fs.promises.stat(file)
-  } catch {
-    return reply(res, 404, 'blob/not-found')
-  }
-  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(st.size), 'cache-control': 'no-store' })
+  const blobs = storeOf(opts)
+  if (method === 'PUT') return put(opts, blobs, req, res, m[1]!, m[2]!)
+  const size = await blobs.size(m[1]!, m[2]!)
+  if (size === undefined) return reply(res, 404, 'blob/not-found')
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(size), 'cache-control': 'no-store' })
   if (method === 'HEAD') return void res.end()
-  await pipeline(fs.createReadStream(file, { highWaterMark: 256 * 1024 }), res)
+  await pipeline(blobs.read(m[1]!, m[2]!), res)
 }
 
-async function put (opts: BlobOptions, req: http.IncomingMessage, res: http.ServerResponse, dir: string, file: string, spaceHex: string): Promise<void> {
+async function put (opts: BlobOptions, blobs: BlobStore, req: http.IncomingMessage, res: http.ServerResponse, spaceHex: string, blobHex: string): Promise<void> {
   const max = opts.maxBytes ?? DEFAULT_MAX
   const declared = Number(req.headers['content-length'] ?? NaN)
   if (Number.isFinite(declared) && declared > max) return reply(res, 413, 'blob/too-large')
-  if (fs.existsSync(file)) return reply(res, 409, 'blob/exists')
+  if (await blobs.size(spaceHex, blobHex) !== undefined) return reply(res, 409, 'blob/exists')
   // The slot, and the declared bytes, are taken before the body is read: an upload the space has
   // no room for is refused at once, and uploads running together cannot overshoot the quota.
   const quota = await usageOf(opts).begin(spaceHex)
@@ -109,7 +119,6 @@ async function put (opts: BlobOptions, req: http.IncomingMessage, res: http.Serv
     req.resume()
     return reply(res, 507, 'blob/quota')
   }
-  const tmp = path.join(dir, `.tmp-${path.basename(file)}-${process.pid}-${Math.random().toString(36).slice(2)}`)
   let size = 0
   const limit = new Transform({
     transform (chunk: Buffer, _enc, cb) {
@@ -124,30 +133,24 @@ async function put (opts: BlobOptions, req: http.IncomingMessage, res: http.Serv
     }
   })
   try {
-    await fs.promises.mkdir(dir, { recursive: true })
-    return await store(req, res, limit, dir, file, tmp, quota)
+    return await store(req, res, limit, await blobs.begin(spaceHex, blobHex), quota)
   } finally {
     // A no-op once the blob was linked into place (committed).
     quota.release()
   }
 }
 
-async function store (req: http.IncomingMessage, res: http.ServerResponse, limit: Transform, dir: string, file: string, tmp: string, quota: Reservation): Promise<void> {
-  const out = fs.createWriteStream(tmp, { flags: 'wx', mode: 0o600 })
+async function store (req: http.IncomingMessage, res: http.ServerResponse, limit: Transform, upload: BlobUpload, quota: Reservation): Promise<void> {
   let status = 201
   let code = 'ok'
+  let committed = false
   try {
-    await pipeline(req, limit, out)
-    const fd = await fs.promises.open(tmp, 'r+')
-    try { await fd.sync() } finally { await fd.close() }
-    // Two racing PUTs of one id: link() fails if the name exists, so the first one wins.
-    try {
-      await fs.promises.link(tmp, file)
+    await pipeline(req, limit, upload.sink)
+    committed = true
+    if (await upload.commit() === 'stored') {
       quota.commit()
-      const d = await fs.promises.open(dir, 'r')
-      try { await d.sync() } finally { await d.close() }
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+    } else {
+      // Two racing PUTs of one id: the first one wins.
       status = 409
       code = 'blob/exists'
     }
@@ -156,12 +159,11 @@ async function store (req: http.IncomingMessage, res: http.ServerResponse, limit
     status = known?.status ?? 400
     code = known === undefined ? 'blob/incomplete' : (e as Error).message
     req.resume()
+    // The partial bytes go before the answer, so no one ever sees a stray partial blob.
+    if (!committed) await upload.abort()
+    else status = 500
   }
-  // Nothing was linked into place (refused, failed or a second PUT of the id): its share goes back.
+  // Nothing was stored (refused, failed or a second PUT of the id): its share goes back.
   quota.release()
-  // The temporary name goes before the answer, so no one ever sees a stray partial file. A stream
-  // cut at once may still be opening its file: removed only after it closed, or it came back.
-  if (!out.closed) await new Promise<void>(resolve => { out.once('close', () => resolve()) })
-  await fs.promises.rm(tmp, { force: true })
   if (!res.headersSent) reply(res, status, code)
 }

@@ -1,5 +1,6 @@
 import type { Sodium } from '../shared/sodium.js'
 import type { CreateLimits } from './limits.js'
+import type { FanoutBus } from './fanout/port.js'
 import type { LogStore } from './storage/port.js'
 
 /** The shapes the relay core (core.ts) works with: its peers, its options, and what it keeps per peer and space. */
@@ -51,6 +52,16 @@ export interface RelayCoreOptions {
   readonly createLimits?: CreateLimits
   /** The clock of the creation limits (tests). */
   readonly now?: () => number
+  /**
+   * Other relays on the same database (issue 12): appends, presence, snapshots and receipts are
+   * announced on it, and what others announce reaches this relay's readers.
+   */
+  readonly bus?: FanoutBus
+  /**
+   * With a bus: how often live spaces' heads are checked in case a doorbell was lost (the longest
+   * a lost notification delays delivery).
+   */
+  readonly pollMs?: number
 }
 
 export interface Membership {
@@ -83,4 +94,6 @@ export interface RelayCore {
   closed (peer: Peer): void
   /** Peers connected now, for tests and metrics. */
   readonly peerCount: number
+  /** Stops the fallback poll (the bus and the store are closed by their owner). */
+  stop (): void
 }

@@ -6,7 +6,9 @@ import { checkCreate } from '../shared/create-proof.js'
 import { authMessage, hash, isNoCert, verifyAttestation, verifyDetached, verifyDeviceSignature, verifyEnvelope } from '../shared/sign.js'
 import { addressKey, DEFAULT_CREATE_LIMITS, KeyedBuckets } from './limits.js'
 import type { StoredEntry, StoredSnapshot } from './storage/port.js'
+import type { BusMessage } from './fanout/port.js'
 import type { Membership, PeerState, RelayCore, RelayCoreOptions } from './core-types.js'
+import { createPuller } from './core-fanout.js'
 
 /**
  * The relay's logic, sans IO (STYLE.md): given a peer and the bytes of a frame, it answers,
@@ -147,19 +149,63 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
     pruneTimers.set(key, t)
   }
 
-  function broadcast (from: PeerState | undefined, spaceId: Uint8Array, cursor: number, envelope: Uint8Array): void {
+  const bus = opts.bus
+  const puller = createPuller({ store, subscribers, member, pageSize, fit, log })
+
+  /**
+   * Sends a just-stored entry to the space's readers. Directly only to a reader that was sent
+   * everything up to `prev` (the head before this entry); one that was not is missing another
+   * relay's entry (or one still in flight here) that sorts before it, and reads the log instead, so
+   * no reader ever jumps over an entry (issue 12).
+   */
+  function broadcast (from: PeerState | undefined, spaceId: Uint8Array, cursor: number, envelope: Uint8Array, prev: number | undefined): void {
     const subs = subscribers.get(toHex(spaceId))
     if (subs === undefined) return
     const bytes = frame.writeFrame({ type: 'entries', reqId: 0, spaceId, entries: [{ cursor, envelope }], head: cursor, more: false })
+    let gap = false
     for (const ps of subs) {
       const m = member(ps, spaceId)
       if (m === undefined || ps.closed) continue
       if (m.catchingUp) { m.dirty = true; continue }
       if (cursor <= m.sent) continue
+      if (prev === undefined || m.sent < prev) { gap = true; continue }
       m.sent = cursor
       if (ps !== from) ps.peer.send(bytes)
     }
+    if (gap) puller.pull(spaceId)
   }
+
+  /** What another relay announced, passed to this relay's readers of the space. */
+  function fromBus (m: BusMessage): void {
+    const key = toHex(m.spaceId)
+    const subs = subscribers.get(key)
+    if (subs === undefined) return
+    const toAll = (bytes: Uint8Array): void => { for (const ps of subs) if (!ps.closed && member(ps, m.spaceId) !== undefined) ps.peer.send(bytes) }
+    switch (m.type) {
+      case 'entries': return puller.pull(m.spaceId)
+      case 'presence': return toAll(frame.writeFrame({ type: 'presenceOut', spaceId: m.spaceId, envelope: m.envelope }))
+      case 'peerLeft': return toAll(frame.writeFrame({ type: 'peerLeft', spaceId: m.spaceId, author: m.author }))
+      case 'snapshot':
+        store.getSnapshots(m.spaceId, 1).then(([s]) => {
+          if (s !== undefined) toAll(frame.writeFrame({ type: 'snapshots', reqId: 0, spaceId: m.spaceId, snapshots: [{ ...entryOf(s), envelope: s.envelope.subarray(0, HEADER_BYTES), attested: false }] }))
+        }, e => log(`fan-out snapshot read failed: ${String(e)}`))
+        return
+      case 'receipts':
+        store.getReceipts(m.spaceId, frame.MAX_RECEIPTS_PER_FRAME).then(envelopes => {
+          if (envelopes.length > 0) toAll(frame.writeFrame({ type: 'receipts', reqId: 0, spaceId: m.spaceId, envelopes }))
+        }, e => log(`fan-out receipts read failed: ${String(e)}`))
+    }
+  }
+  bus?.subscribe({ message: fromBus, resync: () => puller.pullAll() })
+  let polling = false
+  const poll = bus === undefined
+    ? undefined
+    : setInterval(() => {
+      if (polling) return
+      polling = true
+      puller.poll().catch(e => log(`fan-out poll failed: ${e instanceof Error ? e.message : String(e)}`)).finally(() => { polling = false })
+    }, opts.pollMs ?? 1000)
+  if (typeof poll === 'object' && 'unref' in poll) poll.unref()
 
   /**
    * Tells the space's other members that a snapshot was stored, so they can check it and attest it
@@ -228,14 +274,16 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
         return fail(ps, f.reqId, f.spaceId, 'relay/auth-failed', 'access signature does not verify', true)
       }
       let m = ps.spaces.get(key)
+      // Catching up from here: no live entry may overtake the catch-up while `ok` awaits the head.
       if (m === undefined) {
-        m = { sent: f.after, catchingUp: false, dirty: false, presenceAuthors: new Map(), spaceId: f.spaceId }
+        m = { sent: f.after, catchingUp: true, dirty: false, presenceAuthors: new Map(), spaceId: f.spaceId }
         ps.spaces.set(key, m)
         let subs = subscribers.get(key)
         if (subs === undefined) subscribers.set(key, subs = new Set())
         subs.add(ps)
       } else {
         m.sent = f.after
+        m.catchingUp = true
       }
       send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: await store.head(f.spaceId) })
       // Not awaited: a long catch-up waits on backpressure and must not hold up this peer's appends.
@@ -250,8 +298,15 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
         author: h.author, stream: h.stream, seq: h.seq, prevHash: h.prevHash, hash: hash(sodium, f.envelope), envelope: f.envelope, kind: 'update'
       }, maxLogBytes)
       if (!r.ok) return fail(ps, f.reqId, f.spaceId, r.code === 'store/quota' ? 'relay/quota' : r.code, r.message, false)
+      // Entries before this one not yet sent to this writer (another relay's; for a resend, itself) go first.
+      const m = member(ps, f.spaceId)
+      const upTo = r.duplicate ? r.cursor : r.prev
+      if (upTo !== undefined && m !== undefined && m.sent < upTo) await puller.sendUpTo(ps, m, f.spaceId, upTo)
       send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: r.cursor })
-      if (!r.duplicate) broadcast(ps, f.spaceId, r.cursor, f.envelope)
+      if (!r.duplicate) {
+        broadcast(ps, f.spaceId, r.cursor, f.envelope, r.prev)
+        bus?.publish({ type: 'entries', spaceId: f.spaceId, cursor: r.cursor })
+      }
     },
     async putSnapshot (ps, f) {
       if (member(ps, f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/not-joined', 'authenticate to the space first', true)
@@ -265,6 +320,7 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       }
       send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: r.id })
       announceSnapshot(ps, f.spaceId, { id: r.id, covers: f.covers, envelope: f.envelope.subarray(0, HEADER_BYTES), attested: false })
+      bus?.publish({ type: 'snapshot', spaceId: f.spaceId })
       schedulePrune(f.spaceId)
     },
     async putSnapshotPart (ps, f) {
@@ -343,6 +399,7 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       for (const other of subscribers.get(toHex(f.spaceId)) ?? []) {
         if (other !== ps && !other.closed && member(other, f.spaceId) !== undefined) other.peer.send(bytes)
       }
+      bus?.publish({ type: 'receipts', spaceId: f.spaceId })
     },
     async leave (ps, f) {
       unsubscribe(ps, toHex(f.spaceId))
@@ -355,6 +412,7 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       m.presenceAuthors.set(toHex(checked.header.author), checked.header.author)
       const bytes = frame.writeFrame({ type: 'presenceOut', spaceId: f.spaceId, envelope: f.envelope })
       for (const other of subscribers.get(toHex(f.spaceId)) ?? []) if (other !== ps && !other.closed) other.peer.send(bytes)
+      bus?.publish({ type: 'presence', spaceId: f.spaceId, envelope: f.envelope })
     }
   }
 
@@ -393,7 +451,10 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
     try {
       await handler(ps, f)
     } catch (e) {
-      internalError(ps, f.type, e)
+      // Not the client's fault: the store failed (a database outage). It gets a retryable error
+      // for this request (never an ack) and the socket closes, so it reconnects, here or elsewhere.
+      log(`peer ${ps.peer.id}: ${f.type} failed: ${e instanceof Error ? e.message : String(e)}`)
+      fail(ps, 'reqId' in f ? f.reqId : 0, 'spaceId' in f ? f.spaceId : new Uint8Array(0), 'relay/unavailable', 'the relay could not reach its storage; try again', true)
     }
   }
 
@@ -409,11 +470,10 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
     const subs = subscribers.get(key)
     subs?.delete(ps)
     if (subs?.size === 0) subscribers.delete(key)
-    if (m.presenceAuthors.size > 0 && subs !== undefined) {
-      for (const author of m.presenceAuthors.values()) {
-        const bytes = frame.writeFrame({ type: 'peerLeft', spaceId: m.spaceId, author })
-        for (const other of subs) if (!other.closed) other.peer.send(bytes)
-      }
+    for (const author of m.presenceAuthors.values()) {
+      const bytes = frame.writeFrame({ type: 'peerLeft', spaceId: m.spaceId, author })
+      for (const other of subs ?? []) if (!other.closed) other.peer.send(bytes)
+      bus?.publish({ type: 'peerLeft', spaceId: m.spaceId, author })
     }
   }
 
@@ -434,6 +494,7 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       peers.delete(peer.id)
       for (const key of [...ps.spaces.keys()]) unsubscribe(ps, key)
     },
-    get peerCount () { return peers.size }
+    get peerCount () { return peers.size },
+    stop () { if (poll !== undefined) clearInterval(poll) }
   }
 }

@@ -5,8 +5,19 @@ import { getSodium } from '../shared/sodium.js'
 import { createHttpHandler } from './http.js'
 import { startRelay } from './server.js'
 import { createSqliteStore } from './storage/sqlite.js'
+import { createPostgresStore, openPool } from './storage/postgres.js'
+import { createPgBlobStore } from './blob-store/postgres.js'
+import type { BlobStore } from './blob-store/port.js'
+import { createPgBus } from './fanout/pg-bus.js'
+import type { FanoutBus } from './fanout/port.js'
+import type { LogStore } from './storage/port.js'
 
 /**
+ * `--pg postgres://…` (or `--storage postgres://…`) instead of the SQLite file: the log in
+ * PostgreSQL, shared by every relay started with the same URL, which then tell each other of new
+ * entries with LISTEN/NOTIFY (issue 12, README "Running several relays"). The schema is created or
+ * migrated at start.
+ *
  * `npm run relay -- --port <p> --host <h> --data <dir> [--app <dist>] [--keep-snapshots K] [--prune-grace-ms MS]
  * [quota and limit flags, see FLAGS]`: the relay with its embedded SQLite log; with `--app` it also
  * serves the built web app, and always the encrypted blob endpoints (files under `<data>/blobs`).
@@ -36,6 +47,10 @@ async function main (): Promise<void> {
       port: { type: 'string', default: process.env.PORT ?? '8787' },
       host: { type: 'string', default: '127.0.0.1' },
       data: { type: 'string', default: './data' },
+      pg: { type: 'string' },
+      storage: { type: 'string' },
+      'pg-schema': { type: 'string', default: 'public' },
+      'poll-ms': { type: 'string', default: '1000' },
       app: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       'keep-snapshots': { type: 'string', default: '3' },
@@ -64,18 +79,39 @@ async function main (): Promise<void> {
     process.exit(64)
   }
   fs.mkdirSync(values.data, { recursive: true })
-  const store = createSqliteStore(path.join(values.data, 'relay.sqlite'))
   const log = values.quiet ? (): void => {} : (line: string): void => { process.stderr.write(`${new Date().toISOString()} ${line}\n`) }
+  const pgUrl = values.pg ?? (values.storage !== undefined && /^postgres(ql)?:\/\//.test(values.storage) ? values.storage : undefined)
+  if (values.storage !== undefined && pgUrl === undefined) {
+    process.stderr.write('--storage takes a postgres:// URL (SQLite is the default: use --data <dir>)\n')
+    process.exit(64)
+  }
+  const pollMs = Number(values['poll-ms'])
+  if (!Number.isInteger(pollMs) || pollMs < 10) {
+    process.stderr.write('--poll-ms must be an integer >= 10\n')
+    process.exit(64)
+  }
+  let store: LogStore
+  let bus: FanoutBus | undefined
+  let blobStore: BlobStore | undefined
+  if (pgUrl !== undefined) {
+    store = await createPostgresStore({ connectionString: pgUrl, schema: values['pg-schema'], log })
+    // Files too: k relays need nothing but the database.
+    blobStore = createPgBlobStore(await openPool({ connectionString: pgUrl, schema: values['pg-schema'], max: 4, log }))
+    bus = await createPgBus({ connectionString: pgUrl, channel: `cove_${values['pg-schema']}`, log })
+  } else {
+    store = createSqliteStore(path.join(values.data, 'relay.sqlite'))
+  }
   const onRequest = createHttpHandler({
     ...(values.app === undefined ? {} : { appDir: values.app }),
     blobs: {
-      dir: path.join(values.data, 'blobs'), store, sodium: await getSodium(), maxBytes: n['max-blob-size'],
+      dir: path.join(values.data, 'blobs'), ...(blobStore === undefined ? {} : { blobStore }), store, sodium: await getSodium(), maxBytes: n['max-blob-size'],
       quota: { maxBytes: n['max-blob-bytes'], maxCount: n['max-blobs'] }
     },
     log
   })
   const relay = await startRelay({
     store,
+    ...(bus === undefined ? {} : { bus, pollMs }),
     onRequest,
     host: values.host,
     port,

@@ -44,7 +44,8 @@ const USAGE = `usage: cove <command> [args] [--relay URL] [--timeout MS]
   snapshot <link>                     seal a snapshot of the space now
   watch <link>                        print the space each time it changes
 
-  --relay URL   reach the space through this relay address instead of the link's
+  --relay URL   reach the space through this relay address instead of the link's; repeat it to
+                list more relays serving the same spaces, tried in turn when one is gone
   --timeout MS  how long to wait for the relay (default 5000)
   COVE_HOME     where local state is kept (default ~/.cove)
   COVE_NAME     the name stored with entries you add and things you delete (default: none)`
@@ -57,13 +58,15 @@ function home (): string {
   return process.env.COVE_HOME ?? path.join(os.homedir(), '.cove')
 }
 
-async function makeClient (): Promise<Client> {
+/** `relays`: every `--relay` given; the first is used, the others are fallbacks when a relay is gone (issue 12). */
+async function makeClient (relays: readonly string[] = []): Promise<Client> {
   const dir = path.join(home(), 'spaces')
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
   return createClient({
     transport: createWsTransport(WebSocket as unknown as WebSocketCtor),
     storeFor: id => createFileSpaceStore(path.join(dir, `${id}.journal`)),
-    link: { backoffBaseMs: 100, backoffMaxMs: 1000 }
+    link: { backoffBaseMs: 100, backoffMaxMs: 1000 },
+    relays
   })
 }
 
@@ -135,7 +138,7 @@ async function main (argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: true,
     options: {
-      relay: { type: 'string' },
+      relay: { type: 'string', multiple: true },
       title: { type: 'string' },
       timeout: { type: 'string', default: '5000' },
       at: { type: 'string' },
@@ -149,20 +152,22 @@ async function main (argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n')
     return cmd === undefined && values.help !== true ? 64 : 0
   }
+  const relays = values.relay ?? []
+  const relay = relays[0]
   const timeout = Number(values.timeout)
   if (!Number.isFinite(timeout) || timeout <= 0) throw new Exit(64, `cove: invalid --timeout ${values.timeout}`)
 
   if (cmd === 'create') {
-    if (values.relay === undefined) throw new Exit(64, 'cove: create needs --relay URL (e.g. ws://127.0.0.1:8787)')
-    const client = await makeClient()
+    if (relay === undefined) throw new Exit(64, 'cove: create needs --relay URL (e.g. ws://127.0.0.1:8787)')
+    const client = await makeClient(relays)
     try {
-      const { space } = await client.createSpace(values.relay, values.title)
+      const { space } = await client.createSpace(relay, values.title)
       const online = await waitOnline(space, timeout)
       // Printed after the title is stored (or could not be), so the links' checkpoint names it.
       try {
         await commit(space, timeout, online)
       } finally {
-        printLinks(client.links(space, values.relay))
+        printLinks(client.links(space, relay))
       }
       return 0
     } finally {
@@ -200,9 +205,9 @@ async function main (argv: string[]): Promise<number> {
   const inv = await invite(args[0])
   if (isEdit && inv.mode === 'view') throw new Exit(77, 'cove: this is a view-only link; it can read the space but not change it')
   const noteText = cmd === 'add-note' ? (need(args, 2), args[1] === '-' ? await readStdin() : args[1]!) : ''
-  const client = await makeClient()
+  const client = await makeClient(relays)
   try {
-    const space = await client.openSpace(inv, values.relay)
+    const space = await client.openSpace(inv, relay)
     const online = await waitOnline(space, timeout)
     if (online) await space.whenCaughtUp(timeout).catch(() => {})
     if (cmd === 'snapshot') {
@@ -234,7 +239,7 @@ async function main (argv: string[]): Promise<number> {
     if (online && (cmd === 'cat' || cmd === 'watch' || cmd === 'link')) await fresh(space, timeout)
     if (cmd === 'link') {
       if (!online) process.stderr.write('cove: the relay could not be reached; the links vouch for this device\'s local copy\n')
-      printLinks(client.links(space, values.relay ?? inv.relayUrl))
+      printLinks(client.links(space, relay ?? inv.relayUrl))
       return 0
     }
     if (cmd === 'cat') {

@@ -17,6 +17,11 @@ export interface ClientOptions {
   readonly transport: Transport
   readonly storeFor: (spaceIdHex: string) => SpaceStore
   readonly link?: LinkOptions
+  /**
+   * Every relay address that serves the same spaces (several relays on one database, issue 12):
+   * a link to any of them falls back to the others, in this order, when its relay is gone.
+   */
+  readonly relays?: readonly string[]
   readonly space?: Pick<SpaceOptions, 'gapTimeoutMs' | 'maxInflight' | 'ackTimeoutMs' | 'batchMs' | 'snapshotEvery' | 'snapshotBytes' | 'snapshotIdleMs' | 'snapshotStateFactor' | 'receiptMs' | 'withholdMs' | 'receipts'>
 }
 
@@ -41,7 +46,8 @@ export async function createClient (opts: ClientOptions): Promise<Client> {
   const linkFor = (url: string): RelayLink => {
     const ws = relayWsUrl(url)
     let l = links.get(ws)
-    if (l === undefined) links.set(ws, l = new RelayLink(ws, opts.transport, opts.link))
+    const fallbacks = (opts.relays ?? []).map(relayWsUrl).filter(u => u !== ws)
+    if (l === undefined) links.set(ws, l = new RelayLink(ws, opts.transport, { ...opts.link, ...(fallbacks.length === 0 ? {} : { fallbacks }) }))
     return l
   }
   const track = (s: Space): Space => {

@@ -19,6 +19,12 @@ export interface LinkMember {
 }
 
 export interface LinkOptions {
+  /**
+   * More addresses of relays serving the same spaces (issue 12: several relays on one database).
+   * When the connection fails or drops, the next address is tried, in turn; the session resumes
+   * from its own stream heads and cursor as after any reconnect.
+   */
+  readonly fallbacks?: readonly string[]
   readonly backoffBaseMs?: number
   readonly backoffMaxMs?: number
   readonly random?: () => number
@@ -31,8 +37,15 @@ export class RelayLink {
   private timer: ReturnType<typeof setTimeout> | undefined
   private readonly members = new Map<string, LinkMember>()
   private stopped = false
+  private readonly urls: readonly string[]
+  private at = 0
 
-  constructor (readonly url: string, private readonly transport: Transport, private readonly opts: LinkOptions = {}) {}
+  constructor (readonly url: string, private readonly transport: Transport, private readonly opts: LinkOptions = {}) {
+    this.urls = [url, ...(opts.fallbacks ?? []).filter(u => u !== url)]
+  }
+
+  /** The address connected to (or tried next). */
+  get current (): string { return this.urls[this.at] ?? this.url }
 
   get connected (): boolean { return this.open }
 
@@ -70,7 +83,7 @@ export class RelayLink {
   private connect (): void {
     this.timer = undefined
     if (this.stopped) return
-    this.conn = this.transport.connect(this.url, {
+    this.conn = this.transport.connect(this.current, {
       onOpen: () => {
         this.open = true
         this.attempt = 0
@@ -94,6 +107,8 @@ export class RelayLink {
         this.conn = undefined
         for (const m of [...this.members.values()]) m.onClose(reason)
         if (this.stopped || this.members.size === 0) return
+        // A relay that is gone (or dropped us) is not tried again first: the next one is.
+        this.at = (this.at + 1) % this.urls.length
         const base = this.opts.backoffBaseMs ?? 200
         const cap = this.opts.backoffMaxMs ?? 10_000
         const delay = Math.floor((this.opts.random ?? Math.random)() * Math.min(cap, base * 2 ** this.attempt))

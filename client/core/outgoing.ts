@@ -189,7 +189,9 @@ export class Outgoing {
     if (this.refusedTimer !== undefined) return true
     if (code === 'relay/quota') {
       this.h.alert('sync/quota', `the relay's storage quota for this space is full (${code}: ${message}); the change stays on this device and is sent again later`)
-    } else {
+    } else if (code !== 'relay/unavailable') {
+      // (`relay/unavailable`: the relay lost its database for a moment; the status shows the
+      // retries, and the write is sent again like any unacknowledged one.)
       this.h.alert('sync/write-refused', `the relay refused a write: ${code} ${message}; the change stays on this device and is sent again`)
     }
     const d = this.refusedDelay

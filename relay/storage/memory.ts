@@ -69,13 +69,14 @@ export function createMemoryStore (): LogStore {
       const v = withQuota(judge(s.heads.get(sk), e, existing?.hash), s.bytes, e, maxLogBytes)
       if (v.kind === 'reject') return { ok: false, code: v.code, message: v.message }
       if (v.kind === 'existing') return { ok: true, cursor: existing!.cursor, duplicate: true }
+      const prev = s.top
       const row: Row = { cursor: nextCursor++, envelope: copy(e.envelope), hash: copy(e.hash), streamKey: sk, seq: e.seq }
       s.log.push(row)
       s.bytes += row.envelope.length
       s.top = row.cursor
       s.bySeq.set(`${sk}:${e.seq}`, row)
       s.heads.set(sk, { seq: e.seq, hash: row.hash })
-      return { ok: true, cursor: row.cursor, duplicate: false }
+      return { ok: true, cursor: row.cursor, duplicate: false, prev }
     },
     async logBytes (id) {
       return get(id)?.bytes ?? 0

@@ -29,7 +29,12 @@ export interface AppendEntry {
 }
 
 export type AppendResult =
-  | { readonly ok: true; readonly cursor: number; readonly duplicate: boolean }
+  /**
+   * `prev` (new entries only): the space's head just before this entry. A relay that already sent
+   * a reader everything up to `prev` can forward this entry directly; otherwise another relay's
+   * entry lies between, and it reads the log instead (issue 12: nothing skipped across relays).
+   */
+  | { readonly ok: true; readonly cursor: number; readonly duplicate: boolean; readonly prev?: number }
   | { readonly ok: false; readonly code: AppendErrorCode; readonly message: string }
 
 export type AppendErrorCode = 'store/no-space' | 'store/equivocation' | 'store/seq-gap' | 'store/chain-mismatch' | 'store/pruned' | 'store/quota'

@@ -136,11 +136,12 @@ export function createSqliteStore (file: string): LogStore {
     const v = withQuota(judge(head, e, existing === undefined ? undefined : u8(existing.hash)), used, e, maxLogBytes)
     if (v.kind === 'reject') return { ok: false, code: v.code, message: v.message }
     if (v.kind === 'existing') return { ok: true, cursor: existing!.cursor, duplicate: true }
+    const prev = q.top.get(space)?.top ?? 0
     const cursor = Number(q.insert.run(space, e.author, e.stream, e.seq, e.hash, e.envelope).lastInsertRowid)
     q.setHead.run(space, e.author, e.stream, e.seq, e.hash)
     q.setTop.run(space, cursor)
     q.addLogBytes.run(space, e.envelope.length)
-    return { ok: true, cursor, duplicate: false }
+    return { ok: true, cursor, duplicate: false, prev }
   }
 
   interface Pending { space: Uint8Array; e: AppendEntry; max: number | undefined; resolve: (r: AppendResult) => void; reject: (e: unknown) => void }

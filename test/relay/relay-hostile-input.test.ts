@@ -465,7 +465,7 @@ describe('view-only links cannot write', () => {
       expect(await store.createSpace(keys.spaceId, { accessPk: keys.access.publicKey, writePk: keys.writePk })).toBe(true)
       // Exactly what relay/core.ts passes to the store after its checks, without the checks.
       const r = await store.append(keys.spaceId, { author: h.author, stream: h.stream, seq: h.seq, prevHash: h.prevHash, hash: hash(sodium, env), envelope: env, kind: 'update' })
-      expect(r).toEqual({ ok: true, cursor: 1, duplicate: false })
+      expect(r).toEqual({ ok: true, cursor: 1, duplicate: false, prev: 0 })
       expect((await store.readAfter(keys.spaceId, 0, 10)).map(x => Buffer.from(x.envelope).equals(Buffer.from(env)))).toEqual([true])
     } finally {
       await store.close()

@@ -216,6 +216,19 @@ export function runLogStoreContract (name: string, setup: () => Promise<Contract
         expect(bytesOf(read)).toEqual(c.entries.map(e => hex(e.envelope)))
       })
 
+      it('a new entry names the head before it (prev), per space; duplicates name none', async () => {
+        const [s1, s2] = [await newSpace(store), await newSpace(store)]
+        const [a, b] = [new Chain(), new Chain()]
+        const r0 = await store.append(s1, a.next())
+        expect(r0.ok && r0.prev).toBe(0)
+        const r1 = await store.append(s2, b.next())
+        expect(r1.ok && r1.prev).toBe(0)
+        const r2 = await store.append(s1, a.next())
+        expect(r2.ok && r2.prev).toBe(r0.ok && r0.cursor)
+        const dup = await store.append(s1, a.resend(1))
+        expect(dup.ok && dup.prev).toBeUndefined()
+      })
+
       it('cursors strictly increase across spaces, authors and streams', async () => {
         const spaces = [await newSpace(store), await newSpace(store)]
         const author = rand(32)
