@@ -11,8 +11,10 @@ import * as model from '../core/model.js'
 import * as trash from '../core/trash.js'
 import type { Alert, Space } from '../core/space.js'
 import { createWsTransport, type WebSocketCtor } from '../core/ws-transport.js'
-import { parseLink, type Invite } from '../../shared/keys.js'
+import { toHex } from '../../shared/bytes.js'
+import type { Invite } from '../../shared/keys.js'
 import { getSodium } from '../../shared/sodium.js'
+import * as known from './known-spaces.js'
 
 /**
  * `npm run cove -- <command>`: the headless face of the client. State (device keys, local
@@ -27,22 +29,28 @@ import { getSodium } from '../../shared/sodium.js'
  */
 const USAGE = `usage: cove <command> [args] [--relay URL] [--timeout MS]
 
-  create --relay URL [--title TEXT]   create a space, print its edit and view links
-  link <link>                         print fresh links to share (they carry a checkpoint of this device's state)
-  title <link> <text>                 set the space title
-  add-note <link> <markdown|->        add a note, written in Markdown (- reads it from stdin)
-  add-link <link> <url> [title]       add a link
-  add-todo <link> <text>              add an entry to the space's checklist
-  done <link> <item-id>               tick a checklist entry
-  rm <link> <id>                      move an item or checklist entry to the Trash
-  restore <link> <id>                 bring an item or entry back from the Trash
-  cat <link> [--at N] [--trash] [--md] print the decrypted space as JSON, each note's Markdown as "text"
+  <space> is the id or alias of a space opened here before, or "-" (its link on the first line of
+  stdin), or env:NAME (its link in the environment variable NAME; env: alone is COVE_LINK). A link
+  typed on the command line works too, but shows in ps and shell history.
+
+  create --relay URL [--title TEXT] [--as ALIAS]  create a space, print its id and its edit and view links
+  open <space> [--as ALIAS]           open a space here once (e.g. cove open - --as trip < link.txt)
+  spaces                              list the spaces opened here: id, alias, edit or view
+  link <space>                        print fresh links to share (they carry a checkpoint of this device's state)
+  title <space> <text>                set the space title
+  add-note <space> <markdown|->       add a note, written in Markdown (- reads it from stdin)
+  add-link <space> <url> [title]      add a link
+  add-todo <space> <text>             add an entry to the space's checklist
+  done <space> <item-id>              tick a checklist entry
+  rm <space> <id>                     move an item or checklist entry to the Trash
+  restore <space> <id>                bring an item or entry back from the Trash
+  cat <space> [--at N] [--trash] [--md] print the decrypted space as JSON, each note's Markdown as "text"
                                       and its structure as "blocks" (--at: as it was at snapshot #N;
                                       --trash: with what is in the Trash, marked "trashed";
                                       --md: only the notes, as Markdown)
-  history <link>                      list the snapshots the relay keeps
-  snapshot <link>                     seal a snapshot of the space now
-  watch <link>                        print the space each time it changes
+  history <space>                     list the snapshots the relay keeps
+  snapshot <space>                    seal a snapshot of the space now
+  watch <space>                       print the space each time it changes
 
   --relay URL   reach the space through this relay address instead of the link's
   --timeout MS  how long to wait for the relay (default 5000)
@@ -67,12 +75,18 @@ async function makeClient (): Promise<Client> {
   })
 }
 
-async function invite (link: string | undefined): Promise<Invite> {
-  if (link === undefined) throw new Exit(64, USAGE)
-  const r = parseLink(await getSodium(), link)
-  if (!r.ok) throw new Exit(65, `cove: this is not a valid Cove link (${r.message})`)
-  return r.value
+/** The space a command names (known-spaces.ts): exit 66 for an unknown alias, 65 for a bad link. */
+async function invite (ref: string | undefined): Promise<{ inv: Invite; link: string; fromArgv: boolean }> {
+  if (ref === undefined) throw new Exit(64, USAGE)
+  const r = await known.resolve(await getSodium(), home(), ref, readStdin)
+  if (!r.ok) {
+    if (r.code === 'space/unknown' || r.code === 'space/no-link') throw new Exit(66, `cove: ${r.message}`)
+    throw new Exit(65, `cove: this is not a valid Cove link (${r.message})`)
+  }
+  return { inv: r.value.invite, link: r.value.link, fromArgv: r.value.fromArgv }
 }
+
+const ARGV_NOTE = 'cove: note: a link on the command line shows in ps and shell history; open the space once (cove open - --as NAME, the link on stdin) and name it by NAME from then on\n'
 
 /** True once joined; false after `ms`, or as soon as the relay refuses to register the space. */
 function waitOnline (space: Space, ms: number): Promise<boolean> {
@@ -124,10 +138,16 @@ async function commit (space: Space, timeout: number, online: boolean): Promise<
   throw new Exit(75, `cove: the relay could not be reached; the change is saved locally (${space.unsynced} unsent) and will be sent by the next command that reaches it`)
 }
 
+let stdinRead: Promise<string> | undefined
+/** Stdin as text, read once (a link and a note cannot both come from it). */
 async function readStdin (): Promise<string> {
-  const chunks: Buffer[] = []
-  for await (const c of process.stdin) chunks.push(c as Buffer)
-  return Buffer.concat(chunks).toString('utf8').replace(/\n$/, '')
+  if (stdinRead !== undefined) throw new Exit(64, 'cove: stdin can give the link or the note, not both')
+  stdinRead = (async () => {
+    const chunks: Buffer[] = []
+    for await (const c of process.stdin) chunks.push(c as Buffer)
+    return Buffer.concat(chunks).toString('utf8').replace(/\n$/, '')
+  })()
+  return await stdinRead
 }
 
 async function main (argv: string[]): Promise<number> {
@@ -141,6 +161,7 @@ async function main (argv: string[]): Promise<number> {
       at: { type: 'string' },
       trash: { type: 'boolean' },
       md: { type: 'boolean' },
+      as: { type: 'string' },
       help: { type: 'boolean', short: 'h' }
     }
   })
@@ -154,9 +175,12 @@ async function main (argv: string[]): Promise<number> {
 
   if (cmd === 'create') {
     if (values.relay === undefined) throw new Exit(64, 'cove: create needs --relay URL (e.g. ws://127.0.0.1:8787)')
+    if (values.as !== undefined && !known.validAlias(values.as)) throw new Exit(64, `cove: "${values.as}" cannot be an alias`)
     const client = await makeClient()
     try {
-      const { space } = await client.createSpace(values.relay, values.title)
+      const { space, editLink } = await client.createSpace(values.relay, values.title)
+      known.remember(home(), { relayUrl: values.relay, mode: 'edit', secrets: space.secrets }, editLink, values.as)
+      process.stdout.write(`space: ${toHex(space.secrets.spaceId)}${values.as === undefined ? '' : ` (here: ${values.as})`}\n`)
       const online = await waitOnline(space, timeout)
       // Printed after the title is stored (or could not be), so the links' checkpoint names it.
       try {
@@ -194,17 +218,29 @@ async function main (argv: string[]): Promise<number> {
       return undefined
     }
   }
+  if (cmd === 'spaces') {
+    for (const s of known.list(home())) process.stdout.write(`${s.id}\t${s.alias ?? '-'}\t${s.link.includes('#edit1.') ? 'edit' : 'view'}\n`)
+    return 0
+  }
   const isEdit = cmd in editCommands || cmd === 'add-note'
-  if (!isEdit && !['cat', 'watch', 'history', 'snapshot', 'link'].includes(cmd)) throw new Exit(64, `cove: unknown command ${cmd}\n${USAGE}`)
+  if (!isEdit && !['cat', 'watch', 'history', 'snapshot', 'link', 'open'].includes(cmd)) throw new Exit(64, `cove: unknown command ${cmd}\n${USAGE}`)
+  if (values.as !== undefined && !known.validAlias(values.as)) throw new Exit(64, `cove: "${values.as}" cannot be an alias`)
 
-  const inv = await invite(args[0])
+  const { inv, link, fromArgv } = await invite(args[0])
+  if (fromArgv) process.stderr.write(ARGV_NOTE)
   if (isEdit && inv.mode === 'view') throw new Exit(77, 'cove: this is a view-only link; it can read the space but not change it')
   const noteText = cmd === 'add-note' ? (need(args, 2), args[1] === '-' ? await readStdin() : args[1]!) : ''
   const client = await makeClient()
   try {
     const space = await client.openSpace(inv, values.relay)
+    known.remember(home(), inv, link, values.as)
     const online = await waitOnline(space, timeout)
     if (online) await space.whenCaughtUp(timeout).catch(() => {})
+    if (cmd === 'open') {
+      if (!online) process.stderr.write('cove: the relay could not be reached; the space is known here and will sync on the next command that reaches it\n')
+      process.stdout.write(`space: ${toHex(inv.secrets.spaceId)}${values.as === undefined ? '' : ` (here: ${values.as})`} ${inv.mode}\n`)
+      return 0
+    }
     if (cmd === 'snapshot') {
       if (inv.mode === 'view') throw new Exit(77, 'cove: this is a view-only link; snapshots are sealed by writers')
       if (!online) throw new Exit(75, 'cove: the relay could not be reached')
