@@ -1,9 +1,9 @@
-import { equalBytes, toHex } from '../shared/bytes.js'
+import { concat, equalBytes, toHex } from '../shared/bytes.js'
 import { HEADER_BYTES, MsgType, parseEnvelope } from '../shared/header.js'
 import * as frame from '../shared/frame.js'
 import type { Frame, FrameOf, SnapshotEntry } from '../shared/frame.js'
 import { checkCreate } from '../shared/create-proof.js'
-import { authMessage, hash, isNoCert, verifyAttestation, verifyDetached, verifyDeviceSignature, verifyEnvelope } from '../shared/sign.js'
+import { authMessage, hash, isNoCert, verifyAttestation, verifyDetached, verifyDeviceSignature, verifyEnvelope, verifyMemberRecord } from '../shared/sign.js'
 import { addressKey, DEFAULT_CREATE_LIMITS, KeyedBuckets } from './limits.js'
 import type { StoredEntry, StoredSnapshot } from './storage/port.js'
 import type { Membership, PeerState, RelayCore, RelayCoreOptions } from './core-types.js'
@@ -24,6 +24,8 @@ const MAX_PENDING_PART_BYTES = 256 * 1024 * 1024
 const PENDING_PART_TTL_MS = 10 * 60_000
 /** A receipt names stream heads (~80 B each): 64 KiB holds the newest few hundred, plenty for one device. */
 export const MAX_RECEIPT_BYTES = 64 * 1024
+/** Appended to a device key: the storage slot of its newest member record, beside its receipt's. */
+const MEMBER_SLOT = new Uint8Array([0x6d])
 export const MAX_LOG_BYTES = 512 * 1024 * 1024
 /**
  * Open challenges per connection. `hello` answers for spaces that do not exist yet too (a creator
@@ -334,10 +336,14 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
     async receipt (ps, f) {
       if (member(ps, f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/not-joined', 'authenticate to the space first', true)
       if (f.envelope.length > MAX_RECEIPT_BYTES) return fail(ps, f.reqId, f.spaceId, 'relay/too-large', `a receipt may hold at most ${MAX_RECEIPT_BYTES} bytes`, false)
-      // Checked like an update: only a certified writer's device can leave receipts.
-      const checked = await checkEnvelope(ps, f.reqId, f.spaceId, f.envelope, MsgType.receipt)
+      // Checked like an update: only a certified writer's device can leave receipts. A member
+      // record (issue 11) may instead carry a view certificate: a viewer's one way to be known.
+      const isMember = parseEnvelope(f.envelope).ok && f.envelope[1] === MsgType.member
+      const checked = await checkEnvelope(ps, f.reqId, f.spaceId, f.envelope, isMember ? MsgType.member : MsgType.receipt)
       if (checked === undefined) return
-      if (!await store.putReceipt(f.spaceId, checked.header.author, f.envelope)) return fail(ps, f.reqId, f.spaceId, 'relay/no-space', 'no such space', true)
+      // Newest per device for each kind: a member record's slot is its author's key followed by 'm'.
+      const slot = isMember ? concat(checked.header.author, MEMBER_SLOT) : checked.header.author
+      if (!await store.putReceipt(f.spaceId, slot, f.envelope)) return fail(ps, f.reqId, f.spaceId, 'relay/no-space', 'no such space', true)
       send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: 0 })
       const bytes = frame.writeFrame({ type: 'receipts', reqId: 0, spaceId: f.spaceId, envelopes: [f.envelope] })
       for (const other of subscribers.get(toHex(f.spaceId)) ?? []) {
@@ -372,6 +378,11 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
     // "Presence"); only that: it is never cached as certified, so it opens no other door.
     if (type === MsgType.presence && isNoCert(h.cert)) {
       const v = verifyDeviceSignature(sodium, parsed.value)
+      if (!v.ok) { fail(ps, reqId, spaceId, v.code, v.message, true); return undefined }
+      return parsed.value
+    }
+    if (type === MsgType.member) {
+      const v = verifyMemberRecord(sodium, parsed.value, space.writePk, space.accessPk)
       if (!v.ok) { fail(ps, reqId, spaceId, v.code, v.message, true); return undefined }
       return parsed.value
     }

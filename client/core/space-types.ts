@@ -36,6 +36,8 @@ export interface SpaceEvents extends Record<string, unknown> {
   cleared: string
   /** Remote content was applied. */
   remote: undefined
+  /** The members list changed (members.ts). */
+  members: undefined
   /** A sealed presence envelope or a peer-left notice from the relay, for client/core/presence.ts. */
   presence: FrameOf<'presenceOut'> | FrameOf<'peerLeft'>
 }

@@ -24,6 +24,7 @@ import { Outgoing, type OutgoingHost } from './outgoing.js'
 import { StreamWriter } from './writer.js'
 import { ReceiptSync, type ReceiptSyncHost } from './receipt-sync.js'
 import type { Receipts } from './receipts.js'
+import { Members } from './members.js'
 
 /**
  * A space session: one Y.Doc kept in sync with a relay that cannot read it (DESIGN.md §4–§7).
@@ -34,10 +35,9 @@ import type { Receipts } from './receipts.js'
  * - shadow.ts: all-or-nothing apply of remote content;
  * - snapshotter.ts, snapshot-sync.ts: sealing snapshots, checking others' (as a joiner and as a member), attesting;
  * - connection.ts, requests.ts: the join (hello, challenge, auth, catch-up, retries), frame routing, answers;
- * - receipts.ts, receipt-sync.ts: what members say they hold (keep until seen, withholding, forks);
+ * - receipts.ts, receipt-sync.ts: what members say they hold (keep until seen, withholding, forks); members.ts: who is in the space;
  * - freshness.ts: a new device reaching the invite link's checkpoint before its state counts as current;
- * - meta.ts: the small persisted session state. What is left here is persistence (one ordered write queue, the session state with each write)
- * and the session's public face.
+ * - meta.ts: the small persisted session state. What is left here is persistence (one ordered write queue, the session state with each write) and the session's public face.
  */
 import type { Alert, ConnectionState, SnapshotInfo, SpaceEvents, SpaceOptions, SpaceStatus } from './space-types.js'
 import { applyStored, encodeStateV1 } from './state.js'
@@ -72,7 +72,7 @@ export class Space implements LinkMember {
   private readonly snapsync: SnapshotSync
   private readonly rsync: ReceiptSync
   private readonly fresh: FreshnessCheck
-
+  /** Who is in the space (issue 11): sealed profiles, roles, last seen. */ readonly members: Members
   private readonly out: Outgoing | undefined
   /** Inside the transaction that applies remote content (and the cleanups Yjs runs after it). */
   private applyingRemote = false
@@ -144,6 +144,8 @@ export class Space implements LinkMember {
       clear: code => { this.alerts.splice(0, this.alerts.length, ...this.alerts.filter(a => a.code !== code)); this.events.emit('cleared', code) }
     }, opts.checkpoint, isNew && opts.create !== true)
     this.events.on('remote', () => this.fresh.applied())
+    this.members = new Members({ sodium: this.sodium, keys: this.keys, devicePkHex: this.devicePkHex, device: { publicKey: pk, privateKey: unb64(meta.device.sk), cert }, lastSeen: () => this.rsync.receipts.lastSeen,
+      joined: () => this.conn.joined && !this.closed, request: make => this.requests.request(make), alert: (c, m) => this.alert(c, m), changed: () => this.events.emit('members', undefined), now: () => Date.now() })
   }
 
   /** What the receipts part may see and do of this session. */
@@ -257,8 +259,8 @@ export class Space implements LinkMember {
         s.stats.rejected = Math.max(s.stats.rejected, s.reader.stats.rejected)
       },
       rejected: () => { s.stats.rejected++ },
-      receipts: f => s.rsync.onReceipts(f),
-      caughtUp: () => { s.rsync.start(); s.rsync.caughtUp(); void s.fresh.caughtUp() }
+      receipts: f => s.rsync.onReceipts(s.members.take(f)),
+      caughtUp: () => { s.rsync.start(); s.rsync.caughtUp(); void s.fresh.caughtUp(); void s.members.announce() }
     }
   }
 
@@ -380,14 +382,12 @@ export class Space implements LinkMember {
   /** Resolves once the relay has delivered everything it had when this session (re)joined. */
   whenCaughtUp (timeoutMs: number): Promise<void> { return this.conn.whenCaughtUp(timeoutMs) }
 
-  // Connection --------------------------------------------------------------------------------
-
+  // Connection and incoming ------------------------------------------------------------------
   onOpen (): void { this.conn.onOpen() }
   onClose (_reason: string): void { this.conn.onClose() }
   onProtocolError (code: string, message: string): void { this.conn.onProtocolError(code, message) }
   onFrame (f: Frame): void { this.conn.onFrame(f) }
 
-  // Incoming ----------------------------------------------------------------------------------
   /** Binding check, then all-or-nothing apply through the shadow (reader.ts calls this). */
   private applyRemote (updates: Uint8Array[], author: string): { ok: true; changed: boolean } | { ok: false; code: string; message: string } {
     const bound = checkBindings(updates, author, this.bindings)

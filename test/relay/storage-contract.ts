@@ -200,6 +200,19 @@ export function runLogStoreContract (name: string, setup: () => Promise<Contract
         expect((await store.getReceipts(id, 1)).map(hex)).toEqual([want[0]])
         if (h.reopen !== undefined) expect((await reopenStore().then(s => s.getReceipts(id, 10))).map(hex)).toEqual(want)
       })
+
+      it('a slot key that extends another (device • "m", a member record: issue 11) is a slot of its own', async () => {
+        const id = await newSpace(store)
+        const d = rand(32)
+        const receipt = rand(40)
+        const record = rand(44)
+        expect(await store.putReceipt(id, d, receipt)).toBe(true)
+        expect(await store.putReceipt(id, new Uint8Array([...d, 0x6d]), record)).toBe(true)
+        expect((await store.getReceipts(id, 10)).map(hex).sort()).toEqual([hex(receipt), hex(record)].sort())
+        const receipt2 = rand(40)
+        expect(await store.putReceipt(id, d, receipt2)).toBe(true)
+        expect((await store.getReceipts(id, 10)).map(hex).sort()).toEqual([hex(receipt2), hex(record)].sort())
+      })
     })
 
     describe('append and the stream chain', () => {
