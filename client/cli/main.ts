@@ -9,6 +9,7 @@ import { createFileSpaceStore } from '../core/file-store.js'
 import { noteBlocks } from '../core/markdown.js'
 import * as model from '../core/model.js'
 import * as trash from '../core/trash.js'
+import type { Member } from '../core/members.js'
 import type { Alert, Space } from '../core/space.js'
 import { createWsTransport, type WebSocketCtor } from '../core/ws-transport.js'
 import { toHex } from '../../shared/bytes.js'
@@ -36,6 +37,7 @@ const USAGE = `usage: cove <command> [args] [--relay URL] [--timeout MS]
   create --relay URL [--title TEXT] [--as ALIAS]  create a space, print its id and its edit and view links
   open <space> [--as ALIAS]           open a space here once (e.g. cove open - --as trip < link.txt)
   spaces                              list the spaces opened here: id, alias, edit or view
+  members <space> [--json]            who is in the space: device, name, edit or view, last seen, this device
   link <space>                        print fresh links to share (they carry a checkpoint of this device's state)
   title <space> <text>                set the space title
   add-note <space> <markdown|->       add a note, written in Markdown (- reads it from stdin)
@@ -55,7 +57,9 @@ const USAGE = `usage: cove <command> [args] [--relay URL] [--timeout MS]
   --relay URL   reach the space through this relay address instead of the link's
   --timeout MS  how long to wait for the relay (default 5000)
   COVE_HOME     where local state is kept (default ~/.cove)
-  COVE_NAME     the name stored with entries you add and things you delete (default: none)`
+  COVE_NAME     the name stored with entries you add and things you delete, and shown to the space's
+                members (default: none)
+  COVE_COLOUR   this device's colour in the members list, 0-7 (default 0)`
 
 class Exit extends Error {
   constructor (readonly code: number, message: string) { super(message) }
@@ -162,6 +166,7 @@ async function main (argv: string[]): Promise<number> {
       trash: { type: 'boolean' },
       md: { type: 'boolean' },
       as: { type: 'string' },
+      json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' }
     }
   })
@@ -173,12 +178,16 @@ async function main (argv: string[]): Promise<number> {
   const timeout = Number(values.timeout)
   if (!Number.isFinite(timeout) || timeout <= 0) throw new Exit(64, `cove: invalid --timeout ${values.timeout}`)
 
+  // Stored in the document with what this device adds or deletes ("Bob's 2 entries", "Deleted by Bob").
+  const name = (process.env.COVE_NAME ?? '').trim().slice(0, 64)
+
   if (cmd === 'create') {
     if (values.relay === undefined) throw new Exit(64, 'cove: create needs --relay URL (e.g. ws://127.0.0.1:8787)')
     if (values.as !== undefined && !known.validAlias(values.as)) throw new Exit(64, `cove: "${values.as}" cannot be an alias`)
     const client = await makeClient()
     try {
       const { space, editLink } = await client.createSpace(values.relay, values.title)
+      space.members.setProfile({ name, colour: colourOf(process.env.COVE_COLOUR) })
       known.remember(home(), { relayUrl: values.relay, mode: 'edit', secrets: space.secrets }, editLink, values.as)
       process.stdout.write(`space: ${toHex(space.secrets.spaceId)}${values.as === undefined ? '' : ` (here: ${values.as})`}\n`)
       const online = await waitOnline(space, timeout)
@@ -194,8 +203,6 @@ async function main (argv: string[]): Promise<number> {
     }
   }
 
-  // Stored in the document with what this device adds or deletes ("Bob's 2 entries", "Deleted by Bob").
-  const name = (process.env.COVE_NAME ?? '').trim().slice(0, 64)
   const asJSON = { trash: values.trash === true }
   const print = (doc: Y.Doc): void => { process.stdout.write(values.md === true ? notesMarkdown(doc, asJSON) : JSON.stringify(catJSON(doc, asJSON), null, 2) + '\n') }
   const editCommands: Record<string, (space: Space) => string | undefined> = {
@@ -223,7 +230,7 @@ async function main (argv: string[]): Promise<number> {
     return 0
   }
   const isEdit = cmd in editCommands || cmd === 'add-note'
-  if (!isEdit && !['cat', 'watch', 'history', 'snapshot', 'link', 'open'].includes(cmd)) throw new Exit(64, `cove: unknown command ${cmd}\n${USAGE}`)
+  if (!isEdit && !['cat', 'watch', 'history', 'snapshot', 'link', 'open', 'members'].includes(cmd)) throw new Exit(64, `cove: unknown command ${cmd}\n${USAGE}`)
   if (values.as !== undefined && !known.validAlias(values.as)) throw new Exit(64, `cove: "${values.as}" cannot be an alias`)
 
   const { inv, link, fromArgv } = await invite(args[0])
@@ -234,8 +241,16 @@ async function main (argv: string[]): Promise<number> {
   try {
     const space = await client.openSpace(inv, values.relay)
     known.remember(home(), inv, link, values.as)
+    // How the other members see this device (issue 11): sealed, sent with its member record on joining.
+    space.members.setProfile({ name, colour: colourOf(process.env.COVE_COLOUR) })
     const online = await waitOnline(space, timeout)
     if (online) await space.whenCaughtUp(timeout).catch(() => {})
+    if (cmd === 'members') {
+      if (!online) throw new Exit(75, 'cove: the relay could not be reached; the members list lives with the members')
+      await space.members.announce()
+      printMembers(space.members.list(), values.json === true)
+      return 0
+    }
     if (cmd === 'open') {
       if (!online) process.stderr.write('cove: the relay could not be reached; the space is known here and will sync on the next command that reaches it\n')
       process.stdout.write(`space: ${toHex(inv.secrets.spaceId)}${values.as === undefined ? '' : ` (here: ${values.as})`} ${inv.mode}\n`)
@@ -306,6 +321,27 @@ function catJSON (doc: Y.Doc, opts: { trash: boolean }): unknown {
 /** `cat --md`: each note's Markdown as written, after a comment naming it, in the space's order. */
 function notesMarkdown (doc: Y.Doc, opts: { trash: boolean }): string {
   return model.toJSON(doc, opts).items.flatMap(i => i.kind === 'note' ? [`<!-- note ${i.id}${i.trashed === undefined ? '' : ' (in the Trash)'} -->\n${i.text}\n`] : []).join('\n')
+}
+
+/** COVE_COLOUR as a palette index (0 when unset or not one). */
+function colourOf (v: string | undefined): number {
+  const n = Number(v ?? 0)
+  return Number.isInteger(n) && n >= 0 && n < 8 ? n : 0
+}
+
+/**
+ * `cove members`: one line per device (this one marked), or with --json an array of
+ * { device (hex key), name, colour, role ('edit' | 'view'), lastSeen (ms since the epoch, or null), self }.
+ */
+function printMembers (list: readonly Member[], json: boolean): void {
+  if (json) {
+    process.stdout.write(JSON.stringify(list.map(m => ({ device: m.device, name: m.name, colour: m.colour, role: m.role, lastSeen: m.lastSeen ?? null, self: m.self })), null, 2) + '\n')
+    return
+  }
+  for (const m of list) {
+    const seen = m.lastSeen === undefined ? 'never' : new Date(m.lastSeen).toISOString()
+    process.stdout.write(`${m.device.slice(0, 16)}\t${m.name === '' ? '(no name)' : m.name}\t${m.role}\t${seen}${m.self ? '\tthis device' : ''}\n`)
+  }
 }
 
 function printLinks (l: { editLink?: string; viewLink: string }): void {

@@ -80,3 +80,26 @@ describe('cove without secrets in argv', () => {
     expect(both.code).toBe(64)
   }, 120_000)
 })
+
+describe('cove members', () => {
+  it('lists editors and viewers with name, role, last seen and this device, as text and as JSON', async () => {
+    const a = dir('cove-members-a-')
+    const made = await cove(cli, a, ['create', '--relay', relay.url, '--as', 'm'], { env: { COVE_NAME: 'Ann' } })
+    expect(made.code, made.stderr).toBe(0)
+    const view = /^view link: (\S+)$/m.exec(made.stdout)![1]!
+    const v = dir('cove-members-v-')
+    const opened = await cove(cli, v, ['open', 'env:', '--as', 'm'], { env: { COVE_LINK: view, COVE_NAME: 'Vic', COVE_COLOUR: '4' } })
+    expect(opened.code, opened.stderr).toBe(0)
+    const r = await cove(cli, a, ['members', 'm', '--json'], { env: { COVE_NAME: 'Ann' } })
+    expect(r.code, r.stderr).toBe(0)
+    const list = JSON.parse(r.stdout) as Array<{ device: string; name: string; role: string; lastSeen: number | null; self: boolean; colour: number }>
+    expect(list.map(m => [m.name, m.role, m.self])).toEqual([['Ann', 'edit', true], ['Vic', 'view', false]])
+    expect(list[1]!.device).toMatch(/^[0-9a-f]{64}$/)
+    expect(list[1]!.colour).toBe(4)
+    expect(list[1]!.lastSeen).toBeGreaterThan(Date.now() - 60_000)
+    const text = await cove(cli, v, ['members', 'm'], { env: { COVE_NAME: 'Vic' } })
+    expect(text.code, text.stderr).toBe(0)
+    expect(text.stdout).toMatch(/\tVic\tview\t\S+\tthis device\n/)
+    expect(text.stdout).toMatch(/\tAnn\tedit\t/)
+  }, 60_000)
+})
