@@ -24,7 +24,12 @@ export const MsgType = {
    * A device's join record (issue 11): its sealed profile, stored by the relay newest per device
    * beside receipts. The only type a view-certified device may have stored.
    */
-  member: 6
+  member: 6,
+  /**
+   * A key change (issue 11): sealed in the old epoch by an editor, it hands the next epoch's
+   * secrets to each remaining device. Carried by the `rotate` frame, never appended to the log.
+   */
+  keyChange: 7
 } as const
 export type MsgType = typeof MsgType[keyof typeof MsgType]
 const MSG_TYPES = new Set<number>(Object.values(MsgType))
