@@ -34,7 +34,7 @@ describe('key change', () => {
     expect(acceptKeyChange(sodium, k1, env, b).ok).toBe(false)
     // A byte changed in transit: refused.
     const bad = env.slice()
-    bad[bad.length - 100] ^= 1
+    bad[bad.length - 100] = bad[bad.length - 100]! ^ 1
     expect(got(b).ok && !acceptKeyChange(sodium, k0, bad, b).ok).toBe(true)
     // Deterministic winner of two rivals.
     const env2 = makeKeyChange(sodium, k0, device, nextEpochSecrets(sodium, s0), [], [{ device: a.publicKey, role: 'edit' }], [], 2)
