@@ -5,7 +5,9 @@ import type { Frame, FrameOf, SnapshotEntry } from '../shared/frame.js'
 import { checkCreate } from '../shared/create-proof.js'
 import { authMessage, hash, isNoCert, verifyAttestation, verifyDetached, verifyDeviceSignature, verifyEnvelope, verifyMemberRecord } from '../shared/sign.js'
 import { addressKey, DEFAULT_CREATE_LIMITS, KeyedBuckets } from './limits.js'
+import { keyChangesSince, REPLACED_MESSAGE } from './rotation.js'
 import type { StoredEntry, StoredSnapshot } from './storage/port.js'
+import { checkRotate } from '../shared/rotate-proof.js'
 import type { Membership, PeerState, RelayCore, RelayCoreOptions } from './core-types.js'
 
 /**
@@ -227,7 +229,11 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       // waits and tries again; the socket stays for its other spaces.
       if (space === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/no-space', 'no such space on this relay (yet)', false)
       if (!verifyDetached(sodium, f.signature, authMessage(f.spaceId, challenge), space.accessPk)) {
-        return fail(ps, f.reqId, f.spaceId, 'relay/auth-failed', 'access signature does not verify', true)
+        // An older epoch's access key (issue 11): not admitted, but told what replaced it.
+        const changes = await keyChangesSince(store, sodium, f.spaceId, authMessage(f.spaceId, challenge), f.signature)
+        if (changes === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/auth-failed', 'access signature does not verify', true)
+        send(ps, { type: 'keyChanges', reqId: f.reqId, spaceId: f.spaceId, envelopes: changes })
+        return fail(ps, f.reqId, f.spaceId, 'relay/epoch-replaced', REPLACED_MESSAGE, false)
       }
       let m = ps.spaces.get(key)
       if (m === undefined) {
@@ -350,6 +356,30 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
         if (other !== ps && !other.closed && member(other, f.spaceId) !== undefined) other.peer.send(bytes)
       }
     },
+    async rotate (ps, f) {
+      if (member(ps, f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/not-joined', 'authenticate to the space first', true)
+      const space = await store.getSpace(f.spaceId)
+      if (space === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/no-space', 'no such space', true)
+      // Signed by a certified editor of the current epoch, and sealed in it.
+      const checked = await checkEnvelope(ps, f.reqId, f.spaceId, f.keyChange, MsgType.keyChange)
+      if (checked === undefined) return
+      const cur = space.epoch ?? 0
+      if (checked.header.epoch !== cur || f.epoch !== cur + 1 || checked.header.seq !== f.epoch) return fail(ps, f.reqId, f.spaceId, 'relay/epoch-conflict', `the space is in epoch ${cur}; a rotation must go to ${cur + 1}`, false)
+      if (!checkRotate(sodium, f.spaceId, f.epoch, f.accessPk, f.writePk, hash(sodium, f.keyChange), space.writePk, f.signature)) return fail(ps, f.reqId, f.spaceId, 'relay/bad-rotate', 'the rotation is not signed by the write key of the current epoch', true)
+      const r = await store.rotateSpace(f.spaceId, cur, { epoch: f.epoch, accessPk: f.accessPk, writePk: f.writePk, keyChange: f.keyChange })
+      if (r === 'conflict') return fail(ps, f.reqId, f.spaceId, 'relay/epoch-conflict', 'another rotation from this epoch came first', false)
+      if (r === 'no-space') return fail(ps, f.reqId, f.spaceId, 'relay/no-space', 'no such space', true)
+      log(`space rotated to epoch ${f.epoch} by peer ${ps.peer.id}`)
+      send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: f.epoch })
+      // Everyone joined with the old access key hears the key change, and then nothing more until
+      // it joins with the new one: a removed device receives no byte sealed after this.
+      const key = toHex(f.spaceId)
+      const bytes = frame.writeFrame({ type: 'keyChanges', reqId: 0, spaceId: f.spaceId, envelopes: [f.keyChange] })
+      for (const other of [...subscribers.get(key) ?? []]) {
+        if (!other.closed) other.peer.send(bytes)
+        unsubscribe(other, key)
+      }
+    },
     async leave (ps, f) {
       unsubscribe(ps, toHex(f.spaceId))
     },
@@ -386,7 +416,8 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       if (!v.ok) { fail(ps, reqId, spaceId, v.code, v.message, true); return undefined }
       return parsed.value
     }
-    const certKey = toHex(spaceId) + toHex(h.author) + toHex(h.cert)
+    // Keyed by the write key too: a certificate of an older epoch must not pass as cached after a rotation.
+    const certKey = toHex(space.writePk) + toHex(h.author) + toHex(h.cert)
     const v = verifyEnvelope(sodium, parsed.value, space.writePk, certOk.has(certKey))
     if (!v.ok) { fail(ps, reqId, spaceId, v.code, v.message, true); return undefined }
     if (certOk.size >= CERT_CACHE_MAX) certOk.clear()
