@@ -25,6 +25,7 @@ import { StreamWriter } from './writer.js'
 import { ReceiptSync, type ReceiptSyncHost } from './receipt-sync.js'
 import type { Receipts } from './receipts.js'
 import { Members } from './members.js'
+import { StoredWaiters } from './stored-waiters.js'
 
 /**
  * A space session: one Y.Doc kept in sync with a relay that cannot read it (DESIGN.md §4–§7).
@@ -86,7 +87,7 @@ export class Space implements LinkMember {
   private readonly fetch: Fetcher
   private closed = false
   private storeClosed = false
-  private readonly waiters = new Set<() => void>()
+  private readonly stored = new StoredWaiters()
   private readonly requests: Requests
   readonly gapTimeoutMs: number
   private readonly ackTimeoutMs: number
@@ -340,7 +341,7 @@ export class Space implements LinkMember {
 
   private emitStatus (): void {
     this.events.emit('status', this.status)
-    if (this.unsynced === 0 || this.closed) for (const w of [...this.waiters]) w()
+    if (this.unsynced === 0 || this.closed) this.stored.wake()
   }
 
   // Outgoing ----------------------------------------------------------------------------------
@@ -368,15 +369,7 @@ export class Space implements LinkMember {
   /** Resolves when every local change is durably stored by the relay; rejects after `timeoutMs`. */
   whenStored (timeoutMs: number): Promise<void> {
     void this.flush()
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (this.unsynced === 0) { cleanup(); resolve() }
-      }
-      const timer = setTimeout(() => { cleanup(); reject(new Error('timed out waiting for the relay')) }, timeoutMs)
-      const cleanup = (): void => { clearTimeout(timer); this.waiters.delete(check) }
-      this.waiters.add(check)
-      check()
-    })
+    return this.stored.wait(timeoutMs, () => this.unsynced === 0)
   }
 
   /** Resolves once the relay has delivered everything it had when this session (re)joined. */
