@@ -72,6 +72,8 @@ export class Members {
     let taken = false
     for (const env of f.envelopes) {
       const p = parseEnvelope(env)
+      // Records and receipts of an older epoch (kept by the relay from before a rotation) are stale: dropped.
+      if (p.ok && p.value.header.epoch !== this.h.keys.epoch) continue
       if (p.ok && p.value.header.type === MsgType.member) taken = this.receive(env) === 'taken' || taken
       else rest.push(env)
     }

@@ -17,7 +17,7 @@ import { decodeMeta, encodeMeta, freshMeta, ownHeadsOf, withOwnHeads, type Meta 
 import { StreamReader, type StreamHead } from './reader.js'
 import { Requests } from './requests.js'
 import { ShadowApplier } from './shadow.js'
-import { headRefsOf, streamKey, type StreamHeadRef } from './snapshot.js'
+import { headRefsOf, sortedHeads, type StreamHeadRef } from './snapshot.js'
 import { SnapshotSync, type SnapshotSyncHost } from './snapshot-sync.js'
 import type { SpaceStore, WriteBatch } from './store.js'
 import { Outgoing, type OutgoingHost } from './outgoing.js'
@@ -26,6 +26,7 @@ import { ReceiptSync, type ReceiptSyncHost } from './receipt-sync.js'
 import type { Receipts } from './receipts.js'
 import { Members } from './members.js'
 import { StoredWaiters } from './stored-waiters.js'
+import { EpochSync } from './epoch-sync.js'
 
 /**
  * A space session: one Y.Doc kept in sync with a relay that cannot read it (DESIGN.md §4–§7).
@@ -74,6 +75,7 @@ export class Space implements LinkMember {
   private readonly rsync: ReceiptSync
   private readonly fresh: FreshnessCheck
   /** Who is in the space (issue 11): sealed profiles, roles, last seen. */ readonly members: Members
+  /** Key changes taken and made (issue 11): epoch-sync.ts. */ readonly epochs: EpochSync
   private readonly out: Outgoing | undefined
   /** Inside the transaction that applies remote content (and the cleanups Yjs runs after it). */
   private applyingRemote = false
@@ -147,6 +149,10 @@ export class Space implements LinkMember {
     this.events.on('remote', () => this.fresh.applied())
     this.members = new Members({ sodium: this.sodium, keys: this.keys, devicePkHex: this.devicePkHex, device: { publicKey: pk, privateKey: unb64(meta.device.sk), cert }, lastSeen: () => this.rsync.receipts.lastSeen,
       joined: () => this.conn.joined && !this.closed, request: make => this.requests.request(make), alert: (c, m) => this.alert(c, m), changed: () => this.events.emit('members', undefined), now: () => Date.now() })
+    this.epochs = new EpochSync({ sodium: this.sodium, keys: this.keys, secrets, devicePkHex: this.devicePkHex, device: { publicKey: pk, privateKey: unb64(meta.device.sk), cert }, meta: () => this.meta, encodeMeta: m => encodeMeta(m, this.conn.resumeCursor()),
+      outbox: () => this.writer?.outbox.map(e => e.env) ?? [], flush: () => this.flush(), whenStored: t => this.whenStored(t), write: b => this.persist(b), members: () => this.members.list(), headRefs: () => this.headRefs(),
+      request: make => this.requests.request(make), alert: (c, m, x) => this.alert(c, m, x), done: e => { this.link.remove(this); this.events.emit('epoch', e) } })
+    if (meta.previous !== undefined) this.reader.setPrevious(deriveKeys(this.sodium, meta.previous.secrets), meta.previous.frontier)
   }
 
   /** What the receipts part may see and do of this session. */
@@ -260,8 +266,8 @@ export class Space implements LinkMember {
         s.stats.rejected = Math.max(s.stats.rejected, s.reader.stats.rejected)
       },
       rejected: () => { s.stats.rejected++ },
-      receipts: f => s.rsync.onReceipts(s.members.take(f)),
-      caughtUp: () => { s.rsync.start(); s.rsync.caughtUp(); void s.fresh.caughtUp(); void s.members.announce() }
+      receipts: f => s.rsync.onReceipts(s.members.take(f)), keyChanges: f => { void s.epochs.onKeyChanges(f) }, replaced: m => s.epochs.replaced(m),
+      caughtUp: () => { s.rsync.start(); s.rsync.caughtUp(); void s.fresh.caughtUp(); void s.members.announce(); void s.epochs.afterJoin(() => s.snapsync.snapshot()) }
     }
   }
 
@@ -276,13 +282,19 @@ export class Space implements LinkMember {
       if (s === undefined) throw new Error('no local state for this space and no secrets to start one')
       meta = freshMeta(opts.sodium, s, opts.create === true)
     }
-    // A view link opened on a device that already holds the edit secret keeps the edit secret.
-    if (meta.secrets.writeSeed === undefined && opts.secrets?.writeSeed !== undefined) meta.secrets = { ...meta.secrets, writeSeed: opts.secrets.writeSeed }
+    // A view link opened on a device that already holds the edit secret keeps the edit secret; a
+    // link of a newer epoch replaces the keys, one of an older epoch never (issue 11: no rollback).
+    const given = opts.secrets
+    if (given !== undefined && given.epoch > meta.secrets.epoch) meta.secrets = given
+    else if (given?.epoch === meta.secrets.epoch && meta.secrets.writeSeed === undefined && given.writeSeed !== undefined) meta.secrets = { ...meta.secrets, writeSeed: given.writeSeed }
     const space = new Space(opts, meta, meta.secrets, stored.meta === undefined)
     space.load(stored.updates, stored.outbox)
     if (stored.meta === undefined) await space.store.write({ meta: space.encodeMeta() })
     else if (stored.updates.length > 256) await space.store.compact(encodeStateV1(space.doc))
     space.doc.on('update', space.onDocUpdate)
+    // Own changes of the old epoch the key change did not cover: sealed again in this one (issue 11).
+    for (const u of meta.carry ?? []) space.out?.local(u)
+    meta.carry = undefined
     space.link.add(space)
     return space
   }
@@ -346,7 +358,7 @@ export class Space implements LinkMember {
 
   // Outgoing ----------------------------------------------------------------------------------
   private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
-    if (origin === this || origin === 'load') return
+    if (origin === this || origin === 'load' || this.epochs.over) return
     // Local changes (and the cleanups Yjs runs after a remote change) reach the shadow too.
     this.shadow.mirror(update)
     if (this.writer === undefined) {
@@ -425,11 +437,8 @@ export class Space implements LinkMember {
     return headRefsOf(this.reader.heads, own === undefined || this.device === undefined ? undefined : { author: this.device.publicKey, ...own })
   }
 
-  /**
-   * Seals the whole document as the next snapshot of the chain and offers it to the relay.
-   * 'conflict': another writer won (this replica checks theirs and carries on past it);
-   * 'skipped': not now (view-only, offline, a gap or a newer snapshot pending).
-   */
+  /** Seals the document as the next snapshot of the chain and offers it to the relay. 'conflict': another writer
+   * won (this replica checks theirs and carries on past it); 'skipped': not now (view-only, offline, a gap or a newer one pending). */
   snapshot (): Promise<'stored' | 'conflict' | 'skipped'> { return this.snapsync.snapshot() }
 
   /** The snapshots the relay keeps (newest first), decrypted and signature-checked: `cove history`. */
@@ -439,11 +448,7 @@ export class Space implements LinkMember {
   /** This device's key in this space; presence peers are keyed by it. */
   get devicePublicKey (): Uint8Array { return unb64(this.meta.device.pk) }
 
-  /**
-   * Seals a presence envelope (DESIGN.md §8) under the presence subkey, with its own stream id and
-   * counter; the relay forwards it and stores nothing. A view-only session signs with its device
-   * key and `NO_CERT` in place of a certificate: it is shown as an unverified viewer.
-   */
+  /** Seals a presence envelope (DESIGN.md §8; the relay forwards it, stores nothing). A viewer signs with its device key and `NO_CERT`: shown as an unverified viewer. */
   sealPresence (plaintext: Uint8Array, stream: Uint8Array, seq: number): Uint8Array | undefined {
     const device = this.device ?? { publicKey: unb64(this.meta.device.pk), privateKey: unb64(this.meta.device.sk), cert: NO_CERT }
     return seal(this.sodium, this.keys, device, MsgType.presence, { stream, seq, prevHash: GENESIS_HASH }, plaintext)
@@ -458,9 +463,7 @@ export class Space implements LinkMember {
   checkpoint (): Checkpoint { return checkpointOf(this.reader.heads, this.writer?.storedHeads() ?? [], this.devicePkHex) }
 
   /** Every stream head this replica holds, its own included: the input of the space fingerprint. */
-  streamHeads (): { stream: string; seq: number; hash: Uint8Array }[] {
-    return this.headRefs().map(h => ({ stream: streamKey(h.author, h.stream), seq: h.seq, hash: h.hash })).sort((a, b) => a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0)
-  }
+  streamHeads (): { stream: string; seq: number; hash: Uint8Array }[] { return sortedHeads(this.headRefs()) }
 
   private closing: Promise<void> | undefined
   /** Seals what is pending, waits for local writes, and leaves the relay connection. Every caller waits for the one close. */
@@ -469,7 +472,7 @@ export class Space implements LinkMember {
   private async shut (): Promise<void> {
     await this.flush()
     // A writer leaving after a burst of changes seals a snapshot on its way out (best effort).
-    if (this.snapsync.sinceSnapshot.envelopes >= SNAPSHOT_ON_CLOSE) {
+    if (this.snapsync.sinceSnapshot.envelopes >= SNAPSHOT_ON_CLOSE && !this.epochs.over) {
       let bound: ReturnType<typeof setTimeout> | undefined
       await Promise.race([this.whenStored(5000).then(() => this.snapsync.snapshot()), new Promise(resolve => { bound = setTimeout(resolve, 5000) })]).catch(() => {})
       clearTimeout(bound)
