@@ -37,6 +37,9 @@ export const MAX_LOG_BYTES = 512 * 1024 * 1024
 const MAX_CHALLENGES = 1024
 
 /** What the snapshots frame says about a stored snapshot (its parts are named inside the sealed head). */
+/** The epoch field of an envelope header (after version, type and the space id). */
+const epochOf = (env: Uint8Array): number => env.length < 22 ? -1 : new DataView(env.buffer, env.byteOffset + 18, 4).getUint32(0)
+
 const entryOf = (x: StoredSnapshot): frame.SnapshotEntry => ({ id: x.id, covers: x.covers, attested: x.attested, envelope: x.envelope })
 
 export function createRelayCore (opts: RelayCoreOptions): RelayCore {
@@ -91,6 +94,14 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       if (pick === undefined && m.sent < pruned) {
         const newest = (await store.getSnapshots(spaceId, 1))[0]
         if (newest !== undefined && newest.covers > m.sent) pick = newest
+      }
+      // After a rotation a joiner holds only the current epoch's keys (issue 11): start it from
+      // that epoch's snapshot, the one its rotator sealed at once, attested yet or not.
+      const epoch = (await store.getSpace(spaceId))?.epoch ?? 0
+      if (epoch > 0 && pick !== undefined && epochOf(pick.envelope) !== epoch) pick = undefined
+      if (epoch > 0 && pick === undefined && m.sent === 0) {
+        const ofEpoch = (await store.getSnapshots(spaceId, keepSnapshots + 1)).filter(x => epochOf(x.envelope) === epoch)
+        pick = ofEpoch.find(x => x.attested) ?? ofEpoch[0]
       }
       if (pick !== undefined) {
         if (ps.closed) return
