@@ -368,7 +368,8 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       }
     },
     async rotate (ps, f) {
-      if (member(ps, f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/not-joined', 'authenticate to the space first', true)
+      // Not closed: a rival rotation that came first unsubscribed this peer a moment ago.
+      if (member(ps, f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/not-joined', 'authenticate to the space (in its current epoch) first', false)
       const space = await store.getSpace(f.spaceId)
       if (space === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/no-space', 'no such space', true)
       // Signed by a certified editor of the current epoch, and sealed in it.

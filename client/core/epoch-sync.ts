@@ -63,6 +63,9 @@ export const REMOVED_MESSAGE = 'You were removed from this space: what this devi
 export class EpochSync {
   private switching = false
   private replacedSaid = false
+  private markMoved: () => void = () => {}
+  /** Resolves when this session starts moving (or is removed): a rotation in progress stops waiting. */
+  private readonly moving = new Promise<void>(resolve => { this.markMoved = resolve })
 
   constructor (private readonly h: EpochHost) {}
 
@@ -74,6 +77,11 @@ export class EpochSync {
     let best: { env: Uint8Array; a: Accepted } | undefined
     for (const env of f.envelopes) {
       const p = parseEnvelope(env)
+      if (p.ok && p.value.header.epoch < this.h.keys.epoch) {
+        // A key change this device is past: the relay replays it (a rollback attempt). Nothing changes.
+        this.h.alert('sync/old-epoch', `the relay sent a key change of epoch ${p.value.header.epoch} again; this device is in epoch ${this.h.keys.epoch} and stays there`)
+        continue
+      }
       if (!p.ok || p.value.header.epoch !== this.h.keys.epoch) continue
       const r = acceptKeyChange(this.h.sodium, this.h.keys, env, this.h.device)
       if (!r.ok) { this.h.alert('keychange/invalid', `a key change did not verify (${r.code}); ignored`); continue }
@@ -81,6 +89,7 @@ export class EpochSync {
     }
     if (best === undefined) return
     this.switching = true
+    this.markMoved()
     const a = best.a
     if (a.kind === 'removed') {
       // Named as removed: this device was a member. Not named at all: it came with a link the
@@ -139,7 +148,8 @@ export class EpochSync {
   async rotate (opts: { remove?: readonly string[]; keep?: readonly string[] }): Promise<'stored' | 'conflict' | 'offline' | 'read-only'> {
     const write = this.h.keys.write
     if (write === undefined || this.h.device.cert === undefined) return 'read-only'
-    await this.h.whenStored(10_000).catch(() => {})
+    await Promise.race([this.h.whenStored(10_000).catch(() => {}), this.moving])
+    if (this.switching) return 'conflict'
     const remove = new Set(opts.remove ?? [])
     const keep = opts.keep === undefined ? undefined : new Set([...opts.keep, this.h.devicePkHex])
     const all = this.h.members()
@@ -152,9 +162,11 @@ export class EpochSync {
       next, this.h.headRefs(), kept.map(m => ({ device: hexBytes(m.device), role: m.role })), removed.map(hexBytes), Date.now())
     const pub = publicKeysOf(s, next)
     const signature = signRotate(s, this.h.keys.spaceId, next.epoch, pub.accessPk, pub.writePk, hash(s, env), write.privateKey)
+    if (this.switching) return 'conflict'
     const answer = await this.h.request(reqId => ({ type: 'rotate', reqId, spaceId: this.h.keys.spaceId, epoch: next.epoch, ...pub, signature, keyChange: env }))
     if (answer.type === 'ok') return 'stored'
-    if (answer.type === 'error' && answer.code === 'relay/epoch-conflict') return 'conflict'
+    // Another editor's key change reached this session first (it moved on, and its requests ended with it).
+    if (answer.type === 'error' && (answer.code === 'relay/epoch-conflict' || this.switching)) return 'conflict'
     return 'offline'
   }
 }

@@ -107,3 +107,107 @@ describe('removing a member rotates the space', () => {
     console.log(`rotation (4 devices, 1 removed): ${rotationMs.toFixed(0)} ms`)
   }, 60_000)
 })
+
+/** A port nothing listens on: a device opened through it is offline. */
+async function deadUrl (): Promise<string> {
+  const net = await import('node:net')
+  const srv = net.createServer()
+  await new Promise<void>(resolve => srv.listen(0, '127.0.0.1', () => resolve()))
+  const port = (srv.address() as { port: number }).port
+  await new Promise<void>(resolve => srv.close(() => resolve()))
+  return `ws://127.0.0.1:${port}/`
+}
+
+describe('rotation, the hard cases', () => {
+  async function world (): Promise<{ sodium: Awaited<ReturnType<typeof getSodium>>; relayUrl: string; a: Device; b: Device; links: { editLink: string; viewLink: string }; inv: (l: string) => Invite }> {
+    const sodium = await getSodium()
+    const relay = await startTestRelay()
+    cleanup.push(() => relay.close())
+    let links = { editLink: '', viewLink: '' }
+    const a = await device(async c => { const r = await c.createSpace(relay.url, 'hard'); links = r; return r.space }, 'Ann')
+    const inv = (l: string): Invite => { const r = parseLink(sodium, l); if (!r.ok) throw new Error(r.message); return r.value }
+    const b = await device(c => c.openSpace(inv(links.editLink), relay.url), 'Bob')
+    for (const d of [a, b]) await waitFor(() => d.space.status.caughtUp && d.space.members.list().length === 2, 10_000, 'two members')
+    return { sodium, relayUrl: relay.url, a, b, links, inv }
+  }
+
+  it('two editors rotating at once converge on one epoch', async () => {
+    const { a, b } = await world()
+    const r = await Promise.all([a.space.epochs.rotate({}), b.space.epochs.rotate({})])
+    expect(r.slice().sort()).toEqual(['conflict', 'stored'])
+    await waitFor(() => [a, b].every(d => d.space.keys.epoch === 1 && d.space.status.caughtUp), 10_000, 'one epoch')
+    expect(toHex(a.space.keys.keyId)).toBe(toHex(b.space.keys.keyId))
+    model.addNote(a.space.doc, 'together')
+    await waitFor(() => texts(b.space).includes('together'), 10_000, 'still in sync')
+  }, 30_000)
+
+  it('a member offline across the rotation merges its offline edits after it; a removed one keeps them with the message', async () => {
+    const { a, b, links, inv, relayUrl } = await world()
+    // Two more editors, who then go offline and edit there.
+    const kept = await device(c => c.openSpace(inv(links.editLink), relayUrl), 'Kim')
+    const gone = await device(c => c.openSpace(inv(links.editLink), relayUrl), 'Gus')
+    for (const d of [a, kept, gone]) await waitFor(() => d.space.members.list().length === 4, 10_000, 'four members')
+    const goneDevice = toHex(gone.space.devicePublicKey)
+    const offline = await deadUrl()
+    for (const d of [kept, gone]) {
+      await d.space.close()
+      d.space = await d.client.openSpace(inv(links.editLink), offline)
+    }
+    model.addNote(kept.space.doc, 'written offline by Kim')
+    model.addNote(gone.space.doc, 'written offline by Gus')
+    await kept.space.flush()
+    await gone.space.flush()
+    expect(kept.space.unsynced).toBeGreaterThan(0)
+
+    expect(await a.space.epochs.rotate({ remove: [goneDevice] })).toBe('stored')
+    await waitFor(() => [a, b].every(d => d.space.keys.epoch === 1 && d.space.status.caughtUp), 10_000, 'the rotation')
+
+    // Back online: the old access key is refused, the key change taken from what the relay hands back.
+    const t0 = performance.now()
+    for (const d of [kept, gone]) {
+      await d.space.close()
+      d.space = await d.client.openSpace(inv(links.editLink), relayUrl)
+      const s = d.space
+      s.events.on('epoch', e => {
+        if (e.kind === 'removed') { d.removed = true; return }
+        void d.client.reopen(s).then(n => { d.space = n; d.moves++ })
+      })
+    }
+    await waitFor(() => texts(a.space).includes('written offline by Kim') && texts(b.space).includes('written offline by Kim'), 15_000, 'the kept member\'s offline edit merged')
+    const catchUpMs = performance.now() - t0
+    expect(kept.space.keys.epoch).toBe(1)
+    await waitFor(() => gone.removed, 10_000, 'the removed member told')
+    expect(gone.space.alerts.find(x => x.code === 'space/removed')?.message).toMatch(/You were removed/)
+    expect(texts(gone.space)).toContain('written offline by Gus')
+    expect(texts(a.space)).not.toContain('written offline by Gus')
+    console.log(`offline member catch-up across one rotation: ${catchUpMs.toFixed(0)} ms`)
+  }, 60_000)
+
+  it('the relay replaying an old key change or old-epoch envelopes changes nothing and raises an alert', async () => {
+    const { sodium, a, b } = await world()
+    const oldKeys = b.space.keys
+    const replayed: Uint8Array[] = []
+    b.space.events.on('epoch', () => {})
+    const capture = b.space.onFrame.bind(b.space)
+    b.space.onFrame = f => { if (f.type === 'keyChanges') replayed.push(...f.envelopes); capture(f) }
+    expect(await a.space.epochs.rotate({})).toBe('stored')
+    await waitFor(() => [a, b].every(d => d.space.keys.epoch === 1 && d.space.status.caughtUp), 10_000, 'the rotation')
+    expect(replayed.length).toBe(1)
+    const before = texts(b.space)
+    // The relay hands the old key change again, and an update sealed in epoch 0 after the rotation.
+    b.space.onFrame({ type: 'keyChanges', reqId: 0, spaceId: oldKeys.spaceId, envelopes: replayed })
+    const { certifyDevice } = await import('../../shared/keys.js')
+    const { seal } = await import('../../shared/envelope.js')
+    const Y = await import('yjs')
+    const dev = sodium.crypto_sign_keypair()
+    const doc = new Y.Doc()
+    model.addNote(doc, 'old epoch, after the rotation')
+    const { writeBatch } = await import('../../client/core/apply.js')
+    const env = seal(sodium, oldKeys, { ...dev, cert: certifyDevice(sodium, oldKeys, dev.publicKey)! }, MsgType.update, { stream: new Uint8Array(8).fill(7), seq: 0, prevHash: new Uint8Array(32) }, writeBatch([Y.encodeStateAsUpdate(doc)]))
+    b.space.onFrame({ type: 'entries', reqId: 0, spaceId: oldKeys.spaceId, entries: [{ cursor: 1_000_000, envelope: env }], head: 1_000_000, more: false })
+    await new Promise(resolve => setTimeout(resolve, 200))
+    expect(b.space.keys.epoch).toBe(1)
+    expect(texts(b.space)).toEqual(before)
+    expect(b.space.alerts.filter(x => x.code === 'sync/old-epoch').length).toBe(2)
+  }, 30_000)
+})
