@@ -15,6 +15,7 @@ import { createWsTransport, type WebSocketCtor } from '../core/ws-transport.js'
 import { toHex } from '../../shared/bytes.js'
 import type { Invite } from '../../shared/keys.js'
 import { getSodium } from '../../shared/sodium.js'
+import * as epochs from './epochs.js'
 import * as known from './known-spaces.js'
 
 /**
@@ -26,7 +27,8 @@ import * as known from './known-spaces.js'
  * on the relay, the creation refused by a limit), change kept locally and sent by the next command
  * that reaches it; 76 `cat`/`watch`: this copy cannot be trusted (an alert says the relay lied,
  * e.g. it served an older state than the link's checkpoint: README); 77 view-only link used for
- * an edit; 1 anything else.
+ * an edit; 69 this device was removed from the space, or its link was replaced by a rotation
+ * (issue 11: what it has stays local); 1 anything else.
  */
 const USAGE = `usage: cove <command> [args] [--relay URL] [--timeout MS]
 
@@ -38,6 +40,9 @@ const USAGE = `usage: cove <command> [args] [--relay URL] [--timeout MS]
   open <space> [--as ALIAS]           open a space here once (e.g. cove open - --as trip < link.txt)
   spaces                              list the spaces opened here: id, alias, edit or view
   members <space> [--json]            who is in the space: device, name, edit or view, last seen, this device
+  remove <space> <device>...          take a member's access back: the space moves to a new epoch whose key
+                                      only the other members get; prints the new links (device: 8+ hex digits)
+  rotate <space> [--keep D1,D2]       move to a new epoch removing nobody (a lost phone: keep only those listed)
   link <space>                        print fresh links to share (they carry a checkpoint of this device's state)
   title <space> <text>                set the space title
   add-note <space> <markdown|->       add a note, written in Markdown (- reads it from stdin)
@@ -167,6 +172,7 @@ async function main (argv: string[]): Promise<number> {
       md: { type: 'boolean' },
       as: { type: 'string' },
       json: { type: 'boolean' },
+      keep: { type: 'string' },
       help: { type: 'boolean', short: 'h' }
     }
   })
@@ -230,7 +236,7 @@ async function main (argv: string[]): Promise<number> {
     return 0
   }
   const isEdit = cmd in editCommands || cmd === 'add-note'
-  if (!isEdit && !['cat', 'watch', 'history', 'snapshot', 'link', 'open', 'members'].includes(cmd)) throw new Exit(64, `cove: unknown command ${cmd}\n${USAGE}`)
+  if (!isEdit && !['cat', 'watch', 'history', 'snapshot', 'link', 'open', 'members', 'remove', 'rotate'].includes(cmd)) throw new Exit(64, `cove: unknown command ${cmd}\n${USAGE}`)
   if (values.as !== undefined && !known.validAlias(values.as)) throw new Exit(64, `cove: "${values.as}" cannot be an alias`)
 
   const { inv, link, fromArgv } = await invite(args[0])
@@ -239,12 +245,47 @@ async function main (argv: string[]): Promise<number> {
   const noteText = cmd === 'add-note' ? (need(args, 2), args[1] === '-' ? await readStdin() : args[1]!) : ''
   const client = await makeClient()
   try {
-    const space = await client.openSpace(inv, values.relay)
+    const first = await client.openSpace(inv, values.relay)
     known.remember(home(), inv, link, values.as)
     // How the other members see this device (issue 11): sealed, sent with its member record on joining.
-    space.members.setProfile({ name, colour: colourOf(process.env.COVE_COLOUR) })
-    const online = await waitOnline(space, timeout)
-    if (online) await space.whenCaughtUp(timeout).catch(() => {})
+    const profile = { name, colour: colourOf(process.env.COVE_COLOUR) }
+    first.members.setProfile(profile)
+    first.events.on('epoch', () => {})
+    // Joins, following key changes into a new epoch (issue 11).
+    const joined = await epochs.joinCurrent(client, first, timeout)
+    let space = joined.space
+    space.members.setProfile(profile)
+    if ('removed' in joined) throw new Exit(69, `cove: ${joined.removed}; what this device has stays here (${space.unsynced} change(s) not sent)`)
+    const online = joined.online
+    const relayUrl = values.relay ?? inv.relayUrl
+    const keep = (): void => {
+      // The stored link follows the epoch (the old one opens nothing new).
+      if (space.keys.epoch > inv.secrets.epoch) { const l = client.links(space, relayUrl); known.remember(home(), { relayUrl, mode: inv.mode, secrets: space.secrets }, l.editLink ?? l.viewLink) }
+    }
+    keep()
+    if (cmd === 'remove' || cmd === 'rotate') {
+      if (inv.mode === 'view') throw new Exit(77, 'cove: this is a view-only link; only editors can remove members or rotate the key')
+      if (!online) throw new Exit(75, 'cove: the relay could not be reached; nothing was changed')
+      await space.members.announce()
+      const list = space.members.list()
+      const pick = (ref: string): string => {
+        const hits = list.filter(m => m.device.startsWith(ref.toLowerCase()) && ref.length >= 8)
+        if (hits.length !== 1) throw new Exit(66, `cove: no single member device starts with ${ref} (see cove members)`)
+        if (hits[0]!.self) throw new Exit(64, 'cove: this device cannot remove itself; ask another editor, or use cove leave in the web app')
+        return hits[0]!.device
+      }
+      const opts = cmd === 'remove' ? { remove: (need(args, 2), args.slice(1).map(pick)) } : values.keep === undefined ? {} : { keep: values.keep.split(',').filter(x => x !== '').map(pick) }
+      const t0 = performance.now()
+      const r = await epochs.rotate(client, space, opts, timeout)
+      space = r.space
+      if (r.result === 'read-only') throw new Exit(77, 'cove: this device holds no write certificate')
+      if (r.result === 'removed') throw new Exit(69, 'cove: a rival rotation removed this device')
+      if (r.result !== 'stored') throw new Exit(75, 'cove: the relay did not take the rotation; nothing was changed')
+      keep()
+      process.stderr.write(`cove: the space moved to epoch ${space.keys.epoch} in ${Math.round(performance.now() - t0)} ms; the old links open nothing new. New links:\n`)
+      printLinks(client.links(space, relayUrl))
+      return 0
+    }
     if (cmd === 'members') {
       if (!online) throw new Exit(75, 'cove: the relay could not be reached; the members list lives with the members')
       await space.members.announce()
