@@ -116,7 +116,11 @@ export class EpochSync {
     // The session's own meta object: every later write of this session (its close included) carries the new epoch.
     const meta = this.h.meta()
     meta.secrets = a.secrets
-    meta.previous = { secrets: this.h.secrets, frontier, by: a.author }
+    // Who stays, as this epoch knew them (name, colour, role): the new epoch's list starts from it,
+    // so a member that has not joined the new epoch yet is still kept by the next rotation.
+    const keptKeys = new Set(a.body.kept.map(k => toHex(k.device)))
+    const members = this.h.members().filter(m => keptKeys.has(m.device)).map(m => ({ device: m.device, name: m.name, colour: m.colour, role: m.role }))
+    meta.previous = { secrets: this.h.secrets, frontier, by: a.author, members }
     meta.carry = carry
     await this.h.write({ outboxDrop: outbox, meta: this.h.encodeMeta(meta) })
     this.h.done({ kind: 'moved', epoch: a.secrets.epoch })

@@ -66,6 +66,14 @@ export class Members {
 
   constructor (private readonly h: MembersHost) {}
 
+  /**
+   * Members a key change kept, as the previous epoch knew them (meta.ts `previous.members`), until
+   * their own record of this epoch replaces them (at 0: any record is newer).
+   */
+  seed (kept: ReadonlyArray<{ readonly device: string; readonly name: string; readonly colour: number; readonly role: Role }>): void {
+    for (const m of kept) if (!this.held.has(m.device)) this.held.set(m.device, { at: 0, name: m.name, colour: m.colour, role: m.role })
+  }
+
   /** The member records in a `receipts` frame are taken here; the frame returned holds the rest (receipts). */
   take (f: FrameOf<'receipts'>): FrameOf<'receipts'> {
     const rest: Uint8Array[] = []
@@ -144,7 +152,7 @@ export class Members {
     if (!this.held.has(self)) out.push({ device: self, ...this.profile, role: this.h.device.cert === undefined ? 'view' : 'edit', lastSeen: now, self: true })
     for (const [device, m] of this.held) {
       const last = Math.max(seen.get(device) ?? 0, Math.min(m.at, now))
-      out.push({ device, name: m.name, colour: m.colour, role: m.role, lastSeen: device === self ? now : last, self: device === self })
+      out.push({ device, name: m.name, colour: m.colour, role: m.role, lastSeen: device === self ? now : last === 0 ? undefined : last, self: device === self })
     }
     // Editors who sent receipts but no record yet (an older client): known by key only.
     for (const [device, at] of seen) if (!this.held.has(device) && device !== self) out.push({ device, name: '', colour: 0, role: 'edit', lastSeen: at, self: false })

@@ -31,10 +31,13 @@ export interface Meta {
    * After a key change (issue 11): the epoch before this one, the frontier the key change named
    * in it (stream key → last seq; entries within it are still read) and who sealed it.
    */
-  previous?: { readonly secrets: SpaceSecrets; readonly frontier: ReadonlyMap<string, number>; readonly by: string } | undefined
+  previous?: { readonly secrets: SpaceSecrets; readonly frontier: ReadonlyMap<string, number>; readonly by: string; readonly members?: readonly KeptMember[] } | undefined
   /** Own Yjs updates sealed in the old epoch and not within the frontier: sealed again in this one by the next session. */
   carry?: readonly Uint8Array[] | undefined
 }
+
+/** A member the key change kept, as the old epoch knew it: the new epoch's list starts from these (members.ts). */
+export interface KeptMember { readonly device: string; readonly name: string; readonly colour: number; readonly role: 'edit' | 'view' }
 
 /** [seq, hash ('' when folded), cursor] or, for a snapshot's claim, [seq, hash, cursor, claimUpTo, claimedBy]; [seq, hash] is older. */
 type HeadJson = [number, string] | [number, string, number] | [number, string, number, number, string]
@@ -50,7 +53,7 @@ interface MetaJson {
   bindings: Record<string, string | number[]>
   snapshot?: { seq: number; hash: string; heads: Record<string, number>; covers?: number }
   syncedAt?: number
-  previous?: { secrets: MetaJson['secrets']; frontier: Record<string, number>; by: string }
+  previous?: { secrets: MetaJson['secrets']; frontier: Record<string, number>; by: string; members?: KeptMember[] }
   carry?: string[]
 }
 
@@ -97,7 +100,7 @@ export function encodeMeta (m: Meta, cursor: number): Uint8Array {
     bindings,
     ...(m.snapshot === undefined ? {} : { snapshot: { seq: m.snapshot.seq, hash: b64(m.snapshot.hash), heads: Object.fromEntries(m.snapshot.heads), covers: m.snapshot.covers ?? 0 } }),
     ...(m.lastSyncedAt === undefined ? {} : { syncedAt: m.lastSyncedAt }),
-    ...(m.previous === undefined ? {} : { previous: { secrets: secretsJson(m.previous.secrets), frontier: Object.fromEntries(m.previous.frontier), by: m.previous.by } }),
+    ...(m.previous === undefined ? {} : { previous: { secrets: secretsJson(m.previous.secrets), frontier: Object.fromEntries(m.previous.frontier), by: m.previous.by, members: [...m.previous.members ?? []] } }),
     ...(m.carry === undefined || m.carry.length === 0 ? {} : { carry: m.carry.map(b64) })
   }
   return new TextEncoder().encode(JSON.stringify(json))
@@ -151,7 +154,7 @@ function decodeUnchecked (bytes: Uint8Array): Meta {
     snapshot: snap === undefined ? undefined : { seq: snap.seq, hash: unb64(snap.hash), heads: new Map(Object.entries(snap.heads)), covers: snap.covers ?? 0 },
     // Only shown to this person, never trusted for anything: a bad value is dropped, not fatal.
     ...(typeof o.syncedAt === 'number' && Number.isFinite(o.syncedAt) && o.syncedAt > 0 ? { lastSyncedAt: o.syncedAt } : {}),
-    ...(prev === undefined ? {} : { previous: { secrets: secretsOf(prev.secrets), frontier: new Map(Object.entries(prev.frontier)), by: prev.by } }),
+    ...(prev === undefined ? {} : { previous: { secrets: secretsOf(prev.secrets), frontier: new Map(Object.entries(prev.frontier)), by: prev.by, members: Array.isArray(prev.members) ? prev.members : [] } }),
     ...(o.carry === undefined ? {} : { carry: o.carry.map(unb64) })
   }
 }

@@ -152,7 +152,7 @@ export class Space implements LinkMember {
     this.epochs = new EpochSync({ sodium: this.sodium, keys: this.keys, secrets, devicePkHex: this.devicePkHex, device: { publicKey: pk, privateKey: unb64(meta.device.sk), cert }, meta: () => this.meta, encodeMeta: m => encodeMeta(m, this.conn.resumeCursor()),
       outbox: () => this.writer?.outbox.map(e => e.env) ?? [], flush: () => this.flush(), whenStored: t => this.whenStored(t), write: b => this.persist(b), members: () => this.members.list(), headRefs: () => this.headRefs(),
       request: make => this.requests.request(make), alert: (c, m, x) => this.alert(c, m, x), done: e => { this.link.remove(this); this.requests.failAll('sync/epoch-moved', 'the space moved to a new epoch'); this.events.emit('epoch', e) } })
-    if (meta.previous !== undefined) this.reader.setPrevious(deriveKeys(this.sodium, meta.previous.secrets), meta.previous.frontier)
+    if (meta.previous !== undefined) { this.reader.setPrevious(deriveKeys(this.sodium, meta.previous.secrets), meta.previous.frontier); this.members.seed(meta.previous.members ?? []) }
   }
 
   /** What the receipts part may see and do of this session. */
