@@ -33,7 +33,7 @@ import type { WriteBatch } from './store.js'
  *   forward, and the reader refuses older-epoch entries beyond the frontier (reader.ts).
  */
 export type EpochEvent =
-  | { readonly kind: 'moved'; readonly epoch: number }
+  | { readonly kind: 'moved'; readonly epoch: number; readonly secrets: SpaceSecrets }
   | { readonly kind: 'removed'; readonly by: string; readonly kept: number }
 
 export interface EpochHost {
@@ -123,7 +123,7 @@ export class EpochSync {
     meta.previous = { secrets: this.h.secrets, frontier, by: a.author, members }
     meta.carry = carry
     await this.h.write({ outboxDrop: outbox, meta: this.h.encodeMeta(meta) })
-    this.h.done({ kind: 'moved', epoch: a.secrets.epoch })
+    this.h.done({ kind: 'moved', epoch: a.secrets.epoch, secrets: a.secrets })
   }
 
   /**

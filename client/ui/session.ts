@@ -1,7 +1,7 @@
 import { createSignal, type Accessor } from 'solid-js'
 import * as Y from 'yjs'
 import type { Checkpoint } from '../../shared/checkpoint.js'
-import { deriveKeys, parseLink, type SpaceKeys, type SpaceSecrets } from '../../shared/keys.js'
+import { deriveKeys, formatLink, parseLink, type SpaceKeys, type SpaceSecrets } from '../../shared/keys.js'
 import type { Sodium } from '../../shared/sodium.js'
 import { createIdbSpaceStore } from '../core/idb-store.js'
 import type { RelayLink } from '../core/link.js'
@@ -50,6 +50,10 @@ export interface SpaceSession {
   readonly device: Accessor<string | undefined>
   /** Who is in the space (issue 11, client/core/members.ts): every device with its name, role and last seen. */
   readonly members: Accessor<readonly Member[]>
+  /** Set when a key change removed this device (or replaced its link): the words to show. */
+  readonly removed: Accessor<string | undefined>
+  /** Removes a member device (issue 11): the space moves to a new epoch without it. Leader tab only. */
+  removeMember (device: string): Promise<'stored' | 'conflict' | 'offline' | 'read-only'>
   readonly stateCode: Accessor<string>
   /** What the leader's session verified, for the links the share panel makes (refreshed with the state code). */
   readonly checkpoint: Accessor<Checkpoint | undefined>
@@ -81,6 +85,8 @@ export interface SessionDeps {
    * does not: nobody is there to be shown as here.
    */
   readonly presence?: boolean
+  /** The space moved to a new epoch (issue 11): its new link, for the registry; the page then reopens it. */
+  readonly onEpoch?: (link: string) => Promise<void> | void
 }
 
 type Msg =
@@ -119,6 +125,7 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
   const [peers, setPeers] = createSignal<readonly PresencePeer[]>([])
   const [device, setDevice] = createSignal<string | undefined>()
   const [members, setMembers] = createSignal<readonly Member[]>([])
+  const [removed, setRemoved] = createSignal<string | undefined>()
   const [code, setCode] = createSignal('')
   const [checkpoint, setCheckpoint] = createSignal<Checkpoint | undefined>()
 
@@ -220,6 +227,12 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
       s.events.on('cleared', () => { setAlerts([...s.alerts]); shareState() }),
       s.events.on('remote', refreshCode),
       s.events.on('members', () => { setMembers(s.members.list()); shareState() }),
+      s.events.on('epoch', e => {
+        if (e.kind === 'removed') { setRemoved(s.alerts.find(a => a.code === 'space/removed' || a.code === 'link/replaced')?.message ?? 'This device is no longer a member of this space.'); return }
+        // Moved to a new epoch (issue 11): the stored link follows it, and the page opens the space
+        // again from its stored state, now in the new epoch (every part re-keyed at once).
+        void deps.onEpoch?.(formatLink(deps.origin, e.secrets, secrets.writeSeed === undefined ? 'view' : 'edit'))
+      }),
       () => { if (codeTimer !== undefined) clearTimeout(codeTimer) }
     )
     const onUpdate = (u: Uint8Array, origin: unknown): void => { if (origin !== TAB) post({ t: 'update', u }) }
@@ -316,6 +329,8 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
     peers,
     device,
     members,
+    removed,
+    removeMember: async device => space === undefined ? 'offline' : await space.epochs.rotate({ remove: [device] }),
     stateCode: code,
     checkpoint,
     setCursor (c) { if (space !== undefined && !space.readOnly) presence?.setLocal({ cursor: c }) },

@@ -105,7 +105,12 @@ export function SpacePage (props: SpacePageProps) {
       <Show when={panel() === 'trash'}><TrashPanel doc={props.doc} items={view.trash} readOnly={ro()} /></Show>
       <Show when={panel() === 'history'}><HistoryPanel session={props.session} doc={props.doc} peers={peers()} /></Show>
       <Show when={panel() === 'share'}><SharePanel origin={props.origin} secrets={props.session.secrets} checkpoint={props.session.checkpoint()} /></Show>
-      <Show when={panel() === 'members'}><MembersPanel members={props.session.members()} /></Show>
+      <Show when={panel() === 'members'}>
+        <MembersPanel members={props.session.members()} {...(ro() ? {} : { onRemove: (d: string) => props.session.removeMember(d) })} />
+      </Show>
+      <Show when={props.session.removed() !== undefined}>
+        <p class="banner danger" role="alert" data-testid="removed-banner">{props.session.removed()}</p>
+      </Show>
       <Show when={panel() === 'security'}>
         <SecurityPanel
           spaceCode={spaceCode(props.sodium, props.session.secrets)}
