@@ -53,6 +53,7 @@ async function run (n: number): Promise<{ n: number; ms: number; keyChangeBytes:
   if (r !== 'stored') throw new Error(`rotation ${r}`)
   await waitFor(() => all.every(d => d.space.keys.epoch === 1 && d.space.status.caughtUp), 120_000, 'all in epoch 1')
   const ms = performance.now() - t0
+  console.log(`${n} devices: rotation ${ms.toFixed(0)} ms until all ${n} joined the new epoch; key change ${keyChangeBytes} bytes`)
 
   // One member offline across a second rotation, then back.
   const late = others[0]!
@@ -63,7 +64,7 @@ async function run (n: number): Promise<{ n: number; ms: number; keyChangeBytes:
   late.space = await late.client.openSpace(inv(links.editLink), relay.url)
   const s = late.space
   s.events.on('epoch', e => { if (e.kind === 'moved') void late.client.reopen(s).then(x => { late.space = x }) })
-  await waitFor(() => late.space.keys.epoch === 2 && late.space.status.caughtUp, 20_000, 'the offline member back').catch(e => { console.log(late.space.keys.epoch, late.space.status, late.space.alerts, a.space.members.list()); throw e })
+  await waitFor(() => late.space.keys.epoch === 2 && late.space.status.caughtUp, 60_000, 'the offline member back')
   const catchUpMs = performance.now() - t1
   for (const d of all) await d.client.close()
   await relay.close()
@@ -74,6 +75,6 @@ const arg = process.argv.indexOf('--sizes')
 const sizes = arg > 0 ? (process.argv[arg + 1] ?? '').split(',').map(Number) : [2, 10, 100]
 for (const n of sizes) {
   const r = await run(n)
-  console.log(`${r.n} devices: rotation ${r.ms.toFixed(0)} ms until all ${r.n} joined the new epoch; key change ${r.keyChangeBytes} bytes; offline member catch-up ${r.catchUpMs.toFixed(0)} ms`)
+  console.log(`${r.n} devices: offline member catch-up across one rotation ${r.catchUpMs.toFixed(0)} ms`)
 }
 process.exit(0)
