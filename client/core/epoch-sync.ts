@@ -2,7 +2,7 @@ import { fromHex, toHex } from '../../shared/bytes.js'
 import { open as openEnvelope } from '../../shared/envelope.js'
 import type { Frame, FrameOf } from '../../shared/frame.js'
 import { MsgType, parseEnvelope } from '../../shared/header.js'
-import { nextEpochSecrets, publicKeysOf, type SpaceKeys, type SpaceSecrets } from '../../shared/keys.js'
+import { deriveKeys, nextEpochSecrets, publicKeysOf, type SpaceKeys, type SpaceSecrets } from '../../shared/keys.js'
 import { signRotate } from '../../shared/rotate-proof.js'
 import { hash } from '../../shared/sign.js'
 import type { Sodium } from '../../shared/sodium.js'
@@ -60,6 +60,40 @@ export interface EpochHost {
 export const REPLACED_MESSAGE = 'this link was replaced; ask a member for a new one'
 export const REMOVED_MESSAGE = 'You were removed from this space: what this device had stays here, nothing added after reaches it.'
 
+/** The Yjs updates inside own envelopes sealed under `keys` (not yet covered by `frontier`): what a new epoch seals again. */
+export function carryOf (sodium: Sodium, keys: SpaceKeys, envelopes: readonly Uint8Array[], frontier: ReadonlyMap<string, number> = new Map()): Uint8Array[] {
+  const out: Uint8Array[] = []
+  for (const env of envelopes) {
+    const p = parseEnvelope(env)
+    if (!p.ok || p.value.header.epoch !== keys.epoch) continue
+    if (p.value.header.seq <= (frontier.get(`${toHex(p.value.header.author)}:${toHex(p.value.header.stream)}`) ?? -1)) continue
+    const o = openEnvelope(sodium, keys, env, { types: [MsgType.update], certOk: true })
+    const b = o.ok ? readBatch(o.value.plaintext) : undefined
+    if (b?.ok === true) out.push(...b.value)
+  }
+  return out
+}
+
+/**
+ * The keys a session opens with, given the stored state and the link it was opened with (issue
+ * 11): a view link on a device holding the edit secret keeps the edit secret; a link of a newer
+ * epoch (a new invitation after a rotation this device missed) replaces the keys, and the own
+ * envelopes of the old epoch leave the outbox (the relay would refuse them) to be sealed again;
+ * a link of an older epoch changes nothing (no rollback). Mutates `meta`; returns the outbox to use.
+ */
+export function adoptLink (sodium: Sodium, meta: Meta, given: SpaceSecrets | undefined, outbox: Uint8Array[]): { outbox: Uint8Array[]; drop: Uint8Array[] } {
+  if (given !== undefined && given.epoch > meta.secrets.epoch) {
+    meta.carry = [...meta.carry ?? [], ...carryOf(sodium, deriveKeys(sodium, meta.secrets), outbox)]
+    meta.secrets = given
+    // Read again from the start: the relay then serves the new epoch's snapshot (this device has
+    // no frontier to read the old epoch's entries it missed with).
+    meta.cursor = 0
+    return { outbox: [], drop: outbox }
+  }
+  if (given?.epoch === meta.secrets.epoch && meta.secrets.writeSeed === undefined && given.writeSeed !== undefined) meta.secrets = { ...meta.secrets, writeSeed: given.writeSeed }
+  return { outbox, drop: [] }
+}
+
 export class EpochSync {
   private switching = false
   private replacedSaid = false
@@ -103,16 +137,7 @@ export class EpochSync {
     await this.h.flush().catch(() => {})
     const frontier = new Map(a.body.frontier.map(x => [`${toHex(x.author)}:${toHex(x.stream)}`, x.seq]))
     const outbox = [...this.h.outbox()]
-    const carry: Uint8Array[] = [...this.h.meta().carry ?? []]
-    for (const env of outbox) {
-      const p = parseEnvelope(env)
-      if (!p.ok) continue
-      const sk = `${toHex(p.value.header.author)}:${toHex(p.value.header.stream)}`
-      if (p.value.header.seq <= (frontier.get(sk) ?? -1)) continue
-      const o = openEnvelope(this.h.sodium, this.h.keys, env, { types: [MsgType.update], certOk: true })
-      const b = o.ok ? readBatch(o.value.plaintext) : undefined
-      if (b?.ok === true) carry.push(...b.value)
-    }
+    const carry = [...this.h.meta().carry ?? [], ...carryOf(this.h.sodium, this.h.keys, outbox, frontier)]
     // The session's own meta object: every later write of this session (its close included) carries the new epoch.
     const meta = this.h.meta()
     meta.secrets = a.secrets

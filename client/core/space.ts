@@ -26,7 +26,7 @@ import { ReceiptSync, type ReceiptSyncHost } from './receipt-sync.js'
 import type { Receipts } from './receipts.js'
 import { Members } from './members.js'
 import { StoredWaiters } from './stored-waiters.js'
-import { EpochSync } from './epoch-sync.js'
+import { adoptLink, EpochSync } from './epoch-sync.js'
 
 /**
  * A space session: one Y.Doc kept in sync with a relay that cannot read it (DESIGN.md §4–§7).
@@ -282,14 +282,11 @@ export class Space implements LinkMember {
       if (s === undefined) throw new Error('no local state for this space and no secrets to start one')
       meta = freshMeta(opts.sodium, s, opts.create === true)
     }
-    // A view link opened on a device that already holds the edit secret keeps the edit secret; a
-    // link of a newer epoch replaces the keys, one of an older epoch never (issue 11: no rollback).
-    const given = opts.secrets
-    if (given !== undefined && given.epoch > meta.secrets.epoch) meta.secrets = given
-    else if (given?.epoch === meta.secrets.epoch && meta.secrets.writeSeed === undefined && given.writeSeed !== undefined) meta.secrets = { ...meta.secrets, writeSeed: given.writeSeed }
+    // Which keys: the stored ones, or a newer epoch's from the link, never an older one (epoch-sync.ts).
+    const adopted = adoptLink(opts.sodium, meta, opts.secrets, stored.outbox)
     const space = new Space(opts, meta, meta.secrets, stored.meta === undefined)
-    space.load(stored.updates, stored.outbox)
-    if (stored.meta === undefined) await space.store.write({ meta: space.encodeMeta() })
+    space.load(stored.updates, adopted.outbox)
+    if (stored.meta === undefined || adopted.drop.length > 0) await space.store.write({ meta: space.encodeMeta(), outboxDrop: adopted.drop })
     else if (stored.updates.length > 256) await space.store.compact(encodeStateV1(space.doc))
     space.doc.on('update', space.onDocUpdate)
     // Own changes of the old epoch the key change did not cover: sealed again in this one (issue 11).

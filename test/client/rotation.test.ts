@@ -104,6 +104,12 @@ describe('removing a member rotates the space', () => {
     const fresh = a.client.links(a.space, relay.url)
     const joiner = await device(c => c.openSpace(inv(fresh.viewLink), relay.url), 'New')
     await waitFor(() => texts(joiner.space).includes('after') && texts(joiner.space).includes('before'), 10_000, 'the new link opens everything')
+    // Invited again with a new link: the removed device joins the new epoch, and what it wrote
+    // while removed (kept on it) is sealed again and reaches the others.
+    await again.close()
+    const back = await c.client.openSpace(inv(fresh.editLink!), relay.url)
+    await waitFor(() => texts(back).includes('after'), 10_000, 'the re-invited device catches up')
+    await waitFor(() => texts(a.space).includes('from the removed one'), 10_000, 'its kept edit arrives')
     console.log(`rotation (4 devices, 1 removed): ${rotationMs.toFixed(0)} ms`)
   }, 60_000)
 })
