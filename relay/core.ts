@@ -1,12 +1,14 @@
-import { equalBytes, toHex } from '../shared/bytes.js'
+import { concat, equalBytes, toHex } from '../shared/bytes.js'
 import { HEADER_BYTES, MsgType, parseEnvelope } from '../shared/header.js'
 import * as frame from '../shared/frame.js'
 import type { Frame, FrameOf, SnapshotEntry } from '../shared/frame.js'
 import { checkCreate } from '../shared/create-proof.js'
-import { authMessage, hash, isNoCert, verifyAttestation, verifyDetached, verifyDeviceSignature, verifyEnvelope } from '../shared/sign.js'
+import { authMessage, hash, isNoCert, verifyAttestation, verifyDetached, verifyDeviceSignature, verifyEnvelope, verifyMemberRecord } from '../shared/sign.js'
 import { addressKey, DEFAULT_CREATE_LIMITS, KeyedBuckets } from './limits.js'
+import { keyChangesSince, REPLACED_MESSAGE } from './rotation.js'
 import type { StoredEntry, StoredSnapshot } from './storage/port.js'
 import type { BusMessage } from './fanout/port.js'
+import { checkRotate } from '../shared/rotate-proof.js'
 import type { Membership, PeerState, RelayCore, RelayCoreOptions } from './core-types.js'
 import { createPuller } from './core-fanout.js'
 
@@ -26,6 +28,8 @@ const MAX_PENDING_PART_BYTES = 256 * 1024 * 1024
 const PENDING_PART_TTL_MS = 10 * 60_000
 /** A receipt names stream heads (~80 B each): 64 KiB holds the newest few hundred, plenty for one device. */
 export const MAX_RECEIPT_BYTES = 64 * 1024
+/** Appended to a device key: the storage slot of its newest member record, beside its receipt's. */
+const MEMBER_SLOT = new Uint8Array([0x6d])
 export const MAX_LOG_BYTES = 512 * 1024 * 1024
 /**
  * Open challenges per connection. `hello` answers for spaces that do not exist yet too (a creator
@@ -35,6 +39,9 @@ export const MAX_LOG_BYTES = 512 * 1024 * 1024
 const MAX_CHALLENGES = 1024
 
 /** What the snapshots frame says about a stored snapshot (its parts are named inside the sealed head). */
+/** The epoch field of an envelope header (after version, type and the space id). */
+const epochOf = (env: Uint8Array): number => env.length < 22 ? -1 : new DataView(env.buffer, env.byteOffset + 18, 4).getUint32(0)
+
 const entryOf = (x: StoredSnapshot): frame.SnapshotEntry => ({ id: x.id, covers: x.covers, attested: x.attested, envelope: x.envelope })
 
 export function createRelayCore (opts: RelayCoreOptions): RelayCore {
@@ -89,6 +96,14 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       if (pick === undefined && m.sent < pruned) {
         const newest = (await store.getSnapshots(spaceId, 1))[0]
         if (newest !== undefined && newest.covers > m.sent) pick = newest
+      }
+      // After a rotation a joiner holds only the current epoch's keys (issue 11): start it from
+      // that epoch's snapshot, the one its rotator sealed at once, attested yet or not.
+      const epoch = (await store.getSpace(spaceId))?.epoch ?? 0
+      if (epoch > 0 && pick !== undefined && epochOf(pick.envelope) !== epoch) pick = undefined
+      if (epoch > 0 && pick === undefined && m.sent === 0) {
+        const ofEpoch = (await store.getSnapshots(spaceId, keepSnapshots + 1)).filter(x => epochOf(x.envelope) === epoch)
+        pick = ofEpoch.find(x => x.attested) ?? ofEpoch[0]
       }
       if (pick !== undefined) {
         if (ps.closed) return
@@ -271,7 +286,11 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       // waits and tries again; the socket stays for its other spaces.
       if (space === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/no-space', 'no such space on this relay (yet)', false)
       if (!verifyDetached(sodium, f.signature, authMessage(f.spaceId, challenge), space.accessPk)) {
-        return fail(ps, f.reqId, f.spaceId, 'relay/auth-failed', 'access signature does not verify', true)
+        // An older epoch's access key (issue 11): not admitted, but told what replaced it.
+        const changes = await keyChangesSince(store, sodium, f.spaceId, authMessage(f.spaceId, challenge), f.signature)
+        if (changes === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/auth-failed', 'access signature does not verify', true)
+        send(ps, { type: 'keyChanges', reqId: f.reqId, spaceId: f.spaceId, envelopes: changes })
+        return fail(ps, f.reqId, f.spaceId, 'relay/epoch-replaced', REPLACED_MESSAGE, false)
       }
       let m = ps.spaces.get(key)
       // Catching up from here: no live entry may overtake the catch-up while `ok` awaits the head.
@@ -390,16 +409,45 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
     async receipt (ps, f) {
       if (member(ps, f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/not-joined', 'authenticate to the space first', true)
       if (f.envelope.length > MAX_RECEIPT_BYTES) return fail(ps, f.reqId, f.spaceId, 'relay/too-large', `a receipt may hold at most ${MAX_RECEIPT_BYTES} bytes`, false)
-      // Checked like an update: only a certified writer's device can leave receipts.
-      const checked = await checkEnvelope(ps, f.reqId, f.spaceId, f.envelope, MsgType.receipt)
+      // Checked like an update: only a certified writer's device can leave receipts. A member
+      // record (issue 11) may instead carry a view certificate: a viewer's one way to be known.
+      const isMember = parseEnvelope(f.envelope).ok && f.envelope[1] === MsgType.member
+      const checked = await checkEnvelope(ps, f.reqId, f.spaceId, f.envelope, isMember ? MsgType.member : MsgType.receipt)
       if (checked === undefined) return
-      if (!await store.putReceipt(f.spaceId, checked.header.author, f.envelope)) return fail(ps, f.reqId, f.spaceId, 'relay/no-space', 'no such space', true)
+      // Newest per device for each kind: a member record's slot is its author's key followed by 'm'.
+      const slot = isMember ? concat(checked.header.author, MEMBER_SLOT) : checked.header.author
+      if (!await store.putReceipt(f.spaceId, slot, f.envelope)) return fail(ps, f.reqId, f.spaceId, 'relay/no-space', 'no such space', true)
       send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: 0 })
       const bytes = frame.writeFrame({ type: 'receipts', reqId: 0, spaceId: f.spaceId, envelopes: [f.envelope] })
       for (const other of subscribers.get(toHex(f.spaceId)) ?? []) {
         if (other !== ps && !other.closed && member(other, f.spaceId) !== undefined) other.peer.send(bytes)
       }
       bus?.publish({ type: 'receipts', spaceId: f.spaceId })
+    },
+    async rotate (ps, f) {
+      // Not closed: a rival rotation that came first unsubscribed this peer a moment ago.
+      if (member(ps, f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/not-joined', 'authenticate to the space (in its current epoch) first', false)
+      const space = await store.getSpace(f.spaceId)
+      if (space === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/no-space', 'no such space', true)
+      // Signed by a certified editor of the current epoch, and sealed in it.
+      const checked = await checkEnvelope(ps, f.reqId, f.spaceId, f.keyChange, MsgType.keyChange)
+      if (checked === undefined) return
+      const cur = space.epoch ?? 0
+      if (checked.header.epoch !== cur || f.epoch !== cur + 1 || checked.header.seq !== f.epoch) return fail(ps, f.reqId, f.spaceId, 'relay/epoch-conflict', `the space is in epoch ${cur}; a rotation must go to ${cur + 1}`, false)
+      if (!checkRotate(sodium, f.spaceId, f.epoch, f.accessPk, f.writePk, hash(sodium, f.keyChange), space.writePk, f.signature)) return fail(ps, f.reqId, f.spaceId, 'relay/bad-rotate', 'the rotation is not signed by the write key of the current epoch', true)
+      const r = await store.rotateSpace(f.spaceId, cur, { epoch: f.epoch, accessPk: f.accessPk, writePk: f.writePk, keyChange: f.keyChange })
+      if (r === 'conflict') return fail(ps, f.reqId, f.spaceId, 'relay/epoch-conflict', 'another rotation from this epoch came first', false)
+      if (r === 'no-space') return fail(ps, f.reqId, f.spaceId, 'relay/no-space', 'no such space', true)
+      log(`space rotated to epoch ${f.epoch} by peer ${ps.peer.id}`)
+      send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: f.epoch })
+      // Everyone joined with the old access key hears the key change, and then nothing more until
+      // it joins with the new one: a removed device receives no byte sealed after this.
+      const key = toHex(f.spaceId)
+      const bytes = frame.writeFrame({ type: 'keyChanges', reqId: 0, spaceId: f.spaceId, envelopes: [f.keyChange] })
+      for (const other of [...subscribers.get(key) ?? []]) {
+        if (!other.closed) other.peer.send(bytes)
+        unsubscribe(other, key)
+      }
     },
     async leave (ps, f) {
       unsubscribe(ps, toHex(f.spaceId))
@@ -433,7 +481,13 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       if (!v.ok) { fail(ps, reqId, spaceId, v.code, v.message, true); return undefined }
       return parsed.value
     }
-    const certKey = toHex(spaceId) + toHex(h.author) + toHex(h.cert)
+    if (type === MsgType.member) {
+      const v = verifyMemberRecord(sodium, parsed.value, space.writePk, space.accessPk)
+      if (!v.ok) { fail(ps, reqId, spaceId, v.code, v.message, true); return undefined }
+      return parsed.value
+    }
+    // Keyed by the write key too: a certificate of an older epoch must not pass as cached after a rotation.
+    const certKey = toHex(space.writePk) + toHex(h.author) + toHex(h.cert)
     const v = verifyEnvelope(sodium, parsed.value, space.writePk, certOk.has(certKey))
     if (!v.ok) { fail(ps, reqId, spaceId, v.code, v.message, true); return undefined }
     if (certOk.size >= CERT_CACHE_MAX) certOk.clear()

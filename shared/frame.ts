@@ -23,6 +23,7 @@ export const FrameType = {
   putSnapshotPart: 12,
   getSnapshotPart: 13,
   receipt: 14,
+  rotate: 15,
   challenge: 20,
   ok: 21,
   entries: 22,
@@ -31,8 +32,12 @@ export const FrameType = {
   peerLeft: 25,
   snapshots: 26,
   snapshotPart: 27,
-  receipts: 28
+  receipts: 28,
+  keyChanges: 29
 } as const
+
+/** Key changes in one `keyChanges` frame: every epoch after the one a stale client holds. */
+export const MAX_KEY_CHANGES_PER_FRAME = 64
 
 /** Receipts in one `receipts` frame: the newest of each device of a space. */
 export const MAX_RECEIPTS_PER_FRAME = 1024
@@ -82,6 +87,13 @@ export type Frame =
   | { type: 'snapshots'; reqId: number; spaceId: Uint8Array; snapshots: SnapshotEntry[] }
   | { type: 'receipt'; reqId: number; spaceId: Uint8Array; envelope: Uint8Array }
   | { type: 'receipts'; reqId: number; spaceId: Uint8Array; envelopes: Uint8Array[] }
+  /**
+   * Moves the space to `epoch` (issue 11): its new public keys, `signature` by the current write
+   * key over rotate-proof.ts's `rotateMessage`, and the key change envelope (type 7) it binds.
+   */
+  | { type: 'rotate'; reqId: number; spaceId: Uint8Array; epoch: number; accessPk: Uint8Array; writePk: Uint8Array; signature: Uint8Array; keyChange: Uint8Array }
+  /** The key changes after a client's epoch, oldest first: pushed on a rotation, and answered to an old epoch's `auth`. */
+  | { type: 'keyChanges'; reqId: number; spaceId: Uint8Array; envelopes: Uint8Array[] }
   | { type: 'challenge'; reqId: number; spaceId: Uint8Array; challenge: Uint8Array }
   | { type: 'ok'; reqId: number; spaceId: Uint8Array; cursor: number }
   | { type: 'entries'; reqId: number; spaceId: Uint8Array; entries: Entry[]; head: number; more: boolean }
@@ -166,7 +178,13 @@ export function writeFrame (f: Frame): Uint8Array {
     case 'receipt':
       encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId); encoding.writeVarUint8Array(e, f.envelope)
       break
+    case 'rotate':
+      encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId); encoding.writeVarUint(e, f.epoch)
+      encoding.writeVarUint8Array(e, f.accessPk); encoding.writeVarUint8Array(e, f.writePk)
+      encoding.writeVarUint8Array(e, f.signature); encoding.writeVarUint8Array(e, f.keyChange)
+      break
     case 'receipts':
+    case 'keyChanges':
       encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId)
       encoding.writeVarUint(e, f.envelopes.length)
       for (const x of f.envelopes) encoding.writeVarUint8Array(e, x)
@@ -308,6 +326,19 @@ export function readFrame (bytes: Uint8Array): Result<Frame, FrameErrorCode> {
         const envelopes: Uint8Array[] = []
         for (let i = 0; i < n; i++) envelopes.push(envelope(r))
         f = { type: 'receipts', reqId: id, spaceId, envelopes }
+        break
+      }
+      case FrameType.rotate: f = {
+        type: 'rotate', reqId: reqId(), spaceId: space(), epoch: r.varUint(0xffffffff), accessPk: fixed(r, PK_BYTES, 'accessPk'),
+        writePk: fixed(r, PK_BYTES, 'writePk'), signature: fixed(r, SIG_BYTES, 'signature'), keyChange: envelope(r)
+      }; break
+      case FrameType.keyChanges: {
+        const id = reqId()
+        const spaceId = space()
+        const n = r.varUint(MAX_KEY_CHANGES_PER_FRAME)
+        const envelopes: Uint8Array[] = []
+        for (let i = 0; i < n; i++) envelopes.push(envelope(r))
+        f = { type: 'keyChanges', reqId: id, spaceId, envelopes }
         break
       }
       default: return err('frame/unknown-type', `unknown frame type ${t}`)

@@ -19,7 +19,17 @@ export const MsgType = {
   presence: 3,
   receipt: 4,
   /** One chunk of a snapshot too large for one envelope; the snapshot head lists the parts' hashes. */
-  snapshotPart: 5
+  snapshotPart: 5,
+  /**
+   * A device's join record (issue 11): its sealed profile, stored by the relay newest per device
+   * beside receipts. The only type a view-certified device may have stored.
+   */
+  member: 6,
+  /**
+   * A key change (issue 11): sealed in the old epoch by an editor, it hands the next epoch's
+   * secrets to each remaining device. Carried by the `rotate` frame, never appended to the log.
+   */
+  keyChange: 7
 } as const
 export type MsgType = typeof MsgType[keyof typeof MsgType]
 const MSG_TYPES = new Set<number>(Object.values(MsgType))

@@ -56,6 +56,21 @@ export function newSpaceSecrets (sodium: Sodium): SpaceSecrets {
   return { spaceId: spaceIdOf(sodium, accessPk, writePk), epoch: 0, secret, writeSeed, writePk }
 }
 
+/**
+ * The secrets of the next epoch (issue 11, part 2): a fresh K and a fresh write seed, the same
+ * space id (it names the space on every relay and is bound to the epoch-0 keys only).
+ */
+export function nextEpochSecrets (sodium: Sodium, s: SpaceSecrets): SpaceSecrets & { writeSeed: Uint8Array } {
+  const writeSeed = sodium.randombytes_buf(32)
+  return { spaceId: s.spaceId, epoch: s.epoch + 1, secret: sodium.crypto_kdf_keygen(), writeSeed, writePk: sodium.crypto_sign_seed_keypair(writeSeed).publicKey }
+}
+
+/** Public keys of an epoch: what the relay is told on a rotation. */
+export function publicKeysOf (sodium: Sodium, s: SpaceSecrets): { accessPk: Uint8Array; writePk: Uint8Array } {
+  const k = deriveKeys(sodium, s)
+  return { accessPk: k.access.publicKey, writePk: k.writePk }
+}
+
 export function deriveKeys (sodium: Sodium, s: SpaceSecrets): SpaceKeys {
   const sub = (id: number): Uint8Array => sodium.crypto_kdf_derive_from_key(32, id, KDF_CONTEXT, s.secret)
   const accessSeed = sub(SUBKEY.access)

@@ -13,6 +13,7 @@ export const TAG_CERT = enc.encode('cove/device-cert/v1\0')
 export const TAG_ENVELOPE = enc.encode('cove/envelope/v1\0')
 export const TAG_AUTH = enc.encode('cove/relay-auth/v1\0')
 export const TAG_ATTEST = enc.encode('cove/attest/v1\0')
+export const TAG_VIEW_CERT = enc.encode('cove/view-cert/v1\0')
 
 /** BLAKE2b-256: envelope ids, chain links and ciphertext digests. */
 export function hash (sodium: Sodium, data: Uint8Array): Uint8Array {
@@ -106,4 +107,29 @@ export function verifyEnvelope (sodium: Sodium, p: Parsed, writePk: Uint8Array, 
     return err('envelope/bad-cert', 'author has no write capability for this space')
   }
   return verifyDeviceSignature(sodium, p)
+}
+
+/**
+ * What the access key signs to vouch for a view-only device in its join record (issue 11): any
+ * holder of the view link holds the access key, so this proves only "opened with a link of this
+ * epoch". Its own domain tag keeps it from ever passing as a write certificate; the relay and
+ * clients accept it in the `cert` field of a member record (type 6) and nowhere else.
+ */
+export function viewCertMessage (spaceId: Uint8Array, author: Uint8Array): Uint8Array {
+  return concat(TAG_VIEW_CERT, spaceId, author)
+}
+
+/**
+ * Checks a member record's author: a write certificate under `writePk` makes it an editor, a view
+ * certificate under `accessPk` a viewer; then the device signature. Nothing else may call a
+ * view-certified key a member.
+ */
+export function verifyMemberRecord (sodium: Sodium, p: Parsed, writePk: Uint8Array, accessPk: Uint8Array): Result<'edit' | 'view', SignatureErrorCode> {
+  const h = p.header
+  const role = verifyDetached(sodium, h.cert, certMessage(h.spaceId, h.author), writePk)
+    ? 'edit'
+    : verifyDetached(sodium, h.cert, viewCertMessage(h.spaceId, h.author), accessPk) ? 'view' : undefined
+  if (role === undefined) return err('envelope/bad-cert', 'the author holds neither a write nor a view certificate of this space')
+  const sig = verifyDeviceSignature(sodium, p)
+  return sig.ok ? ok(role) : sig
 }

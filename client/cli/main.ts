@@ -9,10 +9,14 @@ import { createFileSpaceStore } from '../core/file-store.js'
 import { noteBlocks } from '../core/markdown.js'
 import * as model from '../core/model.js'
 import * as trash from '../core/trash.js'
+import type { Member } from '../core/members.js'
 import type { Alert, Space } from '../core/space.js'
 import { createWsTransport, type WebSocketCtor } from '../core/ws-transport.js'
-import { parseLink, type Invite } from '../../shared/keys.js'
+import { toHex } from '../../shared/bytes.js'
+import type { Invite } from '../../shared/keys.js'
 import { getSodium } from '../../shared/sodium.js'
+import * as epochs from './epochs.js'
+import * as known from './known-spaces.js'
 
 /**
  * `npm run cove -- <command>`: the headless face of the client. State (device keys, local
@@ -23,32 +27,45 @@ import { getSodium } from '../../shared/sodium.js'
  * on the relay, the creation refused by a limit), change kept locally and sent by the next command
  * that reaches it; 76 `cat`/`watch`: this copy cannot be trusted (an alert says the relay lied,
  * e.g. it served an older state than the link's checkpoint: README); 77 view-only link used for
- * an edit; 1 anything else.
+ * an edit; 69 this device was removed from the space, or its link was replaced by a rotation
+ * (issue 11: what it has stays local); 1 anything else.
  */
 const USAGE = `usage: cove <command> [args] [--relay URL] [--timeout MS]
 
-  create --relay URL [--title TEXT]   create a space, print its edit and view links
-  link <link>                         print fresh links to share (they carry a checkpoint of this device's state)
-  title <link> <text>                 set the space title
-  add-note <link> <markdown|->        add a note, written in Markdown (- reads it from stdin)
-  add-link <link> <url> [title]       add a link
-  add-todo <link> <text>              add an entry to the space's checklist
-  done <link> <item-id>               tick a checklist entry
-  rm <link> <id>                      move an item or checklist entry to the Trash
-  restore <link> <id>                 bring an item or entry back from the Trash
-  cat <link> [--at N] [--trash] [--md] print the decrypted space as JSON, each note's Markdown as "text"
+  <space> is the id or alias of a space opened here before, or "-" (its link on the first line of
+  stdin), or env:NAME (its link in the environment variable NAME; env: alone is COVE_LINK). A link
+  typed on the command line works too, but shows in ps and shell history.
+
+  create --relay URL [--title TEXT] [--as ALIAS]  create a space, print its id and its edit and view links
+  open <space> [--as ALIAS]           open a space here once (e.g. cove open - --as trip < link.txt)
+  spaces                              list the spaces opened here: id, alias, edit or view
+  members <space> [--json]            who is in the space: device, name, edit or view, last seen, this device
+  remove <space> <device>...          take a member's access back: the space moves to a new epoch whose key
+                                      only the other members get; prints the new links (device: 8+ hex digits)
+  rotate <space> [--keep D1,D2]       move to a new epoch removing nobody (a lost phone: keep only those listed)
+  link <space>                        print fresh links to share (they carry a checkpoint of this device's state)
+  title <space> <text>                set the space title
+  add-note <space> <markdown|->       add a note, written in Markdown (- reads it from stdin)
+  add-link <space> <url> [title]      add a link
+  add-todo <space> <text>             add an entry to the space's checklist
+  done <space> <item-id>              tick a checklist entry
+  rm <space> <id>                     move an item or checklist entry to the Trash
+  restore <space> <id>                bring an item or entry back from the Trash
+  cat <space> [--at N] [--trash] [--md] print the decrypted space as JSON, each note's Markdown as "text"
                                       and its structure as "blocks" (--at: as it was at snapshot #N;
                                       --trash: with what is in the Trash, marked "trashed";
                                       --md: only the notes, as Markdown)
-  history <link>                      list the snapshots the relay keeps
-  snapshot <link>                     seal a snapshot of the space now
-  watch <link>                        print the space each time it changes
+  history <space>                     list the snapshots the relay keeps
+  snapshot <space>                    seal a snapshot of the space now
+  watch <space>                       print the space each time it changes
 
   --relay URL   reach the space through this relay address instead of the link's; repeat it to
                 list more relays serving the same spaces, tried in turn when one is gone
   --timeout MS  how long to wait for the relay (default 5000)
   COVE_HOME     where local state is kept (default ~/.cove)
-  COVE_NAME     the name stored with entries you add and things you delete (default: none)`
+  COVE_NAME     the name stored with entries you add and things you delete, and shown to the space's
+                members (default: none)
+  COVE_COLOUR   this device's colour in the members list, 0-7 (default 0)`
 
 class Exit extends Error {
   constructor (readonly code: number, message: string) { super(message) }
@@ -70,12 +87,18 @@ async function makeClient (relays: readonly string[] = []): Promise<Client> {
   })
 }
 
-async function invite (link: string | undefined): Promise<Invite> {
-  if (link === undefined) throw new Exit(64, USAGE)
-  const r = parseLink(await getSodium(), link)
-  if (!r.ok) throw new Exit(65, `cove: this is not a valid Cove link (${r.message})`)
-  return r.value
+/** The space a command names (known-spaces.ts): exit 66 for an unknown alias, 65 for a bad link. */
+async function invite (ref: string | undefined): Promise<{ inv: Invite; link: string; fromArgv: boolean }> {
+  if (ref === undefined) throw new Exit(64, USAGE)
+  const r = await known.resolve(await getSodium(), home(), ref, readStdin)
+  if (!r.ok) {
+    if (r.code === 'space/unknown' || r.code === 'space/no-link') throw new Exit(66, `cove: ${r.message}`)
+    throw new Exit(65, `cove: this is not a valid Cove link (${r.message})`)
+  }
+  return { inv: r.value.invite, link: r.value.link, fromArgv: r.value.fromArgv }
 }
+
+const ARGV_NOTE = 'cove: note: a link on the command line shows in ps and shell history; open the space once (cove open - --as NAME, the link on stdin) and name it by NAME from then on\n'
 
 /** True once joined; false after `ms`, or as soon as the relay refuses to register the space. */
 function waitOnline (space: Space, ms: number): Promise<boolean> {
@@ -127,10 +150,16 @@ async function commit (space: Space, timeout: number, online: boolean): Promise<
   throw new Exit(75, `cove: the relay could not be reached; the change is saved locally (${space.unsynced} unsent) and will be sent by the next command that reaches it`)
 }
 
+let stdinRead: Promise<string> | undefined
+/** Stdin as text, read once (a link and a note cannot both come from it). */
 async function readStdin (): Promise<string> {
-  const chunks: Buffer[] = []
-  for await (const c of process.stdin) chunks.push(c as Buffer)
-  return Buffer.concat(chunks).toString('utf8').replace(/\n$/, '')
+  if (stdinRead !== undefined) throw new Exit(64, 'cove: stdin can give the link or the note, not both')
+  stdinRead = (async () => {
+    const chunks: Buffer[] = []
+    for await (const c of process.stdin) chunks.push(c as Buffer)
+    return Buffer.concat(chunks).toString('utf8').replace(/\n$/, '')
+  })()
+  return await stdinRead
 }
 
 async function main (argv: string[]): Promise<number> {
@@ -144,6 +173,9 @@ async function main (argv: string[]): Promise<number> {
       at: { type: 'string' },
       trash: { type: 'boolean' },
       md: { type: 'boolean' },
+      as: { type: 'string' },
+      json: { type: 'boolean' },
+      keep: { type: 'string' },
       help: { type: 'boolean', short: 'h' }
     }
   })
@@ -157,11 +189,18 @@ async function main (argv: string[]): Promise<number> {
   const timeout = Number(values.timeout)
   if (!Number.isFinite(timeout) || timeout <= 0) throw new Exit(64, `cove: invalid --timeout ${values.timeout}`)
 
+  // Stored in the document with what this device adds or deletes ("Bob's 2 entries", "Deleted by Bob").
+  const name = (process.env.COVE_NAME ?? '').trim().slice(0, 64)
+
   if (cmd === 'create') {
     if (relay === undefined) throw new Exit(64, 'cove: create needs --relay URL (e.g. ws://127.0.0.1:8787)')
+    if (values.as !== undefined && !known.validAlias(values.as)) throw new Exit(64, `cove: "${values.as}" cannot be an alias`)
     const client = await makeClient(relays)
     try {
-      const { space } = await client.createSpace(relay, values.title)
+      const { space, editLink } = await client.createSpace(relay, values.title)
+      space.members.setProfile({ name, colour: colourOf(process.env.COVE_COLOUR) })
+      known.remember(home(), { relayUrl: relay, mode: 'edit', secrets: space.secrets }, editLink, values.as)
+      process.stdout.write(`space: ${toHex(space.secrets.spaceId)}${values.as === undefined ? '' : ` (here: ${values.as})`}\n`)
       const online = await waitOnline(space, timeout)
       // Printed after the title is stored (or could not be), so the links' checkpoint names it.
       try {
@@ -175,8 +214,6 @@ async function main (argv: string[]): Promise<number> {
     }
   }
 
-  // Stored in the document with what this device adds or deletes ("Bob's 2 entries", "Deleted by Bob").
-  const name = (process.env.COVE_NAME ?? '').trim().slice(0, 64)
   const asJSON = { trash: values.trash === true }
   const print = (doc: Y.Doc): void => { process.stdout.write(values.md === true ? notesMarkdown(doc, asJSON) : JSON.stringify(catJSON(doc, asJSON), null, 2) + '\n') }
   const editCommands: Record<string, (space: Space) => string | undefined> = {
@@ -199,17 +236,72 @@ async function main (argv: string[]): Promise<number> {
       return undefined
     }
   }
+  if (cmd === 'spaces') {
+    for (const s of known.list(home())) process.stdout.write(`${s.id}\t${s.alias ?? '-'}\t${s.link.includes('#edit1.') ? 'edit' : 'view'}\n`)
+    return 0
+  }
   const isEdit = cmd in editCommands || cmd === 'add-note'
-  if (!isEdit && !['cat', 'watch', 'history', 'snapshot', 'link'].includes(cmd)) throw new Exit(64, `cove: unknown command ${cmd}\n${USAGE}`)
+  if (!isEdit && !['cat', 'watch', 'history', 'snapshot', 'link', 'open', 'members', 'remove', 'rotate'].includes(cmd)) throw new Exit(64, `cove: unknown command ${cmd}\n${USAGE}`)
+  if (values.as !== undefined && !known.validAlias(values.as)) throw new Exit(64, `cove: "${values.as}" cannot be an alias`)
 
-  const inv = await invite(args[0])
+  const { inv, link, fromArgv } = await invite(args[0])
+  if (fromArgv) process.stderr.write(ARGV_NOTE)
   if (isEdit && inv.mode === 'view') throw new Exit(77, 'cove: this is a view-only link; it can read the space but not change it')
   const noteText = cmd === 'add-note' ? (need(args, 2), args[1] === '-' ? await readStdin() : args[1]!) : ''
   const client = await makeClient(relays)
   try {
-    const space = await client.openSpace(inv, relay)
-    const online = await waitOnline(space, timeout)
-    if (online) await space.whenCaughtUp(timeout).catch(() => {})
+    const first = await client.openSpace(inv, relay)
+    known.remember(home(), inv, link, values.as)
+    // How the other members see this device (issue 11): sealed, sent with its member record on joining.
+    const profile = { name, colour: colourOf(process.env.COVE_COLOUR) }
+    first.members.setProfile(profile)
+    first.events.on('epoch', () => {})
+    // Joins, following key changes into a new epoch (issue 11).
+    const joined = await epochs.joinCurrent(client, first, timeout)
+    let space = joined.space
+    space.members.setProfile(profile)
+    if ('removed' in joined) throw new Exit(69, `cove: ${joined.removed}; what this device has stays here (${space.unsynced} change(s) not sent)`)
+    const online = joined.online
+    const relayUrl = relay ?? inv.relayUrl
+    const keep = (): void => {
+      // The stored link follows the epoch (the old one opens nothing new).
+      if (space.keys.epoch > inv.secrets.epoch) { const l = client.links(space, relayUrl); known.remember(home(), { relayUrl, mode: inv.mode, secrets: space.secrets }, l.editLink ?? l.viewLink) }
+    }
+    keep()
+    if (cmd === 'remove' || cmd === 'rotate') {
+      if (inv.mode === 'view') throw new Exit(77, 'cove: this is a view-only link; only editors can remove members or rotate the key')
+      if (!online) throw new Exit(75, 'cove: the relay could not be reached; nothing was changed')
+      await space.members.announce()
+      const list = space.members.list()
+      const pick = (ref: string): string => {
+        const hits = list.filter(m => m.device.startsWith(ref.toLowerCase()) && ref.length >= 8)
+        if (hits.length !== 1) throw new Exit(66, `cove: no single member device starts with ${ref} (see cove members)`)
+        if (hits[0]!.self) throw new Exit(64, 'cove: this device cannot remove itself; ask another editor, or use cove leave in the web app')
+        return hits[0]!.device
+      }
+      const opts = cmd === 'remove' ? { remove: (need(args, 2), args.slice(1).map(pick)) } : values.keep === undefined ? {} : { keep: values.keep.split(',').filter(x => x !== '').map(pick) }
+      const t0 = performance.now()
+      const r = await epochs.rotate(client, space, opts, timeout)
+      space = r.space
+      if (r.result === 'read-only') throw new Exit(77, 'cove: this device holds no write certificate')
+      if (r.result === 'removed') throw new Exit(69, 'cove: a rival rotation removed this device')
+      if (r.result !== 'stored') throw new Exit(75, 'cove: the relay did not take the rotation; nothing was changed')
+      keep()
+      process.stderr.write(`cove: the space moved to epoch ${space.keys.epoch} in ${Math.round(performance.now() - t0)} ms; the old links open nothing new. New links:\n`)
+      printLinks(client.links(space, relayUrl))
+      return 0
+    }
+    if (cmd === 'members') {
+      if (!online) throw new Exit(75, 'cove: the relay could not be reached; the members list lives with the members')
+      await space.members.announce()
+      printMembers(space.members.list(), values.json === true)
+      return 0
+    }
+    if (cmd === 'open') {
+      if (!online) process.stderr.write('cove: the relay could not be reached; the space is known here and will sync on the next command that reaches it\n')
+      process.stdout.write(`space: ${toHex(inv.secrets.spaceId)}${values.as === undefined ? '' : ` (here: ${values.as})`} ${inv.mode}\n`)
+      return 0
+    }
     if (cmd === 'snapshot') {
       if (inv.mode === 'view') throw new Exit(77, 'cove: this is a view-only link; snapshots are sealed by writers')
       if (!online) throw new Exit(75, 'cove: the relay could not be reached')
@@ -275,6 +367,27 @@ function catJSON (doc: Y.Doc, opts: { trash: boolean }): unknown {
 /** `cat --md`: each note's Markdown as written, after a comment naming it, in the space's order. */
 function notesMarkdown (doc: Y.Doc, opts: { trash: boolean }): string {
   return model.toJSON(doc, opts).items.flatMap(i => i.kind === 'note' ? [`<!-- note ${i.id}${i.trashed === undefined ? '' : ' (in the Trash)'} -->\n${i.text}\n`] : []).join('\n')
+}
+
+/** COVE_COLOUR as a palette index (0 when unset or not one). */
+function colourOf (v: string | undefined): number {
+  const n = Number(v ?? 0)
+  return Number.isInteger(n) && n >= 0 && n < 8 ? n : 0
+}
+
+/**
+ * `cove members`: one line per device (this one marked), or with --json an array of
+ * { device (hex key), name, colour, role ('edit' | 'view'), lastSeen (ms since the epoch, or null), self }.
+ */
+function printMembers (list: readonly Member[], json: boolean): void {
+  if (json) {
+    process.stdout.write(JSON.stringify(list.map(m => ({ device: m.device, name: m.name, colour: m.colour, role: m.role, lastSeen: m.lastSeen ?? null, self: m.self })), null, 2) + '\n')
+    return
+  }
+  for (const m of list) {
+    const seen = m.lastSeen === undefined ? 'never' : new Date(m.lastSeen).toISOString()
+    process.stdout.write(`${m.device.slice(0, 16)}\t${m.name === '' ? '(no name)' : m.name}\t${m.role}\t${seen}${m.self ? '\tthis device' : ''}\n`)
+  }
 }
 
 function printLinks (l: { editLink?: string; viewLink: string }): void {

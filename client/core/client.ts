@@ -34,6 +34,11 @@ export interface Client {
    * names. The invite's checkpoint (if any) is what the session must reach before it calls its state current.
    */
   openSpace (invite: Invite, relayUrl?: string): Promise<Space>
+  /**
+   * The same space opened again from its stored state, after its session ended with a key change
+   * (event `epoch`, kind `moved`: issue 11): the new session is in the new epoch.
+   */
+  reopen (space: Space): Promise<Space>
   /** Links to share now: they carry a checkpoint of what this replica verified (freshness.ts). */
   links (space: Space, origin: string): { editLink?: string; viewLink: string }
   close (): Promise<void>
@@ -50,8 +55,10 @@ export async function createClient (opts: ClientOptions): Promise<Client> {
     if (l === undefined) links.set(ws, l = new RelayLink(ws, opts.transport, { ...opts.link, ...(fallbacks.length === 0 ? {} : { fallbacks }) }))
     return l
   }
-  const track = (s: Space): Space => {
+  const relayOf = new WeakMap<Space, string>()
+  const track = (s: Space, relayUrl: string): Space => {
     spaces.add(s)
+    relayOf.set(s, relayUrl)
     return s
   }
 
@@ -59,7 +66,7 @@ export async function createClient (opts: ClientOptions): Promise<Client> {
     sodium,
     async createSpace (relayUrl, title) {
       const secrets = newSpaceSecrets(sodium)
-      const space = track(await Space.open({ sodium, store: opts.storeFor(toHex(secrets.spaceId)), link: linkFor(relayUrl), secrets, create: true, ...opts.space }))
+      const space = track(await Space.open({ sodium, store: opts.storeFor(toHex(secrets.spaceId)), link: linkFor(relayUrl), secrets, create: true, ...opts.space }), relayUrl)
       if (title !== undefined && title !== '') model.setTitle(space.doc, title)
       const { editLink, viewLink } = client.links(space, relayUrl)
       assert(editLink !== undefined, 'a created space holds its write key')
@@ -67,7 +74,14 @@ export async function createClient (opts: ClientOptions): Promise<Client> {
     },
     async openSpace (invite, relayUrl) {
       const checkpoint = invite.checkpoint === undefined ? {} : { checkpoint: invite.checkpoint }
-      return track(await Space.open({ sodium, store: opts.storeFor(toHex(invite.secrets.spaceId)), link: linkFor(relayUrl ?? invite.relayUrl), secrets: invite.secrets, ...checkpoint, ...opts.space }))
+      return track(await Space.open({ sodium, store: opts.storeFor(toHex(invite.secrets.spaceId)), link: linkFor(relayUrl ?? invite.relayUrl), secrets: invite.secrets, ...checkpoint, ...opts.space }), relayUrl ?? invite.relayUrl)
+    },
+    async reopen (old) {
+      const url = relayOf.get(old)
+      assert(url !== undefined, 'reopen: a space this client did not open')
+      await old.close()
+      spaces.delete(old)
+      return track(await Space.open({ sodium, store: opts.storeFor(old.spaceKey), link: linkFor(url), ...opts.space }), url)
     },
     links (space, origin) {
       const cp = space.checkpoint()

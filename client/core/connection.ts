@@ -58,6 +58,9 @@ export interface ConnectionHost {
   rejected (): void
   /** Members' receipts (receipt-sync.ts). */
   receipts (f: FrameOf<'receipts'>): void
+  /** Key changes (epoch-sync.ts), and the relay's word that our access key was replaced. */
+  keyChanges (f: FrameOf<'keyChanges'>): void
+  replaced (message: string): void
   /** The catch-up after joining ended. */
   caughtUp (): void
 }
@@ -172,6 +175,9 @@ export class Connection {
       case 'receipts':
         this.h.receipts(f)
         return undefined
+      case 'keyChanges':
+        this.h.keyChanges(f)
+        return undefined
       case 'error': return this.onError(f)
       case 'presenceOut':
       case 'peerLeft':
@@ -219,6 +225,14 @@ export class Connection {
       // device and the create is sent again on a later connection, backing off.
       this.alertOnce('sync/create-refused', `the relay did not register this space (${f.code}: ${f.message}); it stays on this device and is registered later`)
       this.scheduleRetry()
+      return
+    }
+    if (f.reqId === this.authReq && f.code === 'relay/epoch-replaced') {
+      // Our access key is of an older epoch (issue 11): the key changes came just before; the
+      // session moves on with them, or says the link was replaced. No retry with these keys.
+      if (this.joinTimer !== undefined) clearTimeout(this.joinTimer)
+      this.joinTimer = undefined
+      this.h.replaced(f.message)
       return
     }
     if (f.reqId === this.authReq && f.code === 'relay/no-space') {

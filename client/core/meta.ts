@@ -27,7 +27,17 @@ export interface Meta {
    * reload with no network still says how old the copy is, not "never" (issue 9.6).
    */
   lastSyncedAt?: number | undefined
+  /**
+   * After a key change (issue 11): the epoch before this one, the frontier the key change named
+   * in it (stream key → last seq; entries within it are still read) and who sealed it.
+   */
+  previous?: { readonly secrets: SpaceSecrets; readonly frontier: ReadonlyMap<string, number>; readonly by: string; readonly members?: readonly KeptMember[] } | undefined
+  /** Own Yjs updates sealed in the old epoch and not within the frontier: sealed again in this one by the next session. */
+  carry?: readonly Uint8Array[] | undefined
 }
+
+/** A member the key change kept, as the old epoch knew it: the new epoch's list starts from these (members.ts). */
+export interface KeptMember { readonly device: string; readonly name: string; readonly colour: number; readonly role: 'edit' | 'view' }
 
 /** [seq, hash ('' when folded), cursor] or, for a snapshot's claim, [seq, hash, cursor, claimUpTo, claimedBy]; [seq, hash] is older. */
 type HeadJson = [number, string] | [number, string, number] | [number, string, number, number, string]
@@ -43,6 +53,8 @@ interface MetaJson {
   bindings: Record<string, string | number[]>
   snapshot?: { seq: number; hash: string; heads: Record<string, number>; covers?: number }
   syncedAt?: number
+  previous?: { secrets: MetaJson['secrets']; frontier: Record<string, number>; by: string; members?: KeptMember[] }
+  carry?: string[]
 }
 
 const DAMAGED = 'the local state of this space is damaged (unreadable meta record); remove it and open the link again to download the space'
@@ -69,6 +81,7 @@ export function freshMeta (sodium: Sodium, secrets: SpaceSecrets, create: boolea
 
 export function encodeMeta (m: Meta, cursor: number): Uint8Array {
   const s = m.secrets
+  const secretsJson = (x: SpaceSecrets): MetaJson['secrets'] => ({ spaceId: b64(x.spaceId), epoch: x.epoch, secret: b64(x.secret), ...(x.writeSeed === undefined ? {} : { writeSeed: b64(x.writeSeed) }), writePk: b64(x.writePk) })
   const heads: Record<string, HeadJson> = {}
   for (const [k, h] of m.heads) {
     const hash = h.hash.length === 0 ? '' : b64(h.hash)
@@ -78,7 +91,7 @@ export function encodeMeta (m: Meta, cursor: number): Uint8Array {
   for (const [c, a] of m.bindings) (bindings[a] ??= []).push(c)
   const json: MetaJson = {
     v: 1,
-    secrets: { spaceId: b64(s.spaceId), epoch: s.epoch, secret: b64(s.secret), ...(s.writeSeed === undefined ? {} : { writeSeed: b64(s.writeSeed) }), writePk: b64(s.writePk) },
+    secrets: secretsJson(s),
     device: { ...m.device },
     cursor,
     registered: m.registered,
@@ -86,7 +99,9 @@ export function encodeMeta (m: Meta, cursor: number): Uint8Array {
     ...(m.stuck.size === 0 ? {} : { stuck: Object.fromEntries(m.stuck) }),
     bindings,
     ...(m.snapshot === undefined ? {} : { snapshot: { seq: m.snapshot.seq, hash: b64(m.snapshot.hash), heads: Object.fromEntries(m.snapshot.heads), covers: m.snapshot.covers ?? 0 } }),
-    ...(m.lastSyncedAt === undefined ? {} : { syncedAt: m.lastSyncedAt })
+    ...(m.lastSyncedAt === undefined ? {} : { syncedAt: m.lastSyncedAt }),
+    ...(m.previous === undefined ? {} : { previous: { secrets: secretsJson(m.previous.secrets), frontier: Object.fromEntries(m.previous.frontier), by: m.previous.by, members: [...m.previous.members ?? []] } }),
+    ...(m.carry === undefined || m.carry.length === 0 ? {} : { carry: m.carry.map(b64) })
   }
   return new TextEncoder().encode(JSON.stringify(json))
 }
@@ -110,11 +125,12 @@ function decodeUnchecked (bytes: Uint8Array): Meta {
   if (o?.v !== 1 || typeof o.secrets?.secret !== 'string' || typeof o.device?.sk !== 'string' || typeof o.heads !== 'object' || typeof o.bindings !== 'object') {
     throw new Error(DAMAGED)
   }
-  const s = o.secrets
-  const secrets: SpaceSecrets = {
+  const secretsOf = (s: MetaJson['secrets']): SpaceSecrets => ({
     spaceId: unb64(s.spaceId), epoch: s.epoch, secret: unb64(s.secret), writePk: unb64(s.writePk),
     ...(s.writeSeed === undefined ? {} : { writeSeed: unb64(s.writeSeed) })
-  }
+  })
+  const secrets = secretsOf(o.secrets)
+  const prev = o.previous
   const heads = new Map<string, StreamHead>()
   for (const [k, h] of Object.entries(o.heads ?? {})) {
     const hash = h[1] === '' ? new Uint8Array(0) : unb64(h[1])
@@ -137,7 +153,9 @@ function decodeUnchecked (bytes: Uint8Array): Meta {
     bindings,
     snapshot: snap === undefined ? undefined : { seq: snap.seq, hash: unb64(snap.hash), heads: new Map(Object.entries(snap.heads)), covers: snap.covers ?? 0 },
     // Only shown to this person, never trusted for anything: a bad value is dropped, not fatal.
-    ...(typeof o.syncedAt === 'number' && Number.isFinite(o.syncedAt) && o.syncedAt > 0 ? { lastSyncedAt: o.syncedAt } : {})
+    ...(typeof o.syncedAt === 'number' && Number.isFinite(o.syncedAt) && o.syncedAt > 0 ? { lastSyncedAt: o.syncedAt } : {}),
+    ...(prev === undefined ? {} : { previous: { secrets: secretsOf(prev.secrets), frontier: new Map(Object.entries(prev.frontier)), by: prev.by, members: Array.isArray(prev.members) ? prev.members : [] } }),
+    ...(o.carry === undefined ? {} : { carry: o.carry.map(unb64) })
   }
 }
 

@@ -110,6 +110,12 @@ export class StreamReader {
   private readonly targets = new Map<string, { author: Uint8Array; stream: Uint8Array; seq: number }>()
   private readonly certOk = new Set<string>()
   private readonly alerted = new Set<string>()
+  /**
+   * The epoch before the current one and the key change's frontier (stream key → last seq) in it
+   * (issue 11): an entry of that epoch within the frontier is still read, with those keys (a member
+   * offline across the rotation catches up on it); any other entry of an older epoch is refused.
+   */
+  private previous: { readonly keys: SpaceKeys; readonly frontier: ReadonlyMap<string, number> } | undefined
 
   constructor (
     private readonly sodium: Sodium,
@@ -118,6 +124,16 @@ export class StreamReader {
     /** `authorHex:streamHex` of this session's own stream, whose entries are skipped. */
     private readonly ownStream: () => string
   ) {}
+
+  /** Sets the epoch before this one and the frontier of the key change that ended it. */
+  setPrevious (keys: SpaceKeys, frontier: ReadonlyMap<string, number>): void { this.previous = { keys, frontier } }
+
+  /** The keys an entry of `epoch` in stream `sk` at `seq` is read with; undefined: refused (an older epoch beyond the frontier). */
+  private keysFor (epoch: number, sk: string, seq: number): SpaceKeys | undefined {
+    if (epoch === this.keys.epoch) return this.keys
+    const p = this.previous
+    return p !== undefined && epoch === p.keys.epoch && seq <= (p.frontier.get(sk) ?? -1) ? p.keys : undefined
+  }
 
   /** Streams with entries waiting for an earlier one. */
   get pending (): number { return this.buffered.size }
@@ -218,9 +234,17 @@ export class StreamReader {
     const authorHex = toHex(h.author)
     const sk = authorHex + ':' + toHex(h.stream)
     if (sk === this.ownStream()) return { outcome: 'duplicate' }
-    const certKey = authorHex + toHex(h.cert)
+    const keys = this.keysFor(h.epoch, sk, h.seq)
+    if (keys === undefined) {
+      // Sealed in an older epoch and not within what the key change named (or from a newer one):
+      // a replay by the relay, or a write its author made after the rotation. Never applied, never
+      // read again (the cursor moves on), alerted once per epoch.
+      this.once(`epoch:${h.epoch}`, 'sync/old-epoch', `an entry sealed in epoch ${h.epoch} arrived after the space moved to epoch ${this.keys.epoch}; refused`, { cursor: e.cursor, author: authorHex })
+      return { outcome: 'duplicate' }
+    }
+    const certKey = `${h.epoch}:${authorHex}${toHex(h.cert)}`
     // The signature first: until it verifies, any fault may be the relay's.
-    const sig = verifyEnvelope(this.sodium, parsed.value, this.keys.writePk, this.certOk.has(certKey))
+    const sig = verifyEnvelope(this.sodium, parsed.value, keys.writePk, this.certOk.has(certKey))
     if (!sig.ok) {
       this.stats.rejected++
       this.host.alert(sig.code, `${sig.message} (changed on the way or forged by the relay: reading again)`, { cursor: e.cursor, author: authorHex })
@@ -235,14 +259,14 @@ export class StreamReader {
       return { outcome: 'rejected' }
     }
     if (head !== undefined && head.claimUpTo !== undefined && h.seq <= head.claimUpTo) {
-      return { outcome: this.belowClaim(e, head, authorHex) }
+      return { outcome: this.belowClaim(e, head, authorHex, keys) }
     }
     const expected = head === undefined ? 0 : head.seq + 1
     if (h.seq < expected - 1) { this.stats.duplicates++; return { outcome: 'duplicate' } }
     if (h.seq === expected - 1) {
       if (head !== undefined && equalBytes(head.hash, envHash)) { this.stats.duplicates++; return { outcome: 'duplicate' } }
       // A folded head keeps no hash to compare with: prove it in by applying it (idempotent).
-      if (head !== undefined && head.hash.length === 0) return { outcome: this.belowClaim(e, head, authorHex) }
+      if (head !== undefined && head.hash.length === 0) return { outcome: this.belowClaim(e, head, authorHex, keys) }
       this.evidence.push({ code: 'sync/equivocation', author: authorHex, envelope: e.envelope })
       this.equivocated.add(authorHex)
       this.once(`eq:${sk}:${h.seq}`, 'sync/equivocation', `two different envelopes for seq ${h.seq} of one stream: its author forked its history`, { cursor: e.cursor, author: authorHex })
@@ -268,7 +292,7 @@ export class StreamReader {
         return { outcome: 'rejected' }
       }
     }
-    const opened = openEnvelope(this.sodium, this.keys, e.envelope, { types: [MsgType.update], certOk: true })
+    const opened = openEnvelope(this.sodium, keys, e.envelope, { types: [MsgType.update], certOk: true })
     const next: StreamHead = { ...head, seq: h.seq, hash: envHash, cursor: e.cursor }
     if (!opened.ok) {
       if (!AUTHOR_FAULTS.has(opened.code)) {
@@ -384,8 +408,8 @@ export class StreamReader {
   }
 
   /** At or below a position a snapshot claimed: prove it is in by applying it (idempotent). */
-  private belowClaim (e: Entry, head: StreamHead, authorHex: string): Outcome {
-    const opened = openEnvelope(this.sodium, this.keys, e.envelope, { types: [MsgType.update], certOk: true })
+  private belowClaim (e: Entry, head: StreamHead, authorHex: string, keys: SpaceKeys): Outcome {
+    const opened = openEnvelope(this.sodium, keys, e.envelope, { types: [MsgType.update], certOk: true })
     if (!opened.ok) {
       if (!AUTHOR_FAULTS.has(opened.code)) { this.host.alert(opened.code, `${opened.message} (reading again)`, { cursor: e.cursor, author: authorHex }); return 'retry' }
       this.evidence.push({ code: opened.code, author: authorHex, envelope: e.envelope })

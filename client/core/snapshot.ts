@@ -308,3 +308,8 @@ export function headRefsOf (heads: ReadonlyMap<string, { readonly seq: number; r
   if (own !== undefined) out.push(own)
   return out
 }
+
+/** Stream heads as (stream key, seq, hash), sorted by stream key: the input of the space fingerprint. */
+export function sortedHeads (refs: readonly StreamHeadRef[]): { stream: string; seq: number; hash: Uint8Array }[] {
+  return refs.map(h => ({ stream: streamKey(h.author, h.stream), seq: h.seq, hash: h.hash })).sort((a, b) => a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0)
+}

@@ -36,6 +36,10 @@ export interface SpaceEvents extends Record<string, unknown> {
   cleared: string
   /** Remote content was applied. */
   remote: undefined
+  /** The members list changed (members.ts). */
+  members: undefined
+  /** This session ended with a key change (epoch-sync.ts): moved (open the space again) or removed. */
+  epoch: import('./epoch-sync.js').EpochEvent
   /** A sealed presence envelope or a peer-left notice from the relay, for client/core/presence.ts. */
   presence: FrameOf<'presenceOut'> | FrameOf<'peerLeft'>
 }

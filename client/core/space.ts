@@ -17,13 +17,16 @@ import { decodeMeta, encodeMeta, freshMeta, ownHeadsOf, withOwnHeads, type Meta 
 import { StreamReader, type StreamHead } from './reader.js'
 import { Requests } from './requests.js'
 import { ShadowApplier } from './shadow.js'
-import { headRefsOf, streamKey, type StreamHeadRef } from './snapshot.js'
+import { headRefsOf, sortedHeads, type StreamHeadRef } from './snapshot.js'
 import { SnapshotSync, type SnapshotSyncHost } from './snapshot-sync.js'
 import type { SpaceStore, WriteBatch } from './store.js'
 import { Outgoing, type OutgoingHost } from './outgoing.js'
 import { StreamWriter } from './writer.js'
 import { ReceiptSync, type ReceiptSyncHost } from './receipt-sync.js'
 import type { Receipts } from './receipts.js'
+import { Members } from './members.js'
+import { StoredWaiters } from './stored-waiters.js'
+import { adoptLink, EpochSync } from './epoch-sync.js'
 
 /**
  * A space session: one Y.Doc kept in sync with a relay that cannot read it (DESIGN.md §4–§7).
@@ -34,10 +37,9 @@ import type { Receipts } from './receipts.js'
  * - shadow.ts: all-or-nothing apply of remote content;
  * - snapshotter.ts, snapshot-sync.ts: sealing snapshots, checking others' (as a joiner and as a member), attesting;
  * - connection.ts, requests.ts: the join (hello, challenge, auth, catch-up, retries), frame routing, answers;
- * - receipts.ts, receipt-sync.ts: what members say they hold (keep until seen, withholding, forks);
+ * - receipts.ts, receipt-sync.ts: what members say they hold (keep until seen, withholding, forks); members.ts: who is in the space;
  * - freshness.ts: a new device reaching the invite link's checkpoint before its state counts as current;
- * - meta.ts: the small persisted session state. What is left here is persistence (one ordered write queue, the session state with each write)
- * and the session's public face.
+ * - meta.ts: the small persisted session state. What is left here is persistence (one ordered write queue, the session state with each write) and the session's public face.
  */
 import type { Alert, ConnectionState, SnapshotInfo, SpaceEvents, SpaceOptions, SpaceStatus } from './space-types.js'
 import { applyStored, encodeStateV1 } from './state.js'
@@ -72,7 +74,8 @@ export class Space implements LinkMember {
   private readonly snapsync: SnapshotSync
   private readonly rsync: ReceiptSync
   private readonly fresh: FreshnessCheck
-
+  /** Who is in the space (issue 11): sealed profiles, roles, last seen. */ readonly members: Members
+  /** Key changes taken and made (issue 11): epoch-sync.ts. */ readonly epochs: EpochSync
   private readonly out: Outgoing | undefined
   /** Inside the transaction that applies remote content (and the cleanups Yjs runs after it). */
   private applyingRemote = false
@@ -86,7 +89,7 @@ export class Space implements LinkMember {
   private readonly fetch: Fetcher
   private closed = false
   private storeClosed = false
-  private readonly waiters = new Set<() => void>()
+  private readonly stored = new StoredWaiters()
   private readonly requests: Requests
   readonly gapTimeoutMs: number
   private readonly ackTimeoutMs: number
@@ -146,6 +149,12 @@ export class Space implements LinkMember {
       clear: code => { this.alerts.splice(0, this.alerts.length, ...this.alerts.filter(a => a.code !== code)); this.events.emit('cleared', code) }
     }, opts.checkpoint, isNew && opts.create !== true)
     this.events.on('remote', () => this.fresh.applied())
+    this.members = new Members({ sodium: this.sodium, keys: this.keys, devicePkHex: this.devicePkHex, device: { publicKey: pk, privateKey: unb64(meta.device.sk), cert }, lastSeen: () => this.rsync.receipts.lastSeen,
+      joined: () => this.conn.joined && !this.closed, request: make => this.requests.request(make), alert: (c, m) => this.alert(c, m), changed: () => this.events.emit('members', undefined), now: () => Date.now() })
+    this.epochs = new EpochSync({ sodium: this.sodium, keys: this.keys, secrets, devicePkHex: this.devicePkHex, device: { publicKey: pk, privateKey: unb64(meta.device.sk), cert }, meta: () => this.meta, encodeMeta: m => encodeMeta(m, this.conn.resumeCursor()),
+      outbox: () => this.writer?.outbox.map(e => e.env) ?? [], flush: () => this.flush(), whenStored: t => this.whenStored(t), write: b => this.persist(b), members: () => this.members.list(), headRefs: () => this.headRefs(),
+      request: make => this.requests.request(make), alert: (c, m, x) => this.alert(c, m, x), done: e => { this.link.remove(this); this.requests.failAll('sync/epoch-moved', 'the space moved to a new epoch'); this.events.emit('epoch', e) } })
+    if (meta.previous !== undefined) { this.reader.setPrevious(deriveKeys(this.sodium, meta.previous.secrets), meta.previous.frontier); this.members.seed(meta.previous.members ?? []) }
   }
 
   /** What the receipts part may see and do of this session. */
@@ -259,8 +268,8 @@ export class Space implements LinkMember {
         s.stats.rejected = Math.max(s.stats.rejected, s.reader.stats.rejected)
       },
       rejected: () => { s.stats.rejected++ },
-      receipts: f => s.rsync.onReceipts(f),
-      caughtUp: () => { s.rsync.start(); s.rsync.caughtUp(); void s.fresh.caughtUp() }
+      receipts: f => s.rsync.onReceipts(s.members.take(f)), keyChanges: f => { void s.epochs.onKeyChanges(f) }, replaced: m => s.epochs.replaced(m),
+      caughtUp: () => { s.rsync.start(); s.rsync.caughtUp(); void s.fresh.caughtUp(); void s.members.announce(); void s.epochs.afterJoin(() => s.snapsync.snapshot()) }
     }
   }
 
@@ -275,13 +284,16 @@ export class Space implements LinkMember {
       if (s === undefined) throw new Error('no local state for this space and no secrets to start one')
       meta = freshMeta(opts.sodium, s, opts.create === true)
     }
-    // A view link opened on a device that already holds the edit secret keeps the edit secret.
-    if (meta.secrets.writeSeed === undefined && opts.secrets?.writeSeed !== undefined) meta.secrets = { ...meta.secrets, writeSeed: opts.secrets.writeSeed }
+    // Which keys: the stored ones, or a newer epoch's from the link, never an older one (epoch-sync.ts).
+    const adopted = adoptLink(opts.sodium, meta, opts.secrets, stored.outbox)
     const space = new Space(opts, meta, meta.secrets, stored.meta === undefined)
-    space.load(stored.updates, stored.outbox)
-    if (stored.meta === undefined) await space.store.write({ meta: space.encodeMeta() })
+    space.load(stored.updates, adopted.outbox)
+    if (stored.meta === undefined || adopted.drop.length > 0) await space.store.write({ meta: space.encodeMeta(), outboxDrop: adopted.drop })
     else if (stored.updates.length > 256) await space.store.compact(encodeStateV1(space.doc))
     space.doc.on('update', space.onDocUpdate)
+    // Own changes of the old epoch the key change did not cover: sealed again in this one (issue 11).
+    for (const u of meta.carry ?? []) space.out?.local(u)
+    meta.carry = undefined
     space.link.add(space)
     return space
   }
@@ -340,12 +352,12 @@ export class Space implements LinkMember {
 
   private emitStatus (): void {
     this.events.emit('status', this.status)
-    if (this.unsynced === 0 || this.closed) for (const w of [...this.waiters]) w()
+    if (this.unsynced === 0 || this.closed) this.stored.wake()
   }
 
   // Outgoing ----------------------------------------------------------------------------------
   private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
-    if (origin === this || origin === 'load') return
+    if (origin === this || origin === 'load' || this.epochs.over) return
     // Local changes (and the cleanups Yjs runs after a remote change) reach the shadow too.
     this.shadow.mirror(update)
     if (this.writer === undefined) {
@@ -368,28 +380,18 @@ export class Space implements LinkMember {
   /** Resolves when every local change is durably stored by the relay; rejects after `timeoutMs`. */
   whenStored (timeoutMs: number): Promise<void> {
     void this.flush()
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (this.unsynced === 0) { cleanup(); resolve() }
-      }
-      const timer = setTimeout(() => { cleanup(); reject(new Error('timed out waiting for the relay')) }, timeoutMs)
-      const cleanup = (): void => { clearTimeout(timer); this.waiters.delete(check) }
-      this.waiters.add(check)
-      check()
-    })
+    return this.stored.wait(timeoutMs, () => this.unsynced === 0)
   }
 
   /** Resolves once the relay has delivered everything it had when this session (re)joined. */
   whenCaughtUp (timeoutMs: number): Promise<void> { return this.conn.whenCaughtUp(timeoutMs) }
 
-  // Connection --------------------------------------------------------------------------------
-
+  // Connection and incoming ------------------------------------------------------------------
   onOpen (): void { this.conn.onOpen() }
   onClose (_reason: string): void { this.conn.onClose() }
   onProtocolError (code: string, message: string): void { this.conn.onProtocolError(code, message) }
   onFrame (f: Frame): void { this.conn.onFrame(f) }
 
-  // Incoming ----------------------------------------------------------------------------------
   /** Binding check, then all-or-nothing apply through the shadow (reader.ts calls this). */
   private applyRemote (updates: Uint8Array[], author: string): { ok: true; changed: boolean } | { ok: false; code: string; message: string } {
     const bound = checkBindings(updates, author, this.bindings)
@@ -434,11 +436,8 @@ export class Space implements LinkMember {
     return headRefsOf(this.reader.heads, own === undefined || this.device === undefined ? undefined : { author: this.device.publicKey, ...own })
   }
 
-  /**
-   * Seals the whole document as the next snapshot of the chain and offers it to the relay.
-   * 'conflict': another writer won (this replica checks theirs and carries on past it);
-   * 'skipped': not now (view-only, offline, a gap or a newer snapshot pending).
-   */
+  /** Seals the document as the next snapshot of the chain and offers it to the relay. 'conflict': another writer
+   * won (this replica checks theirs and carries on past it); 'skipped': not now (view-only, offline, a gap or a newer one pending). */
   snapshot (): Promise<'stored' | 'conflict' | 'skipped'> { return this.snapsync.snapshot() }
 
   /** Snapshots this session offered the relay and how many it kept. */
@@ -451,11 +450,7 @@ export class Space implements LinkMember {
   /** This device's key in this space; presence peers are keyed by it. */
   get devicePublicKey (): Uint8Array { return unb64(this.meta.device.pk) }
 
-  /**
-   * Seals a presence envelope (DESIGN.md §8) under the presence subkey, with its own stream id and
-   * counter; the relay forwards it and stores nothing. A view-only session signs with its device
-   * key and `NO_CERT` in place of a certificate: it is shown as an unverified viewer.
-   */
+  /** Seals a presence envelope (DESIGN.md §8; the relay forwards it, stores nothing). A viewer signs with its device key and `NO_CERT`: shown as an unverified viewer. */
   sealPresence (plaintext: Uint8Array, stream: Uint8Array, seq: number): Uint8Array | undefined {
     const device = this.device ?? { publicKey: unb64(this.meta.device.pk), privateKey: unb64(this.meta.device.sk), cert: NO_CERT }
     return seal(this.sodium, this.keys, device, MsgType.presence, { stream, seq, prevHash: GENESIS_HASH }, plaintext)
@@ -470,9 +465,7 @@ export class Space implements LinkMember {
   checkpoint (): Checkpoint { return checkpointOf(this.reader.heads, this.writer?.storedHeads() ?? [], this.devicePkHex) }
 
   /** Every stream head this replica holds, its own included: the input of the space fingerprint. */
-  streamHeads (): { stream: string; seq: number; hash: Uint8Array }[] {
-    return this.headRefs().map(h => ({ stream: streamKey(h.author, h.stream), seq: h.seq, hash: h.hash })).sort((a, b) => a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0)
-  }
+  streamHeads (): { stream: string; seq: number; hash: Uint8Array }[] { return sortedHeads(this.headRefs()) }
 
   private closing: Promise<void> | undefined
   /** Seals what is pending, waits for local writes, and leaves the relay connection. Every caller waits for the one close. */
@@ -481,7 +474,7 @@ export class Space implements LinkMember {
   private async shut (): Promise<void> {
     await this.flush()
     // A writer leaving after a burst of changes seals a snapshot on its way out (best effort).
-    if (this.snapsync.sinceSnapshot.envelopes >= SNAPSHOT_ON_CLOSE) {
+    if (this.snapsync.sinceSnapshot.envelopes >= SNAPSHOT_ON_CLOSE && !this.epochs.over) {
       let bound: ReturnType<typeof setTimeout> | undefined
       await Promise.race([this.whenStored(5000).then(() => this.snapsync.snapshot()), new Promise(resolve => { bound = setTimeout(resolve, 5000) })]).catch(() => {})
       clearTimeout(bound)

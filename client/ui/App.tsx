@@ -129,7 +129,13 @@ export function App () {
       if (entry === undefined) { report('this browser has no key for that space; open its invite link', 'Unknown space'); go({ page: 'list' }, true); return }
       entry.openedAt = Date.now()
       await registry.putSpace(entry)
-      const s = await openSession(entry, { sodium: e.sodium, link: e.link, origin: e.origin, profile: profile(), ...(creating === entry.id ? { create: true } : {}) })
+      const onEpoch = async (link: string): Promise<void> => {
+        // Issue 11: the stored link follows the new epoch, then the page opens the space again in it.
+        const fresh = await registry.getSpace(entry.id)
+        if (fresh !== undefined) await registry.putSpace({ ...fresh, link: link.slice(link.indexOf('#') + 1) })
+        location.reload()
+      }
+      const s = await openSession(entry, { sodium: e.sodium, link: e.link, origin: e.origin, profile: profile(), onEpoch, ...(creating === entry.id ? { create: true } : {}) })
       creating = undefined
       if (cancelled) { await s.close(); return }
       current = s

@@ -1,12 +1,13 @@
 import { createSignal, type Accessor } from 'solid-js'
 import * as Y from 'yjs'
 import type { Checkpoint } from '../../shared/checkpoint.js'
-import { deriveKeys, parseLink, type SpaceKeys, type SpaceSecrets } from '../../shared/keys.js'
+import { deriveKeys, formatLink, parseLink, type SpaceKeys, type SpaceSecrets } from '../../shared/keys.js'
 import type { Sodium } from '../../shared/sodium.js'
 import { createIdbSpaceStore } from '../core/idb-store.js'
 import type { RelayLink } from '../core/link.js'
 import * as model from '../core/model.js'
 import { createPresence, type Presence, type PresenceCursor, type PresencePeer } from '../core/presence.js'
+import type { Member } from '../core/members.js'
 import { Space, type Alert, type SnapshotInfo, type SpaceStatus } from '../core/space.js'
 import { stateCode } from './fingerprint.js'
 import type { Profile } from './profile.js'
@@ -47,6 +48,12 @@ export interface SpaceSession {
   readonly peers: Accessor<readonly PresencePeer[]>
   /** This device's key in the space (hex), which peers know it by; undefined until the leader says. */
   readonly device: Accessor<string | undefined>
+  /** Who is in the space (issue 11, client/core/members.ts): every device with its name, role and last seen. */
+  readonly members: Accessor<readonly Member[]>
+  /** Set when a key change removed this device (or replaced its link): the words to show. */
+  readonly removed: Accessor<string | undefined>
+  /** Removes a member device (issue 11): the space moves to a new epoch without it. Leader tab only. */
+  removeMember (device: string): Promise<'stored' | 'conflict' | 'offline' | 'read-only'>
   readonly stateCode: Accessor<string>
   /** What the leader's session verified, for the links the share panel makes (refreshed with the state code). */
   readonly checkpoint: Accessor<Checkpoint | undefined>
@@ -78,13 +85,15 @@ export interface SessionDeps {
    * does not: nobody is there to be shown as here.
    */
   readonly presence?: boolean
+  /** The space moved to a new epoch (issue 11): its new link, for the registry; the page then reopens it. */
+  readonly onEpoch?: (link: string) => Promise<void> | void
 }
 
 type Msg =
   | { t: 'hello'; from: string; sv: Uint8Array }
   | { t: 'sync'; to: string; u: Uint8Array; sv: Uint8Array }
   | { t: 'update'; u: Uint8Array }
-  | { t: 'state'; status: SpaceStatus; alerts: Alert[]; peers: PresencePeer[]; code: string; device: string | undefined; checkpoint?: Checkpoint | undefined }
+  | { t: 'state'; status: SpaceStatus; alerts: Alert[]; peers: PresencePeer[]; code: string; device: string | undefined; checkpoint?: Checkpoint | undefined; members?: Member[] }
   | { t: 'who' }
   | { t: 'ask'; from: string; req: number; q: Ask }
   | { t: 'answer'; to: string; req: number; ok: boolean; value: unknown }
@@ -115,6 +124,8 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
   const [alerts, setAlerts] = createSignal<readonly Alert[]>([])
   const [peers, setPeers] = createSignal<readonly PresencePeer[]>([])
   const [device, setDevice] = createSignal<string | undefined>()
+  const [members, setMembers] = createSignal<readonly Member[]>([])
+  const [removed, setRemoved] = createSignal<string | undefined>()
   const [code, setCode] = createSignal('')
   const [checkpoint, setCheckpoint] = createSignal<Checkpoint | undefined>()
 
@@ -152,7 +163,7 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
 
   const shareState = (): void => {
     if (space === undefined) return
-    post({ t: 'state', status: space.status, alerts: [...space.alerts], peers: presence?.peers() ?? [], code: code(), device: presence?.device, checkpoint: checkpoint() })
+    post({ t: 'state', status: space.status, alerts: [...space.alerts], peers: presence?.peers() ?? [], code: code(), device: presence?.device, checkpoint: checkpoint(), members: [...members()] })
   }
 
   // ---- follower ------------------------------------------------------------------------------
@@ -201,6 +212,9 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
       setDevice(p.device)
       cleanups.push(p.onChange(() => { setPeers(p.peers()); shareState() }))
     }
+    // The member record carries the same profile as presence, sealed (issue 11).
+    s.members.setProfile({ name: profile.name, colour: profile.color })
+    setMembers(s.members.list())
     let codeTimer: ReturnType<typeof setTimeout> | undefined
     const refreshCode = (): void => {
       codeTimer ??= setTimeout(() => { codeTimer = undefined; setCode(stateCode(deps.sodium, s.streamHeads())); setCheckpoint(s.checkpoint()); shareState() }, 200)
@@ -212,6 +226,13 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
       s.events.on('alert', () => { setAlerts([...s.alerts]); shareState() }),
       s.events.on('cleared', () => { setAlerts([...s.alerts]); shareState() }),
       s.events.on('remote', refreshCode),
+      s.events.on('members', () => { setMembers(s.members.list()); shareState() }),
+      s.events.on('epoch', e => {
+        if (e.kind === 'removed') { setRemoved(s.alerts.find(a => a.code === 'space/removed' || a.code === 'link/replaced')?.message ?? 'This device is no longer a member of this space.'); return }
+        // Moved to a new epoch (issue 11): the stored link follows it, and the page opens the space
+        // again from its stored state, now in the new epoch (every part re-keyed at once).
+        void deps.onEpoch?.(formatLink(deps.origin, e.secrets, secrets.writeSeed === undefined ? 'view' : 'edit'))
+      }),
       () => { if (codeTimer !== undefined) clearTimeout(codeTimer) }
     )
     const onUpdate = (u: Uint8Array, origin: unknown): void => { if (origin !== TAB) post({ t: 'update', u }) }
@@ -267,7 +288,7 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
           return
         case 'state':
           if (role() !== 'follower') return
-          setStatus(m.status); setAlerts(m.alerts); setPeers(m.peers); setCode(m.code); setDevice(m.device); setCheckpoint(m.checkpoint)
+          setStatus(m.status); setAlerts(m.alerts); setPeers(m.peers); setCode(m.code); setDevice(m.device); setCheckpoint(m.checkpoint); setMembers(m.members ?? [])
       }
     }
   }
@@ -307,12 +328,16 @@ export async function openSession (entry: SpaceEntry, deps: SessionDeps): Promis
     alerts,
     peers,
     device,
+    members,
+    removed,
+    removeMember: async device => space === undefined ? 'offline' : await space.epochs.rotate({ remove: [device] }),
     stateCode: code,
     checkpoint,
     setCursor (c) { if (space !== undefined && !space.readOnly) presence?.setLocal({ cursor: c }) },
     setProfile (p) {
       profile = p
       presence?.setLocal({ name: p.name, color: p.color })
+      space?.members.setProfile({ name: p.name, colour: p.color })
     },
     history: limit => ask({ q: 'history', limit: limit ?? 64 }) as Promise<SnapshotInfo[]>,
     snapshot: () => ask({ q: 'snapshot' }) as Promise<'stored' | 'conflict' | 'skipped'>,

@@ -1,6 +1,6 @@
 import { equalBytes, toHex } from '../../shared/bytes.js'
 import { judge, withQuota } from './chain.js'
-import type { AppendEntry, AppendResult, LogStore, PutPartResult, PutSnapshotResult, SnapshotPut, SpaceRecord, StoredEntry, StoredSnapshot, StreamHead } from './port.js'
+import type { EpochRecord, AppendEntry, AppendResult, LogStore, PutPartResult, PutSnapshotResult, SnapshotPut, SpaceRecord, StoredEntry, StoredSnapshot, StreamHead } from './port.js'
 
 interface Row extends StoredEntry { readonly hash: Uint8Array; readonly streamKey: string; readonly seq: number }
 interface MemSnapshot {
@@ -17,7 +17,9 @@ interface MemSnapshot {
 }
 interface MemPart { readonly envelope: Uint8Array; readonly storedAt: number; linked: boolean }
 interface MemSpace {
-  readonly rec: SpaceRecord
+  rec: SpaceRecord
+  /** Every epoch, oldest first (issue 11). */
+  readonly epochs: EpochRecord[]
   log: Row[]
   /** Highest cursor ever given in this space: survives pruning, so cursors never go backwards. */
   top: number
@@ -54,12 +56,23 @@ export function createMemoryStore (): LogStore {
     async createSpace (id, rec) {
       const k = toHex(id)
       if (spaces.has(k)) return false
-      spaces.set(k, { rec: { accessPk: copy(rec.accessPk), writePk: copy(rec.writePk) }, log: [], top: 0, pruned: 0, bytes: 0, heads: new Map(), bySeq: new Map(), snapshots: [], parts: new Map(), receipts: new Map() })
+      spaces.set(k, { rec: { accessPk: copy(rec.accessPk), writePk: copy(rec.writePk), epoch: 0 }, epochs: [{ epoch: 0, accessPk: copy(rec.accessPk), writePk: copy(rec.writePk) }], log: [], top: 0, pruned: 0, bytes: 0, heads: new Map(), bySeq: new Map(), snapshots: [], parts: new Map(), receipts: new Map() })
       return true
+    },
+    async rotateSpace (id, fromEpoch, next) {
+      const s = get(id)
+      if (s === undefined) return 'no-space'
+      if ((s.rec.epoch ?? 0) !== fromEpoch || next.epoch !== fromEpoch + 1) return 'conflict'
+      s.rec = { accessPk: copy(next.accessPk), writePk: copy(next.writePk), epoch: next.epoch }
+      s.epochs.push({ epoch: next.epoch, accessPk: copy(next.accessPk), writePk: copy(next.writePk), keyChange: copy(next.keyChange) })
+      return 'ok'
+    },
+    async getEpochs (id) {
+      return (get(id)?.epochs ?? []).map(e => ({ epoch: e.epoch, accessPk: copy(e.accessPk), writePk: copy(e.writePk), ...e.keyChange === undefined ? {} : { keyChange: copy(e.keyChange) } }))
     },
     async getSpace (id) {
       const rec = get(id)?.rec
-      return rec === undefined ? undefined : { accessPk: copy(rec.accessPk), writePk: copy(rec.writePk) }
+      return rec === undefined ? undefined : { accessPk: copy(rec.accessPk), writePk: copy(rec.writePk), epoch: rec.epoch ?? 0 }
     },
     async append (id, e: AppendEntry, maxLogBytes): Promise<AppendResult> {
       const s = get(id)

@@ -51,6 +51,15 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE blob_uploads (id bigserial PRIMARY KEY, space text NOT NULL, blob text NOT NULL, started_at bigint NOT NULL);
   CREATE TABLE blob_chunks (upload bigint NOT NULL, idx int NOT NULL, data bytea NOT NULL, PRIMARY KEY (upload, idx));
   CREATE TABLE blobs (space text NOT NULL, blob text NOT NULL, upload bigint NOT NULL, size bigint NOT NULL, PRIMARY KEY (space, blob));
+  `,
+  // 3: epochs (issue 11): `spaces` holds the current epoch's keys and number; every epoch since the
+  // first rotation has a row here (epoch 0's written by that rotation), with its key change.
+  `
+  ALTER TABLE spaces ADD COLUMN epoch int NOT NULL DEFAULT 0;
+  CREATE TABLE epochs (
+    space bytea NOT NULL, epoch int NOT NULL, access_pk bytea NOT NULL, write_pk bytea NOT NULL, key_change bytea,
+    PRIMARY KEY (space, epoch)
+  );
   `
 ]
 

@@ -13,7 +13,18 @@
 export interface SpaceRecord {
   readonly accessPk: Uint8Array
   readonly writePk: Uint8Array
+  /** The current epoch (issue 11); absent means 0, as for a space registered before epochs. */
+  readonly epoch?: number
 }
+
+/** The public keys of one epoch and the key change that moved the space to it (none for epoch 0). */
+export interface EpochRecord {
+  readonly epoch: number
+  readonly accessPk: Uint8Array
+  readonly writePk: Uint8Array
+  readonly keyChange?: Uint8Array
+}
+export type RotateResult = 'ok' | 'conflict' | 'no-space'
 
 /** What the relay extracted from an envelope's header; the store keeps the bytes opaque. */
 export interface AppendEntry {
@@ -80,6 +91,15 @@ export interface LogStore {
   /** Registers a space's public keys once; false when the id is taken (a second create is refused). */
   createSpace (spaceId: Uint8Array, rec: SpaceRecord): Promise<boolean>
   getSpace (spaceId: Uint8Array): Promise<SpaceRecord | undefined>
+  /**
+   * Compare-and-set of the space's keys (issue 11): moves it from epoch `fromEpoch` to
+   * `next.epoch` = fromEpoch + 1 only if its current epoch is `fromEpoch` ('conflict' otherwise,
+   * nothing changed), so of two rotations from one epoch exactly one wins and no epoch is ever
+   * replaced by an older one. `getSpace` then returns the new keys; the old ones stay in `getEpochs`.
+   */
+  rotateSpace (spaceId: Uint8Array, fromEpoch: number, next: EpochRecord & { readonly keyChange: Uint8Array }): Promise<RotateResult>
+  /** Every epoch of the space, oldest first (epoch 0 with the keys it was registered with); [] for an unknown space. */
+  getEpochs (spaceId: Uint8Array): Promise<EpochRecord[]>
   /**
    * Appends if `seq` extends the stream (seq 0 with a zero prevHash, or head.seq + 1 with
    * prevHash = head.hash). The same bytes again return the original cursor with duplicate=true,

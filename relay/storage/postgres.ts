@@ -1,7 +1,7 @@
 import pg from 'pg'
 import { judge, withQuota } from './chain.js'
 import { migrate } from './pg-schema.js'
-import type { AppendEntry, AppendResult, LogStore, PutPartResult, PutSnapshotResult, SnapshotPut, StoredEntry, StoredSnapshot } from './port.js'
+import type { AppendEntry, AppendResult, LogStore, PutPartResult, PutSnapshotResult, RotateResult, SnapshotPut, StoredEntry, StoredSnapshot } from './port.js'
 
 /**
  * The scale-out backend (issue 12): k relay processes share one PostgreSQL; none is special.
@@ -170,8 +170,26 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
       return r.rowCount === 1
     },
     async getSpace (id) {
-      const r = (await q<{ access_pk: Buffer; write_pk: Buffer }>('SELECT access_pk, write_pk FROM spaces WHERE id = $1', [buf(id)]))[0]
-      return r === undefined ? undefined : { accessPk: u8(r.access_pk), writePk: u8(r.write_pk) }
+      const r = (await q<{ access_pk: Buffer; write_pk: Buffer; epoch: number }>('SELECT access_pk, write_pk, epoch FROM spaces WHERE id = $1', [buf(id)]))[0]
+      return r === undefined ? undefined : { accessPk: u8(r.access_pk), writePk: u8(r.write_pk), epoch: r.epoch }
+    },
+    async rotateSpace (id, fromEpoch, next): Promise<RotateResult> {
+      return tx(async c => {
+        // The space's row lock: of two relays rotating from one epoch, the second sees the first's.
+        const cur = (await c.query<{ access_pk: Buffer; write_pk: Buffer; epoch: number }>('SELECT access_pk, write_pk, epoch FROM spaces WHERE id = $1 FOR UPDATE', [buf(id)])).rows[0]
+        if (cur === undefined) return 'no-space'
+        if (cur.epoch !== fromEpoch || next.epoch !== fromEpoch + 1) return 'conflict'
+        if (fromEpoch === 0) await c.query('INSERT INTO epochs (space, epoch, access_pk, write_pk) VALUES ($1, 0, $2, $3)', [buf(id), cur.access_pk, cur.write_pk])
+        await c.query('INSERT INTO epochs (space, epoch, access_pk, write_pk, key_change) VALUES ($1, $2, $3, $4, $5)', [buf(id), next.epoch, buf(next.accessPk), buf(next.writePk), buf(next.keyChange)])
+        await c.query('UPDATE spaces SET access_pk = $2, write_pk = $3, epoch = $4 WHERE id = $1', [buf(id), buf(next.accessPk), buf(next.writePk), next.epoch])
+        return 'ok'
+      })
+    },
+    async getEpochs (id) {
+      const rows = await q<{ epoch: number; access_pk: Buffer; write_pk: Buffer; key_change: Buffer | null }>('SELECT epoch, access_pk, write_pk, key_change FROM epochs WHERE space = $1 ORDER BY epoch', [buf(id)])
+      if (rows.length > 0) return rows.map(r => ({ epoch: r.epoch, accessPk: u8(r.access_pk), writePk: u8(r.write_pk), ...r.key_change === null ? {} : { keyChange: u8(r.key_change) } }))
+      const cur = (await q<{ access_pk: Buffer; write_pk: Buffer }>('SELECT access_pk, write_pk FROM spaces WHERE id = $1', [buf(id)]))[0]
+      return cur === undefined ? [] : [{ epoch: 0, accessPk: u8(cur.access_pk), writePk: u8(cur.write_pk) }]
     },
     append (id, e, maxLogBytes) {
       if (closed) return Promise.reject(new Error('store is closed'))

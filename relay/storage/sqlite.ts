@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3'
 import { judge, withQuota } from './chain.js'
-import type { AppendEntry, AppendResult, LogStore, PutPartResult, PutSnapshotResult, SnapshotPut, SpaceRecord, StoredEntry, StoredSnapshot } from './port.js'
+import type { RotateResult, AppendEntry, AppendResult, LogStore, PutPartResult, PutSnapshotResult, SnapshotPut, SpaceRecord, StoredEntry, StoredSnapshot } from './port.js'
 
 /**
  * The embedded default backend: one SQLite file, WAL with `synchronous=FULL`, so a committed
@@ -63,6 +63,12 @@ export function createSqliteStore (file: string): LogStore {
     -- Issue 8: envelope bytes in each space's log, for the log quota. A new table, filled lazily
     -- from the log for spaces of an older data directory.
     CREATE TABLE IF NOT EXISTS log_bytes (space BLOB PRIMARY KEY, bytes INTEGER NOT NULL) WITHOUT ROWID;
+    -- Issue 11: epochs after the first (a new table only; a space without rows is in epoch 0 with
+    -- the keys in \`spaces\`, which always hold the current epoch's).
+    CREATE TABLE IF NOT EXISTS epochs (
+      space BLOB NOT NULL, epoch INTEGER NOT NULL, access_pk BLOB NOT NULL, write_pk BLOB NOT NULL, key_change BLOB,
+      PRIMARY KEY (space, epoch)
+    ) WITHOUT ROWID;
   `)
 
   type SnapRow = { id: number; hash: Buffer; prev_hash: Buffer; covers: number; env: Buffer; attested: number }
@@ -70,7 +76,10 @@ export function createSqliteStore (file: string): LogStore {
 
   const q = {
     createSpace: db.prepare('INSERT OR IGNORE INTO spaces (id, access_pk, write_pk, created_at) VALUES (?, ?, ?, ?)'),
-    getSpace: db.prepare<[Uint8Array], { access_pk: Buffer; write_pk: Buffer }>('SELECT access_pk, write_pk FROM spaces WHERE id = ?'),
+    getSpace: db.prepare<[Uint8Array], { access_pk: Buffer; write_pk: Buffer; epoch: number }>('SELECT access_pk, write_pk, coalesce((SELECT max(epoch) FROM epochs WHERE space = spaces.id), 0) AS epoch FROM spaces WHERE id = ?'),
+    epochs: db.prepare<[Uint8Array], { epoch: number; access_pk: Buffer; write_pk: Buffer; key_change: Buffer | null }>('SELECT epoch, access_pk, write_pk, key_change FROM epochs WHERE space = ? ORDER BY epoch'),
+    putEpoch: db.prepare('INSERT INTO epochs (space, epoch, access_pk, write_pk, key_change) VALUES (?, ?, ?, ?, ?)'),
+    setKeys: db.prepare('UPDATE spaces SET access_pk = ?, write_pk = ? WHERE id = ?'),
     head: db.prepare<[Uint8Array, Uint8Array, Uint8Array], { seq: number; hash: Buffer }>('SELECT seq, hash FROM heads WHERE space = ? AND author = ? AND stream = ?'),
     existing: db.prepare<[Uint8Array, Uint8Array, Uint8Array, number], { cursor: number; hash: Buffer }>('SELECT cursor, hash FROM log WHERE space = ? AND author = ? AND stream = ? AND seq = ?'),
     insert: db.prepare('INSERT INTO log (space, author, stream, seq, hash, env) VALUES (?, ?, ?, ?, ?, ?)'),
@@ -172,7 +181,25 @@ export function createSqliteStore (file: string): LogStore {
     },
     async getSpace (id) {
       const r = q.getSpace.get(id)
-      return r === undefined ? undefined : { accessPk: u8(r.access_pk), writePk: u8(r.write_pk) }
+      return r === undefined ? undefined : { accessPk: u8(r.access_pk), writePk: u8(r.write_pk), epoch: r.epoch }
+    },
+    async rotateSpace (id, fromEpoch, next) {
+      return db.transaction((): RotateResult => {
+        const cur = q.getSpace.get(id)
+        if (cur === undefined) return 'no-space'
+        if (cur.epoch !== fromEpoch || next.epoch !== fromEpoch + 1) return 'conflict'
+        // Epoch 0's keys live only in \`spaces\` until the first rotation: kept here before they are replaced.
+        if (fromEpoch === 0) q.putEpoch.run(id, 0, cur.access_pk, cur.write_pk, null)
+        q.putEpoch.run(id, next.epoch, next.accessPk, next.writePk, next.keyChange)
+        q.setKeys.run(next.accessPk, next.writePk, id)
+        return 'ok'
+      }).immediate()
+    },
+    async getEpochs (id) {
+      const rows = q.epochs.all(id)
+      if (rows.length > 0) return rows.map(r => ({ epoch: r.epoch, accessPk: u8(r.access_pk), writePk: u8(r.write_pk), ...r.key_change === null ? {} : { keyChange: u8(r.key_change) } }))
+      const cur = q.getSpace.get(id)
+      return cur === undefined ? [] : [{ epoch: 0, accessPk: u8(cur.access_pk), writePk: u8(cur.write_pk) }]
     },
     append (id, e, maxLogBytes) {
       if (closed) return Promise.reject(new Error('store is closed'))

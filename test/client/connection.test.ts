@@ -72,7 +72,9 @@ function harness (init: { cursor?: number; registered?: boolean; ackTimeoutMs?: 
     syncStats: () => {},
     rejected: () => { log.push('rejected') },
     receipts: () => { log.push('receipts') },
-    caughtUp: () => { log.push('caughtUp') }
+    caughtUp: () => { log.push('caughtUp') },
+    keyChanges: () => { log.push('keyChanges') },
+    replaced: () => { log.push('replaced') }
   }
   const conn = new Connection(host, { ackTimeoutMs: init.ackTimeoutMs ?? 1000 })
   return { conn, host, sent, log, outcomes }

@@ -200,6 +200,45 @@ export function runLogStoreContract (name: string, setup: () => Promise<Contract
         expect((await store.getReceipts(id, 1)).map(hex)).toEqual([want[0]])
         if (h.reopen !== undefined) expect((await reopenStore().then(s => s.getReceipts(id, 10))).map(hex)).toEqual(want)
       })
+
+      it('a slot key that extends another (device • "m", a member record: issue 11) is a slot of its own', async () => {
+        const id = await newSpace(store)
+        const d = rand(32)
+        const receipt = rand(40)
+        const record = rand(44)
+        expect(await store.putReceipt(id, d, receipt)).toBe(true)
+        expect(await store.putReceipt(id, new Uint8Array([...d, 0x6d]), record)).toBe(true)
+        expect((await store.getReceipts(id, 10)).map(hex).sort()).toEqual([hex(receipt), hex(record)].sort())
+        const receipt2 = rand(40)
+        expect(await store.putReceipt(id, d, receipt2)).toBe(true)
+        expect((await store.getReceipts(id, 10)).map(hex).sort()).toEqual([hex(receipt2), hex(record)].sort())
+      })
+    })
+
+    describe('epochs (issue 11)', () => {
+      it('rotateSpace is a compare-and-set that only moves forward; getSpace returns the new keys, getEpochs all of them', async () => {
+        const id = await newSpace(store)
+        const first = await store.getSpace(id)
+        expect(first?.epoch ?? 0).toBe(0)
+        expect((await store.getEpochs(id)).map(e => [e.epoch, hex(e.accessPk), e.keyChange === undefined])).toEqual([[0, hex(first!.accessPk), true]])
+        const next = { epoch: 1, accessPk: rand(32), writePk: rand(32), keyChange: rand(300) }
+        expect(await store.rotateSpace(spaceId(), 0, next)).toBe('no-space')
+        expect(await store.rotateSpace(id, 0, { ...next, epoch: 2 })).toBe('conflict')
+        expect(await store.rotateSpace(id, 0, next)).toBe('ok')
+        // The rival from the same epoch loses, and an old epoch never comes back.
+        expect(await store.rotateSpace(id, 0, { epoch: 1, accessPk: rand(32), writePk: rand(32), keyChange: rand(300) })).toBe('conflict')
+        const now = await store.getSpace(id)
+        expect([now?.epoch, hex(now!.accessPk), hex(now!.writePk)]).toEqual([1, hex(next.accessPk), hex(next.writePk)])
+        const epochs = await store.getEpochs(id)
+        expect(epochs.map(e => e.epoch)).toEqual([0, 1])
+        expect(hex(epochs[0]!.accessPk)).toBe(hex(first!.accessPk))
+        expect(hex(epochs[1]!.keyChange!)).toBe(hex(next.keyChange))
+        next.keyChange.fill(0)
+        expect(hex((await store.getEpochs(id))[1]!.keyChange!)).not.toBe(hex(next.keyChange))
+        expect(await store.rotateSpace(id, 1, { epoch: 2, accessPk: rand(32), writePk: rand(32), keyChange: rand(10) })).toBe('ok')
+        if (h.reopen !== undefined) expect((await reopenStore().then(s => s.getEpochs(id))).map(e => e.epoch)).toEqual([0, 1, 2])
+        expect(await store.getEpochs(spaceId())).toEqual([])
+      })
     })
 
     describe('append and the stream chain', () => {

@@ -55,7 +55,9 @@ const arbitraries: { [K in Frame['type']]: fc.Arbitrary<Extract<Frame, { type: K
   getSnapshotPart: fc.record({ type: fc.constant('getSnapshotPart'), reqId, spaceId, hash: bytes(32) }),
   snapshotPart: fc.record({ type: fc.constant('snapshotPart'), reqId, spaceId, envelope }),
   receipt: fc.record({ type: fc.constant('receipt'), reqId, spaceId, envelope }),
-  receipts: fc.record({ type: fc.constant('receipts'), reqId, spaceId, envelopes: fc.array(envelope, { maxLength: 4 }) })
+  receipts: fc.record({ type: fc.constant('receipts'), reqId, spaceId, envelopes: fc.array(envelope, { maxLength: 4 }) }),
+  rotate: fc.record({ type: fc.constant('rotate'), reqId, spaceId, epoch: reqId, accessPk: pk, writePk: pk, signature: bytes(64), keyChange: envelope }),
+  keyChanges: fc.record({ type: fc.constant('keyChanges'), reqId, spaceId, envelopes: fc.array(envelope, { maxLength: 4 }) })
 }
 const anyFrame: fc.Arbitrary<Frame> = fc.oneof(...Object.values(arbitraries) as Array<fc.Arbitrary<Frame>>)
 

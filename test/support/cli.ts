@@ -41,9 +41,9 @@ export async function bundleCli (): Promise<CliRunner> {
 export interface Run { readonly code: number | null; readonly signal: NodeJS.Signals | null; readonly stdout: string; readonly stderr: string; readonly ms: number }
 
 /** Runs one `cove` command as the device whose state is in `home`; resolves when it exits. */
-export function cove (cli: CliRunner, home: string, args: readonly string[], opts: { stdin?: string; timeoutMs?: number } = {}): Promise<Run> {
+export function cove (cli: CliRunner, home: string, args: readonly string[], opts: { stdin?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
   const t0 = Date.now()
-  const child = spawn(process.execPath, [...cli.argv, ...args], { cwd: ROOT, env: { ...process.env, COVE_HOME: home }, stdio: 'pipe' })
+  const child = spawn(process.execPath, [...cli.argv, ...args], { cwd: ROOT, env: { ...process.env, ...opts.env, COVE_HOME: home }, stdio: 'pipe' })
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })

@@ -15,6 +15,7 @@ import { useTabTitle } from '../tab-title.js'
 import { openSpaceFiles, SpaceFilesContext } from '../uploads.js'
 import { HistoryPanel } from './HistoryPanel.js'
 import { ItemCard } from './ItemCard.js'
+import { MembersPanel } from './MembersPanel.js'
 import { PhotoGrid } from './PhotoGrid.js'
 import { PresenceBar } from './PresenceBar.js'
 import { SearchBox } from './SearchBox.js'
@@ -37,7 +38,7 @@ export interface SpacePageProps {
   readonly onLeave: () => void
 }
 
-type Panel = 'share' | 'security' | 'trash' | 'history'
+type Panel = 'share' | 'members' | 'security' | 'trash' | 'history'
 
 export function SpacePage (props: SpacePageProps) {
   const view = useSpaceView(props.doc)
@@ -91,6 +92,7 @@ export function SpacePage (props: SpacePageProps) {
       <PresenceBar peers={peers()} readOnly={ro()} device={props.session.device()} selfSameName={selfNeedsTag(props.session.peers(), self())} />
       <nav class="space-actions" aria-label="Space actions">
         <button type="button" aria-expanded={panel() === 'share'} onClick={() => toggle('share')} data-testid="share-button">Share</button>
+        <button type="button" aria-expanded={panel() === 'members'} onClick={() => toggle('members')} data-testid="members-button">Members ({props.session.members().length})</button>
         <button type="button" aria-expanded={panel() === 'security'} onClick={() => toggle('security')} data-testid="security-button">Security</button>
         <button type="button" aria-expanded={panel() === 'trash'} onClick={() => toggle('trash')} data-testid="trash-button">Trash<Show when={view.trash.length > 0}> ({view.trash.length})</Show></button>
         <button type="button" aria-expanded={panel() === 'history'} onClick={() => toggle('history')} data-testid="history-button">History</button>
@@ -103,6 +105,12 @@ export function SpacePage (props: SpacePageProps) {
       <Show when={panel() === 'trash'}><TrashPanel doc={props.doc} items={view.trash} readOnly={ro()} /></Show>
       <Show when={panel() === 'history'}><HistoryPanel session={props.session} doc={props.doc} peers={peers()} /></Show>
       <Show when={panel() === 'share'}><SharePanel origin={props.origin} secrets={props.session.secrets} checkpoint={props.session.checkpoint()} /></Show>
+      <Show when={panel() === 'members'}>
+        <MembersPanel members={props.session.members()} {...(ro() ? {} : { onRemove: (d: string) => props.session.removeMember(d) })} />
+      </Show>
+      <Show when={props.session.removed() !== undefined}>
+        <p class="banner danger" role="alert" data-testid="removed-banner">{props.session.removed()}</p>
+      </Show>
       <Show when={panel() === 'security'}>
         <SecurityPanel
           spaceCode={spaceCode(props.sodium, props.session.secrets)}
