@@ -137,6 +137,15 @@ describe('rotation, the hard cases', () => {
     return { sodium, relayUrl: relay.url, a, b, links, inv }
   }
 
+  it('keeping only a chosen set (a lost phone): the others are removed, the kept one follows', async () => {
+    const { a, b, links, inv, relayUrl } = await world()
+    const lost = await device(c => c.openSpace(inv(links.editLink), relayUrl), 'Phone')
+    await waitFor(() => a.space.members.list().length === 3, 10_000, 'three members')
+    expect(await a.space.epochs.rotate({ keep: [toHex(b.space.devicePublicKey)] })).toBe('stored')
+    await waitFor(() => lost.removed && [a, b].every(d => d.space.keys.epoch === 1 && d.space.status.caughtUp), 10_000, 'kept and removed')
+    expect(lost.space.alerts.map(x => x.code)).toContain('space/removed')
+  }, 30_000)
+
   it('two editors rotating at once converge on one epoch', async () => {
     const { a, b } = await world()
     const r = await Promise.all([a.space.epochs.rotate({}), b.space.epochs.rotate({})])
