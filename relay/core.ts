@@ -7,7 +7,7 @@ import { authMessage, hash, isNoCert, verifyAttestation, verifyDetached, verifyD
 import { addressKey, DEFAULT_CREATE_LIMITS, KeyedBuckets } from './limits.js'
 import { keyChangesSince, REPLACED_MESSAGE } from './rotation.js'
 import type { StoredEntry, StoredSnapshot } from './storage/port.js'
-import type { BusMessage } from './fanout/port.js'
+import { attachBus } from './core-bus.js'
 import { checkRotate } from '../shared/rotate-proof.js'
 import type { Membership, PeerState, RelayCore, RelayCoreOptions } from './core-types.js'
 import { createPuller } from './core-fanout.js'
@@ -190,37 +190,8 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
     if (gap) puller.pull(spaceId)
   }
 
-  /** What another relay announced, passed to this relay's readers of the space. */
-  function fromBus (m: BusMessage): void {
-    const key = toHex(m.spaceId)
-    const subs = subscribers.get(key)
-    if (subs === undefined) return
-    const toAll = (bytes: Uint8Array): void => { for (const ps of subs) if (!ps.closed && member(ps, m.spaceId) !== undefined) ps.peer.send(bytes) }
-    switch (m.type) {
-      case 'entries': return puller.pull(m.spaceId)
-      case 'presence': return toAll(frame.writeFrame({ type: 'presenceOut', spaceId: m.spaceId, envelope: m.envelope }))
-      case 'peerLeft': return toAll(frame.writeFrame({ type: 'peerLeft', spaceId: m.spaceId, author: m.author }))
-      case 'snapshot':
-        store.getSnapshots(m.spaceId, 1).then(([s]) => {
-          if (s !== undefined) toAll(frame.writeFrame({ type: 'snapshots', reqId: 0, spaceId: m.spaceId, snapshots: [{ ...entryOf(s), envelope: s.envelope.subarray(0, HEADER_BYTES), attested: false }] }))
-        }, e => log(`fan-out snapshot read failed: ${String(e)}`))
-        return
-      case 'receipts':
-        store.getReceipts(m.spaceId, frame.MAX_RECEIPTS_PER_FRAME).then(envelopes => {
-          if (envelopes.length > 0) toAll(frame.writeFrame({ type: 'receipts', reqId: 0, spaceId: m.spaceId, envelopes }))
-        }, e => log(`fan-out receipts read failed: ${String(e)}`))
-    }
-  }
-  bus?.subscribe({ message: fromBus, resync: () => puller.pullAll() })
-  let polling = false
-  const poll = bus === undefined
-    ? undefined
-    : setInterval(() => {
-      if (polling) return
-      polling = true
-      puller.poll().catch(e => log(`fan-out poll failed: ${e instanceof Error ? e.message : String(e)}`)).finally(() => { polling = false })
-    }, opts.pollMs ?? 1000)
-  if (typeof poll === 'object' && 'unref' in poll) poll.unref()
+  // Other relays' writes, presence, snapshots and receipts (core-bus.ts), and the fallback poll.
+  const stopBus = bus === undefined ? undefined : attachBus({ bus, store, subscribers, member, puller, unsubscribe: (ps, key) => unsubscribe(ps, key), log, pollMs: opts.pollMs ?? 1000 })
 
   /**
    * Tells the space's other members that a snapshot was stored, so they can check it and attest it
@@ -448,6 +419,7 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
         if (!other.closed) other.peer.send(bytes)
         unsubscribe(other, key)
       }
+      bus?.publish({ type: 'rotated', spaceId: f.spaceId })
     },
     async leave (ps, f) {
       unsubscribe(ps, toHex(f.spaceId))
@@ -549,6 +521,6 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       for (const key of [...ps.spaces.keys()]) unsubscribe(ps, key)
     },
     get peerCount () { return peers.size },
-    stop () { if (poll !== undefined) clearInterval(poll) }
+    stop () { stopBus?.() }
   }
 }

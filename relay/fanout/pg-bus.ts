@@ -23,7 +23,7 @@ export interface PgBusOptions {
 }
 
 const MAX_PAYLOAD = 7999
-const TYPES = { entries: 'e', presence: 'p', peerLeft: 'l', snapshot: 's', receipts: 'r' } as const
+const TYPES = { entries: 'e', presence: 'p', peerLeft: 'l', snapshot: 's', receipts: 'r', rotated: 'k' } as const
 const BY_CODE = new Map<string, BusMessage['type']>((Object.keys(TYPES) as Array<keyof typeof TYPES>).map(k => [TYPES[k], k]))
 
 function encode (origin: string, m: BusMessage): string {

@@ -18,6 +18,12 @@ export type BusMessage =
   | { readonly type: 'snapshot'; readonly spaceId: Uint8Array }
   /** A receipt was stored: pass the space's newest receipts on. */
   | { readonly type: 'receipts'; readonly spaceId: Uint8Array }
+  /**
+   * The space moved to a new epoch (issue 11): its readers here get the key change (from the store)
+   * and are unsubscribed, as on the relay that took the rotation. Lost, the old connections' writes
+   * are refused all the same (the store has the new keys) and their next join is told the change.
+   */
+  | { readonly type: 'rotated'; readonly spaceId: Uint8Array }
 
 export interface BusHandlers {
   message (m: BusMessage): void
