@@ -5,12 +5,12 @@ import type { Frame, FrameOf, SnapshotEntry } from '../shared/frame.js'
 import { checkCreate } from '../shared/create-proof.js'
 import { authMessage, hash, isNoCert, verifyAttestation, verifyDetached, verifyDeviceSignature, verifyEnvelope, verifyMemberRecord } from '../shared/sign.js'
 import { addressKey, DEFAULT_CREATE_LIMITS, KeyedBuckets } from './limits.js'
-import { keyChangesSince, REPLACED_MESSAGE } from './rotation.js'
-import type { StoredEntry, StoredSnapshot } from './storage/port.js'
+import { keyChangesSince, REPLACED_MESSAGE, rotate } from './rotation.js'
+import type { StoredEntry } from './storage/port.js'
 import { attachBus } from './core-bus.js'
-import { checkRotate } from '../shared/rotate-proof.js'
 import type { Membership, PeerState, RelayCore, RelayCoreOptions } from './core-types.js'
 import { createPuller } from './core-fanout.js'
+import { CERT_CACHE_MAX, entryOf, epochOf, MAX_CHALLENGES, MAX_PENDING_PART_BYTES, MAX_RECEIPT_BYTES, MAX_LOG_BYTES, MEMBER_SLOT, PAGE_BYTES, PENDING_PART_TTL_MS } from './core-limits.js'
 
 /**
  * The relay's logic, sans IO (STYLE.md): given a peer and the bytes of a frame, it answers,
@@ -22,27 +22,6 @@ import { createPuller } from './core-fanout.js'
  */
 export type { Peer, RelayCore, RelayCoreOptions } from './core-types.js'
 
-const CERT_CACHE_MAX = 100_000
-const PAGE_BYTES = 4 * 1024 * 1024
-const MAX_PENDING_PART_BYTES = 256 * 1024 * 1024
-const PENDING_PART_TTL_MS = 10 * 60_000
-/** A receipt names stream heads (~80 B each): 64 KiB holds the newest few hundred, plenty for one device. */
-export const MAX_RECEIPT_BYTES = 64 * 1024
-/** Appended to a device key: the storage slot of its newest member record, beside its receipt's. */
-const MEMBER_SLOT = new Uint8Array([0x6d])
-export const MAX_LOG_BYTES = 512 * 1024 * 1024
-/**
- * Open challenges per connection. `hello` answers for spaces that do not exist yet too (a creator
- * signs the challenge), so without a bound one connection could make the relay hold one for
- * every id it can think of.
- */
-const MAX_CHALLENGES = 1024
-
-/** What the snapshots frame says about a stored snapshot (its parts are named inside the sealed head). */
-/** The epoch field of an envelope header (after version, type and the space id). */
-const epochOf = (env: Uint8Array): number => env.length < 22 ? -1 : new DataView(env.buffer, env.byteOffset + 18, 4).getUint32(0)
-
-const entryOf = (x: StoredSnapshot): frame.SnapshotEntry => ({ id: x.id, covers: x.covers, attested: x.attested, envelope: x.envelope })
 
 export function createRelayCore (opts: RelayCoreOptions): RelayCore {
   const { store, sodium } = opts
@@ -398,28 +377,9 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
     async rotate (ps, f) {
       // Not closed: a rival rotation that came first unsubscribed this peer a moment ago.
       if (member(ps, f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/not-joined', 'authenticate to the space (in its current epoch) first', false)
-      const space = await store.getSpace(f.spaceId)
-      if (space === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/no-space', 'no such space', true)
-      // Signed by a certified editor of the current epoch, and sealed in it.
       const checked = await checkEnvelope(ps, f.reqId, f.spaceId, f.keyChange, MsgType.keyChange)
       if (checked === undefined) return
-      const cur = space.epoch ?? 0
-      if (checked.header.epoch !== cur || f.epoch !== cur + 1 || checked.header.seq !== f.epoch) return fail(ps, f.reqId, f.spaceId, 'relay/epoch-conflict', `the space is in epoch ${cur}; a rotation must go to ${cur + 1}`, false)
-      if (!checkRotate(sodium, f.spaceId, f.epoch, f.accessPk, f.writePk, hash(sodium, f.keyChange), space.writePk, f.signature)) return fail(ps, f.reqId, f.spaceId, 'relay/bad-rotate', 'the rotation is not signed by the write key of the current epoch', true)
-      const r = await store.rotateSpace(f.spaceId, cur, { epoch: f.epoch, accessPk: f.accessPk, writePk: f.writePk, keyChange: f.keyChange })
-      if (r === 'conflict') return fail(ps, f.reqId, f.spaceId, 'relay/epoch-conflict', 'another rotation from this epoch came first', false)
-      if (r === 'no-space') return fail(ps, f.reqId, f.spaceId, 'relay/no-space', 'no such space', true)
-      log(`space rotated to epoch ${f.epoch} by peer ${ps.peer.id}`)
-      send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: f.epoch })
-      // Everyone joined with the old access key hears the key change, and then nothing more until
-      // it joins with the new one: a removed device receives no byte sealed after this.
-      const key = toHex(f.spaceId)
-      const bytes = frame.writeFrame({ type: 'keyChanges', reqId: 0, spaceId: f.spaceId, envelopes: [f.keyChange] })
-      for (const other of [...subscribers.get(key) ?? []]) {
-        if (!other.closed) other.peer.send(bytes)
-        unsubscribe(other, key)
-      }
-      bus?.publish({ type: 'rotated', spaceId: f.spaceId })
+      await rotate({ store, sodium, send, fail, log, subscribers, unsubscribe, publish: m => bus?.publish(m) }, ps, f, checked.header)
     },
     async leave (ps, f) {
       unsubscribe(ps, toHex(f.spaceId))

@@ -1,0 +1,25 @@
+import type * as frame from '../shared/frame.js'
+import type { StoredSnapshot } from './storage/port.js'
+
+/** The relay core's bounds and small helpers (core.ts). */
+export const CERT_CACHE_MAX = 100_000
+export const PAGE_BYTES = 4 * 1024 * 1024
+export const MAX_PENDING_PART_BYTES = 256 * 1024 * 1024
+export const PENDING_PART_TTL_MS = 10 * 60_000
+/** A receipt names stream heads (~80 B each): 64 KiB holds the newest few hundred, plenty for one device. */
+export const MAX_RECEIPT_BYTES = 64 * 1024
+/** Appended to a device key: the storage slot of its newest member record, beside its receipt's. */
+export const MEMBER_SLOT = new Uint8Array([0x6d])
+export const MAX_LOG_BYTES = 512 * 1024 * 1024
+/**
+ * Open challenges per connection. `hello` answers for spaces that do not exist yet too (a creator
+ * signs the challenge), so without a bound one connection could make the relay hold one for
+ * every id it can think of.
+ */
+export const MAX_CHALLENGES = 1024
+
+/** The epoch field of an envelope header (after version, type and the space id). */
+export const epochOf = (env: Uint8Array): number => env.length < 22 ? -1 : new DataView(env.buffer, env.byteOffset + 18, 4).getUint32(0)
+
+/** What the snapshots frame says about a stored snapshot (its parts are named inside the sealed head). */
+export const entryOf = (x: StoredSnapshot): frame.SnapshotEntry => ({ id: x.id, covers: x.covers, attested: x.attested, envelope: x.envelope })
