@@ -19,7 +19,7 @@ import * as epochs from './epochs.js'
 import * as known from './known-spaces.js'
 
 /**
- * `npm run cove -- <command>`: the headless face of the client. State (device keys, local
+ * `npx cove <command> (or `npm run cove -- <command>`)`: the headless face of the client. State (device keys, local
  * replicas, unsent changes) lives in $COVE_HOME (default ~/.cove), one journal per space.
  *
  * Exit codes (sysexits): 0 done and durably stored by the relay; 64 usage; 65 malformed link;
