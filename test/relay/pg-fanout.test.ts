@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Client } from '../../client/core/client.js'
 import { parseLink } from '../../client/core/client.js'
 import type { Space } from '../../client/core/space.js'
-import { equalBytes } from '../../shared/bytes.js'
+import { equalBytes, toHex } from '../../shared/bytes.js'
 import { GENESIS_HASH, seal } from '../../shared/envelope.js'
 import { MsgType } from '../../shared/header.js'
 import { deriveKeys } from '../../shared/keys.js'
@@ -176,4 +176,28 @@ describe('relays on one PostgreSQL', () => {
       for (let n = 0; n < ackedBefore[i]!; n++) expect(items(s3)).toContain(`w${i}-${n}`)
     }
   })
+  it('a rotation crosses relays: the removed device on the other relay is handed the key change and told, the kept one moves', async () => {
+    const a = await relayOnPg()
+    const b = await relayOnPg()
+    const [s1, s2] = await pair(a, b)
+    const c1 = clients[clients.length - 2]!
+    // A third member, kept, also on the other relay.
+    const c3 = await testClient()
+    clients.push(c3)
+    const inv = parseLink(c3.sodium, c1.links(s1, a.url).editLink!)
+    if (!inv.ok) throw new Error(inv.message)
+    const s3 = await c3.openSpace(inv.value, b.url)
+    await s3.whenCaughtUp(10_000)
+    let removed = false
+    let moved = false
+    s2.events.on('epoch', e => { if (e.kind === 'removed') removed = true })
+    s3.events.on('epoch', e => { if (e.kind !== 'removed') moved = true })
+    // A rotation keeps the members its maker knows: s3's member record crossed the relays first.
+    await waitFor(() => [s2, s3].every(x => s1.members.list().some(m => m.device === toHex(x.devicePublicKey))), 10_000, 'both members known at s1')
+    expect(await s1.epochs.rotate({ remove: [toHex(s2.devicePublicKey)] })).toBe('stored')
+    // Relay b hears it on the bus (and the key change is also in the log its readers are served):
+    // with the bus message off this still passes through the log; the message also unsubscribes
+    // relay b's old-epoch connections, so nothing sealed later reaches them there.
+    await waitFor(() => removed && moved, 10_000, 'the key change reaching relay b\'s connections').catch(e => { throw new Error(`${(e as Error).message}: removed=${removed} moved=${moved} s2=${s2.keys.epoch} ${JSON.stringify(s2.alerts.map(x => x.code))} s3=${s3.keys.epoch} ${JSON.stringify(s3.alerts.map(x => x.code))}`) })
+  }, 60_000)
 })
