@@ -2,6 +2,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll } from 'vitest'
 
 /**
  * Real `cove` and relay processes for tests about processes (several CLIs on one $COVE_HOME, a
@@ -133,4 +134,35 @@ export async function startRelayChild (dir: string, extraArgs: readonly string[]
       clearTimeout(timer)
     }
   }
+}
+
+/** One test file's world: the bundled CLI, a relay child, and temporary homes removed afterwards. */
+export interface CliWorld {
+  /** Set before the file's tests run. */
+  cli: CliRunner
+  relay: RelayChild
+  /** A fresh temporary directory, removed after the file's tests. */
+  dir (prefix: string): string
+}
+
+/** Registers the set-up and tear-down of a {@link CliWorld} in the calling test file. */
+export function useCliWorld (relayPrefix: string, tempDir: (prefix: string) => string): CliWorld {
+  const dirs: string[] = []
+  const w = {
+    dir (prefix: string): string {
+      const d = tempDir(prefix)
+      dirs.push(d)
+      return d
+    }
+  } as CliWorld
+  beforeAll(async () => {
+    w.cli = await bundleCli()
+    w.relay = await startRelayChild(w.dir(relayPrefix))
+  }, 60_000)
+  afterAll(async () => {
+    await w.relay?.stop()
+    w.cli?.dispose()
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true })
+  })
+  return w
 }
