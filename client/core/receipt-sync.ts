@@ -244,6 +244,8 @@ export class ReceiptSync {
       const body = o.ok ? readSnapshotBody(o.value.plaintext) : undefined
       if (body?.ok !== true) continue
       for (const head of body.value.heads) {
+        // A folded head (position only: the stream was idle) counts too; it is how an ended
+        // session's stream appears in later snapshots, exactly the stretch a prune removes.
         if (toHex(head.author) !== this.h.devicePkHex) continue
         const seen = w.seen(toHex(head.stream), head.seq, head.hash)
         if (seen.dropped.length > 0) this.h.dropOwn(seen.dropped)

@@ -115,6 +115,11 @@ export class StreamWriter {
    * member's hash contradicts ours (then nothing leaves: that member holds another envelope).
    */
   seen (stream: string, seq: number, hashAtSeq?: Uint8Array): { dropped: Uint8Array[]; contradicts: boolean } {
+    // A position past what this session sealed in its stream was never sealed here: another key
+    // signed it, and nothing leaves on its word (one member naming a high seq would empty the
+    // outbox). An older session's stream may have gone further than its envelopes kept here (a
+    // crash can lose the outbox's last writes while the relay holds them): not judged so.
+    if (stream === this.stream && seq >= this.nextSeq) return { dropped: [], contradicts: true }
     if (hashAtSeq !== undefined && hashAtSeq.length > 0) {
       const mine = this.entries.find(e => e.stream === stream && e.seq === seq)
       if (mine !== undefined && !equalBytes(hash(this.sodium, mine.env), hashAtSeq)) return { dropped: [], contradicts: true }

@@ -106,6 +106,11 @@ describe('StreamWriter', () => {
     expect(w.stored(e2.env.slice())).toBe(true)
     expect(w.unacked).toBe(1)
     expect(w.seen(w.stream, 1, new Uint8Array(32).fill(9))).toEqual({ dropped: [], contradicts: true })
+    // A member naming a seq this session never sealed (hash or not) empties nothing: another key signed it.
+    // (Without that check, seen(stream, 99) dropped all three.)
+    expect(w.seen(w.stream, 99, new Uint8Array(32).fill(9))).toEqual({ dropped: [], contradicts: true })
+    expect(w.seen(w.stream, 3)).toEqual({ dropped: [], contradicts: true })
+    expect(w.outbox.map(e => e.seq)).toEqual([0, 1, 2])
     expect(w.seen(w.stream, 1, hash(sodium, e1.env))).toEqual({ dropped: [e0.env, e1.env], contradicts: false })
     expect(w.outbox.map(e => e.seq)).toEqual([2])
     // The relay turned out not to hold e2 (a read-back lacked it): it is sent again.
