@@ -10,7 +10,6 @@ import { err, ok, type Result } from '../../shared/errors.js'
 import { conflictingItem } from './overlap.js'
 import { checkContent, readSnapshotBody, SNAPSHOT_STREAM, streamKey, verifySnapshot, writeSnapshotBody, type HeldSnapshot, type SnapshotBody, type StreamHeadRef } from './snapshot.js'
 import type { Span, StreamReader } from './reader.js'
-import type { ShadowApplier } from './shadow.js'
 
 /**
  * Snapshots (DESIGN.md §5, §12): sealing them, and checking other members' before anything of them

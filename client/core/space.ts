@@ -14,7 +14,7 @@ import { Fetcher } from './fetcher.js'
 import { checkpointOf, FreshnessCheck } from './freshness.js'
 import type { LinkMember, RelayLink } from './link.js'
 import { decodeMeta, encodeMeta, freshMeta, ownHeadsOf, withOwnHeads, type Meta } from './meta.js'
-import { StreamReader, type StreamHead } from './reader.js'
+import { StreamReader } from './reader.js'
 import { Requests } from './requests.js'
 import { ShadowApplier } from './shadow.js'
 import { headRefsOf, sortedHeads, type StreamHeadRef } from './snapshot.js'
@@ -41,7 +41,7 @@ import { adoptLink, EpochSync } from './epoch-sync.js'
  * - freshness.ts: a new device reaching the invite link's checkpoint before its state counts as current;
  * - meta.ts: the small persisted session state. What is left here is persistence (one ordered write queue, the session state with each write) and the session's public face.
  */
-import type { Alert, ConnectionState, SnapshotInfo, SpaceEvents, SpaceOptions, SpaceStatus } from './space-types.js'
+import type { Alert, SnapshotInfo, SpaceEvents, SpaceOptions, SpaceStatus } from './space-types.js'
 import { applyStored, encodeStateV1 } from './state.js'
 export type { Alert, ConnectionState, SnapshotInfo, SpaceEvents, SpaceOptions, SpaceStatus } from './space-types.js'
 

@@ -8,7 +8,7 @@ import type { Space } from '../../client/core/space.js'
 import { toHex } from '../../shared/bytes.js'
 import { open as openEnvelope } from '../../shared/envelope.js'
 import { MsgType } from '../../shared/header.js'
-import { deriveKeys, parseLink, type Invite } from '../../shared/keys.js'
+import { parseLink, type Invite } from '../../shared/keys.js'
 import { getSodium } from '../../shared/sodium.js'
 import { startTestRelay, waitFor, wsTransport } from '../support/relay.js'
 

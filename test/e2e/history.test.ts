@@ -1,4 +1,3 @@
-import fs from 'node:fs'
 import path from 'node:path'
 import type { Browser, BrowserContext, Dialog, Page } from 'playwright-core'
 import { describe, expect, it } from 'vitest'

@@ -1,8 +1,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
+import type { BrowserContext, Page } from 'playwright-core'
 import { describe, expect, it } from 'vitest'
-import { ARTIFACTS, hasChromium, makePng, newPage, newTraffic, twoPeople, type AppRelay, type Traffic } from './support.js'
+import { ARTIFACTS, hasChromium, makePng, newTraffic, twoPeople, type AppRelay, type Traffic } from './support.js'
 
 /**
  * Issue 9, Photos: Alice adds three images and a text file; Bob, a view-only member on the same
@@ -65,12 +65,11 @@ async function setName (p: Page, name: string): Promise<void> {
 
 describe.skipIf(!hasChromium)('photos grid and viewer (issue 9, Photos)', () => {
   let app: AppRelay
-  let browser: Browser
   const traffic: Traffic = newTraffic()
   let a: { context: BrowserContext; page: Page }
   let b: { context: BrowserContext; page: Page }
 
-  twoPeople(traffic, e => { ({ app, browser, a, b } = e) })
+  twoPeople(traffic, e => { ({ app, a, b } = e) })
 
   it('Alice makes a space; Bob opens its view-only link; both grids say what to do', async () => {
     await a.page.goto(app.origin + '/')
