@@ -1,5 +1,7 @@
 import type * as frame from '../shared/frame.js'
-import type { StoredSnapshot } from './storage/port.js'
+import { equalBytes } from '../shared/bytes.js'
+import { MsgType, parseEnvelope } from '../shared/header.js'
+import type { LogStore, StoredSnapshot } from './storage/port.js'
 
 /** The relay core's bounds and small helpers (core.ts). */
 export const CERT_CACHE_MAX = 100_000
@@ -10,6 +12,8 @@ export const PENDING_PART_TTL_MS = 10 * 60_000
 export const MAX_RECEIPT_BYTES = 64 * 1024
 /** Appended to a device key: the storage slot of its newest member record, beside its receipt's. */
 export const MEMBER_SLOT = new Uint8Array([0x6d])
+/** Member devices (records) one space may have on a relay (relay/quota past it; core.ts `memberRoom`). */
+export const MAX_MEMBERS = 500
 export const MAX_LOG_BYTES = 512 * 1024 * 1024
 /**
  * Open challenges per connection. `hello` answers for spaces that do not exist yet too (a creator
@@ -23,3 +27,20 @@ export const epochOf = (env: Uint8Array): number => env.length < 22 ? -1 : new D
 
 /** What the snapshots frame says about a stored snapshot (its parts are named inside the sealed head). */
 export const entryOf = (x: StoredSnapshot): frame.SnapshotEntry => ({ id: x.id, covers: x.covers, attested: x.attested, envelope: x.envelope })
+
+/**
+ * Whether `device` may keep a member record in the space: it has one already, or the space has
+ * fewer than `max`. A view link mints device keys at will and each record is kept for good:
+ * without a bound one link holder could fill the relay. Member records are rare (one per join or
+ * profile change), so reading the stored ones here is cheap enough.
+ */
+export async function memberRoom (store: LogStore, spaceId: Uint8Array, device: Uint8Array, max: number): Promise<boolean> {
+  let n = 0
+  for (const env of await store.getReceipts(spaceId, 2 * max + 2)) {
+    const p = parseEnvelope(env)
+    if (!p.ok || p.value.header.type !== MsgType.member) continue
+    if (equalBytes(p.value.header.author, device)) return true
+    n++
+  }
+  return n < max
+}

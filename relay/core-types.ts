@@ -48,6 +48,8 @@ export interface RelayCoreOptions {
    * writer's outbox: a space, like an address, gets a bound on what it can make the relay store.
    */
   readonly maxLogBytes?: number
+  /** Devices with a member record one space may have (issue 11; default 500). */
+  readonly maxMembers?: number
   /** How many spaces one connection, and one address, may create (see limits.ts). */
   readonly createLimits?: CreateLimits
   /** The clock of the creation limits (tests). */

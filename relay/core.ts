@@ -10,7 +10,7 @@ import type { StoredEntry } from './storage/port.js'
 import { attachBus } from './core-bus.js'
 import type { Membership, PeerState, RelayCore, RelayCoreOptions } from './core-types.js'
 import { createPuller } from './core-fanout.js'
-import { CERT_CACHE_MAX, entryOf, epochOf, MAX_CHALLENGES, MAX_PENDING_PART_BYTES, MAX_RECEIPT_BYTES, MAX_LOG_BYTES, MEMBER_SLOT, PAGE_BYTES, PENDING_PART_TTL_MS } from './core-limits.js'
+import { CERT_CACHE_MAX, entryOf, epochOf, MAX_CHALLENGES, MAX_PENDING_PART_BYTES, MAX_RECEIPT_BYTES, MAX_LOG_BYTES, MAX_MEMBERS, MEMBER_SLOT, memberRoom, PAGE_BYTES, PENDING_PART_TTL_MS } from './core-limits.js'
 
 /**
  * The relay's logic, sans IO (STYLE.md): given a peer and the bytes of a frame, it answers,
@@ -39,6 +39,7 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
   }
   const peers = new Map<number, PeerState>()
   const maxLogBytes = opts.maxLogBytes ?? MAX_LOG_BYTES
+  const maxMembers = opts.maxMembers ?? MAX_MEMBERS
   const createLimits = opts.createLimits ?? DEFAULT_CREATE_LIMITS
   const createsByAddress = new KeyedBuckets(createLimits.perAddress)
   const now = opts.now ?? Date.now
@@ -366,6 +367,9 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       if (checked === undefined) return
       // Newest per device for each kind: a member record's slot is its author's key followed by 'm'.
       const slot = isMember ? concat(checked.header.author, MEMBER_SLOT) : checked.header.author
+      if (isMember && !await memberRoom(store, f.spaceId, checked.header.author, maxMembers)) {
+        return fail(ps, f.reqId, f.spaceId, 'relay/quota', `this space already has ${maxMembers} member devices on this relay`, false)
+      }
       if (!await store.putReceipt(f.spaceId, slot, f.envelope)) return fail(ps, f.reqId, f.spaceId, 'relay/no-space', 'no such space', true)
       send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: 0 })
       const bytes = frame.writeFrame({ type: 'receipts', reqId: 0, spaceId: f.spaceId, envelopes: [f.envelope] })

@@ -30,6 +30,27 @@ async function client (): Promise<Client> {
 const names = (s: Space): string[] => s.members.list().map(m => `${m.name}:${m.role}${m.self ? ':self' : ''}`)
 
 describe('members list', () => {
+  it('a space holds at most maxMembers member devices on a relay: one more is refused (relay/quota), the members already in still update', async () => {
+    const sodium = await getSodium()
+    const relay = await startTestRelay({ maxMembers: 2 })
+    cleanup.push(() => relay.close())
+    const made = await (await client()).createSpace(relay.url, 'full')
+    const a = made.space
+    const view = parseLink(sodium, made.viewLink)
+    if (!view.ok) throw new Error('bad link')
+    const b = await (await client()).openSpace(view.value, relay.url)
+    await waitFor(() => a.members.list().length === 2, 10_000, 'two members')
+    // A third device (a view link mints keys at will): its record is refused and kept by nobody.
+    const c = await (await client()).openSpace(view.value, relay.url)
+    await c.whenCaughtUp(10_000)
+    expect(await c.members.announce()).toBe(false)
+    await new Promise(resolve => setTimeout(resolve, 300))
+    expect(a.members.list().map(m => m.device)).not.toContain(toHex(c.devicePublicKey))
+    // (With the check off, memberRoom always true, this test fails above: the third record is stored and listed.)
+    a.members.setProfile({ name: 'Ann again', colour: 1 })
+    await waitFor(() => b.members.list().some(m => m.name === 'Ann again'), 10_000, 'a member already in updates its record')
+  })
+
   it('two editors and a viewer see each other with names, roles, last seen and self', async () => {
     const sodium = await getSodium()
     const relay = await startTestRelay()
