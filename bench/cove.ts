@@ -109,7 +109,8 @@ export const coveSystem: BenchSystem = {
     const port = await freePort(HOST)
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cove-bench-'))
     const server = await spawnServer({
-      command: [process.execPath, '--import', 'tsx', 'relay/main.ts', '--port', String(port), '--host', HOST, '--data', dir, '--quiet', '--prune-grace-ms', String(PRUNE_GRACE_MS),
+      // COVE_BENCH_RELAY_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the relay.
+      command: [process.execPath, ...(process.env.COVE_BENCH_RELAY_NODE_ARGS ?? '').split(' ').filter(a => a !== ''), '--import', 'tsx', 'relay/main.ts', '--port', String(port), '--host', HOST, '--data', dir, '--quiet', '--prune-grace-ms', String(PRUNE_GRACE_MS),
         // The idle run creates 200 rooms from one address: far past the default creation bucket.
         '--creates-per-ip', '100000'],
       host: HOST,

@@ -7,7 +7,9 @@ import type { Space } from '../../client/core/space.js'
 import { createMemorySpaceStore, type SpaceStore } from '../../client/core/store.js'
 import { toHex } from '../../shared/bytes.js'
 import { parseEnvelope } from '../../shared/header.js'
+import * as frame from '../../shared/frame.js'
 import { parseLink } from '../../shared/keys.js'
+import type { Connection, Transport } from '../../client/core/transport.js'
 import { createPrng, testSeed } from '../support/prng.js'
 import { freePort, spawnRelay, type RelayProcess } from '../support/proc.js'
 import { tempDir, waitFor, wsTransport } from '../support/relay.js'
@@ -31,6 +33,14 @@ import { tempDir, waitFor, wsTransport } from '../support/relay.js'
  * ("kill 0: 10 acknowledged envelopes are not in the SQLite file"). And before the fix in
  * Space.onAck (an ack did not refill the in-flight window), the offline bursts below left the tail
  * of every writer's outbox unsent for good and `whenStored` timed out.
+ *
+ * Durable before forward (PROTOCOL.md "Exchanges", issue 10): a reader that only reads records
+ * every envelope the relay delivered to it, live or in a catch-up, straight off its socket. After
+ * every kill (and a moment for bytes already in the socket to arrive) each of them must be in the
+ * SQLite file: a reader never holds what the relay's log can lose. Shown failing once against a
+ * copy of the tree whose relay forwarded an append to the space's readers as it arrived and
+ * committed its group 50 ms later ("kill 0: the reader got 3 envelopes that are not in the SQLite
+ * file").
  *
  * Replay a failure with the seed it printed: SEED=<n> npx vitest run test/relay/durability.test.ts
  */
@@ -163,6 +173,28 @@ describe('relay durability under kill -9', () => {
       }
     }
 
+    // A reader that records every envelope the relay hands it, off the wire.
+    const delivered = new Set<string>()
+    const recording: Transport = {
+      connect (u, h): Connection {
+        return wsTransport.connect(u, {
+          ...h,
+          onMessage (data) {
+            const f = frame.readFrame(data)
+            if (f.ok && f.value.type === 'entries') for (const e of f.value.entries) delivered.add(b64(e.envelope))
+            h.onMessage(data)
+          }
+        })
+      }
+    }
+    const readerClient = await createClient({ transport: recording, storeFor: () => createMemorySpaceStore(), link: { backoffBaseMs: 20, backoffMaxMs: 200 } })
+    clients.push(readerClient)
+    {
+      const inv = parseLink(readerClient.sodium, editLink)
+      if (!inv.ok) throw new Error(inv.message)
+      await (await readerClient.openSpace(inv.value, url)).whenCaughtUp(10_000)
+    }
+
     // Write load: each writer appends w{i}-{n} to one Y.Array at its own seeded pace.
     const written = spaces.map(() => 0)
     const acked = spaces.map(() => 0)
@@ -197,7 +229,12 @@ describe('relay durability under kill -9', () => {
       const stored = new Set(rows.map(r => b64(r.env)))
       const lost = ackedEnvs.flat().filter(e => !stored.has(b64(e)))
       if (lost.length > 0) throw failWithSeed(`kill ${k}: ${lost.length} acknowledged envelopes are not in the SQLite file`)
-      cycleLog.push(`kill ${k}: ${ackedEnvs.flat().length} acked envelopes all on disk, ${unacked} unacked in client outboxes, ${rows.length} rows`)
+      // Bytes the relay wrote before it died may still be on their way to the reader.
+      await sleep(100)
+      const readerOnly = [...delivered].filter(e => !stored.has(e))
+      if (readerOnly.length > 0) throw failWithSeed(`kill ${k}: the reader got ${readerOnly.length} envelopes that are not in the SQLite file`)
+      if (delivered.size === 0) throw failWithSeed(`kill ${k}: the reader got nothing (the check above proves nothing)`)
+      cycleLog.push(`kill ${k}: ${ackedEnvs.flat().length} acked and ${delivered.size} delivered envelopes all on disk, ${unacked} unacked in client outboxes, ${rows.length} rows`)
 
       // Sometimes (and always before the last restart) the writers pile up more envelopes while the
       // relay is down than the in-flight window holds, as after a spell offline: all must go out.
