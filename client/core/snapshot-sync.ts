@@ -20,6 +20,9 @@ import { SnapshotCadence, type SnapshotPolicy } from './snapshot-cadence.js'
  * cold or stale join from a snapshot. The checks themselves are in snapshotter.ts and snapshot.ts;
  * the session (space.ts) gives this part what it needs through `SnapshotSyncHost`.
  */
+/** How long a snapshot waits for this session's envelopes in flight to be acknowledged. */
+const SETTLE_MS = 2_000
+
 export interface SnapshotSyncHost {
   readonly sodium: Sodium
   readonly keys: SpaceKeys
@@ -41,6 +44,10 @@ export interface SnapshotSyncHost {
   fetchStream (author: Uint8Array, stream: Uint8Array, fromSeq: number): Promise<boolean>
   alert (code: string, message: string, extra?: { author?: string; cursor?: number }): void
   flush (): Promise<void>
+  /** This session's envelopes not acknowledged by the relay yet, plus one while edits wait to be sealed. */
+  unsynced (): number
+  /** Resolves when every envelope sealed so far is acknowledged (or the session closed); rejects after `timeoutMs`. */
+  whenAcked (timeoutMs: number): Promise<void>
   resumeCursor (): number
   headRefs (): StreamHeadRef[]
   scheduleMeta (): void
@@ -137,9 +144,21 @@ export class SnapshotSync {
     if (w?.outbox.some(e => e.stream !== w.stream && !w.isAcked(e)) === true) return 'skipped'
     this.snapshotting = true
     try {
-      await this.h.flush()
-      // Edits made while that write was stored are sealed now, synchronously, so the state below
-      // holds nothing the heads do not name (members check that it holds exactly that).
+      // The snapshot records exactly what it holds: the state is taken when this session's own
+      // envelopes are all acknowledged, so `covers` (the relay position) includes them and a joiner
+      // does not download them again after the state. A typist who never pauses for a round trip
+      // gets three round trips; then the in-flight tail is named by the heads but lies after `covers`.
+      for (let round = 0; round < 3 && this.h.unsynced() > 0; round++) {
+        await this.h.flush()
+        try {
+          await this.h.whenAcked(SETTLE_MS)
+        } catch {
+          break
+        }
+      }
+      if (!this.h.ready() || this.h.reader.pending > 0 || this.toVerify.size > 0 || this.gate !== undefined) return 'skipped'
+      // Edits made meanwhile are sealed now, synchronously, so the state below holds nothing the
+      // heads do not name (members check that it holds exactly that).
       void this.h.flush()
       const seq = this.snaps.held === undefined ? 0 : this.snaps.held.seq + 1
       // Streams idle since the snapshot before this one are named by position only (folded).

@@ -216,6 +216,13 @@ export class Space implements LinkMember {
       fetchStream: (author, stream, fromSeq) => s.fetch.stream(author, stream, fromSeq),
       alert: (code, message, extra) => s.alert(code, message, extra),
       flush: () => s.flush(),
+      unsynced: () => s.unsynced,
+      whenAcked: t => {
+        const w = s.writer
+        if (w === undefined) return Promise.resolve()
+        const waiting = [...w.pending]
+        return s.stored.wait(t, () => s.closed || waiting.every(o => w.isAcked(o) || !new Set(w.pending).has(o)))
+      },
       resumeCursor: () => s.conn.resumeCursor(),
       headRefs: () => s.headRefs(),
       scheduleMeta: () => s.scheduleMeta(),
@@ -352,7 +359,8 @@ export class Space implements LinkMember {
 
   private emitStatus (): void {
     this.events.emit('status', this.status)
-    if (this.unsynced === 0 || this.closed) this.stored.wake()
+    // Every status change: a snapshot waits for particular acks (whenAcked), not only for none left.
+    this.stored.wake()
   }
 
   // Outgoing ----------------------------------------------------------------------------------
