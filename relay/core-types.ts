@@ -35,6 +35,12 @@ export interface RelayCoreOptions {
    */
   readonly pruneGraceMs?: number
   /**
+   * The newest log entries under a pruned snapshot that stay, in percent of the snapshot's size
+   * (default 100): a member back after a short time away reads them instead of a whole snapshot
+   * it mostly has. 0 prunes everything the snapshot covers.
+   */
+  readonly pruneTailPercent?: number
+  /**
    * Bytes of snapshot parts a space may hold that no snapshot links yet. Parts are uploaded before
    * their snapshot head, by any writer, so without a bound of their own one member could fill the
    * disk with parts it never links.

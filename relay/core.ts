@@ -6,7 +6,7 @@ import { checkCreate } from '../shared/create-proof.js'
 import { authMessage, hash, isNoCert, verifyAttestation, verifyDetached, verifyDeviceSignature, verifyEnvelope, verifyMemberRecord } from '../shared/sign.js'
 import { addressKey, DEFAULT_CREATE_LIMITS, KeyedBuckets } from './limits.js'
 import { keyChangesSince, REPLACED_MESSAGE, rotate } from './rotation.js'
-import type { StoredEntry } from './storage/port.js'
+import type { StoredEntry, StoredSnapshot } from './storage/port.js'
 import { attachBus } from './core-bus.js'
 import type { Membership, PeerState, RelayCore, RelayCoreOptions } from './core-types.js'
 import { createPuller } from './core-fanout.js'
@@ -120,9 +120,14 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
   const maxPendingPartBytes = opts.maxPendingPartBytes ?? MAX_PENDING_PART_BYTES
   const pendingPartTtlMs = opts.pendingPartTtlMs ?? PENDING_PART_TTL_MS
 
+  /** A snapshot's size as a joiner downloads it (a part is at most the client's 4 MiB chunk). */
+  const snapshotBytes = (x: StoredSnapshot): number => x.envelope.length + x.parts.length * 4 * 1024 * 1024
+  const pruneTailPercent = opts.pruneTailPercent ?? 100
+
   /**
-   * After the grace period, drop what the newest ATTESTED snapshot covers (then), all but the last K
-   * snapshots (never that attested one or anything newer), and parts no snapshot linked in time.
+   * After the grace period, drop what the newest ATTESTED snapshot covers (then) but a tail of its
+   * size, all but the last K snapshots (never that attested one or anything newer), and parts no
+   * snapshot linked in time.
    * Only a snapshot a member other than its author verified may become the sole copy of the
    * space (issue 7): a poisoned snapshot alone never costs the honest log.
    */
@@ -133,7 +138,10 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       pruneTimers.delete(key)
       const run = async (): Promise<void> => {
         const attested = await store.getAttestedSnapshot(spaceId)
-        const upTo = attested?.covers ?? 0
+        // The newest entries under the snapshot, as many bytes as the snapshot, stay: a member back
+        // after a short time away reads them, not a whole snapshot it mostly has (issue 10). The
+        // log then holds at most about twice the state.
+        const upTo = attested === undefined ? 0 : await store.tailStart(spaceId, attested.covers, Math.floor(snapshotBytes(attested) * pruneTailPercent / 100))
         const n = await store.prune(spaceId, upTo, keepSnapshots)
         const parts = await store.dropPendingParts(spaceId, Date.now() - pendingPartTtlMs)
         log(`pruned ${n} entries of a space up to cursor ${upTo}${attested === undefined ? ' (no attested snapshot)' : ''}, ${parts} stale parts`)

@@ -33,6 +33,7 @@ import type { LogStore } from './storage/port.js'
  */
 const FLAGS = {
   'max-log-bytes': { default: 512 * 1024 * 1024, min: 1, what: 'update-log bytes one space may hold (pruning frees them)' },
+  'prune-tail-percent': { default: 100, min: 0, what: 'newest log entries kept under a pruned snapshot, in percent of its size: a member back soon reads them, not the snapshot' },
   'max-members': { default: 500, min: 1, what: 'devices with a member record one space may have' },
   'max-blob-bytes': { default: 4 * 1024 * 1024 * 1024, min: 0, what: 'bytes of file blobs one space may hold' },
   'max-blobs': { default: 10_000, min: 0, what: 'file blobs one space may hold' },
@@ -120,6 +121,7 @@ async function main (): Promise<void> {
     pruneGraceMs,
     maxLogBytes: n['max-log-bytes'],
     maxMembers: n['max-members'],
+    pruneTailPercent: n['prune-tail-percent'],
     createLimits: { perConnection: n['creates-per-connection'], perAddress: { burst: n['creates-per-ip'], perHour: n['creates-per-ip-hour'] } },
     ...(values.quiet ? { log: () => {} } : {})
   })

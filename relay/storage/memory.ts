@@ -193,6 +193,18 @@ export function createMemoryStore (): LogStore {
       for (const [k, p] of s.parts) if (!p.linked && p.storedAt < before) { s.parts.delete(k); n++ }
       return n
     },
+    async tailStart (id, upTo, keepBytes) {
+      const s = get(id)
+      if (s === undefined) return 0
+      let acc = 0
+      for (let i = s.log.length - 1; i >= 0; i--) {
+        const r = s.log[i]!
+        if (r.cursor > upTo) continue
+        acc += r.envelope.length
+        if (acc > keepBytes) return r.cursor
+      }
+      return 0
+    },
     async prune (id, upTo, keepSnapshots) {
       const s = get(id)
       if (s === undefined) return 0

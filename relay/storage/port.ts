@@ -156,6 +156,13 @@ export interface LogStore {
    * Remembers `upTo`.
    */
   prune (spaceId: Uint8Array, upTo: number, keepSnapshots?: number): Promise<number>
+  /**
+   * Where to prune under `upTo` so that the newest log entries at or below it, up to `keepBytes` of
+   * envelopes in all, stay: the highest cursor c <= upTo such that the entries in (c, upTo] hold at
+   * most `keepBytes` and adding c's would pass it (0 when they all fit). A member back after a short
+   * time away then reads that tail instead of a whole snapshot it mostly has (issue 10).
+   */
+  tailStart (spaceId: Uint8Array, upTo: number, keepBytes: number): Promise<number>
   /** The highest cursor pruned so far (0 if never): a client resuming below it needs a snapshot. */
   prunedUpTo (spaceId: Uint8Array): Promise<number>
   /**

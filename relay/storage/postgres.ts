@@ -297,6 +297,10 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
         return n
       })
     },
+    async tailStart (id, upTo, keepBytes) {
+      const r = await q<{ cursor: string }>('SELECT cursor FROM (SELECT cursor, sum(length(env)) OVER (ORDER BY cursor DESC) AS acc FROM log WHERE space = $1 AND cursor <= $2) t WHERE acc > $3 ORDER BY cursor DESC LIMIT 1', [buf(id), upTo, keepBytes])
+      return r[0] === undefined ? 0 : Number(r[0].cursor)
+    },
     async prunedUpTo (id) {
       return (await q<{ pruned: number }>('SELECT pruned FROM spaces WHERE id = $1', [buf(id)]))[0]?.pruned ?? 0
     },

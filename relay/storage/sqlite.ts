@@ -108,6 +108,7 @@ export function createSqliteStore (file: string): LogStore {
     dropPending: db.prepare('DELETE FROM parts WHERE space = ? AND linked = 0 AND stored_at < ?'),
     kthSnap: db.prepare<[Uint8Array, number], { id: number }>('SELECT id FROM snapshots WHERE space = ? ORDER BY id DESC LIMIT 1 OFFSET ?'),
     prune: db.prepare('DELETE FROM log WHERE space = ? AND cursor <= ?'),
+    tailStart: db.prepare<[Uint8Array, number, number], { cursor: number }>('SELECT cursor FROM (SELECT cursor, sum(length(env)) OVER (ORDER BY cursor DESC) AS acc FROM log WHERE space = ? AND cursor <= ?) WHERE acc > ? ORDER BY cursor DESC LIMIT 1'),
     prunedBytes: db.prepare<[Uint8Array, number], { n: number }>('SELECT coalesce(sum(length(env)), 0) AS n FROM log WHERE space = ? AND cursor <= ?'),
     logBytes: db.prepare<[Uint8Array], { bytes: number }>('SELECT bytes FROM log_bytes WHERE space = ?'),
     countLogBytes: db.prepare<[Uint8Array], { n: number }>('SELECT coalesce(sum(length(env)), 0) AS n FROM log WHERE space = ?'),
@@ -317,6 +318,9 @@ export function createSqliteStore (file: string): LogStore {
         db.pragma('wal_checkpoint(TRUNCATE)')
       }
       return n
+    },
+    async tailStart (id, upTo, keepBytes) {
+      return q.tailStart.get(id, upTo, keepBytes)?.cursor ?? 0
     },
     async prunedUpTo (id) {
       return q.getPruned.get(id)?.up_to ?? 0

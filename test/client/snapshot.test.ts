@@ -61,7 +61,7 @@ function typeInto (space: Space, n: number, tag: string): void {
 
 describe('snapshots through a real relay', () => {
   it('a joiner downloads the newest snapshot plus the updates after it, and pruning drops covered updates', async () => {
-    relay = await startTestRelay({ pruneGraceMs: 0 })
+    relay = await startTestRelay({ pruneGraceMs: 0, pruneTailPercent: 0 })
     const a = await client()
     const { space: sa, editLink } = await a.createSpace(relay.url, 'Long history')
     await sa.whenCaughtUp(5000)
@@ -150,7 +150,7 @@ describe('snapshots through a real relay', () => {
   })
 
   it('an offline client that comes back after a prune merges its own edits, nothing lost', async () => {
-    relay = await startTestRelay({ pruneGraceMs: 0 })
+    relay = await startTestRelay({ pruneGraceMs: 0, pruneTailPercent: 0 })
     const a = await client()
     const { space: sa, editLink } = await a.createSpace(relay.url)
     // A second member stays online: it checks and attests a's snapshot, which lets the relay prune.
@@ -189,7 +189,7 @@ describe('snapshots through a real relay', () => {
 
 describe('a later session of the same device', () => {
   it('reads the device\'s earlier stream from where that session left it, even once its start is pruned (no gap asked for forever)', async () => {
-    relay = await startTestRelay({ pruneGraceMs: 0 })
+    relay = await startTestRelay({ pruneGraceMs: 0, pruneTailPercent: 0 })
     const a = await client()
     const { space: sa, editLink } = await a.createSpace(relay.url)
     const w = await client()

@@ -52,7 +52,8 @@ async function raw (): Promise<RawPeer> {
 async function start (opts: Parameters<typeof startTestRelay>[0] = {}): Promise<World> {
   sodium = await getSodium()
   lines = []
-  relay = await startTestRelay({ pruneGraceMs: 30, log: line => lines.push(line), ...opts })
+  // Prune all a snapshot covers unless a test says otherwise (these tests are about which snapshot).
+  relay = await startTestRelay({ pruneGraceMs: 30, pruneTailPercent: 0, log: line => lines.push(line), ...opts })
   const keys = deriveKeys(sodium, newSpaceSecrets(sodium))
   const creator = await raw()
   expect((await creator.create(sodium, keys.spaceId, keys.access, keys.write!)).type).toBe('ok')
@@ -213,6 +214,42 @@ describe('snapshot attestations', () => {
     await waitFor(() => prunes() > before, 5000, 'another prune pass')
     await new Promise(resolve => setTimeout(resolve, 100))
     expect(relayLog(w)).toEqual({ rows: 4, prunedUpTo: covers })
+  })
+
+  it('the prune keeps the newest entries under the snapshot up to its size; a member back from inside that tail reads it, not the snapshot', async () => {
+    const w = await start({ pruneGraceMs: 30, pruneTailPercent: 300 })
+    await append(w, w.a, 6)
+    const covers = await append(w, w.b, 4)
+    const snap = await putSnapshot(w, w.a, covers)
+    expect(codeOf(await ask(w, w.b.peer, reqId => attestFrame(w, w.b.device, w.b.device.cert, snap.hash, reqId)))).toBe('ok')
+    await waitFor(() => relayLog(w).prunedUpTo > 0, 5000, 'the prune under the attested snapshot')
+    // What stays is the newest entries whose bytes fit in 3 × the snapshot's, and nothing older.
+    const db = new Database(path.join(relay!.dir, 'relay.sqlite'), { readonly: true })
+    let kept: { cursor: number; n: number }[]
+    try {
+      kept = db.prepare('SELECT cursor, length(env) AS n FROM log WHERE space = ? ORDER BY cursor').all(w.keys.spaceId) as { cursor: number; n: number }[]
+    } finally { db.close() }
+    const budget = 3 * snap.envelope.length
+    const keptBytes = kept.reduce((a, r) => a + r.n, 0)
+    expect(kept.length).toBeGreaterThan(0)
+    expect(kept.length).toBeLessThan(10)
+    expect(keptBytes).toBeLessThanOrEqual(budget)
+    // One more (the newest pruned one) would not have fitted.
+    expect(keptBytes + kept[0]!.n).toBeGreaterThan(budget)
+    const { prunedUpTo } = relayLog(w)
+    expect(kept[0]!.cursor).toBeGreaterThan(prunedUpTo)
+    expect(kept[kept.length - 1]!.cursor).toBe(covers)
+
+    // Back from inside the tail: the entries it lacks, no snapshot.
+    const back = await raw()
+    await back.join(sodium, w.keys.spaceId, w.keys.access, prunedUpTo)
+    await waitFor(() => back.frames.some(f => f.type === 'entries' && !f.more && f.entries.length === 0), 5000, 'caught up')
+    expect(back.frames.filter(f => f.type === 'snapshots')).toEqual([])
+    expect(back.frames.flatMap(f => f.type === 'entries' ? f.entries.map(e => e.cursor) : [])).toEqual(kept.map(r => r.cursor))
+    // From below it (or cold): the snapshot, then what follows it.
+    const behind = await raw()
+    await behind.join(sodium, w.keys.spaceId, w.keys.access, prunedUpTo - 1)
+    await waitFor(() => behind.frames.some(f => f.type === 'snapshots'), 5000, 'the snapshot')
   })
 
   it('with no attested snapshot a joiner gets no snapshot at all but the whole log (one member\'s word is not served)', async () => {

@@ -107,7 +107,7 @@ describe('a new device and the invite link\'s checkpoint', () => {
   })
 
   it('an honest relay that pruned what the checkpoint names serves a snapshot claiming it: reached, no alert', async () => {
-    const relay = await startTestRelay({ pruneGraceMs: 0 })
+    const relay = await startTestRelay({ pruneGraceMs: 0, pruneTailPercent: 0 })
     const clients = [await testClient(), await testClient(), await testClient()]
     try {
       const { space: alice, editLink } = await clients[0]!.createSpace(relay.url)

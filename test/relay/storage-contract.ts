@@ -681,6 +681,27 @@ export function runLogStoreContract (name: string, setup: () => Promise<Contract
         expect(await store.head(space)).toBe(cursors[5])
       })
 
+      it('tailStart: where to prune so that the newest entries up to keepBytes stay', async () => {
+        const space = await newSpace(store)
+        const other = await newSpace(store)
+        const c = new Chain()
+        const cursors = await appendAll(store, space, [c.next(), c.next(), c.next(), c.next()])
+        await store.append(other, new Chain().next())
+        const sizes = (await store.readAfter(space, 0, 100)).map(e => e.envelope.length)
+        const [, s1, s2, s3] = sizes as [number, number, number, number]
+        // Everything fits: nothing need go.
+        expect(await store.tailStart(space, cursors[3]!, 1e9)).toBe(0)
+        // Room for the newest two exactly: prune up to the second.
+        expect(await store.tailStart(space, cursors[3]!, s3 + s2)).toBe(cursors[1])
+        expect(await store.tailStart(space, cursors[3]!, s3 + s2 + s1 - 1)).toBe(cursors[1])
+        // Nothing kept: prune up to upTo itself.
+        expect(await store.tailStart(space, cursors[3]!, 0)).toBe(cursors[3])
+        // Only entries at or below upTo count.
+        expect(await store.tailStart(space, cursors[2]!, s2)).toBe(cursors[1])
+        // An unknown space: nothing.
+        expect(await store.tailStart(rand(16), cursors[3]!, 0)).toBe(0)
+      })
+
       it('after pruning everything: head does not go backwards, new cursors are greater, chains still extend', async () => {
         const space = await newSpace(store)
         const other = await newSpace(store)
