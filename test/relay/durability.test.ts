@@ -299,7 +299,8 @@ describe('relay durability under kill -9', () => {
     expect(integrity).toBe('ok')
     for (let i = 0; i < WRITERS; i++) {
       const sealed = recorders[i]!.sealed
-      expect(recorders[i]!.done).toBe(sealed.length)
+      // (Not every envelope need have left the outbox yet: that waits for another member's receipt
+      // naming it, keep-until-seen, which may come up to a receipt period later.)
       const first = parseEnvelope(sealed[0]!)
       if (!first.ok) throw new Error(first.message)
       const author = toHex(first.value.header.author)
