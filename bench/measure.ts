@@ -37,7 +37,7 @@ async function withTimeout<T> (promise: Promise<T>, ms: number, what: string): P
 }
 
 /** Runs `fn` against a fresh server and always stops the server afterwards. */
-async function withServer<T> (system: BenchSystem, fn: (server: BenchServer) => Promise<T>): Promise<T> {
+export async function withServer<T> (system: BenchSystem, fn: (server: BenchServer) => Promise<T>): Promise<T> {
   const server = await system.startServer()
   try {
     return await fn(server)
@@ -47,7 +47,7 @@ async function withServer<T> (system: BenchSystem, fn: (server: BenchServer) => 
 }
 
 /** Connects `count` clients to `room` and waits until all completed their initial sync. */
-async function connectSynced (system: BenchSystem, server: BenchServer, room: string, count: number): Promise<BenchClient[]> {
+export async function connectSynced (system: BenchSystem, server: BenchServer, room: string, count: number): Promise<BenchClient[]> {
   const clients: BenchClient[] = []
   try {
     for (let i = 0; i < count; i++) clients.push(await system.connect(server, room))
@@ -59,12 +59,12 @@ async function connectSynced (system: BenchSystem, server: BenchServer, room: st
   }
 }
 
-async function destroyAll (clients: readonly BenchClient[]): Promise<void> {
+export async function destroyAll (clients: readonly BenchClient[]): Promise<void> {
   await Promise.all(clients.map(c => c.destroy()))
 }
 
 /** Resolves once `client`'s text equals `expected` (checked now and after every doc update). */
-function untilText (client: BenchClient, expected: string, what: string): Promise<void> {
+export function untilText (client: BenchClient, expected: string, what: string): Promise<void> {
   const matches = (): boolean => client.text.length === expected.length && client.text.toString() === expected
   const reached = new Promise<void>(resolve => {
     if (matches()) { resolve(); return }
@@ -79,7 +79,7 @@ function untilText (client: BenchClient, expected: string, what: string): Promis
 }
 
 /** Applies each op in its own transaction (one keystroke = one update), yielding every `yieldEvery` ops. */
-async function writeOps (client: BenchClient, ops: readonly Op[], yieldEvery: number): Promise<void> {
+export async function writeOps (client: BenchClient, ops: readonly Op[], yieldEvery: number): Promise<void> {
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i] as Op
     client.doc.transact(() => applyOp(client.text, op))
