@@ -12,7 +12,7 @@
  *   whole state: one every 256 envelopes made a writer's upload per keystroke grow with the
  *   document (75× the plaintext server's at 250k ops); in proportion it stays flat, and a cold
  *   join still downloads at most the state and that fraction of it again. Before any snapshot
- *   the first comes early (a short history gets one soon).
+ *   the first comes early: after FIRST_SNAPSHOT_BYTES of envelopes (a short history gets one soon).
  */
 export interface SnapshotPolicy {
   readonly snapshotEvery: number
@@ -29,6 +29,14 @@ export interface SnapshotCadenceHost {
   /** Bytes of the current state when a snapshot is held (measured once per session), else undefined. */
   stateBytes (): number | undefined
 }
+
+/**
+ * Before any snapshot (none held here), one is due once this many envelope bytes were counted: a
+ * short history gets its first snapshot early, while its writer and readers are still there to
+ * make and attest it, so a later cold joiner downloads about the state rather than the whole log
+ * (10,000 typed ops: 152 KB of log for 16 KB of state).
+ */
+export const FIRST_SNAPSHOT_BYTES = 32 * 1024
 
 /** A member whose own envelope did not cross the threshold waits this long (to twice) first. */
 const FALLBACK_MS = 1000
@@ -86,7 +94,14 @@ export class SnapshotCadence {
   /** Past the envelope or byte threshold since the last snapshot. */
   private due (): boolean {
     const p = this.policy
-    return (p.snapshotEvery > 0 && this.since.envelopes >= p.snapshotEvery && this.grown()) || this.since.bytes >= p.snapshotBytes
+    return (p.snapshotEvery > 0 && this.since.envelopes >= p.snapshotEvery && this.grown()) || this.since.bytes >= p.snapshotBytes ||
+      (p.snapshotEvery > 0 && this.first() && this.since.bytes >= Math.min(FIRST_SNAPSHOT_BYTES, p.snapshotBytes))
+  }
+
+  /** No snapshot is held here yet (none taken or made, and the space has none we hold). */
+  private first (): boolean {
+    this.stateBytes ??= this.h.stateBytes()
+    return this.stateBytes === undefined
   }
 
   /** The log since the last snapshot is large enough, against its state, to be worth a new one. */

@@ -1,0 +1,72 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { FIRST_SNAPSHOT_BYTES, SnapshotCadence, type SnapshotPolicy } from '../../client/core/snapshot-cadence.js'
+
+/**
+ * When a replica snapshots (client/core/snapshot-cadence.ts), with fake timers: the policy alone,
+ * no session. The product policy is 256 envelopes or 256 KiB, 5 s idle, state factor 1.
+ */
+const PRODUCT: SnapshotPolicy = { snapshotEvery: 256, snapshotBytes: 256 * 1024, snapshotIdleMs: 5000, stateFactor: 1 }
+
+function world (policy: SnapshotPolicy = PRODUCT, opts: { canSnapshot?: boolean; held?: number } = {}): { c: SnapshotCadence; made: () => number; setHeld: (n: number | undefined) => void } {
+  let made = 0
+  let held = opts.held
+  const c = new SnapshotCadence(policy, {
+    canSnapshot: () => opts.canSnapshot ?? true,
+    snapshot: () => { made++ },
+    stateBytes: () => held
+  })
+  return { c, made: () => made, setHeld: n => { held = n } }
+}
+
+beforeEach(() => { vi.useFakeTimers() })
+afterEach(() => { vi.useRealTimers() })
+
+describe('snapshot cadence', () => {
+  it('before any snapshot the first comes early: after FIRST_SNAPSHOT_BYTES of envelopes, far below 256 envelopes or 256 KiB', () => {
+    const w = world()
+    const env = 1000
+    const n = Math.ceil(FIRST_SNAPSHOT_BYTES / env)
+    for (let i = 0; i < n - 1; i++) w.c.note(env, true)
+    vi.advanceTimersByTime(100)
+    expect(w.made()).toBe(0)
+    w.c.note(env, true)
+    vi.advanceTimersByTime(100)
+    expect(w.made()).toBe(1)
+    expect(n).toBeLessThan(256)
+  })
+
+  it('once a snapshot is held, the next waits for 256 envelopes and as many envelope bytes as its state', () => {
+    const w = world(PRODUCT, { held: 100_000 })
+    w.c.taken(100_000)
+    // 300 envelopes of 200 bytes: past the count, not past the state's size.
+    for (let i = 0; i < 300; i++) w.c.note(200, true)
+    vi.advanceTimersByTime(100)
+    expect(w.made()).toBe(0)
+    for (let i = 0; i < 250; i++) w.c.note(200, true)
+    vi.advanceTimersByTime(100)
+    expect(w.made()).toBe(1)
+  })
+
+  it('the member whose own envelope crossed goes first; another waits 1–2 s as a fallback; a view-only device never', () => {
+    const own = world()
+    const other = world()
+    const viewer = world(PRODUCT, { canSnapshot: false })
+    for (let i = 0; i < 40; i++) { own.c.note(1000, true); other.c.note(1000, false); viewer.c.note(1000, false) }
+    vi.advanceTimersByTime(60)
+    expect(own.made()).toBe(1)
+    expect(other.made()).toBe(0)
+    vi.advanceTimersByTime(2000)
+    expect(other.made()).toBe(1)
+    vi.advanceTimersByTime(60_000)
+    expect(viewer.made()).toBe(0)
+  })
+
+  it('a snapshot taken meanwhile resets the count: the fallback does not fire', () => {
+    const other = world()
+    for (let i = 0; i < 40; i++) other.c.note(1000, false)
+    other.c.taken(5000)
+    other.setHeld(5000)
+    vi.advanceTimersByTime(3000)
+    expect(other.made()).toBe(0)
+  })
+})
