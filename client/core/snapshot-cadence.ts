@@ -11,8 +11,8 @@
  *   bytes since the last one reach `stateFactor` × that snapshot's state. A snapshot uploads the
  *   whole state: one every 256 envelopes made a writer's upload per keystroke grow with the
  *   document (75× the plaintext server's at 250k ops); in proportion it stays flat, and a cold
- *   join still downloads at most the state and that fraction of it again. Before any snapshot
- *   the first comes early: after FIRST_SNAPSHOT_BYTES of envelopes (a short history gets one soon).
+ *   join still downloads at most the state and that fraction of it again (or MIN_SNAPSHOT_LOG_BYTES
+ *   for a small state: a short history gets its snapshot soon).
  */
 export interface SnapshotPolicy {
   readonly snapshotEvery: number
@@ -31,12 +31,14 @@ export interface SnapshotCadenceHost {
 }
 
 /**
- * Before any snapshot (none held here), one is due once this many envelope bytes were counted: a
- * short history gets its first snapshot early, while its writer and readers are still there to
- * make and attest it, so a later cold joiner downloads about the state rather than the whole log
- * (10,000 typed ops: 152 KB of log for 16 KB of state).
+ * A snapshot is due once the envelope bytes since the last one reach the larger of this and the
+ * state's size (× stateFactor), even before `snapshotEvery` envelopes: a short history (or a small
+ * space) gets its snapshot early, while its writer and readers are still there to make and attest
+ * it, so a later cold joiner downloads about the state and at most this much log (10,000 typed ops:
+ * 152 KB of log for 16 KB of state). The floor keeps small spaces from snapshotting every few
+ * keystrokes (each snapshot is checked by every member).
  */
-export const FIRST_SNAPSHOT_BYTES = 32 * 1024
+export const MIN_SNAPSHOT_LOG_BYTES = 32 * 1024
 
 /** A member whose own envelope did not cross the threshold waits this long (to twice) first. */
 const FALLBACK_MS = 1000
@@ -94,14 +96,12 @@ export class SnapshotCadence {
   /** Past the envelope or byte threshold since the last snapshot. */
   private due (): boolean {
     const p = this.policy
-    return (p.snapshotEvery > 0 && this.since.envelopes >= p.snapshotEvery && this.grown()) || this.since.bytes >= p.snapshotBytes ||
-      (p.snapshotEvery > 0 && this.first() && this.since.bytes >= Math.min(FIRST_SNAPSHOT_BYTES, p.snapshotBytes))
-  }
-
-  /** No snapshot is held here yet (none taken or made, and the space has none we hold). */
-  private first (): boolean {
+    if (this.since.bytes >= p.snapshotBytes) return true
+    if (p.snapshotEvery === 0) return false
+    if (this.since.envelopes >= p.snapshotEvery && this.grown()) return true
+    if (p.stateFactor === 0) return false
     this.stateBytes ??= this.h.stateBytes()
-    return this.stateBytes === undefined
+    return this.since.bytes >= Math.max(MIN_SNAPSHOT_LOG_BYTES, p.stateFactor * (this.stateBytes ?? 0))
   }
 
   /** The log since the last snapshot is large enough, against its state, to be worth a new one. */

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { FIRST_SNAPSHOT_BYTES, SnapshotCadence, type SnapshotPolicy } from '../../client/core/snapshot-cadence.js'
+import { MIN_SNAPSHOT_LOG_BYTES, SnapshotCadence, type SnapshotPolicy } from '../../client/core/snapshot-cadence.js'
 
 /**
  * When a replica snapshots (client/core/snapshot-cadence.ts), with fake timers: the policy alone,
@@ -22,10 +22,10 @@ beforeEach(() => { vi.useFakeTimers() })
 afterEach(() => { vi.useRealTimers() })
 
 describe('snapshot cadence', () => {
-  it('before any snapshot the first comes early: after FIRST_SNAPSHOT_BYTES of envelopes, far below 256 envelopes or 256 KiB', () => {
+  it('before any snapshot the first comes early: after MIN_SNAPSHOT_LOG_BYTES of envelopes, far below 256 envelopes or 256 KiB', () => {
     const w = world()
     const env = 1000
-    const n = Math.ceil(FIRST_SNAPSHOT_BYTES / env)
+    const n = Math.ceil(MIN_SNAPSHOT_LOG_BYTES / env)
     for (let i = 0; i < n - 1; i++) w.c.note(env, true)
     vi.advanceTimersByTime(100)
     expect(w.made()).toBe(0)
@@ -43,6 +43,28 @@ describe('snapshot cadence', () => {
     vi.advanceTimersByTime(100)
     expect(w.made()).toBe(0)
     for (let i = 0; i < 250; i++) w.c.note(200, true)
+    vi.advanceTimersByTime(100)
+    expect(w.made()).toBe(1)
+  })
+
+  it('a small space snapshots again after MIN_SNAPSHOT_LOG_BYTES of envelopes, not only after 256 of them', () => {
+    const w = world(PRODUCT, { held: 5_000 })
+    w.c.taken(5_000)
+    // Far past its 5 KB state, below the floor: not yet (a small space does not snapshot every few keystrokes).
+    for (let i = 0; i < 60; i++) w.c.note(350, true)
+    vi.advanceTimersByTime(100)
+    expect(w.made()).toBe(0)
+    for (let i = 0; i < 40; i++) w.c.note(350, true)
+    vi.advanceTimersByTime(100)
+    expect(w.made()).toBe(1)
+  })
+
+  it('with stateFactor 0 only count, bytes and idleness decide (tests that control snapshots)', () => {
+    const w = world({ ...PRODUCT, stateFactor: 0, snapshotIdleMs: 0 })
+    for (let i = 0; i < 200; i++) w.c.note(1000, true)
+    vi.advanceTimersByTime(100)
+    expect(w.made()).toBe(0)
+    for (let i = 0; i < 56; i++) w.c.note(1000, true)
     vi.advanceTimersByTime(100)
     expect(w.made()).toBe(1)
   })
