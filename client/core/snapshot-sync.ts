@@ -143,6 +143,7 @@ export class SnapshotSync {
     const w = this.h.writer
     if (w?.outbox.some(e => e.stream !== w.stream && !w.isAcked(e)) === true) return 'skipped'
     this.snapshotting = true
+    const seen = this.cadence.seenCount
     try {
       // The snapshot records exactly what it holds: the state is taken when this session's own
       // envelopes are all acknowledged, so `covers` (the relay position) includes them and a joiner
@@ -157,6 +158,9 @@ export class SnapshotSync {
         }
       }
       if (!this.h.ready() || this.h.reader.pending > 0 || this.toVerify.size > 0 || this.gate !== undefined) return 'skipped'
+      // Another member stored one meanwhile (its doorbell came while this waited): ours would lose
+      // the race for that chain position; this replica checks theirs instead.
+      if (this.cadence.seenCount !== seen) return 'skipped'
       // Edits made meanwhile are sealed now, synchronously, so the state below holds nothing the
       // heads do not name (members check that it holds exactly that).
       void this.h.flush()
@@ -179,6 +183,7 @@ export class SnapshotSync {
         return 'stored'
       }
       if (res.type === 'error' && res.code === 'store/snapshot-conflict') {
+        this.cadence.seen()
         await this.adoptNewer()
         return 'conflict'
       }
@@ -216,6 +221,8 @@ export class SnapshotSync {
 
   /** A relay doorbell (the snapshot's header only): a member stored a snapshot. Fetch it, check it, attest it. */
   onAnnounced (_f: FrameOf<'snapshots'>): void {
+    // Another member snapshotted: this one backs off (counting starts again) whatever the check says.
+    this.cadence.seen()
     // A view-only device cannot attest; and a check already under way will see this one too.
     if (this.h.device === undefined || this.adopting) return
     this.adopting = true

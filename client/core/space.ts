@@ -2,7 +2,7 @@ import * as Y from 'yjs'
 import { fromB64u, toHex } from '../../shared/bytes.js'
 import { GENESIS_HASH, seal, type Device } from '../../shared/envelope.js'
 import type { Frame } from '../../shared/frame.js'
-import { MsgType } from '../../shared/header.js'
+import { HEADER_BYTES, MsgType, SIG_BYTES } from '../../shared/header.js'
 import { certifyDevice, deriveKeys, type SpaceKeys, type SpaceSecrets } from '../../shared/keys.js'
 import { hash, NO_CERT } from '../../shared/sign.js'
 import type { Checkpoint } from '../../shared/checkpoint.js'
@@ -50,6 +50,9 @@ const META_DELAY_MS = 200
 const SNAPSHOT_ON_CLOSE = 32
 const unb64 = (s: string): Uint8Array => fromB64u(s) ?? unexpected('corrupt local state: bad base64')
 const unexpected = (m: string): never => { throw new Error(m) }
+
+/** What an envelope adds to its updates: header, AEAD tag, signature (padding aside). */
+const ENVELOPE_OVERHEAD = HEADER_BYTES + 16 + SIG_BYTES
 
 export class Space implements LinkMember {
   readonly doc: Y.Doc
@@ -414,7 +417,9 @@ export class Space implements LinkMember {
     if (!r.ok) return r
     for (const c of bound.value) if (!this.bindings.has(c)) this.bindings.set(c, author)
     for (const u of updates) this.remoteUnsaved.push(u)
-    this.snapsync.noteActivity(updates.reduce((n, u) => n + u.length, 0))
+    // Counted as an envelope's bytes (its updates plus header, tag and signature), as the sealer
+    // counts its own: every member must cross the snapshot threshold at the same place in the log.
+    this.snapsync.noteActivity(updates.reduce((n, u) => n + u.length, ENVELOPE_OVERHEAD))
     return { ok: true, changed: r.value.changed }
   }
 

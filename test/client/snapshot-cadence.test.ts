@@ -27,10 +27,10 @@ describe('snapshot cadence', () => {
     const env = 1000
     const n = Math.ceil(MIN_SNAPSHOT_LOG_BYTES / env)
     for (let i = 0; i < n - 1; i++) w.c.note(env, true)
-    vi.advanceTimersByTime(100)
+    vi.advanceTimersByTime(300)
     expect(w.made()).toBe(0)
     w.c.note(env, true)
-    vi.advanceTimersByTime(100)
+    vi.advanceTimersByTime(300)
     expect(w.made()).toBe(1)
     expect(n).toBeLessThan(256)
   })
@@ -40,10 +40,10 @@ describe('snapshot cadence', () => {
     w.c.taken(100_000)
     // 300 envelopes of 200 bytes: past the count, not past the state's size.
     for (let i = 0; i < 300; i++) w.c.note(200, true)
-    vi.advanceTimersByTime(100)
+    vi.advanceTimersByTime(300)
     expect(w.made()).toBe(0)
     for (let i = 0; i < 250; i++) w.c.note(200, true)
-    vi.advanceTimersByTime(100)
+    vi.advanceTimersByTime(300)
     expect(w.made()).toBe(1)
   })
 
@@ -52,20 +52,20 @@ describe('snapshot cadence', () => {
     w.c.taken(5_000)
     // Far past its 5 KB state, below the floor: not yet (a small space does not snapshot every few keystrokes).
     for (let i = 0; i < 60; i++) w.c.note(350, true)
-    vi.advanceTimersByTime(100)
+    vi.advanceTimersByTime(300)
     expect(w.made()).toBe(0)
     for (let i = 0; i < 40; i++) w.c.note(350, true)
-    vi.advanceTimersByTime(100)
+    vi.advanceTimersByTime(300)
     expect(w.made()).toBe(1)
   })
 
   it('with stateFactor 0 only count, bytes and idleness decide (tests that control snapshots)', () => {
     const w = world({ ...PRODUCT, stateFactor: 0, snapshotIdleMs: 0 })
     for (let i = 0; i < 200; i++) w.c.note(1000, true)
-    vi.advanceTimersByTime(100)
+    vi.advanceTimersByTime(300)
     expect(w.made()).toBe(0)
     for (let i = 0; i < 56; i++) w.c.note(1000, true)
-    vi.advanceTimersByTime(100)
+    vi.advanceTimersByTime(300)
     expect(w.made()).toBe(1)
   })
 
@@ -74,7 +74,7 @@ describe('snapshot cadence', () => {
     const other = world()
     const viewer = world(PRODUCT, { canSnapshot: false })
     for (let i = 0; i < 40; i++) { own.c.note(1000, true); other.c.note(1000, false); viewer.c.note(1000, false) }
-    vi.advanceTimersByTime(60)
+    vi.advanceTimersByTime(300)
     expect(own.made()).toBe(1)
     expect(other.made()).toBe(0)
     vi.advanceTimersByTime(2000)
@@ -90,5 +90,29 @@ describe('snapshot cadence', () => {
     other.setHeld(5000)
     vi.advanceTimersByTime(3000)
     expect(other.made()).toBe(0)
+  })
+
+  it('another member\'s snapshot (seen) makes this one back off: counting starts again', () => {
+    const w = world()
+    for (let i = 0; i < 30; i++) w.c.note(1000, false)
+    w.c.seen()
+    for (let i = 0; i < 10; i++) w.c.note(1000, false)
+    vi.advanceTimersByTime(3000)
+    expect(w.made()).toBe(0)
+    for (let i = 0; i < 30; i++) w.c.note(1000, false)
+    vi.advanceTimersByTime(3000)
+    expect(w.made()).toBe(1)
+  })
+
+  it('only the envelope that crossed the threshold gives its sealer the turn, not any own envelope sealed while it stays crossed', () => {
+    const w = world()
+    // Crossed by another member's envelope: the fallback (1–2 s), not at once.
+    for (let i = 0; i < 40; i++) w.c.note(1000, false)
+    // This member types on (own envelopes) while the threshold stays crossed: still the fallback.
+    for (let i = 0; i < 5; i++) w.c.note(300, true)
+    vi.advanceTimersByTime(900)
+    expect(w.made()).toBe(0)
+    vi.advanceTimersByTime(2000)
+    expect(w.made()).toBe(1)
   })
 })
