@@ -51,14 +51,10 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
   const send = (ps: PeerState, f: Frame): void => {
     if (!ps.closed) ps.peer.send(wire.writeWire(ps.wire, f))
   }
-  // One live entry goes to every compact reader of its space: hash it once. Keyed by the array
-  // itself, which the relay never changes once stored or received.
-  const hashes = new WeakMap<Uint8Array, Uint8Array>()
-  const hashOf = (env: Uint8Array): Uint8Array => {
-    let h = hashes.get(env)
-    if (h === undefined) hashes.set(env, h = hash(sodium, env))
-    return h
-  }
+  // One live entry goes to every compact reader of its space: its compact form (and hash) is
+  // worked out once for all connections. Keyed by the envelope arrays, never changed once stored or received.
+  const prepared = wire.createPrepareCache()
+  const hashOf = (env: Uint8Array): Uint8Array => hash(sodium, env)
   const fail = (ps: PeerState, reqId: number, spaceId: Uint8Array, code: string, message: string, close: boolean): void => {
     send(ps, { type: 'error', reqId, spaceId, code, message })
     if (close) {
@@ -481,7 +477,7 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
 
   return {
     open (peer) {
-      peers.set(peer.id, { peer, challenges: new Map(), creates: 0, spaces: new Map(), closed: false, queue: Promise.resolve(), wire: wire.createSession(hashOf) })
+      peers.set(peer.id, { peer, challenges: new Map(), creates: 0, spaces: new Map(), closed: false, queue: Promise.resolve(), wire: wire.createSession(hashOf, prepared) })
     },
     frame (peer, bytes) {
       const ps = peers.get(peer.id)

@@ -1,11 +1,11 @@
 import * as encoding from 'lib0/encoding'
-import { equalBytes, Reader, toHex } from './bytes.js'
+import { equalBytes, Reader, writeU32 } from './bytes.js'
 import { DecodeError, err, ok, type Result } from './errors.js'
 import * as frame from './frame.js'
 import type { Entry, Frame, FrameErrorCode } from './frame.js'
 import {
   COMMIT_BYTES, HASH_BYTES, HEADER_BYTES, KEY_ID_BYTES, MAX_ENVELOPE_BYTES, NONCE_BYTES, parseEnvelope, PK_BYTES, SIG_BYTES,
-  SPACE_ID_BYTES, STREAM_BYTES, writeHeader, type Header
+  SPACE_ID_BYTES, STREAM_BYTES
 } from './header.js'
 
 /**
@@ -62,21 +62,24 @@ export type WireErrorCode =
   | 'wire/cannot-derive'
   | 'wire/mixed-spaces'
 
-/** The header fields a ref stands for: the same in every envelope of one stream. */
-interface Def {
-  readonly version: number
-  readonly type: number
-  readonly spaceId: Uint8Array
-  readonly epoch: number
-  readonly keyId: Uint8Array
-  readonly author: Uint8Array
-  readonly stream: Uint8Array
-  readonly cert: Uint8Array
-}
+/**
+ * Where the fields sit in a header (header.ts): a ref's definition is the header without seq,
+ * prevHash, nonce and commitment, i.e. bytes [0, STREAM_END) and the certificate, in that order.
+ */
+const STREAM_END = 1 + 1 + SPACE_ID_BYTES + 4 + KEY_ID_BYTES + PK_BYTES + STREAM_BYTES
+const SEQ_AT = STREAM_END
+const PREV_AT = SEQ_AT + 4
+const NONCE_AT = PREV_AT + HASH_BYTES
+const CERT_AT = NONCE_AT + NONCE_BYTES + COMMIT_BYTES
+/** version, type, spaceId, epoch, keyId, author, stream, cert: 134 bytes. */
+export const DEF_BYTES = STREAM_END + SIG_BYTES
 
-/** One ref: its stream, and the last envelope of it that went through this table (seq, hash). */
+/** A definition as a map key: one char per byte (134 chars; hex would be twice that). */
+const keyOf = (def: Uint8Array): string => String.fromCharCode.apply(null, def as unknown as number[])
+
+/** One ref: its definition, and the last envelope of it that went through this table (seq, hash). */
 interface Ref {
-  readonly def: Def
+  readonly def: Uint8Array
   readonly key: string
   readonly seq: number
   readonly hash: Uint8Array | undefined
@@ -86,6 +89,30 @@ interface Ref {
 export interface Table {
   readonly refs: Ref[]
   readonly byKey: Map<string, number>
+}
+
+/**
+ * What every connection's compact form of one envelope shares, worked out once per envelope: the
+ * relay sends one live entry to each compact reader of its space, and only the ref, the flags and
+ * whether prevHash can be derived differ between them.
+ */
+interface Prepared {
+  readonly def: Uint8Array
+  readonly key: string
+  readonly spaceId: Uint8Array
+  readonly seq: number
+  readonly prevHash: Uint8Array
+  readonly zeroPrev: boolean
+  /** nonce • commitment • varBytes(ciphertext) • signature, as written. */
+  readonly tail: Uint8Array
+  readonly hash: Uint8Array
+}
+
+/** Shared by the sessions of one process (the relay's connections); keyed by envelopes never changed after they are made. */
+export type PrepareCache = WeakMap<Uint8Array, Prepared | null>
+
+export function createPrepareCache (): PrepareCache {
+  return new WeakMap()
 }
 
 /** What one side keeps for one connection. A reconnect starts a new one. */
@@ -98,18 +125,16 @@ export interface WireSession {
   peerCompact: boolean
   /** BLAKE2b-256 of a whole envelope (sign.ts `hash`), for deriving prevHash. */
   readonly hash: (env: Uint8Array) => Uint8Array
+  readonly cache: PrepareCache | undefined
 }
 
-export function createSession (hash: (env: Uint8Array) => Uint8Array): WireSession {
-  return { in: { refs: [], byKey: new Map() }, out: { refs: [], byKey: new Map() }, peerCompact: false, hash }
+export function createSession (hash: (env: Uint8Array) => Uint8Array, cache?: PrepareCache): WireSession {
+  return { in: { refs: [], byKey: new Map() }, out: { refs: [], byKey: new Map() }, peerCompact: false, hash, cache }
 }
 
 export function isCompactType (t: number): boolean {
   return t === WireType.appendC || t === WireType.presenceC || t === WireType.entriesC || t === WireType.presenceOutC
 }
-
-const defKey = (d: Def): string =>
-  `${d.version}.${d.type}.${toHex(d.spaceId)}.${d.epoch}.${toHex(d.keyId)}.${toHex(d.author)}.${toHex(d.stream)}.${toHex(d.cert)}`
 
 /** Staged changes to a table, applied only when the whole frame went through. */
 class Txn {
@@ -123,7 +148,7 @@ class Txn {
   get (i: number): Ref | undefined { return this.changed.get(i) ?? this.t.refs[i] }
   find (key: string): number | undefined { return this.added.get(key) ?? this.t.byKey.get(key) }
 
-  define (def: Def, key: string): number {
+  define (def: Uint8Array, key: string): number {
     const i = this.size++
     this.added.set(key, i)
     this.changed.set(i, { def, key, seq: -1, hash: undefined })
@@ -137,49 +162,63 @@ class Txn {
   }
 
   commit (): void {
-    for (const [i, r] of [...this.changed].sort((a, b) => a[0] - b[0])) this.t.refs[i] = r
+    for (const [i, r] of this.changed) this.t.refs[i] = r
     for (const [k, i] of this.added) this.t.byKey.set(k, i)
   }
 }
 
 // ---- writing ----------------------------------------------------------------------------------
 
-/**
- * Writes one envelope compactly; false when it cannot be (it does not parse, or the table is
- * full and its stream has no ref): the caller then writes the whole frame in the old form.
- */
-function writeCenv (e: encoding.Encoder, txn: Txn, env: Uint8Array, hash: (env: Uint8Array) => Uint8Array): boolean {
+function prepare (s: WireSession, env: Uint8Array): Prepared | undefined {
+  const had = s.cache?.get(env)
+  if (had !== undefined) return had ?? undefined
   const p = parseEnvelope(env)
-  if (!p.ok) return false
-  const h = p.value.header
-  const def: Def = { version: h.version, type: h.type, spaceId: h.spaceId, epoch: h.epoch, keyId: h.keyId, author: h.author, stream: h.stream, cert: h.cert }
-  const key = defKey(def)
-  let i = txn.find(key)
+  let out: Prepared | null = null
+  if (p.ok) {
+    const def = new Uint8Array(DEF_BYTES)
+    def.set(env.subarray(0, STREAM_END), 0)
+    def.set(env.subarray(CERT_AT, HEADER_BYTES), STREAM_END)
+    const e = encoding.createEncoder()
+    encoding.writeUint8Array(e, env.subarray(NONCE_AT, CERT_AT))
+    encoding.writeVarUint8Array(e, p.value.ciphertext)
+    encoding.writeUint8Array(e, p.value.signature)
+    const prevHash = p.value.header.prevHash
+    out = {
+      def, key: keyOf(def), spaceId: p.value.header.spaceId, seq: p.value.header.seq, prevHash,
+      zeroPrev: equalBytes(prevHash, ZERO_HASH), tail: encoding.toUint8Array(e), hash: s.hash(env)
+    }
+  }
+  s.cache?.set(env, out)
+  return out ?? undefined
+}
+
+/**
+ * Writes one envelope compactly; false when it cannot be (it does not parse, it is of another
+ * space than the frame, or the table is full and its stream has no ref): the caller then writes
+ * the whole frame in the old form.
+ */
+function writeCenv (e: encoding.Encoder, s: WireSession, txn: Txn, env: Uint8Array, spaceId: Uint8Array): boolean {
+  const p = prepare(s, env)
+  // The space is implied by the ref: only envelopes of the frame's own space are written compactly.
+  if (p === undefined || !equalBytes(p.spaceId, spaceId)) return false
+  let i = txn.find(p.key)
   const define = i === undefined
   if (i === undefined) {
     if (txn.count >= MAX_REFS) return false
-    i = txn.define(def, key)
+    i = txn.define(p.def, p.key)
   }
   const r = txn.get(i)!
   // Derived only when the receiver holds the same last envelope: the one we sent just before.
-  const mode = r.hash !== undefined && h.seq === r.seq + 1 && equalBytes(h.prevHash, r.hash)
+  const mode = r.hash !== undefined && p.seq === r.seq + 1 && equalBytes(p.prevHash, r.hash)
     ? PREV_DERIVED
-    : equalBytes(h.prevHash, ZERO_HASH) ? PREV_ZERO : PREV_EXPLICIT
+    : p.zeroPrev ? PREV_ZERO : PREV_EXPLICIT
   encoding.writeVarUint(e, i)
   encoding.writeUint8(e, mode | (define ? HAS_DEF : 0))
-  if (define) {
-    encoding.writeUint8(e, def.version); encoding.writeUint8(e, def.type)
-    encoding.writeUint8Array(e, def.spaceId); encoding.writeUint32BigEndian(e, def.epoch)
-    encoding.writeUint8Array(e, def.keyId); encoding.writeUint8Array(e, def.author)
-    encoding.writeUint8Array(e, def.stream); encoding.writeUint8Array(e, def.cert)
-  }
-  encoding.writeVarUint(e, h.seq)
-  if (mode === PREV_EXPLICIT) encoding.writeUint8Array(e, h.prevHash)
-  encoding.writeUint8Array(e, h.nonce)
-  encoding.writeUint8Array(e, h.commitment)
-  encoding.writeVarUint8Array(e, p.value.ciphertext)
-  encoding.writeUint8Array(e, p.value.signature)
-  txn.moved(i, h.seq, hash(env))
+  if (define) encoding.writeUint8Array(e, p.def)
+  encoding.writeVarUint(e, p.seq)
+  if (mode === PREV_EXPLICIT) encoding.writeUint8Array(e, p.prevHash)
+  encoding.writeUint8Array(e, p.tail)
+  txn.moved(i, p.seq, p.hash)
   return true
 }
 
@@ -187,8 +226,7 @@ function writeCenv (e: encoding.Encoder, txn: Txn, env: Uint8Array, hash: (env: 
 function writeCompact (s: WireSession, f: Frame): Uint8Array | undefined {
   const txn = new Txn(s.out)
   const e = encoding.createEncoder()
-  // The space is implied by the refs: only envelopes of the frame's own space are written compactly.
-  const fits = (env: Uint8Array): boolean => env.length >= HEADER_BYTES && equalBytes(env.subarray(2, 2 + SPACE_ID_BYTES), f.spaceId) && writeCenv(e, txn, env, s.hash)
+  const fits = (env: Uint8Array): boolean => writeCenv(e, s, txn, env, f.spaceId)
   switch (f.type) {
     case 'append':
       encoding.writeVarUint(e, WireType.appendC); encoding.writeVarUint(e, f.reqId)
@@ -235,19 +273,6 @@ export function writeWire (s: WireSession, f: Frame, legacy?: Uint8Array): Uint8
 
 const fail = (code: WireErrorCode, message: string): never => { throw new DecodeError(code, message) }
 
-function readDef (r: Reader): Def {
-  return {
-    version: r.u8(),
-    type: r.u8(),
-    spaceId: r.bytes(SPACE_ID_BYTES).slice(),
-    epoch: r.u32(),
-    keyId: r.bytes(KEY_ID_BYTES).slice(),
-    author: r.bytes(PK_BYTES).slice(),
-    stream: r.bytes(STREAM_BYTES).slice(),
-    cert: r.bytes(SIG_BYTES).slice()
-  }
-}
-
 /** Reads one compact envelope and rebuilds the full one; returns it with its space id. */
 function readCenv (r: Reader, txn: Txn, hash: (env: Uint8Array) => Uint8Array): { spaceId: Uint8Array; envelope: Uint8Array } {
   const i = r.varUint()
@@ -255,8 +280,8 @@ function readCenv (r: Reader, txn: Txn, hash: (env: Uint8Array) => Uint8Array): 
   const mode = flags & 3
   if ((flags & ~(3 | HAS_DEF)) !== 0 || mode === 3) fail('wire/bad-flag', `bad envelope flags ${flags}`)
   if ((flags & HAS_DEF) !== 0) {
-    const def = readDef(r)
-    const key = defKey(def)
+    const def = r.bytes(DEF_BYTES)
+    const key = keyOf(def)
     if (i < txn.count) {
       // A stream has one ref per connection and direction; a ref never changes what it stands for.
       if (txn.get(i)?.key !== key) fail('wire/ref-conflict', `ref ${i} defined again with other values`)
@@ -267,7 +292,7 @@ function readCenv (r: Reader, txn: Txn, hash: (env: Uint8Array) => Uint8Array): 
     } else if (txn.find(key) !== undefined) {
       fail('wire/ref-conflict', `ref ${i} names a stream that has ref ${txn.find(key)!}`)
     } else {
-      txn.define(def, key)
+      txn.define(def.slice(), key)
     }
   } else if (i >= txn.count) {
     fail('wire/unknown-ref', `ref ${i} was never defined on this connection`)
@@ -281,22 +306,20 @@ function readCenv (r: Reader, txn: Txn, hash: (env: Uint8Array) => Uint8Array): 
     if (ref.hash === undefined || seq !== ref.seq + 1) fail('wire/cannot-derive', `seq ${seq} of ref ${i} does not follow ${ref.seq} received on this connection`)
     prevHash = ref.hash!
   }
-  const header: Header = {
-    ...ref.def,
-    type: ref.def.type as Header['type'],
-    seq,
-    prevHash,
-    nonce: r.bytes(NONCE_BYTES),
-    commitment: r.bytes(COMMIT_BYTES)
-  }
+  const nonceAndCommitment = r.bytes(NONCE_BYTES + COMMIT_BYTES)
   const ct = r.varBytes(MAX_CT_BYTES)
   const sig = r.bytes(SIG_BYTES)
+  // The header as header.ts lays it out, then ciphertext and signature: the envelope as sealed.
   const env = new Uint8Array(HEADER_BYTES + ct.length + SIG_BYTES)
-  env.set(writeHeader(header), 0)
+  env.set(ref.def.subarray(0, STREAM_END), 0)
+  writeU32(env, SEQ_AT, seq)
+  env.set(prevHash, PREV_AT)
+  env.set(nonceAndCommitment, NONCE_AT)
+  env.set(ref.def.subarray(STREAM_END), CERT_AT)
   env.set(ct, HEADER_BYTES)
   env.set(sig, HEADER_BYTES + ct.length)
   txn.moved(i, seq, hash(env))
-  return { spaceId: ref.def.spaceId.slice(), envelope: env }
+  return { spaceId: ref.def.slice(2, 2 + SPACE_ID_BYTES), envelope: env }
 }
 
 function readCompact (s: WireSession, t: number, r: Reader): Frame {

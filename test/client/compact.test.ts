@@ -49,6 +49,9 @@ function offsets (b: Uint8Array): { ref: number; flags: number; seq: number; aft
   return { ref, flags, seq, afterSeq: skip(seq) }
 }
 
+/** A ref's definition is laid out as the header up to the stream (shared/wire.ts): the author starts here. */
+const AUTHOR_AT = 1 + 1 + 16 + 4 + 8
+
 const varUint = (n: number): Uint8Array => { const e = encoding.createEncoder(); encoding.writeVarUint(e, n); return encoding.toUint8Array(e) }
 
 type Lie = 'swap-ref' | 'flip-prev-mode'
@@ -103,7 +106,7 @@ async function world (lie: Lie): Promise<World> {
     }
     // Another stream's ref (the creator's), with the true prevHash written out so nothing but
     // the ref is wrong: the rebuilt envelope names the creator's device and stream.
-    const other = mirror.in.refs.findIndex(x => !equalBytes(x.def.author, w.devicePublicKey))
+    const other = mirror.in.refs.findIndex(x => !equalBytes(x.def.subarray(AUTHOR_AT, AUTHOR_AT + 32), w.devicePublicKey))
     if (other < 0) throw new Error('test setup: the reader has no other stream on this connection')
     return concat(bytes.subarray(0, at.ref), varUint(other), new Uint8Array([1]), bytes.subarray(at.seq, at.afterSeq), p.value.header.prevHash, bytes.subarray(at.afterSeq))
   }
