@@ -1,5 +1,7 @@
 import { toHex } from '../shared/bytes.js'
 import * as frame from '../shared/frame.js'
+import type { Frame } from '../shared/frame.js'
+import * as wire from '../shared/wire.js'
 import { HEADER_BYTES } from '../shared/header.js'
 import type { Puller } from './core-fanout.js'
 import type { Membership, PeerState } from './core-types.js'
@@ -33,7 +35,12 @@ export function attachBus (d: BusDeps): () => void {
     const toAll = (bytes: Uint8Array): void => { for (const ps of subs) if (!ps.closed && member(ps, m.spaceId) !== undefined) ps.peer.send(bytes) }
     switch (m.type) {
       case 'entries': return puller.pull(m.spaceId)
-      case 'presence': return toAll(frame.writeFrame({ type: 'presenceOut', spaceId: m.spaceId, envelope: m.envelope }))
+      case 'presence': {
+        const f: Frame = { type: 'presenceOut', spaceId: m.spaceId, envelope: m.envelope }
+        const bytes = frame.writeFrame(f)
+        for (const ps of subs) if (!ps.closed && member(ps, m.spaceId) !== undefined) ps.peer.send(wire.writeWire(ps.wire, f, bytes))
+        return
+      }
       case 'peerLeft': return toAll(frame.writeFrame({ type: 'peerLeft', spaceId: m.spaceId, author: m.author }))
       case 'snapshot':
         store.getSnapshots(m.spaceId, 1).then(([s]) => {

@@ -1,5 +1,5 @@
 import { fromHex, toHex } from '../shared/bytes.js'
-import * as frame from '../shared/frame.js'
+import * as wire from '../shared/wire.js'
 import type { Membership, PeerState } from './core-types.js'
 import type { LogStore, StoredEntry } from './storage/port.js'
 
@@ -87,7 +87,7 @@ export function createPuller (d: PullerDeps): Puller {
       const page = d.fit(rows)
       rows = rows.slice(page.length)
       m.sent = page[page.length - 1]!.cursor
-      ps.peer.send(frame.writeFrame({ type: 'entries', reqId: 0, spaceId, entries: page, head: m.sent, more: false }))
+      ps.peer.send(wire.writeWire(ps.wire, { type: 'entries', reqId: 0, spaceId, entries: page, head: m.sent, more: false }))
     }
   }
 

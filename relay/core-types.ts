@@ -1,4 +1,5 @@
 import type { Sodium } from '../shared/sodium.js'
+import type { WireSession } from '../shared/wire.js'
 import type { CreateLimits } from './limits.js'
 import type { FanoutBus } from './fanout/port.js'
 import type { LogStore } from './storage/port.js'
@@ -93,6 +94,8 @@ export interface PeerState {
   closed: boolean
   /** Frames of one peer are handled in order: an append must not overtake the one before it. */
   queue: Promise<void>
+  /** This connection's compact-frame tables (wire.ts), both directions; gone with the connection. */
+  readonly wire: WireSession
 }
 
 export interface RelayCore {

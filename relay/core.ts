@@ -1,6 +1,7 @@
 import { concat, equalBytes, toHex } from '../shared/bytes.js'
 import { HEADER_BYTES, MsgType, parseEnvelope } from '../shared/header.js'
 import * as frame from '../shared/frame.js'
+import * as wire from '../shared/wire.js'
 import type { Frame, FrameOf, SnapshotEntry } from '../shared/frame.js'
 import { checkCreate } from '../shared/create-proof.js'
 import { authMessage, hash, isNoCert, verifyAttestation, verifyDetached, verifyDeviceSignature, verifyEnvelope, verifyMemberRecord } from '../shared/sign.js'
@@ -48,8 +49,12 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
   const certOk = new Set<string>()
 
   const send = (ps: PeerState, f: Frame): void => {
-    if (!ps.closed) ps.peer.send(frame.writeFrame(f))
+    if (!ps.closed) ps.peer.send(wire.writeWire(ps.wire, f))
   }
+  // One live entry goes to every compact reader of its space: its compact form (and hash) is
+  // worked out once for all connections. Keyed by the envelope arrays, never changed once stored or received.
+  const prepared = wire.createPrepareCache()
+  const hashOf = (env: Uint8Array): Uint8Array => hash(sodium, env)
   const fail = (ps: PeerState, reqId: number, spaceId: Uint8Array, code: string, message: string, close: boolean): void => {
     send(ps, { type: 'error', reqId, spaceId, code, message })
     if (close) {
@@ -164,7 +169,8 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
   function broadcast (from: PeerState | undefined, spaceId: Uint8Array, cursor: number, envelope: Uint8Array, prev: number | undefined): void {
     const subs = subscribers.get(toHex(spaceId))
     if (subs === undefined) return
-    const bytes = frame.writeFrame({ type: 'entries', reqId: 0, spaceId, entries: [{ cursor, envelope }], head: cursor, more: false })
+    const f: Frame = { type: 'entries', reqId: 0, spaceId, entries: [{ cursor, envelope }], head: cursor, more: false }
+    const bytes = frame.writeFrame(f)
     let gap = false
     for (const ps of subs) {
       const m = member(ps, spaceId)
@@ -173,7 +179,7 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       if (cursor <= m.sent) continue
       if (prev === undefined || m.sent < prev) { gap = true; continue }
       m.sent = cursor
-      if (ps !== from) ps.peer.send(bytes)
+      if (ps !== from) ps.peer.send(wire.writeWire(ps.wire, f, bytes))
     }
     if (gap) puller.pull(spaceId)
   }
@@ -233,7 +239,8 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
         if (oldest.done !== true) ps.challenges.delete(oldest.value)
       }
       ps.challenges.set(key, challenge)
-      send(ps, { type: 'challenge', reqId: f.reqId, spaceId: f.spaceId, challenge })
+      // Compact frames (wire.ts) only to a client that said it reads them; caps only to a client that sent caps.
+      send(ps, { type: 'challenge', reqId: f.reqId, spaceId: f.spaceId, challenge, ...(f.caps === undefined ? {} : { caps: wire.CAP_COMPACT }) })
     },
     async auth (ps, f) {
       const key = toHex(f.spaceId)
@@ -402,8 +409,9 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       const checked = await checkEnvelope(ps, 0, f.spaceId, f.envelope, MsgType.presence)
       if (checked === undefined) return
       m.presenceAuthors.set(toHex(checked.header.author), checked.header.author)
-      const bytes = frame.writeFrame({ type: 'presenceOut', spaceId: f.spaceId, envelope: f.envelope })
-      for (const other of subscribers.get(toHex(f.spaceId)) ?? []) if (other !== ps && !other.closed) other.peer.send(bytes)
+      const out: Frame = { type: 'presenceOut', spaceId: f.spaceId, envelope: f.envelope }
+      const bytes = frame.writeFrame(out)
+      for (const other of subscribers.get(toHex(f.spaceId)) ?? []) if (other !== ps && !other.closed) other.peer.send(wire.writeWire(other.wire, out, bytes))
       bus?.publish({ type: 'presence', spaceId: f.spaceId, envelope: f.envelope })
     }
   }
@@ -441,7 +449,7 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
 
   async function handle (ps: PeerState, bytes: Uint8Array): Promise<void> {
     if (ps.closed) return
-    const parsed = frame.readFrame(bytes)
+    const parsed = wire.readWire(ps.wire, bytes)
     if (!parsed.ok) return fail(ps, 0, new Uint8Array(0), parsed.code, parsed.message, true)
     const f = parsed.value
     const handler = handlers[f.type] as ((ps: PeerState, f: Frame) => Promise<void>) | undefined
@@ -477,7 +485,7 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
 
   return {
     open (peer) {
-      peers.set(peer.id, { peer, challenges: new Map(), creates: 0, spaces: new Map(), closed: false, queue: Promise.resolve() })
+      peers.set(peer.id, { peer, challenges: new Map(), creates: 0, spaces: new Map(), closed: false, queue: Promise.resolve(), wire: wire.createSession(hashOf, prepared) })
     },
     frame (peer, bytes) {
       const ps = peers.get(peer.id)

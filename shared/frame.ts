@@ -34,6 +34,7 @@ export const FrameType = {
   snapshotPart: 27,
   receipts: 28,
   keyChanges: 29
+  // 16, 17, 30 and 31 are the compact frames of wire.ts.
 } as const
 
 /** Key changes in one `keyChanges` frame: every epoch after the one a stale client holds. */
@@ -69,7 +70,8 @@ export type Frame =
    * connection's challenge for the space (from `hello`), so only an editor can create.
    */
   | { type: 'create'; reqId: number; spaceId: Uint8Array; accessPk: Uint8Array; writePk: Uint8Array; accessSig: Uint8Array; writeSig: Uint8Array }
-  | { type: 'hello'; reqId: number; spaceId: Uint8Array }
+  /** `caps`: what this client reads beyond this file's frames (wire.ts CAP_COMPACT); absent from older clients. */
+  | { type: 'hello'; reqId: number; spaceId: Uint8Array; caps?: number }
   | { type: 'auth'; reqId: number; spaceId: Uint8Array; signature: Uint8Array; after: number }
   | { type: 'append'; reqId: number; spaceId: Uint8Array; envelope: Uint8Array }
   | { type: 'fetch'; reqId: number; spaceId: Uint8Array; after: number; limit: number }
@@ -94,7 +96,8 @@ export type Frame =
   | { type: 'rotate'; reqId: number; spaceId: Uint8Array; epoch: number; accessPk: Uint8Array; writePk: Uint8Array; signature: Uint8Array; keyChange: Uint8Array }
   /** The key changes after a client's epoch, oldest first: pushed on a rotation, and answered to an old epoch's `auth`. */
   | { type: 'keyChanges'; reqId: number; spaceId: Uint8Array; envelopes: Uint8Array[] }
-  | { type: 'challenge'; reqId: number; spaceId: Uint8Array; challenge: Uint8Array }
+  /** `caps`: what the relay reads beyond this file's frames; sent only in answer to a hello with caps. */
+  | { type: 'challenge'; reqId: number; spaceId: Uint8Array; challenge: Uint8Array; caps?: number }
   | { type: 'ok'; reqId: number; spaceId: Uint8Array; cursor: number }
   | { type: 'entries'; reqId: number; spaceId: Uint8Array; entries: Entry[]; head: number; more: boolean }
   | { type: 'error'; reqId: number; spaceId: Uint8Array; code: string; message: string }
@@ -114,6 +117,7 @@ export function writeFrame (f: Frame): Uint8Array {
       break
     case 'hello':
       encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId)
+      if (f.caps !== undefined) encoding.writeVarUint(e, f.caps)
       break
     case 'auth':
       encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId)
@@ -140,6 +144,7 @@ export function writeFrame (f: Frame): Uint8Array {
       break
     case 'challenge':
       encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId); encoding.writeVarUint8Array(e, f.challenge)
+      if (f.caps !== undefined) encoding.writeVarUint(e, f.caps)
       break
     case 'ok':
       encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId); encoding.writeVarUint(e, f.cursor)
@@ -247,13 +252,15 @@ export function readFrame (bytes: Uint8Array): Result<Frame, FrameErrorCode> {
     const reqId = (): number => r.varUint(0xffffffff)
     const space = (): Uint8Array => fixed(r, SPACE_ID_BYTES, 'spaceId')
     const cursor = (): number => r.varUint()
+    // Capability bits, optional and trailing so older frames still parse.
+    const caps = (): number => r.varUint(0xffffffff)
     let f: Frame
     switch (t) {
       case FrameType.create: f = {
         type: 'create', reqId: reqId(), spaceId: space(), accessPk: fixed(r, PK_BYTES, 'accessPk'), writePk: fixed(r, PK_BYTES, 'writePk'),
         accessSig: fixed(r, SIG_BYTES, 'accessSig'), writeSig: fixed(r, SIG_BYTES, 'writeSig')
       }; break
-      case FrameType.hello: f = { type: 'hello', reqId: reqId(), spaceId: space() }; break
+      case FrameType.hello: f = { type: 'hello', reqId: reqId(), spaceId: space() }; if (r.left > 0) f.caps = caps(); break
       case FrameType.auth: f = { type: 'auth', reqId: reqId(), spaceId: space(), signature: fixed(r, SIG_BYTES, 'signature'), after: cursor() }; break
       case FrameType.append: f = { type: 'append', reqId: reqId(), spaceId: space(), envelope: envelope(r) }; break
       case FrameType.fetch: f = { type: 'fetch', reqId: reqId(), spaceId: space(), after: cursor(), limit: r.varUint(MAX_ENTRIES_PER_FRAME) }; break
@@ -261,7 +268,7 @@ export function readFrame (bytes: Uint8Array): Result<Frame, FrameErrorCode> {
       case FrameType.leave: f = { type: 'leave', spaceId: space() }; break
       case FrameType.presence: f = { type: 'presence', spaceId: space(), envelope: envelope(r) }; break
       case FrameType.presenceOut: f = { type: 'presenceOut', spaceId: space(), envelope: envelope(r) }; break
-      case FrameType.challenge: f = { type: 'challenge', reqId: reqId(), spaceId: space(), challenge: fixed(r, CHALLENGE_BYTES, 'challenge') }; break
+      case FrameType.challenge: f = { type: 'challenge', reqId: reqId(), spaceId: space(), challenge: fixed(r, CHALLENGE_BYTES, 'challenge') }; if (r.left > 0) f.caps = caps(); break
       case FrameType.ok: f = { type: 'ok', reqId: reqId(), spaceId: space(), cursor: cursor() }; break
       case FrameType.entries: {
         const id = reqId()

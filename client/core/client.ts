@@ -1,6 +1,7 @@
 import { toHex } from '../../shared/bytes.js'
 import { assert } from '../../shared/errors.js'
 import { formatLink, newSpaceSecrets, parseLink, relayWsUrl, type Invite } from '../../shared/keys.js'
+import { hash } from '../../shared/sign.js'
 import { getSodium, type Sodium } from '../../shared/sodium.js'
 import { RelayLink, type LinkOptions } from './link.js'
 import * as model from './model.js'
@@ -52,7 +53,7 @@ export async function createClient (opts: ClientOptions): Promise<Client> {
     const ws = relayWsUrl(url)
     let l = links.get(ws)
     const fallbacks = (opts.relays ?? []).map(relayWsUrl).filter(u => u !== ws)
-    if (l === undefined) links.set(ws, l = new RelayLink(ws, opts.transport, { ...opts.link, ...(fallbacks.length === 0 ? {} : { fallbacks }) }))
+    if (l === undefined) links.set(ws, l = new RelayLink(ws, opts.transport, { hash: env => hash(sodium, env), ...opts.link, ...(fallbacks.length === 0 ? {} : { fallbacks }) }))
     return l
   }
   const relayOf = new WeakMap<Space, string>()

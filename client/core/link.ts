@@ -1,6 +1,7 @@
 import { toHex } from '../../shared/bytes.js'
 import * as frame from '../../shared/frame.js'
 import type { Frame } from '../../shared/frame.js'
+import * as wire from '../../shared/wire.js'
 import type { Connection, Transport } from './transport.js'
 
 /**
@@ -28,6 +29,14 @@ export interface LinkOptions {
   readonly backoffBaseMs?: number
   readonly backoffMaxMs?: number
   readonly random?: () => number
+  /**
+   * BLAKE2b-256 of an envelope (sign.ts `hash`). With it the link offers compact frames (wire.ts,
+   * issue 10) in every `hello` and writes them once the relay's `challenge` accepts; without it
+   * (tests that build a link by hand) it speaks only frame.ts's frames.
+   */
+  readonly hash?: (env: Uint8Array) => Uint8Array
+  /** False: never offer compact frames (an older client, in interoperability tests and benchmarks). */
+  readonly compact?: boolean
 }
 
 export class RelayLink {
@@ -39,6 +48,8 @@ export class RelayLink {
   private stopped = false
   private readonly urls: readonly string[]
   private at = 0
+  /** This connection's stream tables: new with every connection, so a reconnect starts empty. */
+  private wire: wire.WireSession | undefined
 
   constructor (readonly url: string, private readonly transport: Transport, private readonly opts: LinkOptions = {}) {
     this.urls = [url, ...(opts.fallbacks ?? []).filter(u => u !== url)]
@@ -63,7 +74,8 @@ export class RelayLink {
 
   send (f: Frame): boolean {
     if (!this.open || this.conn === undefined) return false
-    this.conn.send(frame.writeFrame(f))
+    if (this.wire === undefined) this.conn.send(frame.writeFrame(f))
+    else this.conn.send(wire.writeWire(this.wire, f.type === 'hello' ? { ...f, caps: wire.CAP_COMPACT } : f))
     return true
   }
 
@@ -83,6 +95,9 @@ export class RelayLink {
   private connect (): void {
     this.timer = undefined
     if (this.stopped) return
+    const hash = this.opts.hash
+    const session = hash === undefined || this.opts.compact === false ? undefined : wire.createSession(hash)
+    this.wire = session
     this.conn = this.transport.connect(this.current, {
       onOpen: () => {
         this.open = true
@@ -90,7 +105,7 @@ export class RelayLink {
         for (const m of [...this.members.values()]) m.onOpen()
       },
       onMessage: data => {
-        const r = frame.readFrame(data)
+        const r = session === undefined ? frame.readFrame(data) : wire.readWire(session, data)
         if (!r.ok) {
           for (const m of this.members.values()) m.onProtocolError(r.code, r.message)
           this.reconnect()

@@ -361,6 +361,12 @@ export async function startMitm (relayUrl: string): Promise<Mitm> {
         case 'fetchStream': case 'listSnapshots': pending.set(key, { kind: f.type }); break
         case 'presence': learnDevice(tag, headerOf(f.envelope).author); break
         case 'attest': learnDevice(tag, toHex(f.device)); pending.set(key, { kind: 'other' }); break
+        case 'hello':
+          // It reads frames one at a time, without the per-connection tables of compact frames
+          // (shared/wire.ts): to the relay it is a client without caps, so both sides speak frame.ts.
+          pending.set(key, { kind: 'other' })
+          if (f.caps !== undefined) f = { type: 'hello', reqId: f.reqId, spaceId: f.spaceId }
+          break
         default: if ('reqId' in f) pending.set(key, { kind: 'other' })
       }
       bump(tag, 'toRelay')

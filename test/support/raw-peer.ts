@@ -16,15 +16,20 @@ export interface RawPeer {
   readonly ws: WebSocket
   /** Every frame the relay sent, parsed. */
   readonly frames: Frame[]
-  /** Messages that did not parse as frames (should stay empty: the relay only sends valid frames). */
+  /**
+   * Messages that did not parse as frames (should stay empty: the relay only sends valid frames,
+   * and compact ones (shared/wire.ts) only to a peer whose hello offered them).
+   */
   readonly unparsed: string[]
+  /** Every binary message as it came, compact frames included (decode them with a wire session). */
+  readonly messages: Uint8Array[]
   readonly closed: Promise<CloseInfo>
   readonly isClosed: boolean
   send (data: Frame | Uint8Array | string): void
   /** Resolves with the first received frame (already or later) that matches. */
   next<T extends Frame['type']> (type: T, pred?: (f: FrameOf<T>) => boolean, timeoutMs?: number): Promise<FrameOf<T>>
   /** hello → challenge → auth (signed with `access`) → ok, then waits for the end of catch-up. */
-  join (sodium: Sodium, spaceId: Uint8Array, access: KeyPair, after?: number): Promise<void>
+  join (sodium: Sodium, spaceId: Uint8Array, access: KeyPair, after?: number, caps?: number): Promise<void>
   /**
    * hello → challenge → create signed with `access` and `write` (which need not be the space's:
    * hostile tests sign with keys of their own) → the relay's answer to it (ok or error).
@@ -37,11 +42,13 @@ export async function rawPeer (url: string, opts: ClientOptions = {}): Promise<R
   const ws = new WebSocket(url, { perMessageDeflate: false, ...opts })
   const frames: Frame[] = []
   const unparsed: string[] = []
+  const messages: Uint8Array[] = []
   const waiters = new Set<() => void>()
   let isClosed = false
   let reqId = 1
   ws.on('message', (data, isBinary) => {
     const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)
+    if (isBinary) messages.push(new Uint8Array(buf))
     const r = isBinary ? readFrame(new Uint8Array(buf)) : undefined
     if (r?.ok === true) frames.push(r.value)
     else unparsed.push(r === undefined ? 'text frame' : `${r.code}: ${r.message}`)
@@ -64,6 +71,7 @@ export async function rawPeer (url: string, opts: ClientOptions = {}): Promise<R
     ws,
     frames,
     unparsed,
+    messages,
     closed,
     get isClosed () { return isClosed },
     send (data) {
@@ -85,9 +93,9 @@ export async function rawPeer (url: string, opts: ClientOptions = {}): Promise<R
         check()
       })
     },
-    async join (sodium, spaceId, access, after = 0) {
+    async join (sodium, spaceId, access, after = 0, caps) {
       const hello = reqId++
-      peer.send({ type: 'hello', reqId: hello, spaceId })
+      peer.send({ type: 'hello', reqId: hello, spaceId, ...(caps === undefined ? {} : { caps }) })
       const ch = await peer.next('challenge', f => f.reqId === hello)
       const auth = reqId++
       peer.send({ type: 'auth', reqId: auth, spaceId, signature: sodium.crypto_sign_detached(authMessage(spaceId, ch.challenge), access.privateKey), after })

@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net'
 import WebSocket, { WebSocketServer, type RawData } from 'ws'
+import { readFrame, writeFrame } from '../../shared/frame.js'
 
 /**
  * A pass-through WebSocket proxy on 127.0.0.1 that lets a test rewrite chosen frames on the way
@@ -21,7 +22,23 @@ export interface TamperProxy {
   close (): Promise<void>
 }
 
-export async function startTamperProxy (target: string): Promise<TamperProxy> {
+export interface TamperProxyOptions {
+  /**
+   * Let client and relay agree on compact frames (shared/wire.ts). Off by default: then the proxy
+   * drops the caps from every `hello`, so both sides speak frame.ts's frames, each of which a
+   * `tamper` can parse alone (compact frames need the connection's stream tables).
+   */
+  readonly compact?: boolean
+}
+
+/** A `hello` without its caps (the relay then answers and writes as to an older client). */
+function withoutCaps (bytes: Uint8Array): Uint8Array {
+  const f = readFrame(bytes)
+  if (!f.ok || f.value.type !== 'hello' || f.value.caps === undefined) return bytes
+  return writeFrame({ type: 'hello', reqId: f.value.reqId, spaceId: f.value.spaceId })
+}
+
+export async function startTamperProxy (target: string, opts: TamperProxyOptions = {}): Promise<TamperProxy> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 })
   await new Promise<void>((resolve, reject) => {
     wss.once('listening', () => resolve())
@@ -65,7 +82,7 @@ export async function startTamperProxy (target: string): Promise<TamperProxy> {
       relay.terminate()
     }
     client.on('message', data => {
-      const b = toBytes(data)
+      const b = opts.compact === true ? toBytes(data) : withoutCaps(toBytes(data))
       if (relay.readyState === WebSocket.OPEN) forward('toRelay', relay, b)
       else early.push(b)
     })
