@@ -7,7 +7,9 @@ import type { Space } from '../../client/core/space.js'
 import { createMemorySpaceStore, type SpaceStore } from '../../client/core/store.js'
 import { toHex } from '../../shared/bytes.js'
 import { parseEnvelope } from '../../shared/header.js'
-import * as frame from '../../shared/frame.js'
+import { hash } from '../../shared/sign.js'
+import { getSodium } from '../../shared/sodium.js'
+import * as wire from '../../shared/wire.js'
 import { parseLink } from '../../shared/keys.js'
 import type { Connection, Transport } from '../../client/core/transport.js'
 import { createPrng, testSeed } from '../support/prng.js'
@@ -175,12 +177,16 @@ describe('relay durability under kill -9', () => {
 
     // A reader that records every envelope the relay hands it, off the wire.
     const delivered = new Set<string>()
+    const sodium = await getSodium()
     const recording: Transport = {
       connect (u, h): Connection {
+        // The relay speaks compact frames to this client (wire.ts): read them as the link does, with
+        // a stream table of this connection's own.
+        const session = wire.createSession(env => hash(sodium, env))
         return wsTransport.connect(u, {
           ...h,
           onMessage (data) {
-            const f = frame.readFrame(data)
+            const f = wire.readWire(session, data)
             if (f.ok && f.value.type === 'entries') for (const e of f.value.entries) delivered.add(b64(e.envelope))
             h.onMessage(data)
           }
