@@ -15,7 +15,8 @@
 import { writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { performance } from 'node:perf_hooks'
-import { coldJoin, fanout, idleRss, storage, warmJoin } from './measure.js'
+import { coldJoin, fanout, storage, warmJoin } from './measure.js'
+import { bigSpace, idleFanout, keystroke, mapWriters, typists, type WritersOptions } from './scenarios.js'
 import { plaintextSystem } from './plaintext.js'
 import type { BenchSystem } from './system.js'
 import { checkTrace, TRACE_OPS } from './trace.js'
@@ -45,6 +46,20 @@ interface Config {
   idleRooms: number
   /** Wall time of one human-pace run (ops = this / pace). */
   humanRunMs: number
+  /** Issue 10: clients typing into one text at once, and clients setting keys of one map at once. */
+  typists: Omit<WritersOptions, 'seed'>
+  mapWriters: Omit<WritersOptions, 'seed'>
+  /** Ops of the 2-reader fan-out (at `paceMs`) run while the idle connections are open. */
+  idleFanoutOps: number
+  /** Cold joins of trace prefixes this long, `coldJoinSettleMs` after the writer left. */
+  coldJoinSizes: readonly number[]
+  coldJoinSettleMs: number
+  /** A checklist of this many entries and a note of this many characters; cold join. */
+  bigSpace: { entries: number, noteChars: number }
+  /** Keystrokes typed one at a time for the per-keystroke wire bytes. */
+  keystrokeOps: number
+  /** Seed of the PRNG for random positions and pauses (`--seed`). */
+  seed: number
   receipts: ReceiptOverheadOptions
 }
 
@@ -60,6 +75,14 @@ const FULL: Config = {
   idleConns: 2_000,
   idleRooms: 200,
   humanRunMs: 20_000,
+  typists: { clients: 50, opsEach: 100, minGapMs: 100, maxGapMs: 200 },
+  mapWriters: { clients: 100, opsEach: 10, minGapMs: 100, maxGapMs: 200 },
+  idleFanoutOps: 5_000,
+  coldJoinSizes: [10_000, 100_000, TRACE_OPS],
+  coldJoinSettleMs: 5_000,
+  bigSpace: { entries: 10_000, noteChars: 5_000_000 },
+  keystrokeOps: 300,
+  seed: 10,
   receipts: { members: 5, idleMs: 20_000, typingMs: 30_000, paceMs: 200, speedup: 30 }
 }
 
@@ -74,6 +97,14 @@ const QUICK: Config = {
   idleConns: 200,
   idleRooms: 20,
   humanRunMs: 4_000,
+  typists: { clients: 10, opsEach: 20, minGapMs: 100, maxGapMs: 200 },
+  mapWriters: { clients: 20, opsEach: 5, minGapMs: 100, maxGapMs: 200 },
+  idleFanoutOps: 500,
+  coldJoinSizes: [10_000],
+  coldJoinSettleMs: 2_000,
+  bigSpace: { entries: 1_000, noteChars: 500_000 },
+  keystrokeOps: 50,
+  seed: 10,
   receipts: { members: 5, idleMs: 10_000, typingMs: 10_000, paceMs: 200, speedup: 30 }
 }
 
@@ -100,10 +131,25 @@ function measurements (c: Config): Measurement[] {
       run: (system: BenchSystem) => asNumbers(fanout(system, { readers: 2, ops: Math.round(c.humanRunMs / paceMs), paceMs }))
     })),
     { id: 'cold-join', run: system => asNumbers(coldJoin(system, c.joinOps)) },
+    // Issue 10: some time after the writer left (Cove: after its closing snapshot), at three sizes.
+    ...c.coldJoinSizes.map(ops => ({
+      id: `cold-join-settled-${sizeName(ops)}`,
+      run: (system: BenchSystem) => asNumbers(coldJoin(system, ops, c.coldJoinSettleMs))
+    })),
     { id: 'warm-join', run: system => asNumbers(warmJoin(system, c.joinOps)) },
     { id: 'storage', run: system => asNumbers(storage(system, c.joinOps)) },
-    { id: 'idle', run: system => asNumbers(idleRss(system, { conns: c.idleConns, rooms: c.idleRooms })) }
+    // Idle connections in other rooms: RSS per connection, then the paced 2-reader fan-out beside them.
+    { id: 'idle', run: system => asNumbers(idleFanout(system, { conns: c.idleConns, rooms: c.idleRooms, ops: c.idleFanoutOps, paceMs: c.paceMs })) },
+    { id: 'typists', run: system => asNumbers(typists(system, { ...c.typists, seed: c.seed })) },
+    { id: 'map-writers', run: system => asNumbers(mapWriters(system, { ...c.mapWriters, seed: c.seed })) },
+    { id: 'big-space', run: system => asNumbers(bigSpace(system, { ...c.bigSpace, settleMs: c.coldJoinSettleMs, seed: c.seed })) },
+    { id: 'keystroke', run: system => asNumbers(keystroke(system, c.keystrokeOps)) }
   ]
+}
+
+/** 10000 → '10k', 259778 → '260k': the stable suffix of a trace-prefix size. */
+export function sizeName (ops: number): string {
+  return ops >= 1000 ? `${Math.round(ops / 1000)}k` : String(ops)
 }
 
 /** A row of the report: where its value comes from in one system's medians. */
@@ -142,7 +188,30 @@ function metrics (c: Config): Metric[] {
     { key: 'relayCpuUsPerOp', label: 'relay CPU µs/op (full speed, N=10)', measurement: 'fanout-full-N10', field: 'relayCpuUsPerOp', inTable: false },
     { key: 'wireBytesPerOp', label: 'writer wire bytes/op', measurement: 'storage', field: 'wireBytesPerOp' },
     { key: 'storageBytesAfterPrune', label: 'server storage bytes after prune', measurement: 'storage', field: 'storageBytesAfterPrune' },
-    { key: 'idleRssBytesPerConn', label: `server RSS bytes/idle conn (${c.idleConns} conns)`, measurement: 'idle', field: 'idleRssBytesPerConn' }
+    { key: 'storageDiskBytesLive', label: 'server data dir bytes on disk, running, after prune', measurement: 'storage', field: 'storageDiskBytesLive' },
+    { key: 'storageDiskBytes', label: 'server data dir bytes on disk, stopped + compacted', measurement: 'storage', field: 'storageDiskBytes' },
+    { key: 'idleRssBytesPerConn', label: `server RSS bytes/idle conn (${c.idleConns} conns)`, measurement: 'idle', field: 'idleRssBytesPerConn' },
+    ...c.coldJoinSizes.flatMap(ops => [
+      { key: `coldJoinMs_${sizeName(ops)}`, label: `cold join ms, ${ops} ops, ${c.coldJoinSettleMs / 1000} s after the writer left`, measurement: `cold-join-settled-${sizeName(ops)}`, field: 'coldJoinMs' },
+      { key: `coldJoinBytes_${sizeName(ops)}`, label: `cold join bytes received, ${ops} ops, settled`, measurement: `cold-join-settled-${sizeName(ops)}`, field: 'coldJoinBytes' }
+    ]),
+    { key: 'idleFanoutP50Ms', label: `fan-out p50 ms @${c.paceMs}ms pace, N=2, ${c.idleConns} idle conns open`, measurement: 'idle', field: 'p50Ms' },
+    { key: 'idleFanoutP99Ms', label: `fan-out p99 ms @${c.paceMs}ms pace, N=2, ${c.idleConns} idle conns open`, measurement: 'idle', field: 'p99Ms' },
+    { key: 'idleFanoutRelayCpuUsPerOp', label: `relay CPU µs/op, N=2, ${c.idleConns} idle conns open`, measurement: 'idle', field: 'relayCpuUsPerOp' },
+    { key: 'typistsConvergeMs', label: `${c.typists.clients} typists × ${c.typists.opsEach} ops: converge ms`, measurement: 'typists', field: 'convergeMs' },
+    { key: 'typistsTailMs', label: `${c.typists.clients} typists: last op → converged ms`, measurement: 'typists', field: 'tailMs' },
+    { key: 'typistsBytesPerClient', label: `${c.typists.clients} typists: bytes received per client`, measurement: 'typists', field: 'bytesReceivedPerClient' },
+    { key: 'typistsSentBytesPerClient', label: `${c.typists.clients} typists: bytes sent per client`, measurement: 'typists', field: 'bytesSentPerClient' },
+    { key: 'typistsRelayCpuUsPerOp', label: `${c.typists.clients} typists: relay CPU µs/op`, measurement: 'typists', field: 'relayCpuUsPerOp' },
+    { key: 'mapWritersConvergeMs', label: `${c.mapWriters.clients} map writers × ${c.mapWriters.opsEach} keys: converge ms`, measurement: 'map-writers', field: 'convergeMs' },
+    { key: 'mapWritersTailMs', label: `${c.mapWriters.clients} map writers: last set → converged ms`, measurement: 'map-writers', field: 'tailMs' },
+    { key: 'mapWritersBytesPerClient', label: `${c.mapWriters.clients} map writers: bytes received per client`, measurement: 'map-writers', field: 'bytesReceivedPerClient' },
+    { key: 'bigSpaceJoinMs', label: `cold join ms, ${c.bigSpace.entries} entries + ${c.bigSpace.noteChars} char note`, measurement: 'big-space', field: 'bigSpaceJoinMs' },
+    { key: 'bigSpaceJoinBytes', label: 'cold join bytes received, big space', measurement: 'big-space', field: 'bigSpaceJoinBytes' },
+    { key: 'keystrokeSentBytes', label: 'one keystroke alone: writer bytes sent', measurement: 'keystroke', field: 'keystrokeSentBytes' },
+    { key: 'keystrokeReceivedBytes', label: 'one keystroke alone: reader bytes received', measurement: 'keystroke', field: 'keystrokeReceivedBytes' },
+    { key: 'keystrokeWriterReceivedBytes', label: 'one keystroke alone: writer bytes received', measurement: 'keystroke', field: 'keystrokeWriterReceivedBytes' },
+    { key: 'keystrokeRoundMs', label: 'one keystroke alone: writer → reader ms (median)', measurement: 'keystroke', field: 'keystrokeRoundMs' }
   ]
 }
 
@@ -152,7 +221,16 @@ const RATIO_KEYS = [
   'relayCpuUsPerOp', 'wireBytesPerOp', 'storageBytesAfterPrune', 'idleRssBytesPerConn',
   'fanoutP50Ms_N2', 'relayCpuUsPerOpPaced_N2',
   'humanP50Ms_20', 'humanP99Ms_20', 'humanRelayCpuUsPerOp_20', 'humanWriterBytesPerOp_20',
-  'humanP50Ms_100', 'humanP99Ms_100', 'humanRelayCpuUsPerOp_100', 'humanWriterBytesPerOp_100'
+  'humanP50Ms_100', 'humanP99Ms_100', 'humanRelayCpuUsPerOp_100', 'humanWriterBytesPerOp_100',
+  // Issue 10's table.
+  'coldJoinMs_10k', 'coldJoinMs_100k', 'coldJoinMs_260k', 'coldJoinBytes_10k', 'coldJoinBytes_100k', 'coldJoinBytes_260k',
+  'idleFanoutP50Ms', 'idleFanoutP99Ms', 'idleFanoutRelayCpuUsPerOp',
+  'typistsConvergeMs', 'typistsTailMs', 'typistsBytesPerClient', 'typistsSentBytesPerClient', 'typistsRelayCpuUsPerOp',
+  'mapWritersConvergeMs', 'mapWritersTailMs', 'mapWritersBytesPerClient',
+  'bigSpaceJoinMs', 'bigSpaceJoinBytes',
+  'storageDiskBytes', 'storageDiskBytesLive',
+  'keystrokeSentBytes', 'keystrokeReceivedBytes', 'keystrokeWriterReceivedBytes', 'keystrokeRoundMs',
+  'warmJoinBytes', 'coldJoinBytes'
 ] as const
 
 /** Paces (ms per op) of the human-pace fan-out runs. */
@@ -246,15 +324,15 @@ function machine (): Record<string, string | number> {
   }
 }
 
-interface Args { quick: boolean, jsonFile: string | undefined, only: string[] | undefined, systems: string[] | undefined, reps: number | undefined }
+interface Args { quick: boolean, jsonFile: string | undefined, only: string[] | undefined, systems: string[] | undefined, reps: number | undefined, seed: number | undefined }
 
 function parseArgs (argv: readonly string[]): Args {
-  const a: Args = { quick: false, jsonFile: undefined, only: undefined, systems: undefined, reps: undefined }
+  const a: Args = { quick: false, jsonFile: undefined, only: undefined, systems: undefined, reps: undefined, seed: undefined }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     const v = argv[i + 1]
     if (arg === '--quick') a.quick = true
-    else if (arg === '--json' && v !== undefined) { a.jsonFile = v; i++ } else if (arg === '--only' && v !== undefined) { a.only = v.split(','); i++ } else if (arg === '--systems' && v !== undefined) { a.systems = v.split(','); i++ } else if (arg === '--reps' && v !== undefined) { a.reps = Number(v); i++ } else throw new Error(`unknown argument ${arg ?? ''}; usage: tsx bench/main.ts [--quick] [--json FILE] [--only PARTS] [--systems NAMES] [--reps N]`)
+    else if (arg === '--json' && v !== undefined) { a.jsonFile = v; i++ } else if (arg === '--only' && v !== undefined) { a.only = v.split(','); i++ } else if (arg === '--systems' && v !== undefined) { a.systems = v.split(','); i++ } else if (arg === '--reps' && v !== undefined) { a.reps = Number(v); i++ } else if (arg === '--seed' && v !== undefined) { a.seed = Number(v); i++ } else throw new Error(`unknown argument ${arg ?? ''}; usage: tsx bench/main.ts [--quick] [--json FILE] [--only PARTS] [--systems NAMES] [--reps N] [--seed N]`)
   }
   return a
 }
@@ -265,12 +343,12 @@ const wanted = (only: readonly string[] | undefined, id: string): boolean => onl
 async function main (): Promise<void> {
   const args = parseArgs(process.argv.slice(2))
   const mode = args.quick ? QUICK : FULL
-  const config = args.reps === undefined ? mode : { ...mode, reps: args.reps }
+  const config = { ...mode, ...(args.reps === undefined ? {} : { reps: args.reps }), ...(args.seed === undefined ? {} : { seed: args.seed }) }
   const systems = SYSTEMS.filter(s => args.systems === undefined || args.systems.includes(s.name))
   const started = performance.now()
   const info = machine()
   console.log(`machine: ${info.cpuModel} × ${info.cpuCount}, ${fmt(Number(info.totalMemBytes) / 2 ** 30)} GiB, node ${info.node}, ${info.os}; load average ${os.loadavg().map(l => l.toFixed(2)).join(' ')}`)
-  console.log(`mode: ${config.mode}, systems: ${systems.map(s => s.name).join(', ')}, ${config.reps} rep(s), medians reported${args.only === undefined ? '' : `; only ${args.only.join(', ')}`}`)
+  console.log(`mode: ${config.mode}, systems: ${systems.map(s => s.name).join(', ')}, ${config.reps} rep(s), medians reported, seed ${config.seed}${args.only === undefined ? '' : `; only ${args.only.join(', ')}`}`)
   checkTrace()
   const results = await runAll(config, systems, args.only)
   if (Object.values(results).some(r => Object.keys(r).length > 0)) console.log('\n' + table(results, config))

@@ -57,12 +57,29 @@ export interface IdleConnection {
   close(): void
 }
 
+/** Options for {@link BenchSystem.startServer}. */
+export interface ServerOptions {
+  /**
+   * Keep rooms on disk the way the system's stock server does (plaintext: the stock server's
+   * y-leveldb persistence, `YPERSISTENCE`; Cove always keeps its SQLite database).
+   */
+  persist?: boolean
+}
+
+/** Bytes of a server's data directory (every file in it, e.g. SQLite's -wal, LevelDB's logs). */
+export interface DiskBytes {
+  /** While the server runs, after it pruned what it prunes by itself. */
+  live: number
+  /** After the server stopped and its store was compacted by the store's own means (SQLite VACUUM, LevelDB compaction). */
+  compacted: number
+}
+
 /** A sync system under test. */
 export interface BenchSystem {
   /** Short name used in tables and JSON, e.g. 'plaintext' or 'cove'. */
   readonly name: string
   /** Starts a fresh server in a child process (each measurement gets its own). */
-  startServer(): Promise<BenchServer>
+  startServer(opts?: ServerOptions): Promise<BenchServer>
   /**
    * Creates a room (a document/space) and returns an opaque handle that `connect` and
    * `connectIdle` accept. For plaintext it is just a name; for Cove it carries what a member needs
@@ -82,4 +99,9 @@ export interface BenchSystem {
    * copy of the room, for systems (plaintext) whose server keeps the state only in memory.
    */
   storageBytes(server: BenchServer, room: string, doc: Y.Doc): Promise<number>
+  /**
+   * The server's data directory on disk, counted the same way for every system (a server started
+   * with `persist`; holding only `room`). Stops the server to compact it: call it last.
+   */
+  diskBytes(server: BenchServer, room: string): Promise<DiskBytes>
 }
