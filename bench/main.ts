@@ -15,7 +15,7 @@
 import { writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { performance } from 'node:perf_hooks'
-import { coldJoin, fanout, storage, warmJoin } from './measure.js'
+import { coldJoin, fanout, setWarmupOps, storage, warmJoin } from './measure.js'
 import { bigSpace, idleFanout, keystroke, mapWriters, typists, type WritersOptions } from './scenarios.js'
 import { plaintextSystem } from './plaintext.js'
 import type { BenchSystem } from './system.js'
@@ -58,6 +58,8 @@ interface Config {
   bigSpace: { entries: number, noteChars: number }
   /** Keystrokes typed one at a time for the per-keystroke wire bytes. */
   keystrokeOps: number
+  /** Trace ops typed through a throw-away room before each fan-out-like run (JIT warm-up). */
+  warmupOps: number
   /** Seed of the PRNG for random positions and pauses (`--seed`). */
   seed: number
   receipts: ReceiptOverheadOptions
@@ -82,28 +84,34 @@ const FULL: Config = {
   coldJoinSettleMs: 5_000,
   bigSpace: { entries: 10_000, noteChars: 5_000_000 },
   keystrokeOps: 300,
+  warmupOps: 2_000,
   seed: 10,
   receipts: { members: 5, idleMs: 20_000, typingMs: 30_000, paceMs: 200, speedup: 30 }
 }
 
+// Issue 10: the whole --quick run stays under a minute on the 2-core machine. Every part runs once
+// per system at smoke sizes; receipts and pg-fanout (Cove-only sections of a minute each) run only
+// when `--only` names them.
 const QUICK: Config = {
   mode: 'quick',
   reps: 1,
-  readers: [2, 10, 50],
-  fanoutOps: 2_000,
-  pacedOps: 1_000,
+  // N=50 (8 s a run for Cove, mostly 50 joins) only in full runs.
+  readers: [2, 10],
+  fanoutOps: 400,
+  pacedOps: 250,
   paceMs: 2,
-  joinOps: 20_000,
+  joinOps: 5_000,
   idleConns: 200,
   idleRooms: 20,
-  humanRunMs: 4_000,
-  typists: { clients: 10, opsEach: 20, minGapMs: 100, maxGapMs: 200 },
-  mapWriters: { clients: 20, opsEach: 5, minGapMs: 100, maxGapMs: 200 },
-  idleFanoutOps: 500,
+  humanRunMs: 1_000,
+  typists: { clients: 6, opsEach: 10, minGapMs: 100, maxGapMs: 200 },
+  mapWriters: { clients: 10, opsEach: 4, minGapMs: 100, maxGapMs: 200 },
+  idleFanoutOps: 250,
   coldJoinSizes: [10_000],
-  coldJoinSettleMs: 2_000,
-  bigSpace: { entries: 1_000, noteChars: 500_000 },
-  keystrokeOps: 50,
+  coldJoinSettleMs: 1_000,
+  bigSpace: { entries: 500, noteChars: 200_000 },
+  keystrokeOps: 30,
+  warmupOps: 300,
   seed: 10,
   receipts: { members: 5, idleMs: 10_000, typingMs: 10_000, paceMs: 200, speedup: 30 }
 }
@@ -350,14 +358,17 @@ async function main (): Promise<void> {
   console.log(`machine: ${info.cpuModel} × ${info.cpuCount}, ${fmt(Number(info.totalMemBytes) / 2 ** 30)} GiB, node ${info.node}, ${info.os}; load average ${os.loadavg().map(l => l.toFixed(2)).join(' ')}`)
   console.log(`mode: ${config.mode}, systems: ${systems.map(s => s.name).join(', ')}, ${config.reps} rep(s), medians reported, seed ${config.seed}${args.only === undefined ? '' : `; only ${args.only.join(', ')}`}`)
   checkTrace()
+  setWarmupOps(config.warmupOps)
+  // Quick runs leave out the Cove-only sections of a minute each unless --only names them.
+  const section = (name: string): boolean => config.mode === 'quick' ? args.only?.some(p => name.startsWith(p)) === true : wanted(args.only, name)
   const results = await runAll(config, systems, args.only)
   if (Object.values(results).some(r => Object.keys(r).length > 0)) console.log('\n' + table(results, config))
   // Receipts are Cove's alone (plaintext has nothing like them): a section of their own.
-  const receipts = systems.includes(coveSystem) && wanted(args.only, 'receipts')
+  const receipts = systems.includes(coveSystem) && section('receipts')
     ? await receiptOverhead(config.receipts, config.reps, line => console.error(line))
     : undefined
   if (receipts !== undefined) console.log('\n' + receiptTable(receipts))
-  const pg = systems.includes(coveSystem) && wanted(args.only, 'pg-fanout')
+  const pg = systems.includes(coveSystem) && section('pg-fanout')
     ? await pgFanout(config.mode === 'quick'
       ? [{ readers: 4, ops: 500, paceMs: 2 }, { readers: 4, ops: 1000, paceMs: 0 }]
       : [{ readers: 10, ops: 2000, paceMs: 2 }, { readers: 10, ops: 4000, paceMs: 0 }], line => console.error(line))
