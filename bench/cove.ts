@@ -27,7 +27,20 @@ const dataDirs = new Map<string, string>()
 /** The spawned relay behind each wrapped server (diskBytes stops it but keeps its directory). */
 const inners = new Map<string, BenchServer>()
 
-type MutableWireStats = { -readonly [K in keyof WireStats]: WireStats[K] }
+type MutableWireStats = { -readonly [K in keyof WireStats]: WireStats[K] } & { byKind?: Map<number, { sent: number, received: number, sentMsgs: number, receivedMsgs: number }> }
+
+const KIND_NAMES = new Map<number, string>(Object.entries(frame.FrameType).map(([name, n]) => [n, name]))
+
+/** Adds one frame to the per-type tally (its type is the first byte, a varuint below 128). */
+function tally (stats: MutableWireStats, data: Uint8Array, dir: 'sent' | 'received'): void {
+  const m = stats.byKind ??= new Map()
+  const t = data[0] ?? 0
+  let k = m.get(t)
+  if (k === undefined) m.set(t, k = { sent: 0, received: 0, sentMsgs: 0, receivedMsgs: 0 })
+  k[dir] += data.byteLength
+  if (dir === 'sent') k.sentMsgs++
+  else k.receivedMsgs++
+}
 
 /**
  * A transport that counts payload bytes and can be held offline. While offline, a connect attempt
@@ -39,8 +52,8 @@ function benchTransport (stats: MutableWireStats): Transport & { offline: boolea
   const inner = createWsTransport(WebSocket as unknown as WebSocketCtor)
   let held: { url: string, h: Parameters<Transport['connect']>[1], real: Connection | undefined, closed: boolean } | undefined
   const open = (url: string, h: Parameters<Transport['connect']>[1]): Connection => {
-    const c = inner.connect(url, { ...h, onMessage: data => { stats.received += data.byteLength; h.onMessage(data) } })
-    const conn: Connection = { send (data) { stats.sent += data.byteLength; c.send(data) }, close () { c.close() } }
+    const c = inner.connect(url, { ...h, onMessage: data => { stats.received += data.byteLength; tally(stats, data, 'received'); h.onMessage(data) } })
+    const conn: Connection = { send (data) { stats.sent += data.byteLength; tally(stats, data, 'sent'); c.send(data) }, close () { c.close() } }
     t.current = conn
     return conn
   }
@@ -97,7 +110,8 @@ async function connect (server: BenchServer, room: string): Promise<BenchClient>
     async online () {
       transport.online()
     },
-    wire: () => ({ ...stats }),
+    wire: () => ({ sent: stats.sent, received: stats.received }),
+    wireByKind: () => Object.fromEntries([...(stats.byKind ?? new Map<number, never>()).entries()].map(([t, k]) => [KIND_NAMES.get(t) ?? `type${t}`, { ...k }])),
     async destroy () { await client.close() },
     snapshotStats: () => ({ ...space.snapshotStats })
   }

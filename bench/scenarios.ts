@@ -100,6 +100,32 @@ export interface WritersResult {
   bytesSentPerClient: number
   /** Server CPU from the first op until converged, per op written. */
   relayCpuUsPerOp: number
+  /** Snapshots all clients offered and the server kept, from join to converged (Cove). */
+  snapshotAttempts?: number
+  snapshotsStored?: number
+}
+
+type ByKind = ReturnType<NonNullable<BenchClient['wireByKind']>>
+
+/** Sums per-kind wire counts over clients, minus a baseline taken earlier. */
+function sumByKind (now: readonly ByKind[], before: readonly ByKind[]): ByKind {
+  const out: ByKind = {}
+  now.forEach((k, i) => {
+    for (const [kind, v] of Object.entries(k)) {
+      const b = before[i]?.[kind]
+      const o = out[kind] ??= { sent: 0, received: 0, sentMsgs: 0, receivedMsgs: 0 }
+      o.sent += v.sent - (b?.sent ?? 0); o.received += v.received - (b?.received ?? 0)
+      o.sentMsgs += v.sentMsgs - (b?.sentMsgs ?? 0); o.receivedMsgs += v.receivedMsgs - (b?.receivedMsgs ?? 0)
+    }
+  })
+  return out
+}
+
+/** One stderr line: where the clients' bytes went, per message kind, per client. */
+function logByKind (what: string, k: ByKind, clients: number): void {
+  const parts = Object.entries(k).sort(([, a], [, b]) => (b.sent + b.received) - (a.sent + a.received))
+    .map(([kind, v]) => `${kind} sent ${Math.round(v.sent / clients)} B/${Math.round(v.sentMsgs / clients)} recv ${Math.round(v.received / clients)} B/${Math.round(v.receivedMsgs / clients)}`)
+  console.error(`    ${what}, per client (bytes/messages): ${parts.join('; ')}`)
 }
 
 /**
@@ -121,6 +147,7 @@ async function concurrentWriters (
     try {
       // Let join-time traffic (member records, snapshots of an empty space...) settle first.
       await sleep(500)
+      const kinds0 = clients.map(c => c.wireByKind?.() ?? {})
       const received0 = clients.map(c => c.wire().received)
       const sent0 = clients.map(c => c.wire().sent)
       const cpu0 = cpuMicros(server.pid)
@@ -141,6 +168,8 @@ async function concurrentWriters (
       const done = Math.max(...reached)
       const cpu1 = cpuMicros(server.pid)
       check(assertSame(clients, view, 'concurrent writers'))
+      if (clients[0]?.wireByKind !== undefined) logByKind(`${system.name} ${opts.clients} writers`, sumByKind(clients.map(c => c.wireByKind?.() ?? {}), kinds0), clients.length)
+      const snaps = clients.map(c => c.snapshotStats?.()).filter(x => x !== undefined)
       return {
         clients: opts.clients,
         opsEach: opts.opsEach,
@@ -149,7 +178,8 @@ async function concurrentWriters (
         tailMs: done - lastOpAt,
         bytesReceivedPerClient: mean(clients.map((c, i) => c.wire().received - (received0[i] ?? 0))),
         bytesSentPerClient: mean(clients.map((c, i) => c.wire().sent - (sent0[i] ?? 0))),
-        relayCpuUsPerOp: (cpu1 - cpu0) / (opts.clients * opts.opsEach)
+        relayCpuUsPerOp: (cpu1 - cpu0) / (opts.clients * opts.opsEach),
+        ...(snaps.length === 0 ? {} : { snapshotAttempts: snaps.reduce((n, x) => n + x.attempts, 0), snapshotsStored: snaps.reduce((n, x) => n + x.stored, 0) })
       }
     } finally {
       await destroyAll(clients)

@@ -48,6 +48,11 @@ export interface BenchClient {
   wire(): WireStats
   /** Closes connections and timers; the process must be able to exit afterwards. */
   destroy(): Promise<void>
+  /**
+   * Payload bytes and messages so far by message kind (systems with several, e.g. Cove's frame
+   * types), for diagnostics: where the bytes of `wire()` go.
+   */
+  wireByKind?(): Record<string, { sent: number, received: number, sentMsgs: number, receivedMsgs: number }>
   /** Snapshots this client offered its server and how many were kept (systems that make them). */
   snapshotStats?(): { attempts: number, stored: number }
 }
