@@ -417,9 +417,11 @@ export async function storage (system: BenchSystem, opsCount: number): Promise<S
     try {
       const storageBytesAfterPrune = await system.storageBytes(server, room, observer.doc)
       // Both leave first (a Cove writer seals its closing snapshot), as before a cold join.
+      const copy = new Y.Doc()
+      Y.applyUpdate(copy, Y.encodeStateAsUpdate(observer.doc))
       await destroyAll([writer, observer])
       left = true
-      const disk = await system.diskBytes(server, room)
+      const disk = await system.diskBytes(server, room, copy)
       return {
         ops: ops.length,
         storageBytesAfterPrune,

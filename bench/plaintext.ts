@@ -149,13 +149,14 @@ const persisted = new Map<string, { dir: string, inner: BenchServer }>()
  * Stops the server (LevelDB allows one process), merges the room's updates into one as y-leveldb
  * itself does past 500 updates (`flushDocument`), and has LevelDB compact its files.
  */
-async function compactLeveldb (dir: string, room: string): Promise<void> {
+async function compactLeveldb (dir: string, room: string, expected: string): Promise<void> {
   const require = createRequire(import.meta.url)
   // The ES module build, so it shares this process's Yjs (its CommonJS build loads a second copy).
   const yLeveldb = 'y-leveldb' // (a variable: the package's typings do not resolve under its "exports")
   const { LeveldbPersistence } = await import(yLeveldb) as { LeveldbPersistence: new (dir: string) => { getYDoc(room: string): Promise<Y.Doc>, flushDocument(room: string): Promise<void>, destroy(): Promise<void> } }
   const ldb = new LeveldbPersistence(dir)
   const before = (await ldb.getYDoc(room)).getText('text').toString()
+  if (before !== expected) throw new Error(`y-leveldb holds ${before.length} of ${expected.length} chars: the server had not written everything`)
   await ldb.flushDocument(room)
   await ldb.destroy()
   type Down = { open(cb: (e?: Error) => void): void, compactRange(a: Buffer, b: Buffer, cb: (e?: Error) => void): void, close(cb: (e?: Error) => void): void }
@@ -206,14 +207,21 @@ export const plaintextSystem: BenchSystem = {
     // compacted state, i.e. this update, so it stands for the baseline's storage.
     return Y.encodeStateAsUpdate(doc).byteLength
   },
-  async diskBytes (server, room) {
+  async diskBytes (server, room, doc) {
     const p = persisted.get(server.url)
     if (p === undefined) throw new Error('diskBytes needs a server started with persist')
-    // y-leveldb writes each update as it comes; give the last ones a moment to reach the files.
-    await new Promise(resolve => setTimeout(resolve, 600))
-    const live = dirBytes(p.dir)
+    // The stock server queues every update for y-leveldb (one read + one write each) and lags
+    // seconds behind a fast writer; stopped earlier, it loses the queue. Wait until the directory
+    // has not changed for 2 s.
+    let live = dirBytes(p.dir)
+    for (let still = 0; still < 2000; still += 250) {
+      await new Promise(resolve => setTimeout(resolve, 250))
+      const now = dirBytes(p.dir)
+      if (now !== live) still = -250
+      live = now
+    }
     await p.inner.stop()
-    await compactLeveldb(p.dir, room)
+    await compactLeveldb(p.dir, room, doc.getText('text').toString())
     return { live, compacted: dirBytes(p.dir) }
   }
 }

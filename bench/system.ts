@@ -106,7 +106,8 @@ export interface BenchSystem {
   storageBytes(server: BenchServer, room: string, doc: Y.Doc): Promise<number>
   /**
    * The server's data directory on disk, counted the same way for every system (a server started
-   * with `persist`; holding only `room`). Stops the server to compact it: call it last.
+   * with `persist`; holding only `room`). Stops the server to compact it: call it last. `doc` is a
+   * converged copy of the room, to check the stored room against.
    */
-  diskBytes(server: BenchServer, room: string): Promise<DiskBytes>
+  diskBytes(server: BenchServer, room: string, doc: Y.Doc): Promise<DiskBytes>
 }
