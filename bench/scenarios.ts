@@ -100,6 +100,11 @@ export interface WritersResult {
   bytesSentPerClient: number
   /** Server CPU from the first op until converged, per op written. */
   relayCpuUsPerOp: number
+  /**
+   * CPU of this process (all clients: encoding, sealing, verifying, decrypting, applying) from the
+   * first op until converged, per op per client: what one device spends on each op of the room.
+   */
+  clientCpuUsPerOp: number
   /** Snapshots all clients offered and the server kept, from join to converged (Cove). */
   snapshotAttempts?: number
   snapshotsStored?: number
@@ -151,6 +156,7 @@ async function concurrentWriters (
       const received0 = clients.map(c => c.wire().received)
       const sent0 = clients.map(c => c.wire().sent)
       const cpu0 = cpuMicros(server.pid)
+      const own0 = process.cpuUsage()
       const start = performance.now()
       let lastOpAt = start
       await Promise.all(clients.map(async (client, index) => {
@@ -167,6 +173,7 @@ async function concurrentWriters (
       const reached = await Promise.all(clients.map((c, i) => whenCovers(c, target, `client ${i} receiving every op`)))
       const done = Math.max(...reached)
       const cpu1 = cpuMicros(server.pid)
+      const own = process.cpuUsage(own0)
       check(assertSame(clients, view, 'concurrent writers'))
       if (clients[0]?.wireByKind !== undefined) logByKind(`${system.name} ${opts.clients} writers`, sumByKind(clients.map(c => c.wireByKind?.() ?? {}), kinds0), clients.length)
       const snaps = clients.map(c => c.snapshotStats?.()).filter(x => x !== undefined)
@@ -179,6 +186,7 @@ async function concurrentWriters (
         bytesReceivedPerClient: mean(clients.map((c, i) => c.wire().received - (received0[i] ?? 0))),
         bytesSentPerClient: mean(clients.map((c, i) => c.wire().sent - (sent0[i] ?? 0))),
         relayCpuUsPerOp: (cpu1 - cpu0) / (opts.clients * opts.opsEach),
+        clientCpuUsPerOp: (own.user + own.system) / (opts.clients * opts.clients * opts.opsEach),
         ...(snaps.length === 0 ? {} : { snapshotAttempts: snaps.reduce((n, x) => n + x.attempts, 0), snapshotsStored: snaps.reduce((n, x) => n + x.stored, 0) })
       }
     } finally {
