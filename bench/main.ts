@@ -5,12 +5,15 @@
  *
  *   npx tsx bench/main.ts [--quick] [--json FILE] [--only PARTS] [--systems NAMES] [--reps N]
  *
- * --quick: small sizes and one repetition (< 3 min), for smoke tests and CI.
+ * --quick: smoke sizes and one repetition (issue 10: under a minute on a quiet 2-core machine), for
+ *   smoke tests and CI; N=50, receipts and pg-fanout only when --only names them.
  * --only: comma-separated parts, each the start of a measurement id (fanout-full, fanout-paced,
- *   cold-join, warm-join, storage, idle) or `receipts` or `pg-fanout` (several relays on one
+ *   fanout-human, cold-join, cold-join-settled, warm-join, storage, idle, typists, map-writers,
+ *   big-space, keystroke) or `receipts` or `pg-fanout` (several relays on one
  *   PostgreSQL, bench/pg-fanout.ts; skipped without PostgreSQL binaries); e.g. `--only fanout,cold-join` to compare
  *   two checkouts on the numbers issue 7 and 8 ask for without the 10-minute whole.
  * --systems: e.g. `cove` alone for a before/after of Cove. --reps: repetitions instead of the mode's.
+ * --seed: seed of the typists' and map writers' PRNG (printed in the header; default 10).
  */
 import { writeFileSync } from 'node:fs'
 import os from 'node:os'
