@@ -149,6 +149,7 @@ function measurements (c: Config): Measurement[] {
       run: (system: BenchSystem) => asNumbers(coldJoin(system, ops, c.coldJoinSettleMs))
     })),
     { id: 'warm-join', run: system => asNumbers(warmJoin(system, c.joinOps)) },
+    { id: 'warm-join-pruned', run: system => asNumbers(warmJoin(system, c.joinOps, WARM_JOIN_PRUNED_SETTLE_MS)) },
     { id: 'storage', run: system => asNumbers(storage(system, c.joinOps)) },
     // Idle connections in other rooms: RSS per connection, then the paced 2-reader fan-out beside them.
     { id: 'idle', run: system => asNumbers(idleFanout(system, { conns: c.idleConns, rooms: c.idleRooms, ops: c.idleFanoutOps, paceMs: c.paceMs })) },
@@ -182,6 +183,8 @@ function metrics (c: Config): Metric[] {
     { key: 'coldJoinBytes', label: 'cold join bytes received', measurement: 'cold-join', field: 'coldJoinBytes' },
     { key: 'warmJoinMs', label: 'warm join ms (last 5% missed)', measurement: 'warm-join', field: 'warmJoinMs' },
     { key: 'warmJoinBytes', label: 'warm join bytes received', measurement: 'warm-join', field: 'warmJoinBytes' },
+    { key: 'warmJoinMsAfterPrune', label: `warm join ms, ${WARM_JOIN_PRUNED_SETTLE_MS / 1000} s after the writer left (pruned)`, measurement: 'warm-join-pruned', field: 'warmJoinMs' },
+    { key: 'warmJoinBytesAfterPrune', label: 'warm join bytes received, after the prune', measurement: 'warm-join-pruned', field: 'warmJoinBytes' },
     ...perReaders('fanoutP50Ms', `fan-out p50 ms @${c.paceMs}ms pace`, 'fanout-paced', 'p50Ms'),
     ...perReaders('fanoutP99Ms', `fan-out p99 ms @${c.paceMs}ms pace`, 'fanout-paced', 'p99Ms'),
     ...perReaders('fanoutFullP50Ms', 'fan-out p50 ms, full speed', 'fanout-full', 'p50Ms'),
@@ -250,8 +253,11 @@ const RATIO_KEYS = [
   'bigSpaceJoinMs', 'bigSpaceJoinBytes',
   'storageDiskBytes', 'storageDiskBytesLive',
   'keystrokeSentBytes', 'keystrokeReceivedBytes', 'keystrokeWriterReceivedBytes', 'keystrokeRoundMs',
-  'warmJoinBytes', 'coldJoinBytes'
+  'warmJoinBytes', 'coldJoinBytes', 'warmJoinMsAfterPrune', 'warmJoinBytesAfterPrune'
 ] as const
+
+/** Wait after the writer left before the "warm join just after a prune" (3 × Cove's bench prune grace and more). */
+const WARM_JOIN_PRUNED_SETTLE_MS = 1_000
 
 /** Paces (ms per op) of the human-pace fan-out runs. */
 const HUMAN_PACES = [20, 100] as const

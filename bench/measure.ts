@@ -357,9 +357,9 @@ export interface WarmJoinResult {
 
 /**
  * A client that saw the first 95% of `ops` goes offline, the writer types the last 5%, then the
- * client comes back with its local state. Measures the time and bytes until it has caught up.
+ * client comes back with its local state (right after the writer left, or `settleMs` later). Measures the time and bytes until it has caught up.
  */
-export async function warmJoin (system: BenchSystem, opsCount: number): Promise<WarmJoinResult> {
+export async function warmJoin (system: BenchSystem, opsCount: number, settleMs = 0): Promise<WarmJoinResult> {
   const ops = loadTrace().slice(0, opsCount)
   const cut = Math.floor(ops.length * 0.95)
   const before = ops.slice(0, cut)
@@ -378,6 +378,9 @@ export async function warmJoin (system: BenchSystem, opsCount: number): Promise<
       await untilText(observer, expected, 'observer receiving the last 5%')
       peersGone = true
       await destroyAll([writer, observer])
+      // Issue 10's "warm join just after a prune": long enough for the server to have pruned what
+      // the writer's closing snapshot covers (Cove's bench relay prunes 200 ms after a snapshot).
+      if (settleMs > 0) await sleep(settleMs)
       const received0 = returning.wire().received
       const t0 = performance.now()
       await returning.online()
