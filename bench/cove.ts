@@ -17,31 +17,69 @@ import * as frame from '../shared/frame.js'
 import { deriveKeys, parseLink, type Invite } from '../shared/keys.js'
 import { authMessage } from '../shared/sign.js'
 import { getSodium } from '../shared/sodium.js'
-import { freePort, spawnServer } from './proc.js'
+import { dirBytes, freePort, spawnServer } from './proc.js'
 import type { BenchClient, BenchServer, BenchSystem, IdleConnection, WireStats } from './system.js'
 
 const HOST = '127.0.0.1'
 /** Short, so "storage after prune" is measured after pruning; the product default is 5 minutes. */
 const PRUNE_GRACE_MS = 200
 const dataDirs = new Map<string, string>()
+/** The spawned relay behind each wrapped server (diskBytes stops it but keeps its directory). */
+const inners = new Map<string, BenchServer>()
 
-type MutableWireStats = { -readonly [K in keyof WireStats]: WireStats[K] }
+type MutableWireStats = { -readonly [K in keyof WireStats]: WireStats[K] } & { byKind?: Map<number, { sent: number, received: number, sentMsgs: number, receivedMsgs: number }> }
 
-/** A transport that counts payload bytes and can be held offline (connect attempts fail at once). */
-function benchTransport (stats: MutableWireStats): Transport & { offline: boolean; current: Connection | undefined } {
+const KIND_NAMES = new Map<number, string>(Object.entries(frame.FrameType).map(([name, n]) => [n, name]))
+
+/** Adds one frame to the per-type tally (its type is the first byte, a varuint below 128). */
+function tally (stats: MutableWireStats, data: Uint8Array, dir: 'sent' | 'received'): void {
+  const m = stats.byKind ??= new Map()
+  const t = data[0] ?? 0
+  let k = m.get(t)
+  if (k === undefined) m.set(t, k = { sent: 0, received: 0, sentMsgs: 0, receivedMsgs: 0 })
+  k[dir] += data.byteLength
+  if (dir === 'sent') k.sentMsgs++
+  else k.receivedMsgs++
+}
+
+/**
+ * A transport that counts payload bytes and can be held offline. While offline, a connect attempt
+ * is held (neither opened nor failed) and `online()` opens it at once: a device whose network comes
+ * back reconnects now, not on the next backoff tick (issue 10: the warm join must not measure the
+ * client's retry timer; the plaintext provider's `connect()` also opens at once).
+ */
+function benchTransport (stats: MutableWireStats): Transport & { offline: boolean; current: Connection | undefined; online (): void } {
   const inner = createWsTransport(WebSocket as unknown as WebSocketCtor)
+  let held: { url: string, h: Parameters<Transport['connect']>[1], real: Connection | undefined, closed: boolean } | undefined
+  const open = (url: string, h: Parameters<Transport['connect']>[1]): Connection => {
+    const c = inner.connect(url, { ...h, onMessage: data => { stats.received += data.byteLength; tally(stats, data, 'received'); h.onMessage(data) } })
+    const conn: Connection = { send (data) { stats.sent += data.byteLength; tally(stats, data, 'sent'); c.send(data) }, close () { c.close() } }
+    t.current = conn
+    return conn
+  }
   const t = {
     offline: false,
     current: undefined as Connection | undefined,
     connect (url: string, h: Parameters<Transport['connect']>[1]): Connection {
-      if (t.offline) {
-        setTimeout(() => h.onClose('offline'), 0)
-        return { send () {}, close () {} }
+      if (!t.offline) return open(url, h)
+      const attempt = { url, h, real: undefined as Connection | undefined, closed: false }
+      held = attempt
+      return {
+        send (data) { attempt.real?.send(data) },
+        close () {
+          if (attempt.real !== undefined) { attempt.real.close(); return }
+          if (attempt.closed) return
+          attempt.closed = true
+          if (held === attempt) held = undefined
+          h.onClose('closed by client')
+        }
       }
-      const c = inner.connect(url, { ...h, onMessage: data => { stats.received += data.byteLength; h.onMessage(data) } })
-      const conn: Connection = { send (data) { stats.sent += data.byteLength; c.send(data) }, close () { c.close() } }
-      t.current = conn
-      return conn
+    },
+    online (): void {
+      t.offline = false
+      const attempt = held
+      held = undefined
+      if (attempt !== undefined && !attempt.closed) attempt.real = open(attempt.url, attempt.h)
     }
   }
   return t
@@ -70,9 +108,10 @@ async function connect (server: BenchServer, room: string): Promise<BenchClient>
       transport.current?.close()
     },
     async online () {
-      transport.offline = false
+      transport.online()
     },
-    wire: () => ({ ...stats }),
+    wire: () => ({ sent: stats.sent, received: stats.received }),
+    wireByKind: () => Object.fromEntries([...(stats.byKind ?? new Map<number, never>()).entries()].map(([t, k]) => [KIND_NAMES.get(t) ?? `type${t}`, { ...k }])),
     async destroy () { await client.close() },
     snapshotStats: () => ({ ...space.snapshotStats })
   }
@@ -117,11 +156,13 @@ export const coveSystem: BenchSystem = {
       port
     })
     dataDirs.set(server.url, dir)
+    inners.set(server.url, server)
     return {
       ...server,
       async stop () {
         await server.stop()
         dataDirs.delete(server.url)
+        inners.delete(server.url)
         fs.rmSync(dir, { recursive: true, force: true })
       }
     }
@@ -148,5 +189,23 @@ export const coveSystem: BenchSystem = {
     } finally {
       db.close()
     }
+  },
+  async diskBytes (server) {
+    const dir = dataDirs.get(server.url)
+    const inner = inners.get(server.url)
+    if (dir === undefined || inner === undefined) throw new Error('unknown server')
+    // Past the prune grace: what the relay prunes by itself is gone from the live files.
+    await new Promise(resolve => setTimeout(resolve, PRUNE_GRACE_MS * 3))
+    const live = dirBytes(dir)
+    await inner.stop()
+    const db = new Database(path.join(dir, 'relay.sqlite'))
+    try {
+      db.pragma('wal_checkpoint(TRUNCATE)')
+      db.exec('VACUUM')
+      db.pragma('wal_checkpoint(TRUNCATE)')
+    } finally {
+      db.close()
+    }
+    return { live, compacted: dirBytes(dir) }
   }
 }

@@ -5,17 +5,21 @@
  *
  *   npx tsx bench/main.ts [--quick] [--json FILE] [--only PARTS] [--systems NAMES] [--reps N]
  *
- * --quick: small sizes and one repetition (< 3 min), for smoke tests and CI.
+ * --quick: smoke sizes and one repetition (issue 10: under a minute on a quiet 2-core machine), for
+ *   smoke tests and CI; N=50, receipts and pg-fanout only when --only names them.
  * --only: comma-separated parts, each the start of a measurement id (fanout-full, fanout-paced,
- *   cold-join, warm-join, storage, idle) or `receipts` or `pg-fanout` (several relays on one
+ *   fanout-human, cold-join, cold-join-settled, warm-join, storage, idle, typists, map-writers,
+ *   big-space, keystroke) or `receipts` or `pg-fanout` (several relays on one
  *   PostgreSQL, bench/pg-fanout.ts; skipped without PostgreSQL binaries); e.g. `--only fanout,cold-join` to compare
  *   two checkouts on the numbers issue 7 and 8 ask for without the 10-minute whole.
  * --systems: e.g. `cove` alone for a before/after of Cove. --reps: repetitions instead of the mode's.
+ * --seed: seed of the typists' and map writers' PRNG (printed in the header; default 10).
  */
 import { writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { performance } from 'node:perf_hooks'
-import { coldJoin, fanout, idleRss, storage, warmJoin } from './measure.js'
+import { coldJoin, fanout, setWarmupOps, storage, warmJoin } from './measure.js'
+import { bigSpace, idleFanout, keystroke, mapWriters, typists, type WritersOptions } from './scenarios.js'
 import { plaintextSystem } from './plaintext.js'
 import type { BenchSystem } from './system.js'
 import { checkTrace, TRACE_OPS } from './trace.js'
@@ -45,6 +49,22 @@ interface Config {
   idleRooms: number
   /** Wall time of one human-pace run (ops = this / pace). */
   humanRunMs: number
+  /** Issue 10: clients typing into one text at once, and clients setting keys of one map at once. */
+  typists: Omit<WritersOptions, 'seed'>
+  mapWriters: Omit<WritersOptions, 'seed'>
+  /** Ops of the 2-reader fan-out (at `paceMs`) run while the idle connections are open. */
+  idleFanoutOps: number
+  /** Cold joins of trace prefixes this long, `coldJoinSettleMs` after the writer left. */
+  coldJoinSizes: readonly number[]
+  coldJoinSettleMs: number
+  /** A checklist of this many entries and a note of this many characters; cold join. */
+  bigSpace: { entries: number, noteChars: number }
+  /** Keystrokes typed one at a time for the per-keystroke wire bytes. */
+  keystrokeOps: number
+  /** Trace ops typed through a throw-away room before each fan-out-like run (JIT warm-up). */
+  warmupOps: number
+  /** Seed of the PRNG for random positions and pauses (`--seed`). */
+  seed: number
   receipts: ReceiptOverheadOptions
 }
 
@@ -60,20 +80,43 @@ const FULL: Config = {
   idleConns: 2_000,
   idleRooms: 200,
   humanRunMs: 20_000,
+  typists: { clients: 50, opsEach: 100, minGapMs: 100, maxGapMs: 200 },
+  mapWriters: { clients: 100, opsEach: 10, minGapMs: 100, maxGapMs: 200 },
+  idleFanoutOps: 5_000,
+  coldJoinSizes: [10_000, 100_000, TRACE_OPS],
+  coldJoinSettleMs: 5_000,
+  bigSpace: { entries: 10_000, noteChars: 5_000_000 },
+  keystrokeOps: 300,
+  warmupOps: 2_000,
+  seed: 10,
   receipts: { members: 5, idleMs: 20_000, typingMs: 30_000, paceMs: 200, speedup: 30 }
 }
 
+// Issue 10: the whole --quick run stays under a minute on the 2-core machine. Every part runs once
+// per system at smoke sizes; receipts and pg-fanout (Cove-only sections of a minute each) run only
+// when `--only` names them.
 const QUICK: Config = {
   mode: 'quick',
   reps: 1,
-  readers: [2, 10, 50],
-  fanoutOps: 2_000,
-  pacedOps: 1_000,
+  // N=10 and N=50 (8 s a run for Cove, mostly 50 joins) only in full runs: each part costs a
+  // fresh server per system (~1 s plaintext, ~1.5 s Cove on the loaded machine) before any work.
+  readers: [2],
+  fanoutOps: 400,
+  pacedOps: 250,
   paceMs: 2,
-  joinOps: 20_000,
+  joinOps: 5_000,
   idleConns: 200,
   idleRooms: 20,
-  humanRunMs: 4_000,
+  humanRunMs: 1_000,
+  typists: { clients: 6, opsEach: 10, minGapMs: 100, maxGapMs: 200 },
+  mapWriters: { clients: 10, opsEach: 4, minGapMs: 100, maxGapMs: 200 },
+  idleFanoutOps: 250,
+  coldJoinSizes: [10_000],
+  coldJoinSettleMs: 1_000,
+  bigSpace: { entries: 500, noteChars: 200_000 },
+  keystrokeOps: 30,
+  warmupOps: 300,
+  seed: 10,
   receipts: { members: 5, idleMs: 10_000, typingMs: 10_000, paceMs: 200, speedup: 30 }
 }
 
@@ -100,10 +143,26 @@ function measurements (c: Config): Measurement[] {
       run: (system: BenchSystem) => asNumbers(fanout(system, { readers: 2, ops: Math.round(c.humanRunMs / paceMs), paceMs }))
     })),
     { id: 'cold-join', run: system => asNumbers(coldJoin(system, c.joinOps)) },
+    // Issue 10: some time after the writer left (Cove: after its closing snapshot), at three sizes.
+    ...c.coldJoinSizes.map(ops => ({
+      id: `cold-join-settled-${sizeName(ops)}`,
+      run: (system: BenchSystem) => asNumbers(coldJoin(system, ops, c.coldJoinSettleMs))
+    })),
     { id: 'warm-join', run: system => asNumbers(warmJoin(system, c.joinOps)) },
+    { id: 'warm-join-pruned', run: system => asNumbers(warmJoin(system, c.joinOps, WARM_JOIN_PRUNED_SETTLE_MS)) },
     { id: 'storage', run: system => asNumbers(storage(system, c.joinOps)) },
-    { id: 'idle', run: system => asNumbers(idleRss(system, { conns: c.idleConns, rooms: c.idleRooms })) }
+    // Idle connections in other rooms: RSS per connection, then the paced 2-reader fan-out beside them.
+    { id: 'idle', run: system => asNumbers(idleFanout(system, { conns: c.idleConns, rooms: c.idleRooms, ops: c.idleFanoutOps, paceMs: c.paceMs })) },
+    { id: 'typists', run: system => asNumbers(typists(system, { ...c.typists, seed: c.seed })) },
+    { id: 'map-writers', run: system => asNumbers(mapWriters(system, { ...c.mapWriters, seed: c.seed })) },
+    { id: 'big-space', run: system => asNumbers(bigSpace(system, { ...c.bigSpace, settleMs: c.coldJoinSettleMs, seed: c.seed })) },
+    { id: 'keystroke', run: system => asNumbers(keystroke(system, c.keystrokeOps)) }
   ]
+}
+
+/** 10000 → '10k', 259778 → '260k': the stable suffix of a trace-prefix size. */
+export function sizeName (ops: number): string {
+  return ops >= 1000 ? `${Math.round(ops / 1000)}k` : String(ops)
 }
 
 /** A row of the report: where its value comes from in one system's medians. */
@@ -124,6 +183,8 @@ function metrics (c: Config): Metric[] {
     { key: 'coldJoinBytes', label: 'cold join bytes received', measurement: 'cold-join', field: 'coldJoinBytes' },
     { key: 'warmJoinMs', label: 'warm join ms (last 5% missed)', measurement: 'warm-join', field: 'warmJoinMs' },
     { key: 'warmJoinBytes', label: 'warm join bytes received', measurement: 'warm-join', field: 'warmJoinBytes' },
+    { key: 'warmJoinMsAfterPrune', label: `warm join ms, ${WARM_JOIN_PRUNED_SETTLE_MS / 1000} s after the writer left (pruned)`, measurement: 'warm-join-pruned', field: 'warmJoinMs' },
+    { key: 'warmJoinBytesAfterPrune', label: 'warm join bytes received, after the prune', measurement: 'warm-join-pruned', field: 'warmJoinBytes' },
     ...perReaders('fanoutP50Ms', `fan-out p50 ms @${c.paceMs}ms pace`, 'fanout-paced', 'p50Ms'),
     ...perReaders('fanoutP99Ms', `fan-out p99 ms @${c.paceMs}ms pace`, 'fanout-paced', 'p99Ms'),
     ...perReaders('fanoutFullP50Ms', 'fan-out p50 ms, full speed', 'fanout-full', 'p50Ms'),
@@ -142,7 +203,38 @@ function metrics (c: Config): Metric[] {
     { key: 'relayCpuUsPerOp', label: 'relay CPU µs/op (full speed, N=10)', measurement: 'fanout-full-N10', field: 'relayCpuUsPerOp', inTable: false },
     { key: 'wireBytesPerOp', label: 'writer wire bytes/op', measurement: 'storage', field: 'wireBytesPerOp' },
     { key: 'storageBytesAfterPrune', label: 'server storage bytes after prune', measurement: 'storage', field: 'storageBytesAfterPrune' },
-    { key: 'idleRssBytesPerConn', label: `server RSS bytes/idle conn (${c.idleConns} conns)`, measurement: 'idle', field: 'idleRssBytesPerConn' }
+    { key: 'storageDiskBytesLive', label: 'server data dir bytes on disk, running, after prune', measurement: 'storage', field: 'storageDiskBytesLive' },
+    { key: 'storageDiskBytes', label: 'server data dir bytes on disk, stopped + compacted', measurement: 'storage', field: 'storageDiskBytes' },
+    { key: 'idleRssBytesPerConn', label: `server RSS bytes/idle conn (${c.idleConns} conns)`, measurement: 'idle', field: 'idleRssBytesPerConn' },
+    ...c.coldJoinSizes.flatMap(ops => [
+      { key: `coldJoinMs_${sizeName(ops)}`, label: `cold join ms, ${ops} ops, ${c.coldJoinSettleMs / 1000} s after the writer left`, measurement: `cold-join-settled-${sizeName(ops)}`, field: 'coldJoinMs' },
+      { key: `coldJoinBytes_${sizeName(ops)}`, label: `cold join bytes received, ${ops} ops, settled`, measurement: `cold-join-settled-${sizeName(ops)}`, field: 'coldJoinBytes' }
+    ]),
+    { key: 'idleFanoutP50Ms', label: `fan-out p50 ms @${c.paceMs}ms pace, N=2, ${c.idleConns} idle conns open`, measurement: 'idle', field: 'p50Ms' },
+    { key: 'idleFanoutP99Ms', label: `fan-out p99 ms @${c.paceMs}ms pace, N=2, ${c.idleConns} idle conns open`, measurement: 'idle', field: 'p99Ms' },
+    { key: 'idleFanoutRelayCpuUsPerOp', label: `relay CPU µs/op, N=2, ${c.idleConns} idle conns open`, measurement: 'idle', field: 'relayCpuUsPerOp' },
+    { key: 'typistsConvergeMs', label: `${c.typists.clients} typists × ${c.typists.opsEach} ops: converge ms`, measurement: 'typists', field: 'convergeMs' },
+    { key: 'typistsTailMs', label: `${c.typists.clients} typists: last op → converged ms`, measurement: 'typists', field: 'tailMs' },
+    { key: 'typistsBytesPerClient', label: `${c.typists.clients} typists: bytes received per client`, measurement: 'typists', field: 'bytesReceivedPerClient' },
+    { key: 'typistsSentBytesPerClient', label: `${c.typists.clients} typists: bytes sent per client`, measurement: 'typists', field: 'bytesSentPerClient' },
+    { key: 'typistsRelayCpuUsPerOp', label: `${c.typists.clients} typists: relay CPU µs/op`, measurement: 'typists', field: 'relayCpuUsPerOp' },
+    { key: 'typistsClientCpuUsPerOp', label: `${c.typists.clients} typists: client CPU µs per op per client`, measurement: 'typists', field: 'clientCpuUsPerOp' },
+    { key: 'typistsSnapshotAttempts', label: `${c.typists.clients} typists: snapshot attempts (all clients)`, measurement: 'typists', field: 'snapshotAttempts' },
+    { key: 'typistsSnapshotsStored', label: `${c.typists.clients} typists: snapshots stored`, measurement: 'typists', field: 'snapshotsStored' },
+    { key: 'mapWritersConvergeMs', label: `${c.mapWriters.clients} map writers × ${c.mapWriters.opsEach} keys: converge ms`, measurement: 'map-writers', field: 'convergeMs' },
+    { key: 'mapWritersTailMs', label: `${c.mapWriters.clients} map writers: last set → converged ms`, measurement: 'map-writers', field: 'tailMs' },
+    { key: 'mapWritersBytesPerClient', label: `${c.mapWriters.clients} map writers: bytes received per client`, measurement: 'map-writers', field: 'bytesReceivedPerClient' },
+    { key: 'mapWritersSentBytesPerClient', label: `${c.mapWriters.clients} map writers: bytes sent per client`, measurement: 'map-writers', field: 'bytesSentPerClient' },
+    { key: 'mapWritersClientCpuUsPerOp', label: `${c.mapWriters.clients} map writers: client CPU µs per op per client`, measurement: 'map-writers', field: 'clientCpuUsPerOp' },
+    { key: 'mapWritersSnapshotAttempts', label: `${c.mapWriters.clients} map writers: snapshot attempts (all clients)`, measurement: 'map-writers', field: 'snapshotAttempts' },
+    { key: 'mapWritersSnapshotsStored', label: `${c.mapWriters.clients} map writers: snapshots stored`, measurement: 'map-writers', field: 'snapshotsStored' },
+    { key: 'mapWritersRelayCpuUsPerOp', label: `${c.mapWriters.clients} map writers: relay CPU µs/op`, measurement: 'map-writers', field: 'relayCpuUsPerOp' },
+    { key: 'bigSpaceJoinMs', label: `cold join ms, ${c.bigSpace.entries} entries + ${c.bigSpace.noteChars} char note`, measurement: 'big-space', field: 'bigSpaceJoinMs' },
+    { key: 'bigSpaceJoinBytes', label: 'cold join bytes received, big space', measurement: 'big-space', field: 'bigSpaceJoinBytes' },
+    { key: 'keystrokeSentBytes', label: 'one keystroke alone: writer bytes sent', measurement: 'keystroke', field: 'keystrokeSentBytes' },
+    { key: 'keystrokeReceivedBytes', label: 'one keystroke alone: reader bytes received', measurement: 'keystroke', field: 'keystrokeReceivedBytes' },
+    { key: 'keystrokeWriterReceivedBytes', label: 'one keystroke alone: writer bytes received', measurement: 'keystroke', field: 'keystrokeWriterReceivedBytes' },
+    { key: 'keystrokeRoundMs', label: 'one keystroke alone: writer → reader ms (median)', measurement: 'keystroke', field: 'keystrokeRoundMs' }
   ]
 }
 
@@ -152,8 +244,20 @@ const RATIO_KEYS = [
   'relayCpuUsPerOp', 'wireBytesPerOp', 'storageBytesAfterPrune', 'idleRssBytesPerConn',
   'fanoutP50Ms_N2', 'relayCpuUsPerOpPaced_N2',
   'humanP50Ms_20', 'humanP99Ms_20', 'humanRelayCpuUsPerOp_20', 'humanWriterBytesPerOp_20',
-  'humanP50Ms_100', 'humanP99Ms_100', 'humanRelayCpuUsPerOp_100', 'humanWriterBytesPerOp_100'
+  'humanP50Ms_100', 'humanP99Ms_100', 'humanRelayCpuUsPerOp_100', 'humanWriterBytesPerOp_100',
+  // Issue 10's table.
+  'coldJoinMs_10k', 'coldJoinMs_100k', 'coldJoinMs_260k', 'coldJoinBytes_10k', 'coldJoinBytes_100k', 'coldJoinBytes_260k',
+  'idleFanoutP50Ms', 'idleFanoutP99Ms', 'idleFanoutRelayCpuUsPerOp',
+  'typistsConvergeMs', 'typistsTailMs', 'typistsBytesPerClient', 'typistsSentBytesPerClient', 'typistsRelayCpuUsPerOp', 'typistsClientCpuUsPerOp',
+  'mapWritersConvergeMs', 'mapWritersTailMs', 'mapWritersBytesPerClient', 'mapWritersSentBytesPerClient', 'mapWritersRelayCpuUsPerOp', 'mapWritersClientCpuUsPerOp',
+  'bigSpaceJoinMs', 'bigSpaceJoinBytes',
+  'storageDiskBytes', 'storageDiskBytesLive',
+  'keystrokeSentBytes', 'keystrokeReceivedBytes', 'keystrokeWriterReceivedBytes', 'keystrokeRoundMs',
+  'warmJoinBytes', 'coldJoinBytes', 'warmJoinMsAfterPrune', 'warmJoinBytesAfterPrune'
 ] as const
+
+/** Wait after the writer left before the "warm join just after a prune" (3 × Cove's bench prune grace and more). */
+const WARM_JOIN_PRUNED_SETTLE_MS = 1_000
 
 /** Paces (ms per op) of the human-pace fan-out runs. */
 const HUMAN_PACES = [20, 100] as const
@@ -246,15 +350,15 @@ function machine (): Record<string, string | number> {
   }
 }
 
-interface Args { quick: boolean, jsonFile: string | undefined, only: string[] | undefined, systems: string[] | undefined, reps: number | undefined }
+interface Args { quick: boolean, jsonFile: string | undefined, only: string[] | undefined, systems: string[] | undefined, reps: number | undefined, seed: number | undefined }
 
 function parseArgs (argv: readonly string[]): Args {
-  const a: Args = { quick: false, jsonFile: undefined, only: undefined, systems: undefined, reps: undefined }
+  const a: Args = { quick: false, jsonFile: undefined, only: undefined, systems: undefined, reps: undefined, seed: undefined }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     const v = argv[i + 1]
     if (arg === '--quick') a.quick = true
-    else if (arg === '--json' && v !== undefined) { a.jsonFile = v; i++ } else if (arg === '--only' && v !== undefined) { a.only = v.split(','); i++ } else if (arg === '--systems' && v !== undefined) { a.systems = v.split(','); i++ } else if (arg === '--reps' && v !== undefined) { a.reps = Number(v); i++ } else throw new Error(`unknown argument ${arg ?? ''}; usage: tsx bench/main.ts [--quick] [--json FILE] [--only PARTS] [--systems NAMES] [--reps N]`)
+    else if (arg === '--json' && v !== undefined) { a.jsonFile = v; i++ } else if (arg === '--only' && v !== undefined) { a.only = v.split(','); i++ } else if (arg === '--systems' && v !== undefined) { a.systems = v.split(','); i++ } else if (arg === '--reps' && v !== undefined) { a.reps = Number(v); i++ } else if (arg === '--seed' && v !== undefined) { a.seed = Number(v); i++ } else throw new Error(`unknown argument ${arg ?? ''}; usage: tsx bench/main.ts [--quick] [--json FILE] [--only PARTS] [--systems NAMES] [--reps N] [--seed N]`)
   }
   return a
 }
@@ -265,21 +369,24 @@ const wanted = (only: readonly string[] | undefined, id: string): boolean => onl
 async function main (): Promise<void> {
   const args = parseArgs(process.argv.slice(2))
   const mode = args.quick ? QUICK : FULL
-  const config = args.reps === undefined ? mode : { ...mode, reps: args.reps }
+  const config = { ...mode, ...(args.reps === undefined ? {} : { reps: args.reps }), ...(args.seed === undefined ? {} : { seed: args.seed }) }
   const systems = SYSTEMS.filter(s => args.systems === undefined || args.systems.includes(s.name))
   const started = performance.now()
   const info = machine()
   console.log(`machine: ${info.cpuModel} × ${info.cpuCount}, ${fmt(Number(info.totalMemBytes) / 2 ** 30)} GiB, node ${info.node}, ${info.os}; load average ${os.loadavg().map(l => l.toFixed(2)).join(' ')}`)
-  console.log(`mode: ${config.mode}, systems: ${systems.map(s => s.name).join(', ')}, ${config.reps} rep(s), medians reported${args.only === undefined ? '' : `; only ${args.only.join(', ')}`}`)
+  console.log(`mode: ${config.mode}, systems: ${systems.map(s => s.name).join(', ')}, ${config.reps} rep(s), medians reported, seed ${config.seed}${args.only === undefined ? '' : `; only ${args.only.join(', ')}`}`)
   checkTrace()
+  setWarmupOps(config.warmupOps)
+  // Quick runs leave out the Cove-only sections of a minute each unless --only names them.
+  const section = (name: string): boolean => config.mode === 'quick' ? args.only?.some(p => name.startsWith(p)) === true : wanted(args.only, name)
   const results = await runAll(config, systems, args.only)
   if (Object.values(results).some(r => Object.keys(r).length > 0)) console.log('\n' + table(results, config))
   // Receipts are Cove's alone (plaintext has nothing like them): a section of their own.
-  const receipts = systems.includes(coveSystem) && wanted(args.only, 'receipts')
+  const receipts = systems.includes(coveSystem) && section('receipts')
     ? await receiptOverhead(config.receipts, config.reps, line => console.error(line))
     : undefined
   if (receipts !== undefined) console.log('\n' + receiptTable(receipts))
-  const pg = systems.includes(coveSystem) && wanted(args.only, 'pg-fanout')
+  const pg = systems.includes(coveSystem) && section('pg-fanout')
     ? await pgFanout(config.mode === 'quick'
       ? [{ readers: 4, ops: 500, paceMs: 2 }, { readers: 4, ops: 1000, paceMs: 0 }]
       : [{ readers: 10, ops: 2000, paceMs: 2 }, { readers: 10, ops: 4000, paceMs: 0 }], line => console.error(line))

@@ -10,21 +10,24 @@ import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/pr
 import { performance } from 'node:perf_hooks'
 import * as Y from 'yjs'
 import { cpuMicros, rssBytes } from './proc.js'
-import type { BenchClient, BenchServer, BenchSystem, IdleConnection } from './system.js'
+import type { BenchClient, BenchServer, BenchSystem, IdleConnection, ServerOptions } from './system.js'
 import { applyOp, finalText, loadTrace, type Op } from './trace.js'
 
-const SYNC_TIMEOUT_MS = 30_000
+export const SYNC_TIMEOUT_MS = 30_000
 /** Generous: a system that cannot converge within this is broken, not slow. */
-const CONVERGE_TIMEOUT_MS = 600_000
+export const CONVERGE_TIMEOUT_MS = 600_000
 /** Ops written between yields when populating a room as fast as possible. */
 const POPULATE_YIELD_EVERY = 100
 /** Ops typed into a throw-away room before a fan-out run, so JIT warm-up is not measured. */
-const WARMUP_OPS = 2_000
+let WARMUP_OPS = 2_000
+
+/** Fewer warm-up ops (`--quick`: a smoke run, where a minute matters more than JIT noise). */
+export function setWarmupOps (ops: number): void { WARMUP_OPS = ops }
 
 // ---------------------------------------------------------------------------------------------
 // helpers
 
-async function withTimeout<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
+export async function withTimeout<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)
@@ -37,8 +40,8 @@ async function withTimeout<T> (promise: Promise<T>, ms: number, what: string): P
 }
 
 /** Runs `fn` against a fresh server and always stops the server afterwards. */
-export async function withServer<T> (system: BenchSystem, fn: (server: BenchServer) => Promise<T>): Promise<T> {
-  const server = await system.startServer()
+export async function withServer<T> (system: BenchSystem, fn: (server: BenchServer) => Promise<T>, opts?: ServerOptions): Promise<T> {
+  const server = await system.startServer(opts)
   try {
     return await fn(server)
   } finally {
@@ -88,7 +91,7 @@ export async function writeOps (client: BenchClient, ops: readonly Op[], yieldEv
 }
 
 /** Nearest-rank percentile of an ascending-sorted array. */
-function percentile (sorted: Float64Array, p: number): number {
+export function percentile (sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return Number.NaN
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p / 100 * sorted.length) - 1))
   return sorted[rank] ?? Number.NaN
@@ -235,11 +238,18 @@ function assertConverged (expected: string, clients: readonly BenchClient[]): vo
  * op; throws unless every reader ends with exactly the replayed text.
  */
 export async function fanout (system: BenchSystem, opts: FanoutOptions): Promise<FanoutResult> {
+  return withServer(system, async server => {
+    await warmUp(system, server)
+    return fanoutOn(system, server, opts)
+  })
+}
+
+/** {@link fanout} on a running (warmed-up) server, e.g. one that also holds idle connections. */
+export async function fanoutOn (system: BenchSystem, server: BenchServer, opts: FanoutOptions): Promise<FanoutResult> {
   const ops = loadTrace().slice(0, opts.ops)
   if (ops.length === 0) throw new Error('fanout needs at least one op')
   const expected = finalText(ops)
-  return withServer(system, async server => {
-    await warmUp(system, server)
+  {
     const room = await system.createRoom(server)
     const clients = await connectSynced(system, server, room, opts.readers + 1)
     try {
@@ -267,7 +277,7 @@ export async function fanout (system: BenchSystem, opts: FanoutOptions): Promise
     } finally {
       await destroyAll(clients)
     }
-  })
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -277,7 +287,7 @@ export async function fanout (system: BenchSystem, opts: FanoutOptions): Promise
  * Writes `ops` into a fresh room and returns once the server demonstrably holds all of them: an
  * observer that only hears from the server has converged to the expected text.
  */
-async function populate (system: BenchSystem, server: BenchServer, ops: readonly Op[], expected: string): Promise<{ room: string, writerBytes: number, observer: BenchClient, writer: BenchClient }> {
+export async function populate (system: BenchSystem, server: BenchServer, ops: readonly Op[], expected: string): Promise<{ room: string, writerBytes: number, observer: BenchClient, writer: BenchClient }> {
   const room = await system.createRoom(server)
   const [writer, observer] = await connectSynced(system, server, room, 2) as [BenchClient, BenchClient]
   try {
@@ -295,7 +305,7 @@ async function populate (system: BenchSystem, server: BenchServer, ops: readonly
  * Types a few thousand ops through a throw-away room: a real relay is a long-running, JIT-warmed
  * process, and a fresh one would otherwise charge its compilation to the first measured ops.
  */
-async function warmUp (system: BenchSystem, server: BenchServer): Promise<void> {
+export async function warmUp (system: BenchSystem, server: BenchServer): Promise<void> {
   const ops = loadTrace().slice(0, WARMUP_OPS)
   const { writer, observer } = await populate(system, server, ops, finalText(ops))
   await destroyAll([writer, observer])
@@ -311,15 +321,18 @@ export interface ColdJoinResult {
 }
 
 /**
- * A room holding the first `ops` trace ops (writer gone); a new client with empty local state
- * joins. Measures the time and bytes until its text equals the replayed text.
+ * A room holding the first `ops` trace ops (writer gone, and `settleMs` more passed); a new client
+ * with empty local state joins. Measures the time and bytes until its text equals the replayed text.
  */
-export async function coldJoin (system: BenchSystem, opsCount: number): Promise<ColdJoinResult> {
+export async function coldJoin (system: BenchSystem, opsCount: number, settleMs = 0): Promise<ColdJoinResult> {
   const ops = loadTrace().slice(0, opsCount)
   const expected = finalText(ops)
   return withServer(system, async server => {
     const { room, writer, observer } = await populate(system, server, ops, expected)
+    // Resolves once each has left (Cove: after the closing snapshot a writer seals on its way out).
     await destroyAll([writer, observer])
+    // Issue 10: not only right after the writer left; the server may compact or prune meanwhile.
+    if (settleMs > 0) await sleep(settleMs)
     const t0 = performance.now()
     const joiner = await system.connect(server, room)
     try {
@@ -344,9 +357,9 @@ export interface WarmJoinResult {
 
 /**
  * A client that saw the first 95% of `ops` goes offline, the writer types the last 5%, then the
- * client comes back with its local state. Measures the time and bytes until it has caught up.
+ * client comes back with its local state (right after the writer left, or `settleMs` later). Measures the time and bytes until it has caught up.
  */
-export async function warmJoin (system: BenchSystem, opsCount: number): Promise<WarmJoinResult> {
+export async function warmJoin (system: BenchSystem, opsCount: number, settleMs = 0): Promise<WarmJoinResult> {
   const ops = loadTrace().slice(0, opsCount)
   const cut = Math.floor(ops.length * 0.95)
   const before = ops.slice(0, cut)
@@ -365,6 +378,9 @@ export async function warmJoin (system: BenchSystem, opsCount: number): Promise<
       await untilText(observer, expected, 'observer receiving the last 5%')
       peersGone = true
       await destroyAll([writer, observer])
+      // Issue 10's "warm join just after a prune": long enough for the server to have pruned what
+      // the writer's closing snapshot covers (Cove's bench relay prunes 200 ms after a snapshot).
+      if (settleMs > 0) await sleep(settleMs)
       const received0 = returning.wire().received
       const t0 = performance.now()
       await returning.online()
@@ -386,6 +402,10 @@ export interface StorageResult {
   ops: number
   /** What the server keeps for the room after compaction (see BenchSystem.storageBytes). */
   storageBytesAfterPrune: number
+  /** The server's data directory, counted alike for every system (BenchSystem.diskBytes): running, after its own pruning. */
+  storageDiskBytesLive: number
+  /** The same after the server stopped and its store was compacted (SQLite VACUUM; y-leveldb flush + LevelDB compaction). */
+  storageDiskBytes: number
   /** Writer's payload bytes sent while typing, per op. */
   wireBytesPerOp: number
 }
@@ -396,16 +416,26 @@ export async function storage (system: BenchSystem, opsCount: number): Promise<S
   const expected = finalText(ops)
   return withServer(system, async server => {
     const { room, writerBytes, writer, observer } = await populate(system, server, ops, expected)
+    let left = false
     try {
+      const storageBytesAfterPrune = await system.storageBytes(server, room, observer.doc)
+      // Both leave first (a Cove writer seals its closing snapshot), as before a cold join.
+      const copy = new Y.Doc()
+      Y.applyUpdate(copy, Y.encodeStateAsUpdate(observer.doc))
+      await destroyAll([writer, observer])
+      left = true
+      const disk = await system.diskBytes(server, room, copy)
       return {
         ops: ops.length,
-        storageBytesAfterPrune: await system.storageBytes(server, room, observer.doc),
+        storageBytesAfterPrune,
+        storageDiskBytesLive: disk.live,
+        storageDiskBytes: disk.compacted,
         wireBytesPerOp: writerBytes / ops.length
       }
     } finally {
-      await destroyAll([writer, observer])
+      if (!left) await destroyAll([writer, observer])
     }
-  })
+  }, { persist: true })
 }
 
 // ---------------------------------------------------------------------------------------------

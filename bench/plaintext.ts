@@ -4,7 +4,9 @@
  * the same Yjs documents synced through a server that can read them.
  */
 import { randomUUID } from 'node:crypto'
+import fs from 'node:fs'
 import { createRequire } from 'node:module'
+import os from 'node:os'
 import path from 'node:path'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
@@ -13,7 +15,7 @@ import { Awareness } from 'y-protocols/awareness'
 import * as syncProtocol from 'y-protocols/sync'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
-import { freePort, spawnServer } from './proc.js'
+import { dirBytes, freePort, spawnServer } from './proc.js'
 import type { BenchClient, BenchServer, BenchSystem, IdleConnection, WireStats } from './system.js'
 
 /** y-websocket's message type for sync-protocol messages. */
@@ -140,17 +142,60 @@ function connectIdle (server: BenchServer, room: string): Promise<IdleConnection
   })
 }
 
+/** Servers started with `persist`: their y-leveldb directory and the unwrapped server. */
+const persisted = new Map<string, { dir: string, inner: BenchServer }>()
+
+/**
+ * Stops the server (LevelDB allows one process), merges the room's updates into one as y-leveldb
+ * itself does past 500 updates (`flushDocument`), and has LevelDB compact its files.
+ */
+async function compactLeveldb (dir: string, room: string, expected: string): Promise<void> {
+  const require = createRequire(import.meta.url)
+  // The ES module build, so it shares this process's Yjs (its CommonJS build loads a second copy).
+  const yLeveldb = 'y-leveldb' // (a variable: the package's typings do not resolve under its "exports")
+  const { LeveldbPersistence } = await import(yLeveldb) as { LeveldbPersistence: new (dir: string) => { getYDoc(room: string): Promise<Y.Doc>, flushDocument(room: string): Promise<void>, destroy(): Promise<void> } }
+  const ldb = new LeveldbPersistence(dir)
+  const before = (await ldb.getYDoc(room)).getText('text').toString()
+  if (before !== expected) throw new Error(`y-leveldb holds ${before.length} of ${expected.length} chars: the server had not written everything`)
+  await ldb.flushDocument(room)
+  await ldb.destroy()
+  type Down = { open(cb: (e?: Error) => void): void, compactRange(a: Buffer, b: Buffer, cb: (e?: Error) => void): void, close(cb: (e?: Error) => void): void }
+  const leveldown = require('leveldown') as (dir: string) => Down
+  const db = leveldown(dir)
+  const call = (f: (cb: (e?: Error) => void) => void): Promise<void> => new Promise((resolve, reject) => f(e => { if (e) reject(e); else resolve() }))
+  await call(cb => db.open(cb))
+  await call(cb => db.compactRange(Buffer.from([0]), Buffer.alloc(64, 0xff), cb))
+  await call(cb => db.close(cb))
+  // The compacted store still holds the room.
+  const again = new LeveldbPersistence(dir)
+  const after = (await again.getYDoc(room)).getText('text').toString()
+  await again.destroy()
+  if (after !== before || after === '') throw new Error(`LevelDB compaction lost data (${before.length} → ${after.length} chars)`)
+}
+
 /** The plaintext y-websocket baseline. */
 export const plaintextSystem: BenchSystem = {
   name: 'plaintext',
-  async startServer () {
+  async startServer (opts = {}) {
     const port = await freePort(HOST)
-    return spawnServer({
+    const dir = opts.persist === true ? fs.mkdtempSync(path.join(os.tmpdir(), 'plaintext-bench-')) : undefined
+    const server = await spawnServer({
       command: [process.execPath, serverScript()],
-      env: { HOST, PORT: String(port) },
+      // The stock server's own persistence switch (y-leveldb in that directory).
+      env: { HOST, PORT: String(port), ...(dir === undefined ? {} : { YPERSISTENCE: dir }) },
       host: HOST,
       port
     })
+    if (dir === undefined) return server
+    persisted.set(server.url, { dir, inner: server })
+    return {
+      ...server,
+      async stop () {
+        await server.stop()
+        persisted.delete(server.url)
+        fs.rmSync(dir, { recursive: true, force: true })
+      }
+    }
   },
   async createRoom () {
     return `bench-${randomUUID()}`
@@ -161,5 +206,22 @@ export const plaintextSystem: BenchSystem = {
     // The server keeps rooms only in memory; its persistence backend (y-leveldb) would store the
     // compacted state, i.e. this update, so it stands for the baseline's storage.
     return Y.encodeStateAsUpdate(doc).byteLength
+  },
+  async diskBytes (server, room, doc) {
+    const p = persisted.get(server.url)
+    if (p === undefined) throw new Error('diskBytes needs a server started with persist')
+    // The stock server queues every update for y-leveldb (one read + one write each) and lags
+    // seconds behind a fast writer; stopped earlier, it loses the queue. Wait until the directory
+    // has not changed for 2 s.
+    let live = dirBytes(p.dir)
+    for (let still = 0; still < 2000; still += 250) {
+      await new Promise(resolve => setTimeout(resolve, 250))
+      const now = dirBytes(p.dir)
+      if (now !== live) still = -250
+      live = now
+    }
+    await p.inner.stop()
+    await compactLeveldb(p.dir, room, doc.getText('text').toString())
+    return { live, compacted: dirBytes(p.dir) }
   }
 }

@@ -3,7 +3,8 @@
  * CPU time and memory can be read from /proc without counting the benchmark's clients.
  */
 import { execFileSync, spawn } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import path from 'node:path'
 import net from 'node:net'
 import type { BenchServer } from './system.js'
 
@@ -144,4 +145,15 @@ export async function spawnServer (opts: SpawnServerOptions): Promise<BenchServe
     await new Promise(resolve => setTimeout(resolve, 25))
   }
   return { url: opts.url ?? `ws://${opts.host}:${opts.port}`, pid, stop }
+}
+
+/** Bytes of every regular file under `dir` (recursively): a store's data directory on disk. */
+export function dirBytes (dir: string): number {
+  let n = 0
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name)
+    if (e.isDirectory()) n += dirBytes(p)
+    else if (e.isFile()) n += statSync(p).size
+  }
+  return n
 }

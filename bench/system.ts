@@ -48,6 +48,11 @@ export interface BenchClient {
   wire(): WireStats
   /** Closes connections and timers; the process must be able to exit afterwards. */
   destroy(): Promise<void>
+  /**
+   * Payload bytes and messages so far by message kind (systems with several, e.g. Cove's frame
+   * types), for diagnostics: where the bytes of `wire()` go.
+   */
+  wireByKind?(): Record<string, { sent: number, received: number, sentMsgs: number, receivedMsgs: number }>
   /** Snapshots this client offered its server and how many were kept (systems that make them). */
   snapshotStats?(): { attempts: number, stored: number }
 }
@@ -57,12 +62,29 @@ export interface IdleConnection {
   close(): void
 }
 
+/** Options for {@link BenchSystem.startServer}. */
+export interface ServerOptions {
+  /**
+   * Keep rooms on disk the way the system's stock server does (plaintext: the stock server's
+   * y-leveldb persistence, `YPERSISTENCE`; Cove always keeps its SQLite database).
+   */
+  persist?: boolean
+}
+
+/** Bytes of a server's data directory (every file in it, e.g. SQLite's -wal, LevelDB's logs). */
+export interface DiskBytes {
+  /** While the server runs, after it pruned what it prunes by itself. */
+  live: number
+  /** After the server stopped and its store was compacted by the store's own means (SQLite VACUUM, LevelDB compaction). */
+  compacted: number
+}
+
 /** A sync system under test. */
 export interface BenchSystem {
   /** Short name used in tables and JSON, e.g. 'plaintext' or 'cove'. */
   readonly name: string
   /** Starts a fresh server in a child process (each measurement gets its own). */
-  startServer(): Promise<BenchServer>
+  startServer(opts?: ServerOptions): Promise<BenchServer>
   /**
    * Creates a room (a document/space) and returns an opaque handle that `connect` and
    * `connectIdle` accept. For plaintext it is just a name; for Cove it carries what a member needs
@@ -82,4 +104,10 @@ export interface BenchSystem {
    * copy of the room, for systems (plaintext) whose server keeps the state only in memory.
    */
   storageBytes(server: BenchServer, room: string, doc: Y.Doc): Promise<number>
+  /**
+   * The server's data directory on disk, counted the same way for every system (a server started
+   * with `persist`; holding only `room`). Stops the server to compact it: call it last. `doc` is a
+   * converged copy of the room, to check the stored room against.
+   */
+  diskBytes(server: BenchServer, room: string, doc: Y.Doc): Promise<DiskBytes>
 }
