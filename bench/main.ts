@@ -19,6 +19,7 @@ import { writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { coldJoin, fanout, setWarmupOps, storage, warmJoin } from './measure.js'
+import { uploadGrowth } from './growth.js'
 import { bigSpace, idleFanout, keystroke, mapWriters, typists, type WritersOptions } from './scenarios.js'
 import { plaintextSystem } from './plaintext.js'
 import type { BenchSystem } from './system.js'
@@ -61,6 +62,8 @@ interface Config {
   bigSpace: { entries: number, noteChars: number }
   /** Keystrokes typed one at a time for the per-keystroke wire bytes. */
   keystrokeOps: number
+  /** Writer upload per keystroke (snapshots included) once the room holds each of `sizes` ops (growth.ts). */
+  growth: { sizes: readonly number[], keystrokes: number, paceMs: number }
   /** Trace ops typed through a throw-away room before each fan-out-like run (JIT warm-up). */
   warmupOps: number
   /** Seed of the PRNG for random positions and pauses (`--seed`). */
@@ -87,6 +90,7 @@ const FULL: Config = {
   coldJoinSettleMs: 5_000,
   bigSpace: { entries: 10_000, noteChars: 5_000_000 },
   keystrokeOps: 300,
+  growth: { sizes: [0, 100_000, 250_000], keystrokes: 1_000, paceMs: 5 },
   warmupOps: 2_000,
   seed: 10,
   receipts: { members: 5, idleMs: 20_000, typingMs: 30_000, paceMs: 200, speedup: 30 }
@@ -115,6 +119,8 @@ const QUICK: Config = {
   coldJoinSettleMs: 1_000,
   bigSpace: { entries: 500, noteChars: 200_000 },
   keystrokeOps: 30,
+  // Upload growth fills rooms of 100k+ ops: full runs only.
+  growth: { sizes: [], keystrokes: 100, paceMs: 5 },
   warmupOps: 300,
   seed: 10,
   receipts: { members: 5, idleMs: 10_000, typingMs: 10_000, paceMs: 200, speedup: 30 }
@@ -156,7 +162,11 @@ function measurements (c: Config): Measurement[] {
     { id: 'typists', run: system => asNumbers(typists(system, { ...c.typists, seed: c.seed })) },
     { id: 'map-writers', run: system => asNumbers(mapWriters(system, { ...c.mapWriters, seed: c.seed })) },
     { id: 'big-space', run: system => asNumbers(bigSpace(system, { ...c.bigSpace, settleMs: c.coldJoinSettleMs, seed: c.seed })) },
-    { id: 'keystroke', run: system => asNumbers(keystroke(system, c.keystrokeOps)) }
+    { id: 'keystroke', run: system => asNumbers(keystroke(system, c.keystrokeOps)) },
+    ...c.growth.sizes.map(size => ({
+      id: `upload-growth-${sizeName(size)}`,
+      run: (system: BenchSystem) => asNumbers(uploadGrowth(system, [size], c.growth.keystrokes, c.growth.paceMs).then(r => r[0] as object))
+    }))
   ]
 }
 
@@ -234,7 +244,8 @@ function metrics (c: Config): Metric[] {
     { key: 'keystrokeSentBytes', label: 'one keystroke alone: writer bytes sent', measurement: 'keystroke', field: 'keystrokeSentBytes' },
     { key: 'keystrokeReceivedBytes', label: 'one keystroke alone: reader bytes received', measurement: 'keystroke', field: 'keystrokeReceivedBytes' },
     { key: 'keystrokeWriterReceivedBytes', label: 'one keystroke alone: writer bytes received', measurement: 'keystroke', field: 'keystrokeWriterReceivedBytes' },
-    { key: 'keystrokeRoundMs', label: 'one keystroke alone: writer → reader ms (median)', measurement: 'keystroke', field: 'keystrokeRoundMs' }
+    { key: 'keystrokeRoundMs', label: 'one keystroke alone: writer → reader ms (median)', measurement: 'keystroke', field: 'keystrokeRoundMs' },
+    ...c.growth.sizes.map(size => ({ key: `uploadBytesPerKeystroke_${sizeName(size)}`, label: `writer upload bytes/keystroke @${c.growth.paceMs}ms, room of ${size} ops (snapshots incl.)`, measurement: `upload-growth-${sizeName(size)}`, field: 'uploadBytesPerKeystroke' }))
   ]
 }
 
@@ -253,7 +264,8 @@ const RATIO_KEYS = [
   'bigSpaceJoinMs', 'bigSpaceJoinBytes',
   'storageDiskBytes', 'storageDiskBytesLive',
   'keystrokeSentBytes', 'keystrokeReceivedBytes', 'keystrokeWriterReceivedBytes', 'keystrokeRoundMs',
-  'warmJoinBytes', 'coldJoinBytes', 'warmJoinMsAfterPrune', 'warmJoinBytesAfterPrune'
+  'warmJoinBytes', 'coldJoinBytes', 'warmJoinMsAfterPrune', 'warmJoinBytesAfterPrune',
+  'uploadBytesPerKeystroke_0', 'uploadBytesPerKeystroke_100k', 'uploadBytesPerKeystroke_250k'
 ] as const
 
 /** Wait after the writer left before the "warm join just after a prune" (3 × Cove's bench prune grace and more). */
