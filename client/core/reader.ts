@@ -292,7 +292,7 @@ export class StreamReader {
         return { outcome: 'rejected' }
       }
     }
-    const opened = openEnvelope(this.sodium, keys, e.envelope, { types: [MsgType.update], certOk: true })
+    const opened = openEnvelope(this.sodium, keys, e.envelope, { types: [MsgType.update], signatureOk: true })
     const next: StreamHead = { ...head, seq: h.seq, hash: envHash, cursor: e.cursor }
     if (!opened.ok) {
       if (!AUTHOR_FAULTS.has(opened.code)) {
@@ -409,7 +409,7 @@ export class StreamReader {
 
   /** At or below a position a snapshot claimed: prove it is in by applying it (idempotent). */
   private belowClaim (e: Entry, head: StreamHead, authorHex: string, keys: SpaceKeys): Outcome {
-    const opened = openEnvelope(this.sodium, keys, e.envelope, { types: [MsgType.update], certOk: true })
+    const opened = openEnvelope(this.sodium, keys, e.envelope, { types: [MsgType.update], signatureOk: true })
     if (!opened.ok) {
       if (!AUTHOR_FAULTS.has(opened.code)) { this.host.alert(opened.code, `${opened.message} (reading again)`, { cursor: e.cursor, author: authorHex }); return 'retry' }
       this.evidence.push({ code: opened.code, author: authorHex, envelope: e.envelope })

@@ -39,6 +39,11 @@ export interface SnapshotCadenceHost {
  * keystrokes (each snapshot is checked by every member).
  */
 export const MIN_SNAPSHOT_LOG_BYTES = 32 * 1024
+/**
+ * The floor above makes a snapshot due at most this often (the first one aside): ten members at one
+ * op per 2 ms made one every half second, each checked by every member (twice the CPU per op).
+ */
+export const MIN_SNAPSHOT_FLOOR_INTERVAL_MS = 10_000
 
 /** A member whose own envelope did not cross the threshold waits this long (to twice) first. */
 const FALLBACK_MS = 1000
@@ -52,6 +57,8 @@ export class SnapshotCadence {
   /** The pending `timer` is this device's own turn (not a fallback). */
   private ownTurn = false
   private idleTimer: ReturnType<typeof setTimeout> | undefined
+  /** When a snapshot was last made, taken or seen here (ms since the epoch). */
+  private lastAt = Number.NEGATIVE_INFINITY
   /** State bytes of the newest snapshot made or taken here (undefined: not known yet this session). */
   private stateBytes: number | undefined
 
@@ -91,6 +98,7 @@ export class SnapshotCadence {
   /** A snapshot of `stateBytes` was made or taken here: counting starts again. */
   taken (stateBytes: number): void {
     this.since = { envelopes: 0, bytes: 0 }
+    this.lastAt = Date.now()
     this.stateBytes = stateBytes
   }
 
@@ -102,6 +110,7 @@ export class SnapshotCadence {
    */
   seen (): void {
     this.since = { envelopes: 0, bytes: 0 }
+    this.lastAt = Date.now()
     this.seenCount++
   }
 
@@ -122,7 +131,8 @@ export class SnapshotCadence {
     if (this.since.envelopes >= p.snapshotEvery && this.grown()) return true
     if (p.stateFactor === 0) return false
     this.stateBytes ??= this.h.stateBytes()
-    return this.since.bytes >= Math.max(MIN_SNAPSHOT_LOG_BYTES, p.stateFactor * (this.stateBytes ?? 0))
+    const floor = this.stateBytes === undefined || Date.now() - this.lastAt >= MIN_SNAPSHOT_FLOOR_INTERVAL_MS ? MIN_SNAPSHOT_LOG_BYTES : p.snapshotBytes
+    return this.since.bytes >= Math.max(floor, p.stateFactor * (this.stateBytes ?? 0))
   }
 
   /** The log since the last snapshot is large enough, against its state, to be worth a new one. */

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { MIN_SNAPSHOT_LOG_BYTES, SnapshotCadence, type SnapshotPolicy } from '../../client/core/snapshot-cadence.js'
+import { MIN_SNAPSHOT_FLOOR_INTERVAL_MS, MIN_SNAPSHOT_LOG_BYTES, SnapshotCadence, type SnapshotPolicy } from '../../client/core/snapshot-cadence.js'
 
 /**
  * When a replica snapshots (client/core/snapshot-cadence.ts), with fake timers: the policy alone,
@@ -48,14 +48,21 @@ describe('snapshot cadence', () => {
   })
 
   it('a small space snapshots again after MIN_SNAPSHOT_LOG_BYTES of envelopes, not only after 256 of them', () => {
-    const w = world(PRODUCT, { held: 5_000 })
+    const w = world({ ...PRODUCT, snapshotIdleMs: 0 }, { held: 5_000 })
     w.c.taken(5_000)
     // Far past its 5 KB state, below the floor: not yet (a small space does not snapshot every few keystrokes).
     for (let i = 0; i < 60; i++) w.c.note(350, true)
     vi.advanceTimersByTime(300)
     expect(w.made()).toBe(0)
-    for (let i = 0; i < 40; i++) w.c.note(350, true)
-    vi.advanceTimersByTime(300)
+    // Past the floor, but within MIN_SNAPSHOT_FLOOR_INTERVAL_MS of the last snapshot: not yet.
+    for (let i = 0; i < 40; i++) w.c.note(350, false)
+    vi.advanceTimersByTime(3000)
+    expect(w.made()).toBe(0)
+    // Once that long has passed, the next envelope makes it due.
+    vi.advanceTimersByTime(MIN_SNAPSHOT_FLOOR_INTERVAL_MS)
+    expect(w.made()).toBe(0)
+    w.c.note(350, true)
+    vi.advanceTimersByTime(2500)
     expect(w.made()).toBe(1)
   })
 
