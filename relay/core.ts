@@ -7,7 +7,8 @@ import { checkCreate } from '../shared/create-proof.js'
 import { authMessage, hash, isNoCert, verifyAttestation, verifyDetached, verifyDeviceSignature, verifyEnvelope, verifyMemberRecord } from '../shared/sign.js'
 import { addressKey, DEFAULT_CREATE_LIMITS, KeyedBuckets } from './limits.js'
 import { keyChangesSince, REPLACED_MESSAGE, rotate } from './rotation.js'
-import type { StoredEntry, StoredSnapshot } from './storage/port.js'
+import type { StoredEntry } from './storage/port.js'
+import { createPruner } from './core-prune.js'
 import { attachBus } from './core-bus.js'
 import type { Membership, PeerState, RelayCore, RelayCoreOptions } from './core-types.js'
 import { createPuller } from './core-fanout.js'
@@ -119,43 +120,9 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
   }
 
   const keepSnapshots = opts.keepSnapshots ?? 3
-  const pruneGraceMs = opts.pruneGraceMs ?? 5 * 60_000
-  const pruneTimers = new Map<string, ReturnType<typeof setTimeout>>()
-
   const maxPendingPartBytes = opts.maxPendingPartBytes ?? MAX_PENDING_PART_BYTES
   const pendingPartTtlMs = opts.pendingPartTtlMs ?? PENDING_PART_TTL_MS
-
-  /** A snapshot's size as a joiner downloads it (a part is at most the client's 4 MiB chunk). */
-  const snapshotBytes = (x: StoredSnapshot): number => x.envelope.length + x.parts.length * 4 * 1024 * 1024
-  const pruneTailPercent = opts.pruneTailPercent ?? 100
-
-  /**
-   * After the grace period, drop what the newest ATTESTED snapshot covers (then) but a tail of its
-   * size, all but the last K snapshots (never that attested one or anything newer), and parts no
-   * snapshot linked in time.
-   * Only a snapshot a member other than its author verified may become the sole copy of the
-   * space (issue 7): a poisoned snapshot alone never costs the honest log.
-   */
-  function schedulePrune (spaceId: Uint8Array): void {
-    const key = toHex(spaceId)
-    if (pruneTimers.has(key)) return
-    const t = setTimeout(() => {
-      pruneTimers.delete(key)
-      const run = async (): Promise<void> => {
-        const attested = await store.getAttestedSnapshot(spaceId)
-        // The newest entries under the snapshot, as many bytes as the snapshot, stay: a member back
-        // after a short time away reads them, not a whole snapshot it mostly has (issue 10). The
-        // log then holds at most about twice the state.
-        const upTo = attested === undefined ? 0 : await store.tailStart(spaceId, attested.covers, Math.floor(snapshotBytes(attested) * pruneTailPercent / 100))
-        const n = await store.prune(spaceId, upTo, keepSnapshots)
-        const parts = await store.dropPendingParts(spaceId, Date.now() - pendingPartTtlMs)
-        log(`pruned ${n} entries of a space up to cursor ${upTo}${attested === undefined ? ' (no attested snapshot)' : ''}, ${parts} stale parts`)
-      }
-      run().catch(e => log(`prune failed: ${e instanceof Error ? e.message : String(e)}`))
-    }, pruneGraceMs)
-    if (typeof t === 'object' && 'unref' in t) t.unref()
-    pruneTimers.set(key, t)
-  }
+  const pruner = createPruner({ store, log, keepSnapshots, graceMs: opts.pruneGraceMs ?? 5 * 60_000, tailPercent: opts.pruneTailPercent ?? 100, pendingPartTtlMs })
 
   const bus = opts.bus
   const puller = createPuller({ store, subscribers, member, pageSize, fit, log })
@@ -306,7 +273,7 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: r.id })
       announceSnapshot(ps, f.spaceId, { id: r.id, covers: f.covers, envelope: f.envelope.subarray(0, HEADER_BYTES), attested: false })
       bus?.publish({ type: 'snapshot', spaceId: f.spaceId })
-      schedulePrune(f.spaceId)
+      pruner.schedule(f.spaceId)
     },
     async putSnapshotPart (ps, f) {
       if (member(ps, f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/not-joined', 'authenticate to the space first', true)
@@ -350,7 +317,7 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
         return fail(ps, f.reqId, f.spaceId, 'relay/unknown-snapshot', 'no such snapshot in this space', false)
       }
       send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: snap.id })
-      schedulePrune(f.spaceId)
+      pruner.schedule(f.spaceId)
     },
     async listSnapshots (ps, f) {
       if (member(ps, f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/not-joined', 'authenticate to the space first', true)
