@@ -481,17 +481,7 @@ export class SnapshotSync {
   }
 
   /** The snapshots the relay keeps (newest first), decrypted and signature-checked: `cove history`. */
-  async history (limit = 16): Promise<SnapshotInfo[]> {
-    const res = await this.h.request(reqId => ({ type: 'listSnapshots', reqId, spaceId: this.h.keys.spaceId, limit }))
-    if (res.type === 'error') throw new Error(`${res.code}: ${res.message}`)
-    if (res.type !== 'snapshots') throw new Error('unexpected answer from the relay')
-    const out: SnapshotInfo[] = []
-    for (const s of res.snapshots) {
-      const o = await this.snaps.open(s.envelope)
-      if (o.ok) out.push({ id: s.id, seq: o.value.header.seq, author: toHex(o.value.header.author), verdict: this.snaps.known.get(toHex(o.value.hash)), createdAt: o.value.body.createdAt, covers: s.covers, bytes: s.envelope.length, state: o.value.state })
-    }
-    return out
-  }
+  history (limit = 16): Promise<SnapshotInfo[]> { return this.snaps.history(limit) }
 
   /** A joiner's checks of a snapshot (what it can verify without the log: see PROTOCOL.md). */
   private verifyForJoin (o: Opened): { code: string; message: string } | undefined {

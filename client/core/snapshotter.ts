@@ -10,6 +10,7 @@ import { err, ok, type Result } from '../../shared/errors.js'
 import { conflictingItem } from './overlap.js'
 import { checkContent, readSnapshotBody, SNAPSHOT_STREAM, streamKey, verifySnapshot, writeSnapshotBody, type HeldSnapshot, type SnapshotBody, type StreamHeadRef } from './snapshot.js'
 import type { Span, StreamReader } from './reader.js'
+import type { SnapshotInfo } from './space-types.js'
 
 /**
  * Snapshots (DESIGN.md §5, §12): sealing them, and checking other members' before anything of them
@@ -182,6 +183,19 @@ export class Snapshotter {
     const c = checkContent(o.state, doc, exact)
     if (!c.ok) return otherVersion(o, doc, bindings, reader) ? { verdict: 'unverifiable', code: 'snapshot/unverifiable', message: 'it holds another version of a member\'s item' } : { verdict: 'bad', code: c.code, message: c.message }
     return { verdict: 'good' }
+  }
+
+  /** The snapshots the relay keeps (newest first), decrypted and signature-checked, with this replica's verdicts. */
+  async history (limit: number): Promise<SnapshotInfo[]> {
+    const res = await this.host.request(reqId => ({ type: 'listSnapshots', reqId, spaceId: this.keys.spaceId, limit }))
+    if (res.type === 'error') throw new Error(`${res.code}: ${res.message}`)
+    if (res.type !== 'snapshots') throw new Error('unexpected answer from the relay')
+    const out: SnapshotInfo[] = []
+    for (const s of res.snapshots) {
+      const o = await this.open(s.envelope)
+      if (o.ok) out.push({ id: s.id, seq: o.value.header.seq, author: toHex(o.value.header.author), verdict: this.known.get(toHex(o.value.hash)), createdAt: o.value.body.createdAt, covers: s.covers, bytes: s.envelope.length, state: o.value.state })
+    }
+    return out
   }
 
   /** The attestation of a verified snapshot, for the relay (it may prune under it once another member attested). */

@@ -2,7 +2,7 @@ import * as Y from 'yjs'
 import { fromB64u, toHex } from '../../shared/bytes.js'
 import { GENESIS_HASH, seal, type Device } from '../../shared/envelope.js'
 import type { Frame } from '../../shared/frame.js'
-import { HEADER_BYTES, MsgType, SIG_BYTES } from '../../shared/header.js'
+import { ENVELOPE_OVERHEAD, MsgType } from '../../shared/header.js'
 import { certifyDevice, deriveKeys, type SpaceKeys, type SpaceSecrets } from '../../shared/keys.js'
 import { hash, NO_CERT } from '../../shared/sign.js'
 import type { Checkpoint } from '../../shared/checkpoint.js'
@@ -50,9 +50,6 @@ const META_DELAY_MS = 200
 const SNAPSHOT_ON_CLOSE = 32
 const unb64 = (s: string): Uint8Array => fromB64u(s) ?? unexpected('corrupt local state: bad base64')
 const unexpected = (m: string): never => { throw new Error(m) }
-
-/** What an envelope adds to its updates: header, AEAD tag, signature (padding aside). */
-const ENVELOPE_OVERHEAD = HEADER_BYTES + 16 + SIG_BYTES
 
 export class Space implements LinkMember {
   readonly doc: Y.Doc
@@ -219,13 +216,7 @@ export class Space implements LinkMember {
       fetchStream: (author, stream, fromSeq) => s.fetch.stream(author, stream, fromSeq),
       alert: (code, message, extra) => s.alert(code, message, extra),
       flush: () => s.flush(),
-      unsynced: () => s.unsynced,
-      whenAcked: t => {
-        const w = s.writer
-        if (w === undefined) return Promise.resolve()
-        const waiting = [...w.pending]
-        return s.stored.wait(t, () => s.closed || waiting.every(o => w.isAcked(o) || !new Set(w.pending).has(o)))
-      },
+      unsynced: () => s.unsynced, whenAcked: t => { const done = s.writer?.ackedSinceNow(); return done === undefined ? Promise.resolve() : s.stored.wait(t, () => s.closed || done()) },
       resumeCursor: () => s.conn.resumeCursor(),
       headRefs: () => s.headRefs(),
       scheduleMeta: () => s.scheduleMeta(),
@@ -362,7 +353,6 @@ export class Space implements LinkMember {
 
   private emitStatus (): void {
     this.events.emit('status', this.status)
-    // Every status change: a snapshot waits for particular acks (whenAcked), not only for none left.
     this.stored.wake()
   }
 
@@ -417,8 +407,7 @@ export class Space implements LinkMember {
     if (!r.ok) return r
     for (const c of bound.value) if (!this.bindings.has(c)) this.bindings.set(c, author)
     for (const u of updates) this.remoteUnsaved.push(u)
-    // Counted as an envelope's bytes (its updates plus header, tag and signature), as the sealer
-    // counts its own: every member must cross the snapshot threshold at the same place in the log.
+    // Counted as its sealer counts it (an envelope's bytes): every member crosses the threshold at one place.
     this.snapsync.noteActivity(updates.reduce((n, u) => n + u.length, ENVELOPE_OVERHEAD))
     return { ok: true, changed: r.value.changed }
   }

@@ -1,6 +1,7 @@
 /**
  * Callers waiting for "every local change is durably stored by the relay" (Space.whenStored, the
- * CLI's exit condition). The session wakes them on each status change; each checks its own condition.
+ * CLI's exit condition), or for particular acks (a snapshot's wait for its envelopes in flight).
+ * The session wakes them on every status change; each checks its own condition.
  */
 export class StoredWaiters {
   private readonly waiters = new Set<() => void>()

@@ -88,6 +88,12 @@ export class StreamWriter {
   /** Envelopes not yet acknowledged by the relay. */
   get unacked (): number { return this.unackedSet.size }
 
+  /** A check that every envelope unacknowledged now has been acknowledged (or dropped) since: a snapshot waits on it. */
+  ackedSinceNow (): () => boolean {
+    const waiting = [...this.unackedSet]
+    return () => waiting.every(o => !this.unackedSet.has(o))
+  }
+
   /** The entries not yet acknowledged, in outbox order (what is sent). */
   get pending (): Iterable<OutEntry> { return this.unackedSet }
 
