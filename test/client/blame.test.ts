@@ -16,7 +16,7 @@ import { envelopeMessage, hash } from '../../shared/sign.js'
 import { getSodium, type Sodium } from '../../shared/sodium.js'
 import { memberDevice, writeBatch } from '../support/member.js'
 import { rawPeer, type RawPeer } from '../support/raw-peer.js'
-import { startTestRelay, tempDir, waitFor, wsTransport } from '../support/relay.js'
+import { closeAll, openTracked, QUIET_SNAPSHOTS as QUIET, startTestRelay, tempDir, waitFor, wsTransport } from '../support/relay.js'
 import { startTamperProxy, type TamperProxy } from '../support/tamper-proxy.js'
 
 /**
@@ -41,24 +41,16 @@ import { startTamperProxy, type TamperProxy } from '../support/tamper-proxy.js'
  * (backing off), the member's later envelopes stayed buffered behind it, and with the retry point
  * set no writer could snapshot again; the reset raised a false snapshot/regression.
  */
-const QUIET = { snapshotEvery: 0, snapshotIdleMs: 0, snapshotBytes: 2 ** 30 }
-
 let relay: (RelayServer & { dir: string }) | undefined
 let proxy: TamperProxy | undefined
 const clients: Client[] = []
 afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close().catch(() => {})
-  await proxy?.close()
+  await closeAll(clients, proxy, relay)
   proxy = undefined
-  await relay?.close()
   relay = undefined
 })
 
-async function open (invite: Invite, via?: string): Promise<Space> {
-  const c = await createClient({ transport: wsTransport, storeFor: () => createMemorySpaceStore(), link: { backoffBaseMs: 20, backoffMaxMs: 200 }, space: QUIET })
-  clients.push(c)
-  return await c.openSpace(invite, via)
-}
+const open = (invite: Invite, via?: string): Promise<Space> => openTracked(clients, invite, via)
 
 const texts = (s: Space): string[] => model.toJSON(s.doc).items.map(i => i.kind === 'note' ? i.text : '').filter(t => t !== '')
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))

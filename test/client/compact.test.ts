@@ -11,7 +11,7 @@ import { parseLink, type Invite } from '../../shared/keys.js'
 import { hash } from '../../shared/sign.js'
 import { getSodium } from '../../shared/sodium.js'
 import * as wire from '../../shared/wire.js'
-import { startTestRelay, waitFor, wsTransport } from '../support/relay.js'
+import { closeAll, openTracked, QUIET_SNAPSHOTS as QUIET, startTestRelay, waitFor, wsTransport } from '../support/relay.js'
 import { startTamperProxy, type TamperProxy } from '../support/tamper-proxy.js'
 
 /**
@@ -21,24 +21,16 @@ import { startTamperProxy, type TamperProxy } from '../support/tamper-proxy.js'
  * an envelope whose signature does not verify. The client applies nothing of it, says so, and
  * reads the entry again intact on a fresh connection (whose tables start empty).
  */
-const QUIET = { snapshotEvery: 0, snapshotIdleMs: 0, snapshotBytes: 2 ** 30 }
-
 let relay: (RelayServer & { dir: string }) | undefined
 let proxy: TamperProxy | undefined
 const clients: Client[] = []
 afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close().catch(() => {})
-  await proxy?.close()
+  await closeAll(clients, proxy, relay)
   proxy = undefined
-  await relay?.close()
   relay = undefined
 })
 
-async function open (invite: Invite, via?: string): Promise<Space> {
-  const c = await createClient({ transport: wsTransport, storeFor: () => createMemorySpaceStore(), link: { backoffBaseMs: 20, backoffMaxMs: 200 }, space: QUIET })
-  clients.push(c)
-  return await c.openSpace(invite, via)
-}
+const open = (invite: Invite, via?: string): Promise<Space> => openTracked(clients, invite, via)
 
 /** Offsets in a one-entry compact entries frame: its ref, flags and seq (each after the one before). */
 function offsets (b: Uint8Array): { ref: number; flags: number; seq: number; afterSeq: number } {

@@ -13,7 +13,7 @@ import { unpad } from '../../shared/pad.js'
 import { getSodium } from '../../shared/sodium.js'
 import { createPrng, testSeed } from '../support/prng.js'
 import { startHostileProxy, type HostileProxy } from '../support/proxy.js'
-import { startTestRelay, waitFor, wsTransport } from '../support/relay.js'
+import { closeAll, startTestRelay, waitFor, wsTransport } from '../support/relay.js'
 import type { RelayServer } from '../../relay/server.js'
 
 /**
@@ -86,10 +86,8 @@ let relay: RelayServer | undefined
 let proxy: HostileProxy | undefined
 const clients: Client[] = []
 afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close().catch(() => {})
-  await proxy?.close()
+  await closeAll(clients, proxy, relay)
   proxy = undefined
-  await relay?.close()
   relay = undefined
 })
 

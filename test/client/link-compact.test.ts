@@ -5,10 +5,11 @@ import { toHex } from '../../shared/bytes.js'
 import { GENESIS_HASH, seal, type Device } from '../../shared/envelope.js'
 import { readFrame, writeFrame, type Frame } from '../../shared/frame.js'
 import { MsgType } from '../../shared/header.js'
-import { certifyDevice, deriveKeys, newSpaceSecrets, type SpaceKeys } from '../../shared/keys.js'
+import { deriveKeys, newSpaceSecrets, type SpaceKeys } from '../../shared/keys.js'
 import { hash } from '../../shared/sign.js'
 import { getSodium, type Sodium } from '../../shared/sodium.js'
 import * as wire from '../../shared/wire.js'
+import { memberDevice } from '../support/member.js'
 
 /**
  * The relay link's side of compact frames (shared/wire.ts, issue 10), over a fake transport: it
@@ -23,8 +24,7 @@ let device: Device
 beforeAll(async () => {
   sodium = await getSodium()
   keys = deriveKeys(sodium, newSpaceSecrets(sodium))
-  const kp = sodium.crypto_sign_keypair()
-  device = { publicKey: kp.publicKey, privateKey: kp.privateKey, cert: certifyDevice(sodium, keys, kp.publicKey)! }
+  device = memberDevice(sodium, keys)
 })
 
 interface Conn { readonly h: ConnectionHandlers; readonly sent: Uint8Array[]; closed: boolean }

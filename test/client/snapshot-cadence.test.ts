@@ -18,6 +18,11 @@ function world (policy: SnapshotPolicy = PRODUCT, opts: { canSnapshot?: boolean;
   return { c, made: () => made, setHeld: n => { held = n } }
 }
 
+/** `n` envelopes of `bytes` each, sealed here (`own`) or applied. */
+function notes (c: SnapshotCadence, n: number, bytes: number, own: boolean): void {
+  for (let i = 0; i < n; i++) c.note(bytes, own)
+}
+
 beforeEach(() => { vi.useFakeTimers() })
 afterEach(() => { vi.useRealTimers() })
 
@@ -26,7 +31,7 @@ describe('snapshot cadence', () => {
     const w = world()
     const env = 1000
     const n = Math.ceil(MIN_SNAPSHOT_LOG_BYTES / env)
-    for (let i = 0; i < n - 1; i++) w.c.note(env, true)
+    notes(w.c, n - 1, env, true)
     vi.advanceTimersByTime(300)
     expect(w.made()).toBe(0)
     w.c.note(env, true)
@@ -39,10 +44,10 @@ describe('snapshot cadence', () => {
     const w = world(PRODUCT, { held: 100_000 })
     w.c.taken(100_000)
     // 300 envelopes of 200 bytes: past the count, not past the state's size.
-    for (let i = 0; i < 300; i++) w.c.note(200, true)
+    notes(w.c, 300, 200, true)
     vi.advanceTimersByTime(300)
     expect(w.made()).toBe(0)
-    for (let i = 0; i < 250; i++) w.c.note(200, true)
+    notes(w.c, 250, 200, true)
     vi.advanceTimersByTime(300)
     expect(w.made()).toBe(1)
   })
@@ -51,11 +56,11 @@ describe('snapshot cadence', () => {
     const w = world({ ...PRODUCT, snapshotIdleMs: 0 }, { held: 5_000 })
     w.c.taken(5_000)
     // Far past its 5 KB state, below the floor: not yet (a small space does not snapshot every few keystrokes).
-    for (let i = 0; i < 60; i++) w.c.note(350, true)
+    notes(w.c, 60, 350, true)
     vi.advanceTimersByTime(300)
     expect(w.made()).toBe(0)
     // Past the floor, but within MIN_SNAPSHOT_FLOOR_INTERVAL_MS of the last snapshot: not yet.
-    for (let i = 0; i < 40; i++) w.c.note(350, false)
+    notes(w.c, 40, 350, false)
     vi.advanceTimersByTime(3000)
     expect(w.made()).toBe(0)
     // Once that long has passed, the next envelope makes it due.
@@ -68,10 +73,10 @@ describe('snapshot cadence', () => {
 
   it('with stateFactor 0 only count, bytes and idleness decide (tests that control snapshots)', () => {
     const w = world({ ...PRODUCT, stateFactor: 0, snapshotIdleMs: 0 })
-    for (let i = 0; i < 200; i++) w.c.note(1000, true)
+    notes(w.c, 200, 1000, true)
     vi.advanceTimersByTime(300)
     expect(w.made()).toBe(0)
-    for (let i = 0; i < 56; i++) w.c.note(1000, true)
+    notes(w.c, 56, 1000, true)
     vi.advanceTimersByTime(300)
     expect(w.made()).toBe(1)
   })
@@ -92,7 +97,7 @@ describe('snapshot cadence', () => {
 
   it('a snapshot taken meanwhile resets the count: the fallback does not fire', () => {
     const other = world()
-    for (let i = 0; i < 40; i++) other.c.note(1000, false)
+    notes(other.c, 40, 1000, false)
     other.c.taken(5000)
     other.setHeld(5000)
     vi.advanceTimersByTime(3000)
@@ -101,12 +106,12 @@ describe('snapshot cadence', () => {
 
   it('another member\'s snapshot (seen) makes this one back off: counting starts again', () => {
     const w = world()
-    for (let i = 0; i < 30; i++) w.c.note(1000, false)
+    notes(w.c, 30, 1000, false)
     w.c.seen()
-    for (let i = 0; i < 10; i++) w.c.note(1000, false)
+    notes(w.c, 10, 1000, false)
     vi.advanceTimersByTime(3000)
     expect(w.made()).toBe(0)
-    for (let i = 0; i < 30; i++) w.c.note(1000, false)
+    notes(w.c, 30, 1000, false)
     vi.advanceTimersByTime(3000)
     expect(w.made()).toBe(1)
   })
@@ -114,9 +119,9 @@ describe('snapshot cadence', () => {
   it('only the envelope that crossed the threshold gives its sealer the turn, not any own envelope sealed while it stays crossed', () => {
     const w = world()
     // Crossed by another member's envelope: the fallback (1–2 s), not at once.
-    for (let i = 0; i < 40; i++) w.c.note(1000, false)
+    notes(w.c, 40, 1000, false)
     // This member types on (own envelopes) while the threshold stays crossed: still the fallback.
-    for (let i = 0; i < 5; i++) w.c.note(300, true)
+    notes(w.c, 5, 300, true)
     vi.advanceTimersByTime(900)
     expect(w.made()).toBe(0)
     vi.advanceTimersByTime(2000)

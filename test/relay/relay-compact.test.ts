@@ -10,10 +10,11 @@ import { concat, equalBytes } from '../../shared/bytes.js'
 import { GENESIS_HASH, open as openEnvelope, seal, type Device } from '../../shared/envelope.js'
 import type { Frame, FrameOf } from '../../shared/frame.js'
 import { MsgType } from '../../shared/header.js'
-import { certifyDevice, deriveKeys, parseLink, type SpaceKeys } from '../../shared/keys.js'
+import { deriveKeys, parseLink, type SpaceKeys } from '../../shared/keys.js'
 import { hash } from '../../shared/sign.js'
 import { getSodium, type Sodium } from '../../shared/sodium.js'
 import * as wire from '../../shared/wire.js'
+import { memberDevice } from '../support/member.js'
 import { createPrng, testSeed } from '../support/prng.js'
 import { rawPeer, type RawPeer } from '../support/raw-peer.js'
 import { startTestRelay, waitFor, wsTransport } from '../support/relay.js'
@@ -61,10 +62,7 @@ function keysOf (link: string): SpaceKeys {
   return deriveKeys(sodium, inv.value.secrets)
 }
 
-function newDevice (keys: SpaceKeys): Device {
-  const kp = sodium.crypto_sign_keypair()
-  return { publicKey: kp.publicKey, privateKey: kp.privateKey, cert: certifyDevice(sodium, keys, kp.publicKey)! }
-}
+const newDevice = (keys: SpaceKeys): Device => memberDevice(sodium, keys)
 
 /** `n` update envelopes of one stream, each a real one-note batch (a reader could apply them). */
 function chain (keys: SpaceKeys, d: Device, stream: Uint8Array, n: number): Uint8Array[] {
