@@ -299,14 +299,23 @@ describe('relay durability under kill -9', () => {
     }
     for (const s of spaces) expect(entries(s)).toEqual(got)
 
+    // Every envelope leaves its outbox once another member is seen holding it (keep-until-seen):
+    // a snapshot now, checked by the others, covers theirs, and their receipts after it name its
+    // maker's; without it that waits for the receipt period.
+    await spaces[0]!.snapshot()
+    try {
+      await waitFor(() => recorders.every(r => r.done === r.sealed.length), 20_000, 'every outbox emptied')
+    } catch {
+      throw failWithSeed(`outboxes not emptied: ${recorders.map(r => `${r.done}/${r.sealed.length}`).join(', ')}`)
+    }
+
     // The file itself: each writer's stream is exactly what it sealed, every seq once, in order.
     await relay.kill('SIGKILL')
     const { rows, integrity } = readLogFile(dir)
     expect(integrity).toBe('ok')
     for (let i = 0; i < WRITERS; i++) {
       const sealed = recorders[i]!.sealed
-      // (Not every envelope need have left the outbox yet: that waits for another member's receipt
-      // naming it, keep-until-seen, which may come up to a receipt period later.)
+      expect(recorders[i]!.done).toBe(sealed.length)
       const first = parseEnvelope(sealed[0]!)
       if (!first.ok) throw new Error(first.message)
       const author = toHex(first.value.header.author)
