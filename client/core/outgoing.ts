@@ -170,6 +170,9 @@ export class Outgoing {
     const o = this.inflight.get(reqId)
     if (o === undefined) return false
     this.inflight.delete(reqId)
+    // Answered: the ack deadline covers only what is still in flight (armed for this one, it
+    // fired 10 s later as a false sync/ack-timeout and a needless reconnect when nothing else was).
+    this.armAckTimer()
     // A refused resend is never taken as stored (store/pruned included: the stored bytes may be
     // another session's): its content goes out again in this session's stream.
     // "Seq gap" while envelopes before it were acknowledged: the relay lost them or never stored
