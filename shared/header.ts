@@ -43,8 +43,6 @@ export const NONCE_BYTES = 24
 export const COMMIT_BYTES = 32
 export const SIG_BYTES = 64
 export const HEADER_BYTES = 1 + 1 + SPACE_ID_BYTES + 4 + KEY_ID_BYTES + PK_BYTES + STREAM_BYTES + 4 + HASH_BYTES + NONCE_BYTES + COMMIT_BYTES + SIG_BYTES
-/** What an envelope adds to its plaintext: header, AEAD tag, signature (padding aside). */
-export const ENVELOPE_OVERHEAD = HEADER_BYTES + 16 + SIG_BYTES
 /** AEAD tag (16) plus the smallest padding bucket (32): no valid ciphertext is shorter. */
 export const MIN_CT_BYTES = 16 + 32
 /** An envelope above this is refused by everyone: snapshots of very large spaces must be split (issue 4). */

@@ -42,8 +42,11 @@ export interface StreamHead {
 export type Outcome = 'applied' | 'duplicate' | 'buffered' | 'rejected' | 'retry'
 
 export interface ReaderHost {
-  /** Applies verified content all-or-nothing; `changed` is false when all of it was already in. */
-  apply (updates: Uint8Array[], authorHex: string, cursor: number): { ok: true; changed: boolean } | { ok: false; code: string; message: string }
+  /**
+   * Applies verified content all-or-nothing; `changed` is false when all of it was already in.
+   * `bytes` is the envelope's length: the snapshot cadence counts it as the sealer does.
+   */
+  apply (updates: Uint8Array[], authorHex: string, cursor: number, bytes: number): { ok: true; changed: boolean } | { ok: false; code: string; message: string }
   alert (code: string, message: string, extra: { author?: string; cursor?: number }): void
   requestGap (sk: string, author: Uint8Array, stream: Uint8Array, fromSeq: number): void
   clearGap (sk: string): void
@@ -304,7 +307,7 @@ export class StreamReader {
     }
     const full = readBatchFull(opened.value.plaintext)
     if (!full.ok) return this.skip(sk, next, full.code, `${full.message}: skipped`, e, authorHex)
-    const applied = this.host.apply(full.value.updates, authorHex, e.cursor)
+    const applied = this.host.apply(full.value.updates, authorHex, e.cursor, e.envelope.length)
     if (!applied.ok) {
       // All or nothing: nothing changed, and the stream does not move past this envelope.
       if (applied.code === 'apply/conflicting-item') this.forked.add(authorHex)
@@ -422,7 +425,7 @@ export class StreamReader {
       this.once(`skip:${authorHex}:${batch.code}`, batch.code, `${batch.message}: skipped`, { cursor: e.cursor, author: authorHex })
       return 'rejected'
     }
-    const applied = this.host.apply(batch.value, authorHex, e.cursor)
+    const applied = this.host.apply(batch.value, authorHex, e.cursor, e.envelope.length)
     if (!applied.ok) {
       if (applied.code === 'apply/conflicting-item') this.forked.add(authorHex)
       else this.malformed.add(authorHex)

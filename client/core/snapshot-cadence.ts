@@ -1,12 +1,19 @@
 /**
  * When this replica makes a snapshot (DESIGN.md §5), sans the snapshot itself (snapshot-sync.ts):
  *
- * - **one member at a time**: every member counts the same log, so the writer whose own envelope
- *   crosses the threshold goes at once (a little jitter), and the others only after `FALLBACK_MS`
- *   (to twice that, at random) if no snapshot came by then (that writer left); a snapshot they
- *   take in meanwhile resets the count. The idle snapshot likewise: the last writer first. Every
- *   member answering every threshold was 88 attempts for 3 stored snapshots with 50 editors.
- *   View-only devices never try.
+ * - **one member at a time**: every member counts the same log in the same order (its own
+ *   envelopes when the relay acknowledges them, which comes after every entry below them; the
+ *   others' as they are applied; each by its envelope's length), so all agree on the envelope that
+ *   crossed the threshold. Its writer goes at once (a little jitter); if no snapshot came by
+ *   `FALLBACK_MS` (that writer left, or could not), the other writers of the log since the last
+ *   snapshot take over one at a time, in an order every member derives alike from the crossing
+ *   envelope's cursor (`fallbackRank`), `FALLBACK_MS` apart; a snapshot they take in meanwhile
+ *   resets the count. Fallbacks drawn at random from 1–2 s all fired together with 100 writers in
+ *   a busy process (dozens of attempts for one stored). The idle snapshot likewise: the last writer
+ *   first. Every member answering every threshold was 88 attempts for 3 stored snapshots with 50
+ *   editors; counting own envelopes when sealed (before the relay ordered them) let every writer
+ *   whose envelope was in flight at the crossing think it crossed (100 map writers: 24–91
+ *   attempts for 2 stored). View-only devices never try.
  * - **in proportion to the state**: a snapshot by count or idleness also waits until the envelope
  *   bytes since the last one reach `stateFactor` × that snapshot's state. A snapshot uploads the
  *   whole state: one every 256 envelopes made a writer's upload per keystroke grow with the
@@ -22,12 +29,43 @@ export interface SnapshotPolicy {
   readonly stateFactor: number
 }
 
+/** Where an envelope sits in the log: its author (device key, hex) and cursor. */
+export interface LogPlace {
+  readonly author: string
+  readonly cursor: number
+}
+
 export interface SnapshotCadenceHost {
   /** False for a view-only device: it never snapshots. */
   canSnapshot (): boolean
   snapshot (): void
   /** Bytes of the current state when a snapshot is held (measured once per session), else undefined. */
   stateBytes (): number | undefined
+  /** This device's key (hex): its place in the fallback order. */
+  readonly me: string
+}
+
+/**
+ * This device's place in the order in which the writers other than the crosser take over a
+ * snapshot turn: every member ranks the same writers by a hash of (crossing cursor, writer), so
+ * they agree without a word, and the order changes from one threshold to the next.
+ */
+export function fallbackRank (writers: Iterable<string>, crosser: string, cursor: number, me: string): number {
+  const mine = fnv1a(`${cursor}:${me}`)
+  let rank = 0
+  for (const w of writers) {
+    if (w === me || w === crosser) continue
+    const h = fnv1a(`${cursor}:${w}`)
+    if (h < mine || (h === mine && w < me)) rank++
+  }
+  return rank
+}
+
+/** FNV-1a, 32 bits: spreading, not security (a member who games its rank only snapshots sooner or later). */
+function fnv1a (s: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0
+  return h
 }
 
 /**
@@ -45,8 +83,13 @@ export const MIN_SNAPSHOT_LOG_BYTES = 32 * 1024
  */
 export const MIN_SNAPSHOT_FLOOR_INTERVAL_MS = 10_000
 
-/** A member whose own envelope did not cross the threshold waits this long (to twice) first. */
-const FALLBACK_MS = 1000
+/**
+ * How long the crosser, then each writer in the fallback order, has for its snapshot before the
+ * next one tries: enough to make, upload and announce it on a busy device.
+ */
+const FALLBACK_MS = 3000
+/** The idle snapshot's fallback, after the idle time itself. */
+const IDLE_FALLBACK_MS = 1000
 /** The member whose own envelope crossed it waits up to this long: writers crossing together (each counts its own envelopes before the relay orders them) mostly see the first one's doorbell first. */
 const OWN_JITTER_MS = 250
 
@@ -61,15 +104,28 @@ export class SnapshotCadence {
   private lastAt = Number.NEGATIVE_INFINITY
   /** State bytes of the newest snapshot made or taken here (undefined: not known yet this session). */
   private stateBytes: number | undefined
+  /** Authors of the envelopes counted since the last snapshot: who may take over a turn. */
+  private writers = new Set<string>()
+  /**
+   * The newest envelope counted is this replica's own: it is the log's last writer, the one to
+   * snapshot on leaving (space.ts `shut`). Members leaving together (a meeting ends) agree on it;
+   * every member that closed after a burst snapshotting was 45 attempts for one stored.
+   */
+  lastWasOwn = false
 
   constructor (private readonly policy: SnapshotPolicy, private readonly h: SnapshotCadenceHost) {}
 
-  /** An envelope sealed here (`own`) or applied. */
-  note (bytes: number, own: boolean): void {
+  /**
+   * An envelope of this replica's stored by the relay (`own`: at its ack), or another's applied,
+   * at `at` in the log (without it, as in unit tests, a fallback waits `FALLBACK_MS` to twice).
+   */
+  note (bytes: number, own: boolean, at?: LogPlace): void {
     const able = this.h.canSnapshot()
     const was = able && this.due()
     this.since.envelopes++
     this.since.bytes += bytes
+    this.lastWasOwn = own
+    if (at !== undefined) this.writers.add(at.author)
     if (!able) return
     // Only the envelope that crossed the threshold gives its sealer the turn: when any own
     // envelope sealed while due did, every member typing took it within a round trip (20
@@ -84,19 +140,28 @@ export class SnapshotCadence {
         this.timer = undefined
         this.ownTurn = false
         if (this.due()) this.h.snapshot()
-      }, mine ? Math.floor(Math.random() * OWN_JITTER_MS) : FALLBACK_MS * (1 + Math.random()))
+      }, mine ? Math.floor(Math.random() * OWN_JITTER_MS) : this.fallbackMs(at))
     }
     if (this.policy.snapshotIdleMs > 0) {
       if (this.idleTimer !== undefined) clearTimeout(this.idleTimer)
       this.idleTimer = setTimeout(() => {
         this.idleTimer = undefined
         if (this.since.envelopes > 0 && this.grown()) this.h.snapshot()
-      }, this.policy.snapshotIdleMs + (own ? 0 : FALLBACK_MS * (1 + Math.random())))
+      }, this.policy.snapshotIdleMs + (own ? 0 : IDLE_FALLBACK_MS * (1 + Math.random())))
     }
+  }
+
+  /** This device's wait before it takes over a turn the envelope at `at` gave another writer. */
+  private fallbackMs (at: LogPlace | undefined): number {
+    if (at === undefined) return FALLBACK_MS * (1 + Math.random())
+    const rank = fallbackRank(this.writers, at.author, at.cursor, this.h.me)
+    // A little jitter: members whose counts differ slightly may disagree on the crossing envelope.
+    return FALLBACK_MS * (1 + rank) + Math.floor(Math.random() * OWN_JITTER_MS)
   }
 
   /** A snapshot of `stateBytes` was made or taken here: counting starts again. */
   taken (stateBytes: number): void {
+    this.writers.clear()
     this.since = { envelopes: 0, bytes: 0 }
     this.lastAt = Date.now()
     this.stateBytes = stateBytes
@@ -109,6 +174,7 @@ export class SnapshotCadence {
    * whose own envelope crossed the threshold tried too (50 typists: 299 attempts, 6 stored).
    */
   seen (): void {
+    this.writers.clear()
     this.since = { envelopes: 0, bytes: 0 }
     this.lastAt = Date.now()
     this.seenCount++

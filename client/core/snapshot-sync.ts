@@ -12,7 +12,7 @@ import { claimsOf, otherOwnersItem, Snapshotter, unboundClients, type Opened } f
 import type { StreamWriter } from './writer.js'
 import type { SnapshotInfo } from './space-types.js'
 import { encodeState } from './state.js'
-import { SnapshotCadence, type SnapshotPolicy } from './snapshot-cadence.js'
+import { SnapshotCadence, type LogPlace, type SnapshotPolicy } from './snapshot-cadence.js'
 
 /**
  * The snapshot side of a session (DESIGN.md §5, §12): when to seal one, racing other writers for a
@@ -95,7 +95,8 @@ export class SnapshotSync {
     this.cadence = new SnapshotCadence(policy, {
       canSnapshot: () => h.device !== undefined,
       snapshot: () => { void this.snapshot() },
-      stateBytes: () => this.snaps.held === undefined ? undefined : encodeState(h.doc).length
+      stateBytes: () => this.snaps.held === undefined ? undefined : encodeState(h.doc).length,
+      me: h.devicePkHex
     })
   }
 
@@ -117,7 +118,7 @@ export class SnapshotSync {
   }
 
   /** Counts an envelope (sealed here: `own`, or applied) toward the next snapshot (snapshot-cadence.ts). */
-  noteActivity (bytes: number, own = false): void { this.cadence.note(bytes, own) }
+  noteActivity (bytes: number, own: boolean, at: LogPlace): void { this.cadence.note(bytes, own, at) }
 
   /** Envelopes and their bytes since the last snapshot. */
   get sinceSnapshot (): { readonly envelopes: number; readonly bytes: number } { return this.cadence.since }

@@ -2,7 +2,7 @@ import * as Y from 'yjs'
 import { fromB64u, toHex } from '../../shared/bytes.js'
 import { GENESIS_HASH, seal, type Device } from '../../shared/envelope.js'
 import type { Frame } from '../../shared/frame.js'
-import { ENVELOPE_OVERHEAD, MsgType } from '../../shared/header.js'
+import { MsgType } from '../../shared/header.js'
 import { certifyDevice, deriveKeys, type SpaceKeys, type SpaceSecrets } from '../../shared/keys.js'
 import { hash, NO_CERT } from '../../shared/sign.js'
 import type { Checkpoint } from '../../shared/checkpoint.js'
@@ -109,7 +109,7 @@ export class Space implements LinkMember {
     this.doc = new Y.Doc()
     this.writer = this.device === undefined ? undefined : new StreamWriter(this.sodium, this.keys, this.device)
     this.reader = new StreamReader(this.sodium, this.keys, {
-      apply: (updates, author) => this.applyRemote(updates, author),
+      apply: (updates, author, cursor, bytes) => this.applyRemote(updates, author, cursor, bytes),
       alert: (code, message, extra) => this.alert(code, message, extra),
       requestGap: (sk, author, stream, fromSeq) => this.fetch.gap(sk, author, stream, fromSeq),
       clearGap: sk => this.fetch.clearGap(sk)
@@ -184,11 +184,16 @@ export class Space implements LinkMember {
       sealed: (updates, env) => {
         for (const c of new Set(updates.flatMap(u => [...Y.parseUpdateMeta(u).from.keys()]))) this.bindings.set(c, this.devicePkHex)
         this.stats.sealed++
-        this.snapsync.noteActivity(env.length, true)
         return this.persist(this.withMeta({ updates, outboxAdd: [env] }))
       },
       persist: (b, meta) => this.persist(meta === true ? this.withMeta(b) : b),
-      acked: (cursor, o) => { this.conn.acked(cursor); this.scheduleMeta(); if (o.stream !== writer.stream) this.ownOlderStored(o, cursor) },
+      acked: (cursor, o) => {
+        this.conn.acked(cursor)
+        // Counted at its place in the log, as every reader counts it (snapshot-cadence.ts).
+        this.snapsync.noteActivity(o.env.length, true, { author: this.devicePkHex, cursor })
+        this.scheduleMeta()
+        if (o.stream !== writer.stream) this.ownOlderStored(o, cursor)
+      },
       statusChanged: () => {
         this.stats.resealed = this.out?.resealed ?? 0
         this.emitStatus()
@@ -394,7 +399,7 @@ export class Space implements LinkMember {
   onFrame (f: Frame): void { this.conn.onFrame(f) }
 
   /** Binding check, then all-or-nothing apply through the shadow (reader.ts calls this). */
-  private applyRemote (updates: Uint8Array[], author: string): { ok: true; changed: boolean } | { ok: false; code: string; message: string } {
+  private applyRemote (updates: Uint8Array[], author: string, cursor: number, bytes: number): { ok: true; changed: boolean } | { ok: false; code: string; message: string } {
     const bound = checkBindings(updates, author, this.bindings)
     if (!bound.ok) return bound
     this.applyingRemote = true
@@ -407,8 +412,9 @@ export class Space implements LinkMember {
     if (!r.ok) return r
     for (const c of bound.value) if (!this.bindings.has(c)) this.bindings.set(c, author)
     for (const u of updates) this.remoteUnsaved.push(u)
-    // Counted as its sealer counts it (an envelope's bytes): every member crosses the threshold at one place.
-    this.snapsync.noteActivity(updates.reduce((n, u) => n + u.length, ENVELOPE_OVERHEAD))
+    // Counted as its sealer counts it (the envelope's bytes, at its place in the log): every member
+    // crosses the threshold at the same envelope.
+    this.snapsync.noteActivity(bytes, false, { author, cursor })
     return { ok: true, changed: r.value.changed }
   }
 
@@ -475,10 +481,12 @@ export class Space implements LinkMember {
 
   private async shut (): Promise<void> {
     await this.flush()
-    // A writer leaving after a burst of changes seals a snapshot on its way out (best effort).
+    // The last writer leaving after a burst of changes seals a snapshot on its way out (best
+    // effort): the newest envelope in the log, once its own are stored, is its own.
     if (this.snapsync.sinceSnapshot.envelopes >= SNAPSHOT_ON_CLOSE && !this.epochs.over) {
       let bound: ReturnType<typeof setTimeout> | undefined
-      await Promise.race([this.whenStored(5000).then(() => this.snapsync.snapshot()), new Promise(resolve => { bound = setTimeout(resolve, 5000) })]).catch(() => {})
+      const last = (): Promise<unknown> => this.snapsync.cadence.lastWasOwn ? this.snapsync.snapshot() : Promise.resolve()
+      await Promise.race([this.whenStored(5000).then(last), new Promise(resolve => { bound = setTimeout(resolve, 5000) })]).catch(() => {})
       clearTimeout(bound)
     }
     this.closed = true

@@ -41,7 +41,7 @@ class FakeHost implements ReaderHost {
 
   constructor () { this.doc.getText('t') }
 
-  apply (updates: Uint8Array[], authorHex: string, cursor: number): { ok: true; changed: boolean } | { ok: false; code: string; message: string } {
+  apply (updates: Uint8Array[], authorHex: string, cursor: number, _bytes?: number): { ok: true; changed: boolean } | { ok: false; code: string; message: string } {
     if (this.refuse(updates)) return { ok: false, code: 'apply/malformed-update', message: 'update does not integrate' }
     const before = this.fingerprint()
     Y.transact(this.doc, () => { for (const u of updates) Y.applyUpdate(this.doc, u) })

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { MIN_SNAPSHOT_FLOOR_INTERVAL_MS, MIN_SNAPSHOT_LOG_BYTES, SnapshotCadence, type SnapshotPolicy } from '../../client/core/snapshot-cadence.js'
+import { fallbackRank, MIN_SNAPSHOT_FLOOR_INTERVAL_MS, MIN_SNAPSHOT_LOG_BYTES, SnapshotCadence, type SnapshotPolicy } from '../../client/core/snapshot-cadence.js'
 
 /**
  * When a replica snapshots (client/core/snapshot-cadence.ts), with fake timers: the policy alone,
@@ -7,13 +7,14 @@ import { MIN_SNAPSHOT_FLOOR_INTERVAL_MS, MIN_SNAPSHOT_LOG_BYTES, SnapshotCadence
  */
 const PRODUCT: SnapshotPolicy = { snapshotEvery: 256, snapshotBytes: 256 * 1024, snapshotIdleMs: 5000, stateFactor: 1 }
 
-function world (policy: SnapshotPolicy = PRODUCT, opts: { canSnapshot?: boolean; held?: number } = {}): { c: SnapshotCadence; made: () => number; setHeld: (n: number | undefined) => void } {
+function world (policy: SnapshotPolicy = PRODUCT, opts: { canSnapshot?: boolean; held?: number; me?: string } = {}): { c: SnapshotCadence; made: () => number; setHeld: (n: number | undefined) => void } {
   let made = 0
   let held = opts.held
   const c = new SnapshotCadence(policy, {
     canSnapshot: () => opts.canSnapshot ?? true,
     snapshot: () => { made++ },
-    stateBytes: () => held
+    stateBytes: () => held,
+    me: opts.me ?? 'me'
   })
   return { c, made: () => made, setHeld: n => { held = n } }
 }
@@ -67,7 +68,7 @@ describe('snapshot cadence', () => {
     vi.advanceTimersByTime(MIN_SNAPSHOT_FLOOR_INTERVAL_MS)
     expect(w.made()).toBe(0)
     w.c.note(350, true)
-    vi.advanceTimersByTime(2500)
+    vi.advanceTimersByTime(6500)
     expect(w.made()).toBe(1)
   })
 
@@ -81,7 +82,7 @@ describe('snapshot cadence', () => {
     expect(w.made()).toBe(1)
   })
 
-  it('the member whose own envelope crossed goes first; another waits 1–2 s as a fallback; a view-only device never', () => {
+  it('the member whose own envelope crossed goes first; another waits 3–6 s as a fallback; a view-only device never', () => {
     const own = world()
     const other = world()
     const viewer = world(PRODUCT, { canSnapshot: false })
@@ -89,7 +90,9 @@ describe('snapshot cadence', () => {
     vi.advanceTimersByTime(300)
     expect(own.made()).toBe(1)
     expect(other.made()).toBe(0)
-    vi.advanceTimersByTime(2000)
+    vi.advanceTimersByTime(2500)
+    expect(other.made()).toBe(0)
+    vi.advanceTimersByTime(3500)
     expect(other.made()).toBe(1)
     vi.advanceTimersByTime(60_000)
     expect(viewer.made()).toBe(0)
@@ -100,31 +103,63 @@ describe('snapshot cadence', () => {
     notes(other.c, 40, 1000, false)
     other.c.taken(5000)
     other.setHeld(5000)
-    vi.advanceTimersByTime(3000)
+    vi.advanceTimersByTime(7000)
     expect(other.made()).toBe(0)
   })
 
   it('another member\'s snapshot (seen) makes this one back off: counting starts again', () => {
-    const w = world()
+    const w = world({ ...PRODUCT, snapshotIdleMs: 0 })
     notes(w.c, 30, 1000, false)
     w.c.seen()
     notes(w.c, 10, 1000, false)
-    vi.advanceTimersByTime(3000)
+    vi.advanceTimersByTime(7000)
     expect(w.made()).toBe(0)
     notes(w.c, 30, 1000, false)
-    vi.advanceTimersByTime(3000)
+    vi.advanceTimersByTime(7000)
     expect(w.made()).toBe(1)
   })
 
   it('only the envelope that crossed the threshold gives its sealer the turn, not any own envelope sealed while it stays crossed', () => {
-    const w = world()
-    // Crossed by another member's envelope: the fallback (1–2 s), not at once.
+    const w = world({ ...PRODUCT, snapshotIdleMs: 0 })
+    // Crossed by another member's envelope: the fallback (3–6 s), not at once.
     notes(w.c, 40, 1000, false)
     // This member types on (own envelopes) while the threshold stays crossed: still the fallback.
     notes(w.c, 5, 300, true)
-    vi.advanceTimersByTime(900)
+    vi.advanceTimersByTime(2900)
     expect(w.made()).toBe(0)
-    vi.advanceTimersByTime(2000)
+    vi.advanceTimersByTime(3200)
     expect(w.made()).toBe(1)
+  })
+
+  it('the fallback order: every member ranks the other writers alike, one per rank, and the order changes with the crossing cursor', () => {
+    const writers = Array.from({ length: 20 }, (_, i) => `w${i}`)
+    const order = (cursor: number): string[] => {
+      const ranks = writers.slice(1).map(w => fallbackRank(writers, 'w0', cursor, w))
+      expect([...ranks].sort((a, b) => a - b)).toEqual(writers.slice(1).map((_, i) => i))
+      return writers.slice(1).sort((a, b) => fallbackRank(writers, 'w0', cursor, a) - fallbackRank(writers, 'w0', cursor, b))
+    }
+    expect(order(100)).toEqual(order(100))
+    expect(order(100)).not.toEqual(order(101))
+  })
+
+  it('with places in the log, the other writers take over one at a time, 3 s apart, not all after 3–6 s', () => {
+    const names = ['a', 'b', 'c', 'd']
+    const ws = names.map(me => ({ me, w: world({ ...PRODUCT, snapshotIdleMs: 0 }, { me }) }))
+    // 40 envelopes of 1 KB, written in turn by the four; the 33rd (cursor 32) crosses 32 KiB.
+    for (let cursor = 0; cursor < 40; cursor++) {
+      const author = names[cursor % 4] as string
+      for (const { me, w } of ws) w.c.note(1000, me === author, { author, cursor })
+    }
+    const crosser = names[32 % 4] as string
+    // The crosser's own turn fails (it left): nothing made by it here.
+    const others = ws.filter(x => x.me !== crosser)
+    const at = (ms: number): number => { vi.advanceTimersByTime(ms); return others.reduce((n, x) => n + x.w.made(), 0) }
+    expect(at(2900)).toBe(0)
+    expect(at(600)).toBe(1)
+    const first = others.find(x => x.w.made() === 1)?.me as string
+    expect(fallbackRank(names, crosser, 32, first)).toBe(0)
+    expect(at(2400)).toBe(1)
+    expect(at(600)).toBe(2)
+    expect(at(3000)).toBe(3)
   })
 })
