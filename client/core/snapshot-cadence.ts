@@ -106,12 +106,6 @@ export class SnapshotCadence {
   private stateBytes: number | undefined
   /** Authors of the envelopes counted since the last snapshot: who may take over a turn. */
   private writers = new Set<string>()
-  /**
-   * The newest envelope counted is this replica's own: it is the log's last writer, the one to
-   * snapshot on leaving (space.ts `shut`). Members leaving together (a meeting ends) agree on it;
-   * every member that closed after a burst snapshotting was 45 attempts for one stored.
-   */
-  lastWasOwn = false
 
   constructor (private readonly policy: SnapshotPolicy, private readonly h: SnapshotCadenceHost) {}
 
@@ -124,7 +118,6 @@ export class SnapshotCadence {
     const was = able && this.due()
     this.since.envelopes++
     this.since.bytes += bytes
-    this.lastWasOwn = own
     if (at !== undefined) this.writers.add(at.author)
     if (!able) return
     // Only the envelope that crossed the threshold gives its sealer the turn: when any own

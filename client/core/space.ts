@@ -481,12 +481,14 @@ export class Space implements LinkMember {
 
   private async shut (): Promise<void> {
     await this.flush()
-    // The last writer leaving after a burst of changes seals a snapshot on its way out (best
-    // effort): the newest envelope in the log, once its own are stored, is its own.
+    // A member leaving after a burst of changes seals a snapshot on its way out (best effort).
+    // Members leaving together all try: the losers of the race check and attest the winner's, and
+    // a snapshot nobody attested is never served to a joiner. Only the log's last writer trying
+    // left the closing snapshot unattested when everyone left at once (cold join after a meeting:
+    // 421 KB instead of 164 KB).
     if (this.snapsync.sinceSnapshot.envelopes >= SNAPSHOT_ON_CLOSE && !this.epochs.over) {
       let bound: ReturnType<typeof setTimeout> | undefined
-      const last = (): Promise<unknown> => this.snapsync.cadence.lastWasOwn ? this.snapsync.snapshot() : Promise.resolve()
-      await Promise.race([this.whenStored(5000).then(last), new Promise(resolve => { bound = setTimeout(resolve, 5000) })]).catch(() => {})
+      await Promise.race([this.whenStored(5000).then(() => this.snapsync.snapshot()), new Promise(resolve => { bound = setTimeout(resolve, 5000) })]).catch(() => {})
       clearTimeout(bound)
     }
     this.closed = true

@@ -83,9 +83,10 @@ describe('snapshot cadence', () => {
   })
 
   it('the member whose own envelope crossed goes first; another waits 3–6 s as a fallback; a view-only device never', () => {
-    const own = world()
-    const other = world()
-    const viewer = world(PRODUCT, { canSnapshot: false })
+    const policy = { ...PRODUCT, snapshotIdleMs: 0 }
+    const own = world(policy)
+    const other = world(policy)
+    const viewer = world(policy, { canSnapshot: false })
     for (let i = 0; i < 40; i++) { own.c.note(1000, true); other.c.note(1000, false); viewer.c.note(1000, false) }
     vi.advanceTimersByTime(300)
     expect(own.made()).toBe(1)
