@@ -28,6 +28,8 @@ export interface OutgoingHost {
   nextReqId (): number
   reconnect (): void
   alert (code: string, message: string): void
+  /** `updates` (this replica's own, in order) as the document holds them (compact-update.ts), or undefined. */
+  compact (updates: readonly Uint8Array[]): Uint8Array | undefined
   /** A new envelope was sealed from `updates`: bind their clientIDs, count it, store it. */
   sealed (updates: Uint8Array[], env: Uint8Array): Promise<void>
   /** Writes `batch` to the store; with the session state (heads, cursor) when `withMeta`. */
@@ -110,7 +112,9 @@ export class Outgoing {
     if (this.flushTimer !== undefined) clearTimeout(this.flushTimer)
     this.flushTimer = undefined
     if (this.pending.length === 0) return undefined
-    const updates = mergeInChunks(this.pending)
+    // Runs of typing joined as the document holds them; merged update by update otherwise.
+    const compacted = this.pending.length > 1 ? this.h.compact(this.pending) : undefined
+    const updates = compacted !== undefined ? [compacted] : mergeInChunks(this.pending)
     this.pending = []
     this.lastFlushAt = Date.now()
     const out = this.h.writer.seal(updates)

@@ -17,6 +17,7 @@ import { decodeMeta, encodeMeta, freshMeta, ownHeadsOf, withOwnHeads, type Meta 
 import { StreamReader } from './reader.js'
 import { Requests } from './requests.js'
 import { ShadowApplier } from './shadow.js'
+import { compactLocal } from './compact-update.js'
 import { headRefsOf, sortedHeads, type StreamHeadRef } from './snapshot.js'
 import { SnapshotSync, type SnapshotSyncHost } from './snapshot-sync.js'
 import type { SpaceStore, WriteBatch } from './store.js'
@@ -181,6 +182,7 @@ export class Space implements LinkMember {
       nextReqId: () => this.requests.nextId(),
       reconnect: () => this.link.reconnect(),
       alert: (code, message) => this.alert(code, message),
+      compact: updates => compactLocal(this.doc, updates),
       sealed: (updates, env) => {
         for (const c of new Set(updates.flatMap(u => [...Y.parseUpdateMeta(u).from.keys()]))) this.bindings.set(c, this.devicePkHex)
         this.stats.sealed++
