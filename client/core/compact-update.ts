@@ -10,7 +10,10 @@ import * as encoding from 'lib0/encoding'
  * reads the log, so the log is written in the document's form: the structs of the batch's clock
  * ranges as they sit in the store now (joined runs; content deleted within the batch already
  * reduced), plus the batch's own deletions. Replicas integrate it exactly as the separate
- * updates: the same ids, origins and deletions.
+ * updates: the same ids, origins and deletions. A struct of the batch that someone else deleted
+ * meanwhile makes it fall back: its form in the store would carry another member's deletion (or a
+ * hostile member's forged one) in this replica's signed envelope (hostile convergence runs
+ * diverged 3 times in 600).
  *
  * Returns undefined when the batch cannot be taken from the store as is (a struct reaching past
  * the batch, a client the store lacks, a gap): the caller merges the updates instead.
@@ -33,6 +36,7 @@ export function compactLocal (doc: Y.Doc, updates: readonly Uint8Array[]): Uint8
       }
       deletes.push(d.ds)
     }
+    const ds = Y.mergeDeleteSets(deletes)
     const enc = new Y.UpdateEncoderV1()
     const clients = [...from.keys()].sort((a, b) => b - a)
     encoding.writeVarUint(enc.restEncoder, clients.length)
@@ -52,14 +56,26 @@ export function compactLocal (doc: Y.Doc, updates: readonly Uint8Array[]): Uint8
       encoding.writeVarUint(enc.restEncoder, start)
       for (let i = first; i <= last; i++) {
         const s = structs[i] as Y.Item | Y.GC
-        s.write(enc, i === first ? start - s.id.clock : 0)
+        const offset = i === first ? start - s.id.clock : 0
+        // Deleted here by someone else (a concurrent map value that won, a parent removed, a
+        // forged deletion): the store's form would carry their deletion as this replica's.
+        if (s.deleted && !covered(ds, client, s.id.clock + offset, s.id.clock + s.length)) return undefined
+        s.write(enc, offset)
       }
     }
-    writeDeleteSet(enc, Y.mergeDeleteSets(deletes))
+    writeDeleteSet(enc, ds)
     return enc.toUint8Array()
   } catch {
     return undefined
   }
+}
+
+/** The batch's own deletions cover clocks [from, to) of `client` (a merged, sorted delete set). */
+function covered (ds: ReturnType<typeof Y.decodeUpdate>['ds'], client: number, from: number, to: number): boolean {
+  for (const d of ds.clients.get(client) ?? []) {
+    if (d.clock <= from && from < d.clock + d.len) return to <= d.clock + d.len
+  }
+  return false
 }
 
 /** Index of the struct holding `clock` (structs sorted by clock, contiguous), or -1. */
