@@ -184,10 +184,15 @@ export class Outgoing {
     if (code === 'store/seq-gap' && this.h.writer.outbox.some(e => e.stream === o.stream && e.seq < o.seq)) {
       if (this.h.writer.unack(o.stream, o.seq) > 0) this.h.alert('sync/ack-unbacked', 'the relay acknowledged writes it does not hold; they are sent again')
       this.requeue()
+      // Edits gathered while it was in flight waited for its ack, which an error answer replaces.
+      this.schedule()
       return true
     }
     if (RESEAL_CODES.has(code)) {
       this.refused(o, code)
+      // As above: without this, an edit made while an earlier session's envelope was being
+      // refused as store/pruned was never sealed (convergence SEED=607477144: unsynced 1 forever).
+      this.schedule()
       return true
     }
     // Kept in the outbox, same bytes, never re-sealed: a quota refusal (`relay/quota`, the space is

@@ -1,0 +1,83 @@
+import { beforeAll, describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import { Outgoing, type OutgoingHost } from '../../client/core/outgoing.js'
+import { StreamWriter } from '../../client/core/writer.js'
+import type { Frame } from '../../shared/frame.js'
+import type { Device } from '../../shared/envelope.js'
+import { certifyDevice, deriveKeys, newSpaceSecrets, type SpaceKeys } from '../../shared/keys.js'
+import { getSodium, type Sodium } from '../../shared/sodium.js'
+
+/**
+ * The sending side (client/core/outgoing.ts) with a real StreamWriter and a host that records what
+ * it is asked to do: batching is clocked by acks, so every answer that ends an envelope's flight
+ * must let the edits gathered behind it go.
+ */
+let sodium: Sodium
+let keys: SpaceKeys
+let device: Device
+
+beforeAll(async () => {
+  sodium = await getSodium()
+  keys = deriveKeys(sodium, newSpaceSecrets(sodium))
+  const kp = sodium.crypto_sign_keypair()
+  device = { publicKey: kp.publicKey, privateKey: kp.privateKey, cert: certifyDevice(sodium, keys, kp.publicKey)! }
+})
+
+function edit (text: string): Uint8Array {
+  const d = new Y.Doc()
+  let u: Uint8Array | undefined
+  d.on('update', (x: Uint8Array) => { u = x })
+  d.getText('t').insert(0, text)
+  return u!
+}
+
+function session (writer: StreamWriter): { out: Outgoing; sent: Frame[]; sealed: Uint8Array[][] } {
+  const sent: Frame[] = []
+  const sealed: Uint8Array[][] = []
+  let req = 0
+  const host: OutgoingHost = {
+    writer,
+    spaceId: keys.spaceId,
+    joined: () => true,
+    closed: () => false,
+    send: f => { sent.push(f); return true },
+    nextReqId: () => ++req,
+    reconnect: () => {},
+    alert: () => {},
+    compact: () => undefined,
+    sealed: async updates => { sealed.push([...updates]) },
+    persist: async () => {},
+    acked: () => {},
+    statusChanged: () => {}
+  }
+  return { out: new Outgoing(host, { batchMs: 10, maxInflight: 4, ackTimeoutMs: 60_000 }), sent, sealed }
+}
+
+const macrotask = (): Promise<void> => new Promise(resolve => setImmediate(resolve))
+
+describe('Outgoing', () => {
+  it('an edit gathered while an earlier session\'s envelope was in flight is sealed when that envelope is refused for good, not left waiting for an ack', async () => {
+    // Session 1 sealed one envelope and crashed; session 2 sends it again.
+    const before = new StreamWriter(sodium, keys, device)
+    const old = before.seal([edit('a')])
+    const writer = new StreamWriter(sodium, keys, device)
+    writer.restore([old.env])
+    const s = session(writer)
+    s.out.pump()
+    const resend = s.sent.find(f => f.type === 'append')
+    expect(resend).toBeDefined()
+    // An edit now waits for that envelope's ack (batching is clocked by acks).
+    s.out.local(edit('b'))
+    await macrotask()
+    expect(s.sealed).toHaveLength(0)
+    // Meanwhile another member was seen holding it (it leaves the outbox), and the relay refuses
+    // the resend as pruned under a snapshot: nothing is re-sealed, and no ack will ever come.
+    writer.seen(old.stream, old.seq)
+    expect(s.out.onError((resend as { reqId: number }).reqId, 'store/pruned', 'pruned')).toBe(true)
+    await macrotask()
+    expect(s.sealed).toHaveLength(1)
+    expect(s.out.unsynced).toBe(1)
+    await macrotask()
+    expect(s.sent.filter(f => f.type === 'append')).toHaveLength(2)
+  })
+})
