@@ -341,6 +341,11 @@ export class StreamReader {
     })
   }
 
+  /** An earlier session's envelope of this device, stored now at `cursor`: this replica holds stream `sk` that far. */
+  ownStored (sk: string, seq: number, hash: Uint8Array, cursor: number): void {
+    if ((this.heads.get(sk)?.seq ?? -1) < seq) this.heads.set(sk, { seq, hash, cursor })
+  }
+
   /** The hash of the envelope at `seq` of stream `sk`, when this replica took that position recently. */
   hashAt (sk: string, seq: number): Uint8Array | undefined {
     const h = this.heads.get(sk)

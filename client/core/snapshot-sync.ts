@@ -73,9 +73,7 @@ export interface SnapshotSyncHost {
   compactLocal (): void
 }
 
-
 const hexBytes = (h: string): Uint8Array => fromHex(h) ?? new Uint8Array(0)
-
 
 export class SnapshotSync {
   readonly snaps: Snapshotter
@@ -93,10 +91,10 @@ export class SnapshotSync {
   constructor (private readonly h: SnapshotSyncHost, policy: SnapshotPolicy) {
     this.snaps = new Snapshotter(h.sodium, h.keys, h.device, { request: (make, t) => h.request(make, t), alert: (c, m, e) => h.alert(c, m, e) })
     this.cadence = new SnapshotCadence(policy, {
+      me: h.devicePkHex,
       canSnapshot: () => h.device !== undefined,
       snapshot: () => { void this.snapshot() },
-      stateBytes: () => this.snaps.held === undefined ? undefined : encodeState(h.doc).length,
-      me: h.devicePkHex
+      stateBytes: () => this.snaps.held === undefined ? undefined : encodeState(h.doc).length
     })
   }
 
@@ -117,7 +115,7 @@ export class SnapshotSync {
     if (this.verifyTimer !== undefined) clearTimeout(this.verifyTimer)
   }
 
-  /** Counts an envelope (sealed here: `own`, or applied) toward the next snapshot (snapshot-cadence.ts). */
+  /** Counts an envelope (own, when the relay stored it; or applied) toward the next snapshot (snapshot-cadence.ts). */
   noteActivity (bytes: number, own: boolean, at: LogPlace): void { this.cadence.note(bytes, own, at) }
 
   /** Envelopes and their bytes since the last snapshot. */

@@ -189,24 +189,13 @@ export class Space implements LinkMember {
         return this.persist(this.withMeta({ updates, outboxAdd: [env] }))
       },
       persist: (b, meta) => this.persist(meta === true ? this.withMeta(b) : b),
-      acked: (cursor, o) => {
-        this.conn.acked(cursor)
-        // Counted at its place in the log, as every reader counts it (snapshot-cadence.ts).
-        this.snapsync.noteActivity(o.env.length, true, { author: this.devicePkHex, cursor })
-        this.scheduleMeta()
-        if (o.stream !== writer.stream) this.ownOlderStored(o, cursor)
-      },
+      // An own envelope is counted toward the next snapshot at its place in the log, as readers count it.
+      acked: (cursor, o) => { this.conn.acked(cursor); this.snapsync.noteActivity(o.env.length, true, { author: this.devicePkHex, cursor }); this.scheduleMeta(); if (o.stream !== writer.stream) this.reader.ownStored(`${this.devicePkHex}:${o.stream}`, o.seq, hash(this.sodium, o.env), cursor) },
       statusChanged: () => {
         this.stats.resealed = this.out?.resealed ?? 0
         this.emitStatus()
       }
     }
-  }
-
-  /** An earlier session's envelope, stored now: this replica holds that stream that far. */
-  private ownOlderStored (o: { stream: string; seq: number; env: Uint8Array }, cursor: number): void {
-    const sk = `${this.devicePkHex}:${o.stream}`
-    if ((this.reader.heads.get(sk)?.seq ?? -1) < o.seq) this.reader.heads.set(sk, { seq: o.seq, hash: hash(this.sodium, o.env), cursor })
   }
 
   /** What the snapshot part may see and do of this session. */
@@ -414,8 +403,7 @@ export class Space implements LinkMember {
     if (!r.ok) return r
     for (const c of bound.value) if (!this.bindings.has(c)) this.bindings.set(c, author)
     for (const u of updates) this.remoteUnsaved.push(u)
-    // Counted as its sealer counts it (the envelope's bytes, at its place in the log): every member
-    // crosses the threshold at the same envelope.
+    // Counted as its sealer counts it (its bytes, at its place in the log): all cross the threshold alike.
     this.snapsync.noteActivity(bytes, false, { author, cursor })
     return { ok: true, changed: r.value.changed }
   }
@@ -483,11 +471,8 @@ export class Space implements LinkMember {
 
   private async shut (): Promise<void> {
     await this.flush()
-    // A member leaving after a burst of changes seals a snapshot on its way out (best effort).
-    // Members leaving together all try: the losers of the race check and attest the winner's, and
-    // a snapshot nobody attested is never served to a joiner. Only the log's last writer trying
-    // left the closing snapshot unattested when everyone left at once (cold join after a meeting:
-    // 421 KB instead of 164 KB).
+    // A member leaving after a burst of changes seals a snapshot on its way out (best effort). Members
+    // leaving together all try: the losers check and attest the winner's (only attested ones reach joiners).
     if (this.snapsync.sinceSnapshot.envelopes >= SNAPSHOT_ON_CLOSE && !this.epochs.over) {
       let bound: ReturnType<typeof setTimeout> | undefined
       await Promise.race([this.whenStored(5000).then(() => this.snapsync.snapshot()), new Promise(resolve => { bound = setTimeout(resolve, 5000) })]).catch(() => {})
