@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { compactLocal } from '../../client/core/compact-update.js'
+import { prng } from '../../bench/scenarios.js'
 import { applyOp, loadTrace } from '../../bench/trace.js'
 
 /**
@@ -8,17 +9,6 @@ import { applyOp, loadTrace } from '../../bench/trace.js'
  * as the separate updates, in fewer bytes. Randomized: SEED=… reruns a failure.
  */
 const SEED = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31))
-
-function prng (seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
-  }
-}
 
 const state = (d: Y.Doc): string => Buffer.from(Y.encodeStateAsUpdate(d)).toString('hex')
 

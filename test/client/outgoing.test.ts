@@ -4,8 +4,9 @@ import { Outgoing, type OutgoingHost } from '../../client/core/outgoing.js'
 import { StreamWriter } from '../../client/core/writer.js'
 import type { Frame } from '../../shared/frame.js'
 import type { Device } from '../../shared/envelope.js'
-import { certifyDevice, deriveKeys, newSpaceSecrets, type SpaceKeys } from '../../shared/keys.js'
+import { deriveKeys, newSpaceSecrets, type SpaceKeys } from '../../shared/keys.js'
 import { getSodium, type Sodium } from '../../shared/sodium.js'
+import { memberDevice } from '../support/member.js'
 
 /**
  * The sending side (client/core/outgoing.ts) with a real StreamWriter and a host that records what
@@ -19,8 +20,7 @@ let device: Device
 beforeAll(async () => {
   sodium = await getSodium()
   keys = deriveKeys(sodium, newSpaceSecrets(sodium))
-  const kp = sodium.crypto_sign_keypair()
-  device = { publicKey: kp.publicKey, privateKey: kp.privateKey, cert: certifyDevice(sodium, keys, kp.publicKey)! }
+  device = memberDevice(sodium, keys)
 })
 
 function edit (text: string): Uint8Array {
