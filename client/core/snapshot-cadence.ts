@@ -90,7 +90,7 @@ export const MIN_SNAPSHOT_FLOOR_INTERVAL_MS = 10_000
 const FALLBACK_MS = 3000
 /** The idle snapshot's fallback, after the idle time itself. */
 const IDLE_FALLBACK_MS = 1000
-/** The member whose own envelope crossed it waits up to this long: writers crossing together (each counts its own envelopes before the relay orders them) mostly see the first one's doorbell first. */
+/** The member whose own envelope crossed it waits up to this long: members whose counts differ a little (a snapshot seen at another point) and both think they crossed mostly see the first one's doorbell first. */
 const OWN_JITTER_MS = 250
 
 export class SnapshotCadence {
