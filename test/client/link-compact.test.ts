@@ -5,11 +5,11 @@ import { toHex } from '../../shared/bytes.js'
 import { GENESIS_HASH, seal, type Device } from '../../shared/envelope.js'
 import { readFrame, writeFrame, type Frame } from '../../shared/frame.js'
 import { MsgType } from '../../shared/header.js'
-import { deriveKeys, newSpaceSecrets, type SpaceKeys } from '../../shared/keys.js'
+import type { SpaceKeys } from '../../shared/keys.js'
 import { hash } from '../../shared/sign.js'
-import { getSodium, type Sodium } from '../../shared/sodium.js'
+import type { Sodium } from '../../shared/sodium.js'
 import * as wire from '../../shared/wire.js'
-import { memberDevice } from '../support/member.js'
+import { editMember } from '../support/member.js'
 
 /**
  * The relay link's side of compact frames (shared/wire.ts, issue 10), over a fake transport: it
@@ -21,11 +21,7 @@ let sodium: Sodium
 let keys: SpaceKeys
 let device: Device
 
-beforeAll(async () => {
-  sodium = await getSodium()
-  keys = deriveKeys(sodium, newSpaceSecrets(sodium))
-  device = memberDevice(sodium, keys)
-})
+beforeAll(async () => { ({ sodium, keys, device } = await editMember()) })
 
 interface Conn { readonly h: ConnectionHandlers; readonly sent: Uint8Array[]; closed: boolean }
 

@@ -4,9 +4,9 @@ import { Outgoing, type OutgoingHost } from '../../client/core/outgoing.js'
 import { StreamWriter } from '../../client/core/writer.js'
 import type { Frame } from '../../shared/frame.js'
 import type { Device } from '../../shared/envelope.js'
-import { deriveKeys, newSpaceSecrets, type SpaceKeys } from '../../shared/keys.js'
-import { getSodium, type Sodium } from '../../shared/sodium.js'
-import { memberDevice } from '../support/member.js'
+import type { SpaceKeys } from '../../shared/keys.js'
+import type { Sodium } from '../../shared/sodium.js'
+import { editMember } from '../support/member.js'
 
 /**
  * The sending side (client/core/outgoing.ts) with a real StreamWriter and a host that records what
@@ -17,11 +17,7 @@ let sodium: Sodium
 let keys: SpaceKeys
 let device: Device
 
-beforeAll(async () => {
-  sodium = await getSodium()
-  keys = deriveKeys(sodium, newSpaceSecrets(sodium))
-  device = memberDevice(sodium, keys)
-})
+beforeAll(async () => { ({ sodium, keys, device } = await editMember()) })
 
 function edit (text: string): Uint8Array {
   const d = new Y.Doc()

@@ -5,9 +5,10 @@ import { StreamWriter } from '../../client/core/writer.js'
 import { equalBytes, toHex } from '../../shared/bytes.js'
 import { GENESIS_HASH, open, type Device } from '../../shared/envelope.js'
 import { MsgType } from '../../shared/header.js'
-import { certifyDevice, deriveKeys, newSpaceSecrets, type SpaceKeys } from '../../shared/keys.js'
+import type { SpaceKeys } from '../../shared/keys.js'
 import { hash } from '../../shared/sign.js'
-import { getSodium, type Sodium } from '../../shared/sodium.js'
+import type { Sodium } from '../../shared/sodium.js'
+import { editMember } from '../support/member.js'
 
 /**
  * StreamWriter (client/core/writer.ts) on its own: every session seals in a fresh stream, and an
@@ -18,12 +19,7 @@ let sodium: Sodium
 let keys: SpaceKeys
 let device: Device
 
-beforeAll(async () => {
-  sodium = await getSodium()
-  keys = deriveKeys(sodium, newSpaceSecrets(sodium))
-  const kp = sodium.crypto_sign_keypair()
-  device = { publicKey: kp.publicKey, privateKey: kp.privateKey, cert: certifyDevice(sodium, keys, kp.publicKey)! }
-})
+beforeAll(async () => { ({ sodium, keys, device } = await editMember()) })
 
 /** One real Yjs update per call, each inserting `text` at the end of a shared doc. */
 function editor (clientID: number): (text: string) => Uint8Array {

@@ -5,8 +5,8 @@ import { toHex } from '../../shared/bytes.js'
 import { GENESIS_HASH, open, seal, type Device } from '../../shared/envelope.js'
 import type { Frame } from '../../shared/frame.js'
 import { MsgType } from '../../shared/header.js'
-import { certifyDevice, type SpaceKeys } from '../../shared/keys.js'
-import type { Sodium } from '../../shared/sodium.js'
+import { certifyDevice, deriveKeys, newSpaceSecrets, type SpaceKeys } from '../../shared/keys.js'
+import { getSodium, type Sodium } from '../../shared/sodium.js'
 
 /**
  * What a hostile *member* has: the edit link, so a certified device of its own, and the keys to
@@ -20,6 +20,13 @@ export function memberDevice (sodium: Sodium, keys: SpaceKeys): Device {
   const cert = certifyDevice(sodium, keys, kp.publicKey)
   if (cert === undefined) throw new Error('memberDevice needs the keys of an edit link')
   return { publicKey: kp.publicKey, privateKey: kp.privateKey, cert }
+}
+
+/** A fresh space's keys and a certified device of it: the set-up of tests of one member's parts. */
+export async function editMember (): Promise<{ sodium: Sodium; keys: SpaceKeys; device: Device }> {
+  const sodium = await getSodium()
+  const keys = deriveKeys(sodium, newSpaceSecrets(sodium))
+  return { sodium, keys, device: memberDevice(sodium, keys) }
 }
 
 /** The plaintext of an update envelope (PROTOCOL.md): batch := varUint(n) • n × varBytes(yjsUpdateV1). */
