@@ -90,13 +90,21 @@ export class Outgoing {
     if (this.pending.length === 1) this.h.statusChanged()
   }
 
-  schedule (): void {
+  /**
+   * Seals what is gathered when nothing of ours is in flight: in the next macrotask, so that a
+   * burst of updates in one task goes as one envelope; at once when `now` (an ack: what waited for
+   * it is gathered already, and a next macrotask comes only after every other message that arrived
+   * with the ack, 50 readers' worth of verifying in one busy process, +3 ms p50 for each keystroke).
+   */
+  schedule (now = false): void {
     if (this.flushTimer !== undefined || this.flushImmediate || this.pending.length === 0) return
     const joined = this.h.joined()
     // Ack-clocked: the ack (or the store write) of the envelope in flight calls this again.
     if (joined && (this.inflight.size > 0 || this.sealing > 0)) return
     const wait = joined ? 0 : this.lastFlushAt + this.opts.batchMs * 10 - Date.now()
-    if (wait <= 0) {
+    if (wait <= 0 && now) {
+      void this.flush()
+    } else if (wait <= 0) {
       this.flushImmediate = true
       nextMacrotask(() => {
         this.flushImmediate = false
@@ -165,7 +173,7 @@ export class Outgoing {
     // An ack frees a slot of the in-flight window: send what was waiting for one.
     this.pump()
     this.armAckTimer()
-    this.schedule()
+    this.schedule(true)
     this.h.statusChanged()
   }
 

@@ -76,4 +76,21 @@ describe('Outgoing', () => {
     await macrotask()
     expect(s.sent.filter(f => f.type === 'append')).toHaveLength(2)
   })
+
+  it('edits gathered behind an envelope in flight are sealed within its ack, not a macrotask later behind the other messages that came with it', async () => {
+    const writer = new StreamWriter(sodium, keys, device)
+    const s = session(writer)
+    s.out.local(edit('a'))
+    await macrotask()
+    const first = s.sent.find(f => f.type === 'append') as { reqId: number } | undefined
+    expect(first).toBeDefined()
+    s.out.local(edit('b'))
+    s.out.local(edit('c'))
+    await macrotask()
+    expect(s.sealed).toHaveLength(1)
+    s.out.onAck(first!.reqId, 1)
+    // Synchronously, in the ack's own handler: both gathered edits as one envelope.
+    expect(s.sealed).toHaveLength(2)
+    expect(s.sealed[1]).toHaveLength(1)
+  })
 })
