@@ -63,7 +63,7 @@ export class Outgoing {
   private pending: Uint8Array[] = []
   private flushTimer: ReturnType<typeof setTimeout> | undefined
   private flushImmediate = false
-  /** Envelopes sealed whose store write has not finished (not sent yet): gathering goes on meanwhile. */
+  /** Envelopes sealed whose store write has not finished: gathering goes on meanwhile. */
   private sealing = 0
   private lastFlushAt = 0
   private readonly inflight = new Map<number, OutEntry>()
@@ -128,7 +128,12 @@ export class Outgoing {
     const out = this.h.writer.seal(updates)
     this.sealing++
     const done = this.h.sealed(updates, out.env)
-    void done.then(() => this.pump()).finally(() => {
+    // Sent now, not once the store write is done (an IndexedDB write takes milliseconds): the
+    // store applies writes in order, so the outbox entry lands before anything its ack leads to,
+    // and an envelope the relay got from a session that crashed before its write is read back
+    // like another device's (a new session opens a new stream, so nothing is sealed twice).
+    this.pump()
+    void done.finally(() => {
       this.sealing--
       this.schedule()
     })
