@@ -27,7 +27,7 @@ function edit (text: string): Uint8Array {
   return u!
 }
 
-function session (writer: StreamWriter): { out: Outgoing; sent: Frame[]; sealed: Uint8Array[][] } {
+function session (writer: StreamWriter, stored: () => Promise<void> = async () => {}): { out: Outgoing; sent: Frame[]; sealed: Uint8Array[][] } {
   const sent: Frame[] = []
   const sealed: Uint8Array[][] = []
   let req = 0
@@ -41,7 +41,7 @@ function session (writer: StreamWriter): { out: Outgoing; sent: Frame[]; sealed:
     reconnect: () => {},
     alert: () => {},
     compact: () => undefined,
-    sealed: async updates => { sealed.push([...updates]) },
+    sealed: async updates => { sealed.push([...updates]); await stored() },
     persist: async () => {},
     acked: () => {},
     statusChanged: () => {}
@@ -92,5 +92,23 @@ describe('Outgoing', () => {
     // Synchronously, in the ack's own handler: both gathered edits as one envelope.
     expect(s.sealed).toHaveLength(2)
     expect(s.sealed[1]).toHaveLength(1)
+  })
+
+  it('an envelope is sent without waiting for its store write (a slow IndexedDB), and gathering waits for that write', async () => {
+    let finish!: () => void
+    const write = new Promise<void>(resolve => { finish = resolve })
+    const s = session(new StreamWriter(sodium, keys, device), () => write)
+    s.out.local(edit('a'))
+    await macrotask()
+    expect(s.sent.filter(f => f.type === 'append')).toHaveLength(1)
+    s.out.onAck((s.sent[0] as { reqId: number }).reqId, 1)
+    s.out.local(edit('b'))
+    await macrotask()
+    expect(s.sealed).toHaveLength(1)
+    finish()
+    await macrotask()
+    await macrotask()
+    expect(s.sealed).toHaveLength(2)
+    expect(s.sent.filter(f => f.type === 'append')).toHaveLength(2)
   })
 })
