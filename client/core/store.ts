@@ -63,11 +63,25 @@ export function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
   return true
 }
 
-/** Removes from `outbox` every envelope equal to one in `drop` (in place; unknown ones are ignored). */
+/** A bucket for an envelope: its last bytes are its signature's, as good as random. */
+const tailKey = (e: Uint8Array): string => String.fromCharCode(...e.subarray(Math.max(0, e.length - 12)))
+
+/**
+ * Removes from `outbox` every envelope equal to one in `drop` (in place; unknown ones are ignored),
+ * in one pass: comparing each entry with every dropped one took 250 ms for the 4,000 envelopes a
+ * snapshot's receipts let go at once, with the session's event loop stalled meanwhile.
+ */
 function dropFromOutbox (outbox: Uint8Array[], drop: readonly Uint8Array[]): void {
   if (drop.length === 0) return
+  const gone = new Map<string, Uint8Array[]>()
+  for (const d of drop) {
+    const k = tailKey(d)
+    const list = gone.get(k)
+    if (list === undefined) gone.set(k, [d])
+    else list.push(d)
+  }
   let w = 0
-  for (const e of outbox) if (!drop.some(d => sameBytes(d, e))) outbox[w++] = e
+  for (const e of outbox) if (gone.get(tailKey(e))?.some(d => sameBytes(d, e)) !== true) outbox[w++] = e
   outbox.length = w
 }
 
