@@ -88,22 +88,46 @@ function scan (buf: Buffer, visit?: (kind: number, payload: Buffer) => void): { 
 function replay (buf: Buffer): { space: StoredSpace; end: number; torn: boolean } {
   let meta: Uint8Array | undefined
   let updates: Uint8Array[] = []
-  let outbox: { e: Uint8Array; d?: string }[] = []
+  type Entry = { readonly e: Uint8Array; gone?: boolean }
+  let outbox: Entry[] = []
+  // The entries still in, by SHA-256, built at the first drop record: a drop looks up what it
+  // names instead of filtering the whole outbox (one pass per record was quadratic in a journal
+  // where thousands of envelopes were added, then let go).
+  let byHash: Map<string, Entry[]> | undefined
+  const index = (x: Entry): void => {
+    const d = sha256(x.e).toString('hex')
+    const list = byHash!.get(d)
+    if (list === undefined) byHash!.set(d, [x])
+    else list.push(x)
+  }
   const r = scan(buf, (kind, p) => {
     switch (kind) {
       case KIND.update: updates.push(new Uint8Array(p)); break
       case KIND.state: updates = [new Uint8Array(p)]; break
       case KIND.meta: meta = new Uint8Array(p); break
-      case KIND.outboxAdd: outbox.push({ e: new Uint8Array(p) }); break
-      case KIND.outboxDone: outbox = outbox.slice(p.length >= 4 ? p.readUInt32BE(0) : 0); break
+      case KIND.outboxAdd: {
+        const x: Entry = { e: new Uint8Array(p) }
+        outbox.push(x)
+        if (byHash !== undefined) index(x)
+        break
+      }
+      case KIND.outboxDone:
+        outbox = outbox.filter(x => x.gone !== true).slice(p.length >= 4 ? p.readUInt32BE(0) : 0)
+        byHash = undefined
+        break
       case KIND.outboxDrop: {
+        if (byHash === undefined) {
+          byHash = new Map()
+          for (const x of outbox) if (x.gone !== true) index(x)
+        }
         const d = p.toString('hex')
-        outbox = outbox.filter(x => (x.d ??= sha256(x.e).toString('hex')) !== d)
+        for (const x of byHash.get(d) ?? []) x.gone = true
+        byHash.delete(d)
         break
       }
     }
   })
-  return { space: { meta, updates, outbox: outbox.map(x => x.e) }, end: r.end, torn: r.torn }
+  return { space: { meta, updates, outbox: outbox.filter(x => x.gone !== true).map(x => x.e) }, end: r.end, torn: r.torn }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))

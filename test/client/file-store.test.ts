@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -102,6 +103,16 @@ describe('file store', () => {
     // New drops on top of the old records.
     await s.write({ outboxAdd: [b('e4')], outboxDrop: [b('e3')] })
     expect(strs((await open().load()).outbox)).toEqual(['e4'])
+  })
+
+  it('replays drops and front-removals in journal order: a count removes the first entries still in', async () => {
+    const sha = (s: string): Uint8Array => crypto.createHash('sha256').update(b(s)).digest()
+    fs.writeFileSync(file, Buffer.concat([
+      record(3, b('e0')), record(3, b('e1')), record(3, b('e2')), record(3, b('e3')),
+      record(6, sha('e0')), record(4, u32(1)), record(3, b('e1')), record(6, sha('e2')), record(6, sha('e9'))
+    ]))
+    // e0 dropped, then the first one still in (e1) removed, e1 added again and kept, e2 dropped.
+    expect(strs((await open().load()).outbox)).toEqual(['e3', 'e1'])
   })
 
   it('cuts a torn tail on load and appends cleanly after it', async () => {
