@@ -45,8 +45,8 @@ export function compactLocal (doc: Y.Doc, updates: readonly Uint8Array[]): Uint8
       const end = to.get(client) as number
       const structs = doc.store.clients.get(client)
       if (structs === undefined) return undefined
-      const first = findIndex(structs, start)
-      if (first < 0) return undefined
+      // Throws when the store lacks `start`: caught below, and the caller merges instead.
+      const first = Y.findIndexSS(structs, start)
       let last = first
       while (last + 1 < structs.length && (structs[last + 1] as Y.Item | Y.GC).id.clock < end) last++
       const tail = structs[last] as Y.Item | Y.GC
@@ -76,20 +76,6 @@ function covered (ds: ReturnType<typeof Y.decodeUpdate>['ds'], client: number, f
     if (d.clock <= from && from < d.clock + d.len) return to <= d.clock + d.len
   }
   return false
-}
-
-/** Index of the struct holding `clock` (structs sorted by clock, contiguous), or -1. */
-function findIndex (structs: ReadonlyArray<Y.Item | Y.GC | Y.AbstractStruct>, clock: number): number {
-  let lo = 0
-  let hi = structs.length - 1
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1
-    const s = structs[mid] as Y.AbstractStruct
-    if (clock < s.id.clock) hi = mid - 1
-    else if (clock >= s.id.clock + s.length) lo = mid + 1
-    else return mid
-  }
-  return -1
 }
 
 /** Yjs's V1 delete-set encoding (not exported by yjs 13). */

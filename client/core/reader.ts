@@ -341,9 +341,10 @@ export class StreamReader {
     })
   }
 
-  /** An earlier session's envelope of this device, stored now at `cursor`: this replica holds stream `sk` that far. */
-  ownStored (sk: string, seq: number, hash: Uint8Array, cursor: number): void {
-    if ((this.heads.get(sk)?.seq ?? -1) < seq) this.heads.set(sk, { seq, hash, cursor })
+  /** An earlier session's envelope `o` of device `author`, stored now at `cursor`: this replica holds its stream that far. */
+  ownStored (author: string, o: { readonly stream: string; readonly seq: number; readonly env: Uint8Array }, cursor: number): void {
+    const sk = `${author}:${o.stream}`
+    if ((this.heads.get(sk)?.seq ?? -1) < o.seq) this.heads.set(sk, { seq: o.seq, hash: hash(this.sodium, o.env), cursor })
   }
 
   /** The hash of the envelope at `seq` of stream `sk`, when this replica took that position recently. */

@@ -4,7 +4,7 @@ import { GENESIS_HASH, seal, type Device } from '../../shared/envelope.js'
 import type { Frame } from '../../shared/frame.js'
 import { MsgType } from '../../shared/header.js'
 import { certifyDevice, deriveKeys, type SpaceKeys, type SpaceSecrets } from '../../shared/keys.js'
-import { hash, NO_CERT } from '../../shared/sign.js'
+import { NO_CERT } from '../../shared/sign.js'
 import type { Checkpoint } from '../../shared/checkpoint.js'
 import type { Sodium } from '../../shared/sodium.js'
 import { checkBindings } from './apply.js'
@@ -174,23 +174,22 @@ export class Space implements LinkMember {
   /** What the sending part may see and do of this session. */
   private outgoingHost (writer: StreamWriter): OutgoingHost {
     return {
-      writer,
-      spaceId: this.keys.spaceId,
-      joined: () => this.conn.joined,
-      closed: () => this.closed,
-      send: f => this.link.send(f),
-      nextReqId: () => this.requests.nextId(),
-      reconnect: () => this.link.reconnect(),
-      alert: (code, message) => this.alert(code, message),
-      compact: updates => compactLocal(this.doc, updates),
+      writer, spaceId: this.keys.spaceId, joined: () => this.conn.joined, closed: () => this.closed,
+      send: f => this.link.send(f), nextReqId: () => this.requests.nextId(), reconnect: () => this.link.reconnect(),
+      alert: (code, message) => this.alert(code, message), compact: updates => compactLocal(this.doc, updates),
       sealed: (updates, env) => {
         for (const c of new Set(updates.flatMap(u => [...Y.parseUpdateMeta(u).from.keys()]))) this.bindings.set(c, this.devicePkHex)
         this.stats.sealed++
         return this.persist(this.withMeta({ updates, outboxAdd: [env] }))
       },
       persist: (b, meta) => this.persist(meta === true ? this.withMeta(b) : b),
-      // An own envelope is counted toward the next snapshot at its place in the log, as readers count it.
-      acked: (cursor, o) => { this.conn.acked(cursor); this.snapsync.noteActivity(o.env.length, true, { author: this.devicePkHex, cursor }); this.scheduleMeta(); if (o.stream !== writer.stream) this.reader.ownStored(`${this.devicePkHex}:${o.stream}`, o.seq, hash(this.sodium, o.env), cursor) },
+      acked: (cursor, o) => {
+        this.conn.acked(cursor)
+        // Counted toward the next snapshot at its place in the log, as readers count it.
+        this.snapsync.noteActivity(o.env.length, true, { author: this.devicePkHex, cursor })
+        this.scheduleMeta()
+        if (o.stream !== writer.stream) this.reader.ownStored(this.devicePkHex, o, cursor)
+      },
       statusChanged: () => {
         this.stats.resealed = this.out?.resealed ?? 0
         this.emitStatus()
@@ -471,8 +470,10 @@ export class Space implements LinkMember {
 
   private async shut (): Promise<void> {
     await this.flush()
-    // A member leaving after a burst of changes seals a snapshot on its way out (best effort). Members
-    // leaving together all try: the losers check and attest the winner's (only attested ones reach joiners).
+    // A member leaving after a burst of changes seals a snapshot on its way out (best effort).
+    // Members leaving together all try: the losers check and attest the winner's, and only attested
+    // snapshots reach joiners. Only the log's last writer trying left it unattested when everyone
+    // left at once (a cold join after a meeting: 421 KB instead of 164 KB).
     if (this.snapsync.sinceSnapshot.envelopes >= SNAPSHOT_ON_CLOSE && !this.epochs.over) {
       let bound: ReturnType<typeof setTimeout> | undefined
       await Promise.race([this.whenStored(5000).then(() => this.snapsync.snapshot()), new Promise(resolve => { bound = setTimeout(resolve, 5000) })]).catch(() => {})
