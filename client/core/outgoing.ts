@@ -13,7 +13,8 @@ import type { WriteBatch } from './store.js'
  *   ack seals them as the next envelope. So a lone keystroke never waits (a fixed window cost it
  *   ~5 ms at 2 ms pace), and a fast typist sends one envelope per round trip, however fast the
  *   keys: each envelope costs every reader a signature check, so fewer, fuller envelopes keep
- *   many readers cheap. Offline, updates gather for `batchMs` × 10 at a time.
+ *   many readers cheap. A burst faster than typing waits `batchMs` between seals (BURST_UPDATES).
+ *   Offline, updates gather for `batchMs` × 10 at a time.
  * - An ack marks the envelope stored; it leaves the outbox only once another member is seen
  *   holding it (receipts.ts). A refusal that means "this position will never
  *   hold these bytes" re-seals its content in this session's stream (writer.ts); any other
@@ -47,6 +48,14 @@ export interface OutgoingOptions {
 
 /** setImmediate where it exists (Node); browsers clamp setTimeout(0) but have nothing better without a MessageChannel. */
 const nextMacrotask: (fn: () => void) => void = typeof setImmediate === 'function' ? fn => { setImmediate(fn) } : fn => { setTimeout(fn, 0) }
+
+/**
+ * Updates gathered behind one ack from which the next seal waits until `batchMs` after the last:
+ * edits made faster than keys are typed (a script, an import, a replayed trace) would otherwise go
+ * as one envelope per round trip, hundreds a second, and every reader (and every member catching
+ * up later) checks each one's signature. A typist gathers one or two updates per round trip.
+ */
+const BURST_UPDATES = 32
 
 const MERGE_CHUNK = 512
 /** One merged update per envelope; chunks bound Y.mergeUpdates' superlinear cost. */
@@ -101,7 +110,9 @@ export class Outgoing {
     const joined = this.h.joined()
     // Ack-clocked: the ack (or the store write) of the envelope in flight calls this again.
     if (joined && (this.inflight.size > 0 || this.sealing > 0)) return
-    const wait = joined ? 0 : this.lastFlushAt + this.opts.batchMs * 10 - Date.now()
+    const wait = !joined
+      ? this.lastFlushAt + this.opts.batchMs * 10 - Date.now()
+      : this.pending.length >= BURST_UPDATES ? this.lastFlushAt + this.opts.batchMs - Date.now() : 0
     if (wait <= 0 && now) {
       void this.flush()
     } else if (wait <= 0) {

@@ -27,7 +27,7 @@ function edit (text: string): Uint8Array {
   return u!
 }
 
-function session (writer: StreamWriter, stored: () => Promise<void> = async () => {}): { out: Outgoing; sent: Frame[]; sealed: Uint8Array[][] } {
+function session (writer: StreamWriter, stored: () => Promise<void> = async () => {}, batchMs = 10): { out: Outgoing; sent: Frame[]; sealed: Uint8Array[][] } {
   const sent: Frame[] = []
   const sealed: Uint8Array[][] = []
   let req = 0
@@ -46,7 +46,7 @@ function session (writer: StreamWriter, stored: () => Promise<void> = async () =
     acked: () => {},
     statusChanged: () => {}
   }
-  return { out: new Outgoing(host, { batchMs: 10, maxInflight: 4, ackTimeoutMs: 60_000 }), sent, sealed }
+  return { out: new Outgoing(host, { batchMs, maxInflight: 4, ackTimeoutMs: 60_000 }), sent, sealed }
 }
 
 const macrotask = (): Promise<void> => new Promise(resolve => setImmediate(resolve))
@@ -92,6 +92,44 @@ describe('Outgoing', () => {
     // Synchronously, in the ack's own handler: both gathered edits as one envelope.
     expect(s.sealed).toHaveLength(2)
     expect(s.sealed[1]).toHaveLength(1)
+  })
+
+  it('a burst (edits faster than typing, gathered by the dozen behind each ack) goes one envelope per batchMs, not one per round trip; a typist\'s few gathered edits still go within the ack', async () => {
+    const writer = new StreamWriter(sodium, keys, device)
+    // A long batchMs, so that a slow machine's pauses between the steps stay inside it.
+    const s = session(writer, undefined, 200)
+    const burst = Array.from({ length: 40 }, (_, i) => edit(`x${i}`))
+    const sealedAt: number[] = []
+    const seal = writer.seal.bind(writer)
+    writer.seal = updates => { sealedAt.push(Date.now()); return seal(updates) }
+    const ackLast = (): void => {
+      const last = s.sent.filter(f => f.type === 'append').at(-1) as { reqId: number }
+      s.out.onAck(last.reqId, s.sealed.length)
+    }
+    s.out.local(edit('a'))
+    await macrotask()
+    expect(s.sealed).toHaveLength(1)
+    // A typist: two edits behind the envelope in flight go within its ack.
+    s.out.local(edit('b'))
+    s.out.local(edit('c'))
+    await macrotask()
+    ackLast()
+    expect(s.sealed).toHaveLength(2)
+    await macrotask()
+    // A script: 40 edits behind the next one wait until batchMs after the last seal.
+    for (const u of burst) s.out.local(u)
+    ackLast()
+    expect(s.sealed).toHaveLength(2)
+    await macrotask()
+    expect(s.sealed).toHaveLength(2)
+    // More gathered meanwhile join the same envelope.
+    s.out.local(edit('y'))
+    await new Promise(resolve => setTimeout(resolve, 100))
+    expect(s.sealed).toHaveLength(2)
+    await new Promise(resolve => setTimeout(resolve, 200))
+    expect(s.sealed).toHaveLength(3)
+    expect(s.sealed[2]).toHaveLength(1)
+    expect(sealedAt[2]! - sealedAt[1]!).toBeGreaterThanOrEqual(195)
   })
 
   it('an envelope is sent without waiting for its store write (a slow IndexedDB), and gathering waits for that write', async () => {
