@@ -79,15 +79,15 @@ export interface Membership {
   catchingUp: boolean
   /** A live entry arrived during catch-up; the catch-up loop reads once more before going live. */
   dirty: boolean
-  /** Device keys that sent presence over this connection, announced as gone when it closes. */
-  readonly presenceAuthors: Map<string, Uint8Array>
+  /** Device keys that sent presence over this connection, announced as gone when it closes (made with the first). */
+  presenceAuthors: Map<string, Uint8Array> | undefined
   readonly spaceId: Uint8Array
 }
 
 export interface PeerState {
   readonly peer: Peer
-  /** The challenge of each space this connection said hello to (bounded: MAX_CHALLENGES). */
-  readonly challenges: Map<string, Uint8Array>
+  /** The challenge of each space this connection said hello to (bounded: MAX_CHALLENGES); none: undefined. */
+  challenges: Map<string, Uint8Array> | undefined
   /** `create` frames this connection sent. */
   creates: number
   readonly spaces: Map<string, Membership>

@@ -185,7 +185,7 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       }
       // The challenge stays for the `auth` that follows; the proof is bound to it, so it cannot be
       // replayed on another connection.
-      const challenge = ps.challenges.get(toHex(f.spaceId))
+      const challenge = ps.challenges?.get(toHex(f.spaceId))
       if (challenge === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/no-challenge', 'send hello first: create signs its challenge', true)
       const bad = checkCreate(sodium, f.spaceId, f.accessPk, f.writePk, challenge, { accessSig: f.accessSig, writeSig: f.writeSig })
       if (bad === 'relay/bad-space-id') return fail(ps, f.reqId, f.spaceId, bad, 'the space id is not the one its keys derive', false)
@@ -200,19 +200,22 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       // before it authenticates (so `hello` also no longer tells a stranger which ids exist).
       const challenge = globalThis.crypto.getRandomValues(new Uint8Array(32))
       const key = toHex(f.spaceId)
-      ps.challenges.delete(key)
-      if (ps.challenges.size >= MAX_CHALLENGES) {
-        const oldest = ps.challenges.keys().next()
-        if (oldest.done !== true) ps.challenges.delete(oldest.value)
+      const challenges = ps.challenges ??= new Map()
+      challenges.delete(key)
+      if (challenges.size >= MAX_CHALLENGES) {
+        const oldest = challenges.keys().next()
+        if (oldest.done !== true) challenges.delete(oldest.value)
       }
-      ps.challenges.set(key, challenge)
+      challenges.set(key, challenge)
       // Compact frames (wire.ts) only to a client that said it reads them; caps only to a client that sent caps.
       send(ps, { type: 'challenge', reqId: f.reqId, spaceId: f.spaceId, challenge, ...(f.caps === undefined ? {} : { caps: wire.CAP_COMPACT }) })
     },
     async auth (ps, f) {
       const key = toHex(f.spaceId)
-      const challenge = ps.challenges.get(key)
-      ps.challenges.delete(key)
+      const challenge = ps.challenges?.get(key)
+      ps.challenges?.delete(key)
+      // An authenticated connection holds no empty Map (issue 10: memory per idle connection).
+      if (ps.challenges?.size === 0) ps.challenges = undefined
       if (challenge === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/no-challenge', 'send hello first', true)
       const space = await store.getSpace(f.spaceId)
       // Not a violation: a view link opened before any writer registered the space. The client
@@ -228,7 +231,7 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       let m = ps.spaces.get(key)
       // Catching up from here: no live entry may overtake the catch-up while `ok` awaits the head.
       if (m === undefined) {
-        m = { sent: f.after, catchingUp: true, dirty: false, presenceAuthors: new Map(), spaceId: f.spaceId }
+        m = { sent: f.after, catchingUp: true, dirty: false, presenceAuthors: undefined, spaceId: f.spaceId }
         ps.spaces.set(key, m)
         let subs = subscribers.get(key)
         if (subs === undefined) subscribers.set(key, subs = new Set())
@@ -375,7 +378,7 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       if (m === undefined) return fail(ps, 0, f.spaceId, 'relay/not-joined', 'authenticate to the space first', true)
       const checked = await checkEnvelope(ps, 0, f.spaceId, f.envelope, MsgType.presence)
       if (checked === undefined) return
-      m.presenceAuthors.set(toHex(checked.header.author), checked.header.author)
+      ;(m.presenceAuthors ??= new Map()).set(toHex(checked.header.author), checked.header.author)
       const out: Frame = { type: 'presenceOut', spaceId: f.spaceId, envelope: f.envelope }
       const bytes = frame.writeFrame(out)
       for (const other of subscribers.get(toHex(f.spaceId)) ?? []) if (other !== ps && !other.closed) other.peer.send(wire.writeWire(other.wire, out, bytes))
@@ -443,7 +446,7 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
     const subs = subscribers.get(key)
     subs?.delete(ps)
     if (subs?.size === 0) subscribers.delete(key)
-    for (const author of m.presenceAuthors.values()) {
+    for (const author of m.presenceAuthors?.values() ?? []) {
       const bytes = frame.writeFrame({ type: 'peerLeft', spaceId: m.spaceId, author })
       for (const other of subs ?? []) if (!other.closed) other.peer.send(bytes)
       bus?.publish({ type: 'peerLeft', spaceId: m.spaceId, author })
@@ -452,7 +455,7 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
 
   return {
     open (peer) {
-      peers.set(peer.id, { peer, challenges: new Map(), creates: 0, spaces: new Map(), closed: false, queue: Promise.resolve(), wire: wire.createSession(hashOf, prepared) })
+      peers.set(peer.id, { peer, challenges: undefined, creates: 0, spaces: new Map(), closed: false, queue: Promise.resolve(), wire: wire.createSession(hashOf, prepared) })
     },
     frame (peer, bytes) {
       const ps = peers.get(peer.id)

@@ -1,9 +1,10 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { WebSocketServer, type WebSocket } from 'ws'
-import { MAX_FRAME_BYTES, writeFrame } from '../shared/frame.js'
+import { WebSocketServer } from 'ws'
+import { MAX_FRAME_BYTES } from '../shared/frame.js'
 import { getSodium } from '../shared/sodium.js'
-import { createRelayCore, type Peer, type RelayCore, type RelayCoreOptions } from './core.js'
+import { Connection, type ConnectionLimits } from './connection.js'
+import { createRelayCore, type RelayCore, type RelayCoreOptions } from './core.js'
 import type { LogStore } from './storage/port.js'
 
 /**
@@ -35,7 +36,6 @@ export interface RelayServer {
   close (): Promise<void>
 }
 
-const CLOSE_POLICY = 1008
 /** The heartbeat visits connections in this many slices, one per heartbeatMs / HEARTBEAT_SLICES. */
 const HEARTBEAT_SLICES = 8
 
@@ -60,76 +60,21 @@ export async function startRelay (opts: RelayServerOptions): Promise<RelayServer
   const wss = new WebSocketServer({ server, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false })
   // The ws server re-emits the http server's errors (e.g. EADDRINUSE); listen() below reports them.
   wss.on('error', () => {})
-  const alive = new Map<WebSocket, boolean>()
-  const slotOf = new WeakMap<WebSocket, { slot: number; since: number }>()
+  const conns = new Set<Connection>()
+  const limits: ConnectionLimits = { core, log, maxBuffered, fps, burst, bps }
   let nextId = 1
 
   wss.on('connection', (ws, req) => {
-    const id = nextId++
-    let frames = burst
-    let bytes = bps
-    let last = Date.now()
-    alive.set(ws, true)
-    slotOf.set(ws, { slot: id % HEARTBEAT_SLICES, since: Date.now() })
-    let cutOff = false
-    /**
-     * Closes this socket only. `notify` sends an error frame first, for refusals the core did not
-     * answer itself (the core's own refusals already sent one; a slow reader gets no more bytes).
-     */
-    const cut = (code: string, message: string, notify = false): void => {
-      if (cutOff) return
-      cutOff = true
-      log(`peer ${id} cut off: ${code}`)
-      if (notify && ws.readyState === ws.OPEN) ws.send(writeFrame({ type: 'error', reqId: 0, spaceId: new Uint8Array(0), code, message }))
-      ws.close(CLOSE_POLICY, code)
-      // A peer that does not read will not complete the close handshake either.
-      setTimeout(() => ws.terminate(), 1000).unref()
-    }
-    const address = req.socket.remoteAddress
-    const peer: Peer = {
-      id,
-      ...(address === undefined ? {} : { address }),
-      send (data) {
-        if (ws.readyState !== ws.OPEN) return
-        // Slow means a backlog: bytes already waiting that this frame would take past the cap. A
-        // frame to a reader with nothing waiting always goes, or one frame larger than the cap (a
-        // snapshot, a catch-up page) could never reach anyone and every joiner would be cut off in a
-        // loop. Held bytes stay bounded by max(cap, one frame ≤ MAX_FRAME_BYTES).
-        const waiting = ws.bufferedAmount
-        if (waiting > 0 && waiting + data.length > maxBuffered) return cut('relay/slow-reader', `more than ${maxBuffered} bytes unread`)
-        ws.send(data)
-      },
-      close (code, message) { cut(code, message) },
-      drained () {
-        return new Promise(resolve => {
-          const check = (): void => {
-            if (ws.readyState !== ws.OPEN || ws.bufferedAmount < maxBuffered / 4) resolve()
-            else setTimeout(check, 5)
-          }
-          check()
-        })
-      }
-    }
-    core.open(peer)
-    log(`peer ${id} connected from ${req.socket.remoteAddress ?? '?'}`)
-    ws.on('message', (data, isBinary) => {
-      // Frames still in flight when the peer was cut off are not acted upon (not even an append).
-      if (cutOff) return
-      const now = Date.now()
-      const dt = (now - last) / 1000
-      last = now
-      frames = Math.min(burst, frames + dt * fps) - 1
-      const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)
-      bytes = Math.min(bps, bytes + dt * bps) - buf.length
-      if (frames < 0 || bytes < 0) return cut('relay/rate-limited', 'too many frames or bytes per second', true)
-      if (!isBinary) return cut('frame/not-binary', 'text frames are not part of the protocol', true)
-      void core.frame(peer, new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength))
-    })
-    ws.on('pong', () => alive.set(ws, true))
-    ws.on('error', e => log(`peer ${id} socket error: ${e.message}`))
+    const conn = new Connection(nextId++, ws, req.socket.remoteAddress, limits)
+    conns.add(conn)
+    core.open(conn)
+    log(`peer ${conn.id} connected from ${req.socket.remoteAddress ?? '?'}`)
+    ws.on('message', (data, isBinary) => conn.message(data, isBinary))
+    ws.on('pong', () => { conn.alive = true })
+    ws.on('error', e => log(`peer ${conn.id} socket error: ${e.message}`))
     ws.on('close', () => {
-      alive.delete(ws)
-      core.closed(peer)
+      conns.delete(conn)
+      core.closed(conn)
     })
   })
 
@@ -139,13 +84,12 @@ export async function startRelay (opts: RelayServerOptions): Promise<RelayServer
   const heartbeat = setInterval(() => {
     slice = (slice + 1) % HEARTBEAT_SLICES
     const now = Date.now()
-    for (const [ws, ok] of alive) {
-      const at = slotOf.get(ws)
+    for (const conn of conns) {
       // A connection is first pinged half a period after it opened at the earliest.
-      if (at === undefined || at.slot !== slice || now - at.since < heartbeatMs / 2) continue
-      if (!ok) { ws.terminate(); continue }
-      alive.set(ws, false)
-      ws.ping()
+      if (conn.id % HEARTBEAT_SLICES !== slice || now - conn.since < heartbeatMs / 2) continue
+      if (!conn.alive) { conn.terminate(); continue }
+      conn.alive = false
+      conn.ping()
     }
   }, heartbeatMs / HEARTBEAT_SLICES)
   heartbeat.unref()

@@ -92,6 +92,12 @@ export interface Table {
 }
 
 /**
+ * Both tables of a new session until the first ref: made with it (Txn.commit), so an idle
+ * connection holds no tables (issue 10: memory per connection). Frozen: writing to it is a bug.
+ */
+const NO_REFS: Table = Object.freeze({ refs: Object.freeze([]) as unknown as Ref[], byKey: new Map() })
+
+/**
  * What every connection's compact form of one envelope shares, worked out once per envelope: the
  * relay sends one live entry to each compact reader of its space, and only the ref, the flags and
  * whether prevHash can be derived differ between them.
@@ -118,9 +124,9 @@ export function createPrepareCache (): PrepareCache {
 /** What one side keeps for one connection. A reconnect starts a new one. */
 export interface WireSession {
   /** Refs the peer defined (what we read). */
-  readonly in: Table
+  in: Table
   /** Refs we defined (what we write). */
-  readonly out: Table
+  out: Table
   /** The peer said it reads compact frames: only then are they written. */
   peerCompact: boolean
   /** BLAKE2b-256 of a whole envelope (sign.ts `hash`), for deriving prevHash. */
@@ -129,7 +135,7 @@ export interface WireSession {
 }
 
 export function createSession (hash: (env: Uint8Array) => Uint8Array, cache?: PrepareCache): WireSession {
-  return { in: { refs: [], byKey: new Map() }, out: { refs: [], byKey: new Map() }, peerCompact: false, hash, cache }
+  return { in: NO_REFS, out: NO_REFS, peerCompact: false, hash, cache }
 }
 
 export function isCompactType (t: number): boolean {
@@ -138,32 +144,41 @@ export function isCompactType (t: number): boolean {
 
 /** Staged changes to a table, applied only when the whole frame went through. */
 class Txn {
-  private readonly changed = new Map<number, Ref>()
-  private readonly added = new Map<string, number>()
+  // Made on first use: most frames change one ref or none, and one Txn is made per frame.
+  private changed: Map<number, Ref> | undefined
+  private added: Map<string, number> | undefined
   private size: number
 
-  constructor (private readonly t: Table) { this.size = t.refs.length }
+  private readonly t: Table
+
+  constructor (private readonly s: WireSession, private readonly dir: 'in' | 'out') {
+    this.t = s[dir]
+    this.size = this.t.refs.length
+  }
 
   get count (): number { return this.size }
-  get (i: number): Ref | undefined { return this.changed.get(i) ?? this.t.refs[i] }
-  find (key: string): number | undefined { return this.added.get(key) ?? this.t.byKey.get(key) }
+  get (i: number): Ref | undefined { return this.changed?.get(i) ?? this.t.refs[i] }
+  find (key: string): number | undefined { return this.added?.get(key) ?? this.t.byKey.get(key) }
 
   define (def: Uint8Array, key: string): number {
     const i = this.size++
-    this.added.set(key, i)
-    this.changed.set(i, { def, key, seq: -1, hash: undefined })
+    ;(this.added ??= new Map()).set(key, i)
+    ;(this.changed ??= new Map()).set(i, { def, key, seq: -1, hash: undefined })
     return i
   }
 
   moved (i: number, seq: number, hash: Uint8Array): void {
     const r = this.get(i)
     if (r === undefined) throw new Error(`ref ${i} is not in the table`)
-    this.changed.set(i, { ...r, seq, hash })
+    ;(this.changed ??= new Map()).set(i, { ...r, seq, hash })
   }
 
   commit (): void {
-    for (const [i, r] of this.changed) this.t.refs[i] = r
-    for (const [k, i] of this.added) this.t.byKey.set(k, i)
+    if (this.changed === undefined) return
+    let t = this.t
+    if (t === NO_REFS) this.s[this.dir] = t = { refs: [], byKey: new Map() }
+    for (const [i, r] of this.changed) t.refs[i] = r
+    if (this.added !== undefined) for (const [k, i] of this.added) t.byKey.set(k, i)
   }
 }
 
@@ -224,7 +239,7 @@ function writeCenv (e: encoding.Encoder, s: WireSession, txn: Txn, env: Uint8Arr
 
 /** The compact form of `f`, or undefined when `f` has none or one of its envelopes cannot be. */
 function writeCompact (s: WireSession, f: Frame): Uint8Array | undefined {
-  const txn = new Txn(s.out)
+  const txn = new Txn(s, 'out')
   const e = encoding.createEncoder()
   const fits = (env: Uint8Array): boolean => writeCenv(e, s, txn, env, f.spaceId)
   switch (f.type) {
@@ -323,7 +338,7 @@ function readCenv (r: Reader, txn: Txn, hash: (env: Uint8Array) => Uint8Array): 
 }
 
 function readCompact (s: WireSession, t: number, r: Reader): Frame {
-  const txn = new Txn(s.in)
+  const txn = new Txn(s, 'in')
   let f: Frame
   switch (t) {
     case WireType.appendC: {
