@@ -86,6 +86,16 @@ export function writeHeader (h: Header): Uint8Array {
   return out
 }
 
+const SEQ_AT = 2 + SPACE_ID_BYTES + 4 + KEY_ID_BYTES + PK_BYTES + STREAM_BYTES
+
+/**
+ * The `seq` field of a header alone (a snapshot doorbell carries only the header), undefined when
+ * too short. Nothing is verified: for choosing what to ask for, never for trusting.
+ */
+export function headerSeq (bytes: Uint8Array): number | undefined {
+  return bytes.length < SEQ_AT + 4 ? undefined : new Reader(bytes.subarray(SEQ_AT, SEQ_AT + 4)).u32()
+}
+
 /** The parts of an envelope, as views into its bytes (copy what you keep). */
 export interface Parsed {
   readonly header: Header

@@ -2,13 +2,14 @@ import * as Y from 'yjs'
 import { equalBytes, fromHex, toHex } from '../../shared/bytes.js'
 import type { Device } from '../../shared/envelope.js'
 import type { Frame, FrameOf } from '../../shared/frame.js'
+import { headerSeq } from '../../shared/header.js'
 import type { SpaceKeys } from '../../shared/keys.js'
 import { hash } from '../../shared/sign.js'
 import type { Sodium } from '../../shared/sodium.js'
 import type { StreamReader } from './reader.js'
 import type { ShadowApplier } from './shadow.js'
 import { streamKey, verifySnapshot, type StreamHeadRef } from './snapshot.js'
-import { claimsOf, otherOwnersItem, Snapshotter, unboundClients, type Opened } from './snapshotter.js'
+import { claimsOf, otherOwnersItem, shortOnlyInOthers, Snapshotter, unboundClients, type Opened } from './snapshotter.js'
 import type { StreamWriter } from './writer.js'
 import type { SnapshotInfo } from './space-types.js'
 import { encodeState } from './state.js'
@@ -193,9 +194,13 @@ export class SnapshotSync {
     }
   }
 
-  /** After losing a snapshot race (or being told of a new one): check the snapshots newer than ours. */
-  async adoptNewer (): Promise<void> {
-    const res = await this.h.request(reqId => ({ type: 'listSnapshots', reqId, spaceId: this.h.keys.spaceId, limit: 4 }))
+  /**
+   * After losing a snapshot race (or being told of a new one): check the snapshots newer than ours;
+   * told the newest is `seq` (by the relay: it only sets how many to ask for), only those (issue 10).
+   */
+  async adoptNewer (seq?: number): Promise<void> {
+    const limit = seq === undefined ? 4 : Math.max(1, Math.min(4, seq - (this.snaps.held?.seq ?? -1)))
+    const res = await this.h.request(reqId => ({ type: 'listSnapshots', reqId, spaceId: this.h.keys.spaceId, limit }))
     if (res.type !== 'snapshots') return
     const heldSeq = this.snaps.held?.seq ?? -1
     const fresh: Opened[] = []
@@ -210,22 +215,24 @@ export class SnapshotSync {
 
   /** A member's receipt names snapshot `seq`, newer than the one held here: look for it (once per seq). */
   lookForNewer (seq: number): void {
-    if (this.h.device === undefined || this.adopting || seq <= this.askedNewer || seq <= (this.snaps.held?.seq ?? -1)) return
-    this.askedNewer = seq
-    this.adopting = true
-    void this.adoptNewer().finally(() => { this.adopting = false })
+    if (seq > this.askedNewer && seq > (this.snaps.held?.seq ?? -1) && this.adopt(seq)) this.askedNewer = seq
   }
 
   private askedNewer = -1
 
   /** A relay doorbell (the snapshot's header only): a member stored a snapshot. Fetch it, check it, attest it. */
-  onAnnounced (_f: FrameOf<'snapshots'>): void {
+  onAnnounced (f: FrameOf<'snapshots'>): void {
     // Another member snapshotted: this one backs off (counting starts again) whatever the check says.
     this.cadence.seen()
-    // A view-only device cannot attest; and a check already under way will see this one too.
-    if (this.h.device === undefined || this.adopting) return
+    this.adopt(f.snapshots.length === 0 ? undefined : Math.max(...f.snapshots.map(s => headerSeq(s.envelope) ?? Infinity)))
+  }
+
+  /** A view-only device cannot attest; and a check already under way will see what came meanwhile. */
+  private adopt (seq: number | undefined): boolean {
+    if (this.h.device === undefined || this.adopting) return false
     this.adopting = true
-    void this.adoptNewer().finally(() => { this.adopting = false })
+    void this.adoptNewer(seq).finally(() => { this.adopting = false })
+    return true
   }
 
   snapshotOpenFailed (code: string, message: string, env: Uint8Array): void {
@@ -262,7 +269,7 @@ export class SnapshotSync {
             this.applyJoinSnapshot(o, 0)
             return
           }
-          if (this.shortOnlyInOthers(o, authorHex)) this.judge(o, true)
+          if (shortOnlyInOthers(o, this.h.reader, authorHex, this.h.devicePkHex)) this.judge(o, true)
         })
       }
       // Not blamed from here (a member behind a pruned stretch gets an empty answer as well); the
@@ -357,20 +364,6 @@ export class SnapshotSync {
     const r = this.h.reader
     const known = suspects.find(a => r.forked.has(a) || r.equivocated.has(a)) ?? ([r.forked, r.equivocated, r.malformed].some(x => x.has(maker)) ? maker : undefined)
     this.h.alert('snapshot/unverifiable', 'a snapshot holds another version of a member\'s change than this device and was not applied: changes made before it may be missing here; compare the space code with a member', known === undefined ? { cursor: covers } : { cursor: covers, author: known })
-  }
-
-  /** Every stream this replica lacks a named position of is neither the snapshot author's nor this device's. */
-  private shortOnlyInOthers (o: Opened, authorHex: string): boolean {
-    let short = false
-    for (const h of o.body.heads) {
-      const sk = streamKey(h.author, h.stream)
-      if ((this.h.reader.heads.get(sk)?.seq ?? -1) >= h.seq) continue
-      // Its author's own streams, and this device's (an earlier session's outbox being resent),
-      // may have envelopes still on their way to the relay.
-      if (toHex(h.author) === authorHex || toHex(h.author) === this.h.devicePkHex) return false
-      short = true
-    }
-    return short
   }
 
   /** Asks the relay for what a snapshot names beyond our heads; true once every answer was complete. */

@@ -259,3 +259,17 @@ export function unboundClients (state: Uint8Array, snapBindings: ReadonlyArray<r
 function spans (m: ReadonlyMap<number, number> | undefined): ReadonlyMap<number, Span> | undefined {
   return m === undefined ? undefined : new Map([...m].map(([c, to]) => [c, { from: 0, to }]))
 }
+
+/**
+ * Every stream `reader` lacks a position `o` names of is neither the snapshot author's nor this
+ * device's (`meHex`): those two may have envelopes still on their way to the relay.
+ */
+export function shortOnlyInOthers (o: Opened, reader: StreamReader, authorHex: string, meHex: string): boolean {
+  let short = false
+  for (const h of o.body.heads) {
+    if ((reader.heads.get(streamKey(h.author, h.stream))?.seq ?? -1) >= h.seq) continue
+    if (toHex(h.author) === authorHex || toHex(h.author) === meHex) return false
+    short = true
+  }
+  return short
+}
