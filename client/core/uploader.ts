@@ -38,6 +38,12 @@ export interface UploaderDeps {
   /** Called once a file is on the relay (the UI clears the item's `pending` mark). */
   readonly onUploaded?: (e: QueueEntry) => void
   readonly onChange?: (views: readonly UploadView[]) => void
+  /**
+   * The device knows it has no network (the browser's `navigator.onLine` is false): a due entry is
+   * not tried (its row would flash "Uploading 0 %" at every backoff while offline); it waits on, and
+   * the relay's reconnect (`reachable`) wakes the queue.
+   */
+  readonly offline?: () => boolean
   readonly now?: () => number
   readonly random?: () => number
   /** Runs `fn` after `ms`; returns a cancel. */
@@ -59,6 +65,8 @@ export interface Uploader {
   /** Stops draining; an upload in flight is aborted and stays queued. */
   stop (): Promise<void>
 }
+
+const NO_NETWORK = 'this device is offline'
 
 const defaultTimer = (fn: () => void, ms: number): (() => void) => {
   // setTimeout's delay is a 32-bit int: a longer wait fires at once. Wake up early instead.
@@ -108,6 +116,7 @@ export function createUploader (deps: UploaderDeps): Uploader {
     const ct = await deps.store.ciphertext(e.blob)
     if (stopped) return undefined
     if (ct === undefined) return queue.failed(e, 'file/missing-local', 'the copy kept on this device is gone (browser storage was cleared)', now(), random)
+    if (deps.offline?.() === true) return queue.failed(e, 'file/network', NO_NETWORK, now(), random)
     const abort = new AbortController()
     current = { blob: e.blob, done: 0, abort }
     emit()

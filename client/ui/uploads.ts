@@ -141,7 +141,8 @@ export function openSpaceFiles (deps: SpaceFilesDeps): SpaceFiles {
       store,
       upload,
       onUploaded: e => { if (!closed) model.markFileUploaded(deps.doc(), e.item, e.blob) },
-      onChange
+      onChange,
+      offline: () => globalThis.navigator?.onLine === false
     })
     worker = w
     try {

@@ -52,7 +52,9 @@ function world () {
   const held: MemoryLocalFiles = newMemoryLocalFiles()
   const uploaded: string[] = []
   const views: (readonly UploadView[])[] = []
+  const device = { offline: false }
   const worker = (keepBytes?: number): Uploader => createUploader({
+    offline: () => device.offline,
     store: createMemoryLocalFileStore(held),
     upload,
     onUploaded: e => uploaded.push(e.item),
@@ -67,7 +69,7 @@ function world () {
     t += 1
   }
   const entry = (blob: string): QueueEntry | undefined => held.entries.get(blob)
-  return { relay, held, uploaded, views, worker, add, entry, advance, settle, now: () => t }
+  return { relay, device, held, uploaded, views, worker, add, entry, advance, settle, now: () => t }
 }
 
 describe('upload worker', () => {
@@ -117,6 +119,27 @@ describe('upload worker', () => {
     await w.settle()
     expect(w.entry('a')?.phase).toBe(PHASE.uploaded)
     expect(w.uploaded).toEqual(['item-a'])
+    await up.stop()
+  })
+
+  it('on a device that knows it is offline, nothing is tried and the row never says "uploading"; back online, it goes', async () => {
+    const w = world()
+    w.device.offline = true
+    w.relay.mode = 'offline'
+    await w.add('a')
+    const up = w.worker()
+    await up.start()
+    await w.advance(10 * BACKOFF.maxMs)
+    expect(w.relay.calls).toEqual([])
+    expect(w.entry('a')).toMatchObject({ phase: PHASE.waiting, error: { code: 'file/network' } })
+    expect(w.views.some(v => v.some(x => x.phase === 'uploading'))).toBe(false)
+    // The network is back: the relay's reconnect wakes the queue.
+    w.device.offline = false
+    w.relay.mode = 'ok'
+    up.reachable()
+    await w.settle()
+    expect(w.relay.calls).toEqual(['a'])
+    expect(w.entry('a')?.phase).toBe(PHASE.uploaded)
     await up.stop()
   })
 
