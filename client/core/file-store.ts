@@ -1,6 +1,7 @@
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
+import * as map from 'lib0/map'
 import type { SpaceStore, StoredSpace, WriteBatch } from './store.js'
 import { crc32 } from './zip.js'
 
@@ -94,12 +95,7 @@ function replay (buf: Buffer): { space: StoredSpace; end: number; torn: boolean 
   // names instead of filtering the whole outbox (one pass per record was quadratic in a journal
   // where thousands of envelopes were added, then let go).
   let byHash: Map<string, Entry[]> | undefined
-  const index = (x: Entry): void => {
-    const d = sha256(x.e).toString('hex')
-    const list = byHash!.get(d)
-    if (list === undefined) byHash!.set(d, [x])
-    else list.push(x)
-  }
+  const index = (x: Entry): void => { map.setIfUndefined(byHash!, sha256(x.e).toString('hex'), (): Entry[] => []).push(x) }
   const r = scan(buf, (kind, p) => {
     switch (kind) {
       case KIND.update: updates.push(new Uint8Array(p)); break

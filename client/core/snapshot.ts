@@ -3,6 +3,7 @@ import { fromHex, Reader, toHex } from '../../shared/bytes.js'
 import { DecodeError, err, ok, type Result } from '../../shared/errors.js'
 import { HASH_BYTES, PK_BYTES, STREAM_BYTES } from '../../shared/header.js'
 import * as encoding from 'lib0/encoding'
+import * as map from 'lib0/map'
 import { encodeState } from './state.js'
 
 /**
@@ -51,10 +52,7 @@ export function writeSnapshotBody (b: SnapshotBody): Uint8Array {
   encoding.writeVarUint(e, b.covers)
   const headsBy = new Map<string, StreamHeadRef[]>()
   for (const h of b.heads) {
-    const k = toHex(h.author)
-    const g = headsBy.get(k)
-    if (g === undefined) headsBy.set(k, [h])
-    else g.push(h)
+    map.setIfUndefined(headsBy, toHex(h.author), (): StreamHeadRef[] => []).push(h)
   }
   encoding.writeVarUint(e, headsBy.size)
   for (const g of headsBy.values()) {

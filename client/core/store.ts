@@ -1,3 +1,5 @@
+import * as map from 'lib0/map'
+
 /**
  * The client's persistence port for one space: what a replica needs to survive a restart with
  * nothing lost (DESIGN.md §4, §6).
@@ -74,12 +76,7 @@ const tailKey = (e: Uint8Array): string => String.fromCharCode(...e.subarray(Mat
 function dropFromOutbox (outbox: Uint8Array[], drop: readonly Uint8Array[]): void {
   if (drop.length === 0) return
   const gone = new Map<string, Uint8Array[]>()
-  for (const d of drop) {
-    const k = tailKey(d)
-    const list = gone.get(k)
-    if (list === undefined) gone.set(k, [d])
-    else list.push(d)
-  }
+  for (const d of drop) map.setIfUndefined(gone, tailKey(d), (): Uint8Array[] => []).push(d)
   let w = 0
   for (const e of outbox) if (gone.get(tailKey(e))?.some(d => sameBytes(d, e)) !== true) outbox[w++] = e
   outbox.length = w

@@ -113,10 +113,11 @@ export function createUploader (deps: UploaderDeps): Uploader {
 
   /** One attempt at `e`; the entry it leaves behind, or undefined when stopped mid-way. */
   async function attempt (e: QueueEntry): Promise<QueueEntry | undefined> {
+    // Before reading the file back: offline, each backoff would read megabytes for nothing.
+    if (deps.offline?.() === true) return queue.failed(e, 'file/network', NO_NETWORK, now(), random)
     const ct = await deps.store.ciphertext(e.blob)
     if (stopped) return undefined
     if (ct === undefined) return queue.failed(e, 'file/missing-local', 'the copy kept on this device is gone (browser storage was cleared)', now(), random)
-    if (deps.offline?.() === true) return queue.failed(e, 'file/network', NO_NETWORK, now(), random)
     const abort = new AbortController()
     current = { blob: e.blob, done: 0, abort }
     emit()

@@ -1,4 +1,5 @@
 import * as Y from 'yjs'
+import * as map from 'lib0/map'
 import { equalBytes, toHex } from '../../shared/bytes.js'
 import { GENESIS_HASH, open as openEnvelope, seal, type Device } from '../../shared/envelope.js'
 import { MsgType, parseEnvelope, STREAM_BYTES } from '../../shared/header.js'
@@ -149,9 +150,7 @@ export class StreamWriter {
     const out = new Map<string, OutEntry[]>()
     for (const e of this.entries) {
       if (!this.acked.has(e)) continue
-      const l = out.get(e.stream)
-      if (l === undefined) out.set(e.stream, [e])
-      else l.push(e)
+      map.setIfUndefined(out, e.stream, (): OutEntry[] => []).push(e)
     }
     return out
   }
