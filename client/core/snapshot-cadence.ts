@@ -147,6 +147,13 @@ export class SnapshotCadence {
   /** This device's wait before it takes over a turn the envelope at `at` gave another writer. */
   private fallbackMs (at: LogPlace | undefined): number {
     if (at === undefined) return FALLBACK_MS * (1 + Math.random())
+    if (!this.writers.has(this.h.me)) {
+      // Not a writer of this log: after every writer, spread over a whole turn (the members who
+      // only read do not know each other's places; 49 of them all at rank 0 went together).
+      let others = 0
+      for (const w of this.writers) if (w !== at.author) others++
+      return FALLBACK_MS * (1 + others) + Math.floor(Math.random() * FALLBACK_MS)
+    }
     const rank = fallbackRank(this.writers, at.author, at.cursor, this.h.me)
     // A little jitter: members whose counts differ slightly may disagree on the crossing envelope.
     return FALLBACK_MS * (1 + rank) + Math.floor(Math.random() * OWN_JITTER_MS)
@@ -154,6 +161,7 @@ export class SnapshotCadence {
 
   /** A snapshot of `stateBytes` was made or taken here: counting starts again. */
   taken (stateBytes: number): void {
+    this.turnOver()
     this.writers.clear()
     this.since = { envelopes: 0, bytes: 0 }
     this.lastAt = Date.now()
@@ -167,10 +175,23 @@ export class SnapshotCadence {
    * whose own envelope crossed the threshold tried too (50 typists: 299 attempts, 6 stored).
    */
   seen (): void {
+    this.turnOver()
     this.writers.clear()
     this.since = { envelopes: 0, bytes: 0 }
     this.lastAt = Date.now()
     this.seenCount++
+  }
+
+  /**
+   * The turn a crossing gave is over: its timer must not fire on a later count. Left armed, a
+   * reader's fallback from one crossing fired 3 s later, when the count since the snapshot had
+   * reached the threshold again, and took the turn the typist's own next crossing was about to take
+   * (50 edit-capable readers: a third of the snapshots were made by readers, 2 attempts per stored).
+   */
+  private turnOver (): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+    this.ownTurn = false
   }
 
   /** How many times another member's snapshot was seen: a snapshot under way gives up if it moves. */

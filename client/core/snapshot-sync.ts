@@ -21,7 +21,7 @@ import { SnapshotCadence, type LogPlace, type SnapshotPolicy } from './snapshot-
  * cold or stale join from a snapshot. The checks themselves are in snapshotter.ts and snapshot.ts;
  * the session (space.ts) gives this part what it needs through `SnapshotSyncHost`.
  */
-/** How long a snapshot waits for this session's envelopes in flight to be acknowledged. */
+/** How long, in all, a snapshot waits for this session's envelopes in flight to be acknowledged. */
 const SETTLE_MS = 2_000
 
 export interface SnapshotSyncHost {
@@ -149,10 +149,13 @@ export class SnapshotSync {
       // envelopes are all acknowledged, so `covers` (the relay position) includes them and a joiner
       // does not download them again after the state. A typist who never pauses for a round trip
       // gets three round trips; then the in-flight tail is named by the heads but lies after `covers`.
-      for (let round = 0; round < 3 && this.h.unsynced() > 0; round++) {
+      // All rounds within SETTLE_MS: the other members' fallback (snapshot-cadence.ts) starts 3 s
+      // after the crossing, and three rounds of 2 s each let it start while this one still waited.
+      const settled = Date.now() + SETTLE_MS
+      for (let round = 0; round < 3 && this.h.unsynced() > 0 && Date.now() < settled; round++) {
         await this.h.flush()
         try {
-          await this.h.whenAcked(SETTLE_MS)
+          await this.h.whenAcked(settled - Date.now())
         } catch {
           break
         }

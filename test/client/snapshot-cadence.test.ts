@@ -25,7 +25,7 @@ function notes (c: SnapshotCadence, n: number, bytes: number, own: boolean): voi
 }
 
 beforeEach(() => { vi.useFakeTimers() })
-afterEach(() => { vi.useRealTimers() })
+afterEach(() => { vi.useRealTimers(); vi.restoreAllMocks() })
 
 describe('snapshot cadence', () => {
   it('before any snapshot the first comes early: after MIN_SNAPSHOT_LOG_BYTES of envelopes, far below 256 envelopes or 256 KiB', () => {
@@ -162,5 +162,47 @@ describe('snapshot cadence', () => {
     expect(at(2400)).toBe(1)
     expect(at(600)).toBe(2)
     expect(at(3000)).toBe(3)
+  })
+  it('a turn is over once a snapshot is seen: its fallback does not fire on the count that follows (the crosser\'s own next turn)', () => {
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0)
+    const w = world({ ...PRODUCT, snapshotIdleMs: 0 }, { me: 'reader' })
+    const place = (cursor: number): { author: string; cursor: number } => ({ author: 'typist', cursor })
+    let cursor = 0
+    // The typist's envelope crosses: this member's fallback is armed for 3 s later.
+    for (let i = 0; i < 40; i++) w.c.note(1000, false, place(cursor++))
+    vi.advanceTimersByTime(1000)
+    // The typist's snapshot arrives; the typist types on and crosses again at once.
+    w.c.seen()
+    for (let i = 0; i < 40; i++) w.c.note(1000, false, place(cursor++))
+    // The first crossing's fallback would have fired at 3 s (with the count due again) and taken
+    // the turn from the typist; the new crossing's fallback comes 3 s after it, not before.
+    vi.advanceTimersByTime(2500)
+    expect(w.made()).toBe(0)
+    vi.advanceTimersByTime(6500)
+    expect(w.made()).toBe(1)
+    random.mockRestore()
+  })
+
+  it('a member who wrote nothing since the last snapshot comes after every writer, spread over a whole turn', () => {
+    const random = vi.spyOn(Math, 'random')
+    try {
+      const fired: number[] = []
+      for (const r of [0, 0.5, 0.99]) {
+        random.mockReturnValue(r)
+        const w = world({ ...PRODUCT, snapshotIdleMs: 0 }, { me: 'reader' })
+        // Writers a (the crosser), b and c; this member only reads.
+        for (let cursor = 0; cursor < 40; cursor++) w.c.note(1000, false, { author: 'abc'[cursor % 3] as string, cursor })
+        let t = 0
+        while (w.made() === 0 && t < 30_000) { vi.advanceTimersByTime(100); t += 100 }
+        fired.push(t)
+      }
+      // b and c have 3 s each after the crosser's 3 s; the reader then draws from a 3 s window.
+      expect(fired[0]).toBeGreaterThanOrEqual(9000)
+      expect(fired[0]).toBeLessThanOrEqual(9100)
+      expect(fired[1]).toBeGreaterThanOrEqual(10_500)
+      expect(fired[2]).toBeGreaterThanOrEqual(11_900)
+    } finally {
+      random.mockRestore()
+    }
   })
 })
