@@ -144,6 +144,16 @@ export class Members {
   }
 
   /** Every device known, this one first, then by role (editors first) and name. */
+  /**
+   * Editors seen within `withinMs` (a record or a receipt), this device included if it edits: the
+   * members who take turns answering a snapshot or a new stream (receipt-sync.ts). Long-gone
+   * devices would take turns nobody answers.
+   */
+  recentEditors (withinMs: number): string[] {
+    const since = this.h.now() - withinMs
+    return this.list().filter(m => m.role === 'edit' && (m.self || (m.lastSeen ?? 0) >= since)).map(m => m.device)
+  }
+
   list (): Member[] {
     const seen = this.h.lastSeen()
     const now = this.h.now()

@@ -4,6 +4,7 @@ import { open as openEnvelope } from '../../shared/envelope.js'
 import { MsgType, parseEnvelope } from '../../shared/header.js'
 import { Receipts, type ReceiptsHost } from './receipts.js'
 import { readSnapshotBody } from './snapshot.js'
+import { fallbackRank } from './snapshot-cadence.js'
 import type { StreamHeadRef } from './snapshot.js'
 
 /**
@@ -21,6 +22,7 @@ import type { StreamHeadRef } from './snapshot.js'
  *   written is left to the cadence (its writer is online; answering it would only add receipts).
  *   One member saying so is enough: a member that sees another's receipt name the stream first
  *   sends none (receipts.ts `unnamed`), so the N members of a space do not all answer each session;
+ * - a snapshot or a quiet stream is answered by at most `ANSWERERS` members, in turn;
  * - the withholding bound is checked on the same tick;
  * - **read-back**: envelopes the relay acknowledged and nobody has been seen holding yet are asked
  *   back from the relay (`fetchStream` of this device's stream) on joining and on each tick; any it
@@ -33,6 +35,16 @@ const AUDIT_STREAMS = 8
 const SNAPSHOT_RECEIPT_MS = 5000
 /** A stream no receipt named yet makes a receipt due this long (to twice this, at random) after it shows up. */
 const PROMPT_MS = 500
+/**
+ * At most this many members answer one snapshot or one quiet new stream, one after another, in an
+ * order every member derives alike (a hash of the snapshot or stream and the device key), each
+ * skipping its turn once another's receipt said it; the rest leave it to the cadence. Every member
+ * answering at a random moment within 2.5 s made 54 receipts per snapshot with 100 members in a
+ * busy process (each one opened by all 100): a receipt takes longer than that to reach the others.
+ */
+const ANSWERERS = 3
+/** Up to this many editors, each sends its receipt every `receiptMs` while what it holds changes; beyond, less often (send). */
+const PER_PERIOD = 10
 
 export interface ReceiptSyncHost extends Omit<ReceiptsHost, 'now' | 'withholdMs'> {
   /** Joined and caught up. */
@@ -42,6 +54,8 @@ export interface ReceiptSyncHost extends Omit<ReceiptsHost, 'now' | 'withholdMs'
   request (make: (reqId: number) => Frame, timeoutMs?: number): Promise<Frame>
   /** Send again what is no longer marked acknowledged. */
   requeue (): void
+  /** Devices (hex) of the members who may answer: editors seen lately, this one included. */
+  answerers (): Iterable<string>
 }
 
 export interface ReceiptSyncOptions {
@@ -88,6 +102,8 @@ export class ReceiptSync {
     this.prompt = undefined
     if (this.snapTimer !== undefined) clearTimeout(this.snapTimer)
     this.snapTimer = undefined
+    for (const t of this.turns) clearTimeout(t)
+    this.turns.clear()
     this.offRemote?.()
     this.offRemote = undefined
   }
@@ -114,11 +130,31 @@ export class ReceiptSync {
     this.prompt = setTimeout(() => {
       this.prompt = undefined
       const now = this.receipts.unnamed()
-      if ([...now].some(([sk, seq]) => before.get(sk) === seq)) this.send(true)
-      else this.promptLater(now)
+      const quiet = [...now].filter(([sk, seq]) => before.get(sk) === seq).map(([sk]) => sk).sort()
+      if (quiet.length === 0) { this.promptLater(now); return }
+      // Its author's own receipt does not count (receipts.ts): the others take turns.
+      const sk = quiet[0] as string
+      const rank = this.rank(`stream:${sk}`, sk.slice(0, sk.indexOf(':')))
+      if (rank === 0) this.send(true)
+      else if (rank !== undefined) this.later(rank * 2 * ms, () => { if (this.receipts.unnamed().has(sk)) this.send(true) })
     }, ms * (1 + Math.random()))
     ;(this.prompt as { unref?: () => void }).unref?.()
   }
+
+  /** This device's place among the members answering `what` (see ANSWERERS); undefined: not one of them. */
+  private rank (what: string, exclude = ''): number | undefined {
+    const r = fallbackRank(this.h.answerers(), exclude, what, this.h.devicePkHex)
+    return r < ANSWERERS ? r : undefined
+  }
+
+  /** A turn after `ms` (unref'd, cleared on stop). */
+  private later (ms: number, fn: () => void): void {
+    const t = setTimeout(() => { this.turns.delete(t); fn() }, ms)
+    ;(t as { unref?: () => void }).unref?.()
+    this.turns.add(t)
+  }
+
+  private readonly turns = new Set<ReturnType<typeof setTimeout>>()
 
   onReceipts (f: FrameOf<'receipts'>): void {
     for (const env of f.envelopes) this.receipts.receive(env)
@@ -143,8 +179,11 @@ export class ReceiptSync {
    */
   snapshotHeld (): void {
     if (this.opts.off === true || this.snapTimer !== undefined) return
+    const held = this.h.held()
+    const rank = held === undefined ? 0 : this.rank(`snapshot:${toHex(held.hash)}`)
+    if (rank === undefined) return
     const gap = Math.min(SNAPSHOT_RECEIPT_MS, this.opts.receiptMs)
-    const wait = Math.max(0, this.lastSnapAt + gap - Date.now()) + Math.random() * gap / 2
+    const wait = Math.max(0, this.lastSnapAt + gap - Date.now()) + rank * gap / 2 + Math.random() * gap / 2
     this.snapTimer = setTimeout(() => {
       this.snapTimer = undefined
       this.lastSnapAt = Date.now()
@@ -207,14 +246,27 @@ export class ReceiptSync {
   private send (force: boolean): void {
     if (!this.h.ready() || this.h.device === undefined) return
     const sig = this.signature()
-    const stale = Date.now() - this.lastSentAt >= this.opts.receiptMs * 5
-    if (!force && (sig === this.lastSig || Date.now() - this.lastSentAt < this.opts.receiptMs) && !stale) return
+    // In a space of more than PER_PERIOD editors the cadence stretches with their number: each
+    // receipt names every stream (one per writer) and goes to every member, so N members on a fixed
+    // cadence cost N³ (50 typists: 416 KB of receipts each in 72 s). A member still hears one
+    // about every receiptMs / PER_PERIOD, as in a small space.
+    const every = this.opts.receiptMs * Math.max(1, this.editors() / PER_PERIOD)
+    const stale = Date.now() - this.lastSentAt >= Math.max(this.opts.receiptMs * 5, every)
+    if (!force && (sig === this.lastSig || Date.now() - this.lastSentAt < every) && !stale) return
     const f = this.receipts.make()
     if (f === undefined) return
     this.lastSig = sig
     this.lastSentAt = Date.now()
     void this.h.request(reqId => ({ ...f, reqId } as Frame))
   }
+
+  /** Editors seen lately (counted at most once a minute: the list is sorted on each call). */
+  private editors (): number {
+    if (Date.now() - this.counted.at >= 60_000) this.counted = { at: Date.now(), n: [...this.h.answerers()].length }
+    return this.counted.n
+  }
+
+  private counted = { at: Number.NEGATIVE_INFINITY, n: 1 }
 
   /** What a receipt would say, cheaply: it is sent again only when this changed. */
   private signature (): string {

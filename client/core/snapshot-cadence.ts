@@ -50,7 +50,7 @@ export interface SnapshotCadenceHost {
  * snapshot turn: every member ranks the same writers by a hash of (crossing cursor, writer), so
  * they agree without a word, and the order changes from one threshold to the next.
  */
-export function fallbackRank (writers: Iterable<string>, crosser: string, cursor: number, me: string): number {
+export function fallbackRank (writers: Iterable<string>, crosser: string, cursor: number | string, me: string): number {
   const mine = fnv1a(`${cursor}:${me}`)
   let rank = 0
   for (const w of writers) {

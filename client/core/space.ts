@@ -49,6 +49,8 @@ export type { Alert, ConnectionState, SnapshotInfo, SpaceEvents, SpaceOptions, S
 const META_DELAY_MS = 200
 /** Envelopes since the last snapshot that make a closing writer seal one. */
 const SNAPSHOT_ON_CLOSE = 32
+/** Editors seen this recently take turns answering snapshots and new streams with receipts (receipt-sync.ts). */
+const ANSWERERS_SEEN_MS = 10 * 60_000
 const unb64 = (s: string): Uint8Array => fromB64u(s) ?? unexpected('corrupt local state: bad base64')
 const unexpected = (m: string): never => { throw new Error(m) }
 
@@ -167,7 +169,8 @@ export class Space implements LinkMember {
       dropOwn: envs => { void this.persist({ outboxDrop: envs }); this.emitStatus() },
       newerSnapshot: seq => this.snapsync.lookForNewer(seq), ready: () => this.conn.ready(), catchUp: env => this.snapsync.catchUp(env),
       fetchStream: (author, stream, fromSeq) => { void this.fetch.stream(author, stream, fromSeq) },
-      request: (make, t) => this.requests.request(make, t), requeue: () => this.out?.requeue(), onRemote: fn => this.events.on('remote', fn)
+      request: (make, t) => this.requests.request(make, t), requeue: () => this.out?.requeue(), onRemote: fn => this.events.on('remote', fn),
+      answerers: () => this.members.recentEditors(ANSWERERS_SEEN_MS)
     }
   }
 
