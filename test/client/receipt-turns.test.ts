@@ -25,10 +25,10 @@ interface World {
   sent: number[]
 }
 
-async function world (opts: { latencyMs: number; alone?: boolean; streamOfFirst?: boolean }): Promise<World> {
+async function world (opts: { latencyMs: number; alone?: boolean; streamOfFirst?: boolean; members?: number }): Promise<World & { heads: Map<string, { seq: number }> }> {
   const sodium = await getSodium()
   const keys = deriveKeys(sodium, newSpaceSecrets(sodium))
-  const devices = Array.from({ length: MEMBERS }, () => memberDevice(sodium, keys))
+  const devices = Array.from({ length: opts.members ?? MEMBERS }, () => memberDevice(sodium, keys))
   const hexes = devices.map(d => toHex(d.publicKey))
   const held = { seq: 3, hash: new Uint8Array(32).fill(7), heads: new Map<string, number>(), covers: 0 }
   const syncs: ReceiptSync[] = []
@@ -63,7 +63,7 @@ async function world (opts: { latencyMs: number; alone?: boolean; streamOfFirst?
     }
     syncs.push(new ReceiptSync(host, { receiptMs: 30_000, withholdMs: 15_000 }))
   })
-  return { syncs, sent }
+  return { syncs, sent, heads }
 }
 
 beforeEach(() => { vi.useFakeTimers() })
@@ -106,5 +106,24 @@ describe('receipt turns', () => {
     await vi.advanceTimersByTimeAsync(7000)
     expect(total(off)).toBe(MEMBERS - 1)
     for (const s of off.syncs) s.stop()
+  })
+
+  it('beyond 10 editors the receipt cadence stretches with their number: 30 typing members send a third as many', async () => {
+    const sends = async (alone: boolean): Promise<number> => {
+      const w = await world({ latencyMs: 50, alone, members: 30 })
+      const sk = `${'ab'.repeat(32)}:${'cd'.repeat(8)}`
+      w.heads.set(sk, { seq: 0, hash: new Uint8Array(32), cursor: 0 } as { seq: number })
+      for (const s of w.syncs) { s.start(); s.caughtUp() }
+      const at = total(w)
+      // Someone types on: what every member holds changes each second.
+      const typing = setInterval(() => { const h = w.heads.get(sk)!; h.seq++ }, 1000)
+      await vi.advanceTimersByTimeAsync(185_000)
+      clearInterval(typing)
+      for (const s of w.syncs) s.stop()
+      return total(w) - at
+    }
+    // 30 s × 30 / 10 = 90 s: two each in 185 s (a receipt every 3 s from someone), not six.
+    expect(await sends(false)).toBeLessThanOrEqual(2 * 30)
+    expect(await sends(true)).toBeGreaterThanOrEqual(5 * 30)
   })
 })
