@@ -4,6 +4,7 @@ import type { Frame } from '../shared/frame.js'
 import * as wire from '../shared/wire.js'
 import { HEADER_BYTES } from '../shared/header.js'
 import type { Puller } from './core-fanout.js'
+import { catchUpReceipts } from './core-limits.js'
 import type { Membership, PeerState } from './core-types.js'
 import type { BusMessage, FanoutBus } from './fanout/port.js'
 import type { LogStore } from './storage/port.js'
@@ -48,7 +49,7 @@ export function attachBus (d: BusDeps): () => void {
         }, e => log(`fan-out snapshot read failed: ${String(e)}`))
         return
       case 'receipts':
-        store.getReceipts(m.spaceId, frame.MAX_RECEIPTS_PER_FRAME).then(envelopes => {
+        store.getReceipts(m.spaceId, frame.MAX_RECEIPTS_PER_FRAME).then(catchUpReceipts).then(envelopes => {
           if (envelopes.length > 0) toAll(frame.writeFrame({ type: 'receipts', reqId: 0, spaceId: m.spaceId, envelopes }))
         }, e => log(`fan-out receipts read failed: ${String(e)}`))
         return

@@ -12,7 +12,7 @@ import { createPruner } from './core-prune.js'
 import { attachBus } from './core-bus.js'
 import type { Membership, PeerState, RelayCore, RelayCoreOptions } from './core-types.js'
 import { createPuller } from './core-fanout.js'
-import { CERT_CACHE_MAX, entryOf, epochOf, MAX_CHALLENGES, MAX_PENDING_PART_BYTES, MAX_RECEIPT_BYTES, MAX_LOG_BYTES, MAX_MEMBERS, MEMBER_SLOT, memberRoom, PAGE_BYTES, PENDING_PART_TTL_MS } from './core-limits.js'
+import { catchUpReceipts, CERT_CACHE_MAX, entryOf, epochOf, MAX_CHALLENGES, MAX_PENDING_PART_BYTES, MAX_RECEIPT_BYTES, MAX_LOG_BYTES, MAX_MEMBERS, MEMBER_SLOT, memberRoom, PAGE_BYTES, PENDING_PART_TTL_MS } from './core-limits.js'
 
 /**
  * The relay's logic, sans IO (STYLE.md): given a peer and the bytes of a frame, it answers,
@@ -114,8 +114,8 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
     }
     m.catchingUp = false
     send(ps, { type: 'entries', reqId, spaceId, entries: [], head: m.sent, more: false })
-    // Then what the other members last said they hold (DESIGN.md §7): the newest receipt of each.
-    const receipts = await store.getReceipts(spaceId, frame.MAX_RECEIPTS_PER_FRAME)
+    // Then what the other members last said they hold (DESIGN.md §7): the newest receipts, and who they are.
+    const receipts = catchUpReceipts(await store.getReceipts(spaceId, frame.MAX_RECEIPTS_PER_FRAME))
     if (receipts.length > 0 && !ps.closed) send(ps, { type: 'receipts', reqId: 0, spaceId, envelopes: receipts })
   }
 

@@ -246,27 +246,24 @@ export class ReceiptSync {
   private send (force: boolean): void {
     if (!this.h.ready() || this.h.device === undefined) return
     const sig = this.signature()
-    // In a space of more than PER_PERIOD editors the cadence stretches with their number: each
-    // receipt names every stream (one per writer) and goes to every member, so N members on a fixed
-    // cadence cost N³ (50 typists: 416 KB of receipts each in 72 s). A member still hears one
-    // about every receiptMs / PER_PERIOD, as in a small space.
-    const every = this.opts.receiptMs * Math.max(1, this.editors() / PER_PERIOD)
-    const stale = Date.now() - this.lastSentAt >= Math.max(this.opts.receiptMs * 5, every)
-    if (!force && (sig === this.lastSig || Date.now() - this.lastSentAt < every) && !stale) return
+    const since = Date.now() - this.lastSentAt
+    if (!force) {
+      if (since < this.opts.receiptMs) return
+      // In a space of more than PER_PERIOD editors the cadence stretches with their number: each
+      // receipt names every stream (one per writer) and goes to every member, so N members on a
+      // fixed cadence cost N³ (50 typists: 416 KB of receipts each in 72 s). A member still hears
+      // one about every receiptMs / PER_PERIOD, as in a small space. Counted when due, not once:
+      // at the join receipt the members' records have not arrived yet.
+      const every = this.opts.receiptMs * Math.max(1, [...this.h.answerers()].length / PER_PERIOD)
+      const stale = since >= Math.max(this.opts.receiptMs * 5, every)
+      if (!stale && (sig === this.lastSig || since < every)) return
+    }
     const f = this.receipts.make()
     if (f === undefined) return
     this.lastSig = sig
     this.lastSentAt = Date.now()
     void this.h.request(reqId => ({ ...f, reqId } as Frame))
   }
-
-  /** Editors seen lately (counted at most once a minute: the list is sorted on each call). */
-  private editors (): number {
-    if (Date.now() - this.counted.at >= 60_000) this.counted = { at: Date.now(), n: [...this.h.answerers()].length }
-    return this.counted.n
-  }
-
-  private counted = { at: Number.NEGATIVE_INFINITY, n: 1 }
 
   /** What a receipt would say, cheaply: it is sent again only when this changed. */
   private signature (): string {

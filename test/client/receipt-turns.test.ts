@@ -25,7 +25,7 @@ interface World {
   sent: number[]
 }
 
-async function world (opts: { latencyMs: number; alone?: boolean; streamOfFirst?: boolean; members?: number }): Promise<World & { heads: Map<string, { seq: number }> }> {
+async function world (opts: { latencyMs: number; alone?: boolean; streamOfFirst?: boolean; members?: number; roster?: { full: boolean } }): Promise<World & { heads: Map<string, { seq: number }> }> {
   const sodium = await getSodium()
   const keys = deriveKeys(sodium, newSpaceSecrets(sodium))
   const devices = Array.from({ length: opts.members ?? MEMBERS }, () => memberDevice(sodium, keys))
@@ -59,7 +59,7 @@ async function world (opts: { latencyMs: number; alone?: boolean; streamOfFirst?
         return new Promise<Frame>(() => {})
       },
       requeue: () => {},
-      answerers: () => opts.alone === true ? [hexes[i] as string] : hexes
+      answerers: () => opts.alone === true || opts.roster?.full === false ? [hexes[i] as string] : hexes
     }
     syncs.push(new ReceiptSync(host, { receiptMs: 30_000, withholdMs: 15_000 }))
   })
@@ -110,10 +110,13 @@ describe('receipt turns', () => {
 
   it('beyond 10 editors the receipt cadence stretches with their number: 30 typing members send a third as many', async () => {
     const sends = async (alone: boolean): Promise<number> => {
-      const w = await world({ latencyMs: 50, alone, members: 30 })
+      // Each knows only itself when it joins (the others' records come after its catch-up).
+      const roster = { full: false }
+      const w = await world({ latencyMs: 50, alone, members: 30, roster })
       const sk = `${'ab'.repeat(32)}:${'cd'.repeat(8)}`
       w.heads.set(sk, { seq: 0, hash: new Uint8Array(32), cursor: 0 } as { seq: number })
       for (const s of w.syncs) { s.start(); s.caughtUp() }
+      roster.full = true
       const at = total(w)
       // Someone types on: what every member holds changes each second.
       const typing = setInterval(() => { const h = w.heads.get(sk)!; h.seq++ }, 1000)
