@@ -58,6 +58,9 @@ export interface MembersHost {
 
 interface Held { readonly at: number; readonly name: string; readonly colour: number; readonly role: Role }
 
+/** Editors seen this recently take turns answering snapshots and new streams (receipt-sync.ts, snapshot-cadence.ts `closes`). */
+const RECENT_EDITOR_MS = 10 * 60_000
+
 export class Members {
   private readonly held = new Map<string, Held>()
   private profile: Profile = { name: '', colour: 0 }
@@ -149,7 +152,7 @@ export class Members {
    * members who take turns answering a snapshot or a new stream (receipt-sync.ts). Long-gone
    * devices would take turns nobody answers.
    */
-  recentEditors (withinMs: number): string[] {
+  recentEditors (withinMs = RECENT_EDITOR_MS): string[] {
     const since = this.h.now() - withinMs
     return this.list().filter(m => m.role === 'edit' && (m.self || (m.lastSeen ?? 0) >= since)).map(m => m.device)
   }

@@ -121,6 +121,8 @@ export class SnapshotSync {
 
   /** Envelopes and their bytes since the last snapshot. */
   get sinceSnapshot (): { readonly envelopes: number; readonly bytes: number } { return this.cadence.since }
+  /** Whether this member seals a snapshot as it closes (snapshot-cadence.ts `closes`). */
+  closes (editors: Iterable<string>): boolean { return this.cadence.closes(editors, this.snaps.held?.seq ?? -1) }
 
   /**
    * Seals the whole document as the next snapshot of the chain and offers it to the relay, which

@@ -49,8 +49,6 @@ export type { Alert, ConnectionState, SnapshotInfo, SpaceEvents, SpaceOptions, S
 const META_DELAY_MS = 200
 /** Envelopes since the last snapshot that make a closing writer seal one. */
 const SNAPSHOT_ON_CLOSE = 32
-/** Editors seen this recently take turns answering snapshots and new streams with receipts (receipt-sync.ts). */
-const ANSWERERS_SEEN_MS = 10 * 60_000
 const unb64 = (s: string): Uint8Array => fromB64u(s) ?? unexpected('corrupt local state: bad base64')
 const unexpected = (m: string): never => { throw new Error(m) }
 
@@ -170,7 +168,7 @@ export class Space implements LinkMember {
       newerSnapshot: seq => this.snapsync.lookForNewer(seq), ready: () => this.conn.ready(), catchUp: env => this.snapsync.catchUp(env),
       fetchStream: (author, stream, fromSeq) => { void this.fetch.stream(author, stream, fromSeq) },
       request: (make, t) => this.requests.request(make, t), requeue: () => this.out?.requeue(), onRemote: fn => this.events.on('remote', fn),
-      answerers: () => this.members.recentEditors(ANSWERERS_SEEN_MS)
+      answerers: () => this.members.recentEditors()
     }
   }
 
@@ -473,11 +471,11 @@ export class Space implements LinkMember {
 
   private async shut (): Promise<void> {
     await this.flush()
-    // A member leaving after a burst of changes seals a snapshot on its way out (best effort).
-    // Members leaving together all try: the losers check and attest the winner's, and only attested
-    // snapshots reach joiners. Only the log's last writer trying left it unattested when everyone
-    // left at once (a cold join after a meeting: 421 KB instead of 164 KB).
-    if (this.snapsync.sinceSnapshot.envelopes >= SNAPSHOT_ON_CLOSE && !this.epochs.over) {
+    // A member leaving after a burst of changes seals a snapshot on its way out (best effort): its
+    // writers, and three others (snapshot-cadence.ts `closes`), so that the losers check and attest
+    // the winner's (only attested snapshots reach joiners; the last writer alone left it unattested
+    // when everyone left at once: a cold join after a meeting, 421 KB instead of 164 KB).
+    if (this.snapsync.sinceSnapshot.envelopes >= SNAPSHOT_ON_CLOSE && !this.epochs.over && this.snapsync.closes(this.members.recentEditors())) {
       let bound: ReturnType<typeof setTimeout> | undefined
       await Promise.race([this.whenStored(5000).then(() => this.snapsync.snapshot()), new Promise(resolve => { bound = setTimeout(resolve, 5000) })]).catch(() => {})
       clearTimeout(bound)

@@ -205,4 +205,20 @@ describe('snapshot cadence', () => {
       random.mockRestore()
     }
   })
+  it('closing: a member who wrote since the last snapshot seals one; of those who did not, three of the editors, the same three for everyone', () => {
+    const editors = Array.from({ length: 20 }, (_, i) => `e${i}`)
+    const closers = (heldSeq: number): string[] => editors.filter(me => {
+      const w = world({ ...PRODUCT, snapshotIdleMs: 0 }, { me })
+      // Everyone applied 40 envelopes of e0's.
+      for (let cursor = 0; cursor < 40; cursor++) w.c.note(1000, me === 'e0', { author: 'e0', cursor })
+      return w.c.closes(editors, heldSeq)
+    })
+    const now = closers(4)
+    expect(now).toContain('e0')
+    expect(now.filter(e => e !== 'e0').length).toBeLessThanOrEqual(3)
+    expect(now.length).toBeGreaterThanOrEqual(3)
+    expect(closers(4)).toEqual(now)
+    // Another snapshot held: another three (as a rule; fixed here).
+    expect(closers(5)).not.toEqual(now)
+  })
 })
