@@ -253,9 +253,11 @@ export class ReceiptSync {
       // receipt names every stream (one per writer) and goes to every member, so N members on a
       // fixed cadence cost N³ (50 typists: 416 KB of receipts each in 72 s). A member still hears
       // one about every receiptMs / PER_PERIOD, as in a small space. Counted when due, not once:
-      // at the join receipt the members' records have not arrived yet.
-      const every = this.opts.receiptMs * Math.max(1, [...this.h.answerers()].length / PER_PERIOD)
-      const stale = since >= Math.max(this.opts.receiptMs * 5, every)
+      // at the join receipt the members' records have not arrived yet. At most 5 × receiptMs: a
+      // hostile editor can mint certified devices with records dated now, and would otherwise
+      // stretch everyone's receipts (what shows a lying relay) without bound.
+      const every = this.opts.receiptMs * Math.min(5, Math.max(1, [...this.h.answerers()].length / PER_PERIOD))
+      const stale = since >= this.opts.receiptMs * 5
       if (!stale && (sig === this.lastSig || since < every)) return
     }
     const f = this.receipts.make()

@@ -25,11 +25,13 @@ interface World {
   sent: number[]
 }
 
-async function world (opts: { latencyMs: number; alone?: boolean; streamOfFirst?: boolean; members?: number; roster?: { full: boolean } }): Promise<World & { heads: Map<string, { seq: number }> }> {
+async function world (opts: { latencyMs: number; alone?: boolean; streamOfFirst?: boolean; members?: number; roster?: { full: boolean }; fakes?: number }): Promise<World & { heads: Map<string, { seq: number }> }> {
   const sodium = await getSodium()
   const keys = deriveKeys(sodium, newSpaceSecrets(sodium))
   const devices = Array.from({ length: opts.members ?? MEMBERS }, () => memberDevice(sodium, keys))
   const hexes = devices.map(d => toHex(d.publicKey))
+  // Devices a hostile editor minted (certified, with records dated now) that never answer.
+  const fakes = Array.from({ length: opts.fakes ?? 0 }, (_, i) => i.toString(16).padStart(64, 'f'))
   const held = { seq: 3, hash: new Uint8Array(32).fill(7), heads: new Map<string, number>(), covers: 0 }
   const syncs: ReceiptSync[] = []
   const sent = devices.map(() => 0)
@@ -59,7 +61,7 @@ async function world (opts: { latencyMs: number; alone?: boolean; streamOfFirst?
         return new Promise<Frame>(() => {})
       },
       requeue: () => {},
-      answerers: () => opts.alone === true || opts.roster?.full === false ? [hexes[i] as string] : hexes
+      answerers: () => opts.alone === true || opts.roster?.full === false ? [hexes[i] as string] : [...hexes, ...fakes]
     }
     syncs.push(new ReceiptSync(host, { receiptMs: 30_000, withholdMs: 15_000 }))
   })
@@ -128,5 +130,18 @@ describe('receipt turns', () => {
     // 30 s × 30 / 10 = 90 s: two each in 185 s (a receipt every 3 s from someone), not six.
     expect(await sends(false)).toBeLessThanOrEqual(2 * 30)
     expect(await sends(true)).toBeGreaterThanOrEqual(5 * 30)
+  })
+  it('a hostile editor minting devices stretches the cadence to at most 2.5 min, and takes answering turns only', async () => {
+    const w = await world({ latencyMs: 50, members: 12, fakes: 488 })
+    const sk = `${'ab'.repeat(32)}:${'cd'.repeat(8)}`
+    w.heads.set(sk, { seq: 0, hash: new Uint8Array(32), cursor: 0 } as { seq: number })
+    for (const s of w.syncs) { s.start(); s.caughtUp() }
+    const at = total(w)
+    const typing = setInterval(() => { const h = w.heads.get(sk)!; h.seq++ }, 1000)
+    // 500 "editors" would make it 25 min; bounded, each honest member still sends at 150 s and 300 s.
+    await vi.advanceTimersByTimeAsync(310_000)
+    clearInterval(typing)
+    for (const s of w.syncs) s.stop()
+    expect(total(w) - at).toBeGreaterThanOrEqual(2 * 12)
   })
 })
