@@ -48,20 +48,22 @@ export interface SnapshotCadenceHost {
 /**
  * This device's place in the order in which the writers other than the crosser take over a
  * snapshot turn: every member ranks the same writers by a hash of (crossing cursor, writer), so
- * they agree without a word, and the order changes from one threshold to the next.
+ * they agree without a word, and the order changes from one threshold to the next. Also the order
+ * of the members answering a snapshot or a stream with receipts (receipt-sync.ts), and of those
+ * sealing one as they close (`closes`): `seed` is then what they answer.
  */
-export function fallbackRank (writers: Iterable<string>, crosser: string, cursor: number | string, me: string): number {
-  const mine = fnv1a(`${cursor}:${me}`)
+export function fallbackRank (writers: Iterable<string>, crosser: string, seed: number | string, me: string): number {
+  const mine = fnv1a(`${seed}:${me}`)
   let rank = 0
   for (const w of writers) {
     if (w === me || w === crosser) continue
-    const h = fnv1a(`${cursor}:${w}`)
+    const h = fnv1a(`${seed}:${w}`)
     if (h < mine || (h === mine && w < me)) rank++
   }
   return rank
 }
 
-/** FNV-1a, 32 bits: spreading, not security (a member who games its rank only snapshots sooner or later). */
+/** FNV-1a, 32 bits: spreading, not security (a member who games its rank only snapshots or answers sooner or later; devices minted to take the receipt turns leave them to the cadence: PROTOCOL.md, Receipts). */
 function fnv1a (s: string): number {
   let h = 0x811c9dc5
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0
