@@ -10,9 +10,10 @@ import type { StreamHeadRef } from './snapshot.js'
 /**
  * When receipts are sent and what a session does with them (receipts.ts does the judging):
  *
- * - sent once joined and caught up, soon after each snapshot this replica holds (spread at random,
- *   at most one per 5 s: snapshotHeld), and at most every
- *   `receiptMs` while what it holds changes (every 5 × `receiptMs` anyway, for "last seen");
+ * - sent once joined and caught up, soon after each snapshot this replica holds (by at most
+ *   `ANSWERERS` members in turn, at most one per 5 s: snapshotHeld), and at most every `receiptMs`
+ *   while what it holds changes (longer beyond `PER_PERIOD` editors; every 5 × `receiptMs` anyway,
+ *   for "last seen");
  * - and soon (`PROMPT_MS` to twice that, at random) after a stream no receipt has named yet shows
  *   up and then stays quiet: a session that wrote and left (or paused), whose writer keeps its
  *   envelopes in its outbox until a member is seen holding them. A CLI command is a session of its
@@ -168,14 +169,15 @@ export class ReceiptSync {
   }
 
   /**
-   * A snapshot was made or accepted here: a receipt is due, spread at random over half the gap
-   * (`SNAPSHOT_RECEIPT_MS`, or `receiptMs` if shorter) and at most one such per gap. Every member
-   * holds each snapshot within milliseconds of the others; answering at once sent N receipts in
-   * one burst, each fanned out to N members, on top of the typing (fan-out p99 at 50 readers: 635
-   * ms against 134 without receipts). Spread, the first few members say it, and the rest, having
-   * read a receipt naming the same snapshot (hash and all), leave theirs to the cadence: a
-   * snapshot round costs a few receipts instead of N, each opened by N members. A member holding
-   * another snapshot at that seq is not echoed: it sends its own (and raises `sync/fork`).
+   * A snapshot was made or accepted here: a receipt is due from the first `ANSWERERS` members in
+   * the order of this snapshot's hash, one per half gap (`SNAPSHOT_RECEIPT_MS`, or `receiptMs` if
+   * shorter), at a random point of it, at most one such per gap; each skips its turn once a
+   * receipt naming the same snapshot (hash and all) arrived. Every member answering at once sent N
+   * receipts in one burst, each fanned out to N members (fan-out p99 at 50 readers: 635 ms against
+   * 134 without receipts); every member at a random moment still sent dozens when receipts took
+   * longer than the spread to arrive. A member shown another snapshot at that seq (a fork) ranks by
+   * that one's hash: the first receipt from either side that reaches the other raises `sync/fork`
+   * there; if no answerer of either side holds its own side's snapshot, the cadence says it.
    */
   snapshotHeld (): void {
     if (this.opts.off === true || this.snapTimer !== undefined) return
