@@ -8,6 +8,14 @@ export const CERT_CACHE_MAX = 100_000
 export const PAGE_BYTES = 4 * 1024 * 1024
 export const MAX_PENDING_PART_BYTES = 256 * 1024 * 1024
 export const PENDING_PART_TTL_MS = 10 * 60_000
+/** Older kept snapshots at least an hour apart: history for people, not copies of one burst (storage/retention.ts). */
+export const HISTORY_SPACING_MS = 60 * 60_000
+/**
+ * The log tail kept under a pruned snapshot, in percent of its size. Half a snapshot of entries
+ * still spares a member back after a short time away the snapshot download, and keeps the
+ * space's disk near its state's size (issue 10: 100% made it about twice the state on its own).
+ */
+export const PRUNE_TAIL_PERCENT = 50
 /** A receipt names stream heads (~80 B each): 64 KiB holds the newest few hundred, plenty for one device. */
 export const MAX_RECEIPT_BYTES = 64 * 1024
 /** Appended to a device key: the storage slot of its newest member record, beside its receipt's. */

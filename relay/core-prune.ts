@@ -14,6 +14,8 @@ export interface PrunerOptions {
   readonly store: LogStore
   readonly log: (line: string) => void
   readonly keepSnapshots: number
+  /** Kept snapshots older than the newest attested one are at least this far apart (retention.ts). */
+  readonly historySpacingMs: number
   readonly graceMs: number
   /** The tail kept, in percent of the snapshot's size (0: prune all it covers). */
   readonly tailPercent: number
@@ -33,7 +35,7 @@ export function createPruner (o: PrunerOptions): Pruner {
   const run = async (spaceId: Uint8Array): Promise<void> => {
     const attested = await o.store.getAttestedSnapshot(spaceId)
     const upTo = attested === undefined ? 0 : await o.store.tailStart(spaceId, attested.covers, Math.floor(snapshotBytes(attested) * o.tailPercent / 100))
-    const n = await o.store.prune(spaceId, upTo, o.keepSnapshots)
+    const n = await o.store.prune(spaceId, upTo, o.keepSnapshots, o.historySpacingMs)
     const parts = await o.store.dropPendingParts(spaceId, Date.now() - o.pendingPartTtlMs)
     o.log(`pruned ${n} entries of a space up to cursor ${upTo}${attested === undefined ? ' (no attested snapshot)' : ''}, ${parts} stale parts`)
   }

@@ -31,13 +31,19 @@ export interface RelayCoreOptions {
   /** Snapshots kept per space (history for `cove history`); older ones are dropped when pruning. */
   readonly keepSnapshots?: number
   /**
+   * How far apart in time the kept snapshots older than the newest attested one must be (default
+   * one hour; storage/retention.ts): a history of three snapshots sealed seconds apart shows the
+   * same state three times and costs three states on disk. 0 keeps the newest `keepSnapshots`.
+   */
+  readonly historySpacingMs?: number
+  /**
    * How long after a snapshot (or an attestation of one) the updates the newest attested snapshot
    * covers are dropped (clients mid catch-up finish first).
    */
   readonly pruneGraceMs?: number
   /**
    * The newest log entries under a pruned snapshot that stay, in percent of the snapshot's size
-   * (default 100): a member back after a short time away reads them instead of a whole snapshot
+   * (default 50): a member back after a short time away reads them instead of a whole snapshot
    * it mostly has. 0 prunes everything the snapshot covers.
    */
   readonly pruneTailPercent?: number

@@ -12,7 +12,7 @@ import { createPruner } from './core-prune.js'
 import { attachBus } from './core-bus.js'
 import type { Membership, PeerState, RelayCore, RelayCoreOptions } from './core-types.js'
 import { createPuller } from './core-fanout.js'
-import { catchUpReceipts, CERT_CACHE_MAX, entryOf, epochOf, MAX_CHALLENGES, MAX_PENDING_PART_BYTES, MAX_RECEIPT_BYTES, MAX_LOG_BYTES, MAX_MEMBERS, MEMBER_SLOT, memberRoom, PAGE_BYTES, PENDING_PART_TTL_MS } from './core-limits.js'
+import { catchUpReceipts, CERT_CACHE_MAX, entryOf, epochOf, MAX_CHALLENGES, HISTORY_SPACING_MS, MAX_PENDING_PART_BYTES, MAX_RECEIPT_BYTES, MAX_LOG_BYTES, MAX_MEMBERS, MEMBER_SLOT, memberRoom, PAGE_BYTES, PENDING_PART_TTL_MS, PRUNE_TAIL_PERCENT } from './core-limits.js'
 
 /**
  * The relay's logic, sans IO (STYLE.md): given a peer and the bytes of a frame, it answers,
@@ -122,7 +122,7 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
   const keepSnapshots = opts.keepSnapshots ?? 3
   const maxPendingPartBytes = opts.maxPendingPartBytes ?? MAX_PENDING_PART_BYTES
   const pendingPartTtlMs = opts.pendingPartTtlMs ?? PENDING_PART_TTL_MS
-  const pruner = createPruner({ store, log, keepSnapshots, graceMs: opts.pruneGraceMs ?? 5 * 60_000, tailPercent: opts.pruneTailPercent ?? 100, pendingPartTtlMs })
+  const pruner = createPruner({ store, log, keepSnapshots, historySpacingMs: opts.historySpacingMs ?? HISTORY_SPACING_MS, graceMs: opts.pruneGraceMs ?? 5 * 60_000, tailPercent: opts.pruneTailPercent ?? PRUNE_TAIL_PERCENT, pendingPartTtlMs })
 
   const bus = opts.bus
   const puller = createPuller({ store, subscribers, member, pageSize, fit, log })

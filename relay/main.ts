@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util'
 import { getSodium } from '../shared/sodium.js'
 import { createHttpHandler } from './http.js'
 import { startRelay } from './server.js'
+import { HISTORY_SPACING_MS, PRUNE_TAIL_PERCENT } from './core-limits.js'
 import { createSqliteStore } from './storage/sqlite.js'
 import { createPostgresStore, openPool } from './storage/postgres.js'
 import { createPgBlobStore } from './blob-store/postgres.js'
@@ -33,7 +34,8 @@ import type { LogStore } from './storage/port.js'
  */
 const FLAGS = {
   'max-log-bytes': { default: 512 * 1024 * 1024, min: 1, what: 'update-log bytes one space may hold (pruning frees them)' },
-  'prune-tail-percent': { default: 100, min: 0, what: 'newest log entries kept under a pruned snapshot, in percent of its size: a member back soon reads them, not the snapshot' },
+  'prune-tail-percent': { default: PRUNE_TAIL_PERCENT, min: 0, what: 'newest log entries kept under a pruned snapshot, in percent of its size: a member back soon reads them, not the snapshot' },
+  'history-spacing-ms': { default: HISTORY_SPACING_MS, min: 0, what: 'how far apart in time the older snapshots kept as history are (0: the newest --keep-snapshots)' },
   'max-members': { default: 500, min: 1, what: 'devices with a member record one space may have' },
   'max-blob-bytes': { default: 4 * 1024 * 1024 * 1024, min: 0, what: 'bytes of file blobs one space may hold' },
   'max-blobs': { default: 10_000, min: 0, what: 'file blobs one space may hold' },
@@ -118,6 +120,7 @@ async function main (): Promise<void> {
     host: values.host,
     port,
     keepSnapshots,
+    historySpacingMs: n['history-spacing-ms'],
     pruneGraceMs,
     maxLogBytes: n['max-log-bytes'],
     maxMembers: n['max-members'],

@@ -12,7 +12,7 @@ import type { LogStore } from './storage/port.js'
  * it; every limit that protects the relay from one client lives here.
  */
 /** The core's options it passes through as they are (core-types.ts documents them). */
-type CoreOptions = Pick<RelayCoreOptions, 'log' | 'keepSnapshots' | 'pruneGraceMs' | 'pruneTailPercent' | 'maxPendingPartBytes' | 'pendingPartTtlMs' | 'maxLogBytes' | 'maxMembers' | 'createLimits' | 'bus' | 'pollMs'>
+type CoreOptions = Pick<RelayCoreOptions, 'log' | 'keepSnapshots' | 'historySpacingMs' | 'pruneGraceMs' | 'pruneTailPercent' | 'maxPendingPartBytes' | 'pendingPartTtlMs' | 'maxLogBytes' | 'maxMembers' | 'createLimits' | 'bus' | 'pollMs'>
 
 export interface RelayServerOptions extends CoreOptions {
   readonly store: LogStore
@@ -51,7 +51,7 @@ export async function startRelay (opts: RelayServerOptions): Promise<RelayServer
   // per page keeps a reader that does read under the cap.
   const core = createRelayCore({
     store: opts.store, sodium, log, pageBytes: Math.floor(maxBuffered / 2),
-    ...Object.fromEntries((['keepSnapshots', 'pruneGraceMs', 'pruneTailPercent', 'maxPendingPartBytes', 'pendingPartTtlMs', 'maxLogBytes', 'maxMembers', 'createLimits', 'bus', 'pollMs'] as const).filter(k => opts[k] !== undefined).map(k => [k, opts[k]]))
+    ...Object.fromEntries((['keepSnapshots', 'historySpacingMs', 'pruneGraceMs', 'pruneTailPercent', 'maxPendingPartBytes', 'pendingPartTtlMs', 'maxLogBytes', 'maxMembers', 'createLimits', 'bus', 'pollMs'] as const).filter(k => opts[k] !== undefined).map(k => [k, opts[k]]))
   })
 
   const server = http.createServer(opts.onRequest ?? ((_req, res) => {

@@ -1,5 +1,6 @@
 import { equalBytes, toHex } from '../../shared/bytes.js'
 import { judge, withQuota } from './chain.js'
+import { snapshotsToDrop } from './retention.js'
 import type { EpochRecord, AppendEntry, AppendResult, LogStore, PutPartResult, PutSnapshotResult, SnapshotPut, SpaceRecord, StoredEntry, StoredSnapshot, StreamHead } from './port.js'
 
 interface Row extends StoredEntry { readonly hash: Uint8Array; readonly streamKey: string; readonly seq: number }
@@ -14,6 +15,7 @@ interface MemSnapshot {
   readonly partKeys: readonly string[]
   /** Hex device keys that attested it. */
   readonly attesters: Set<string>
+  readonly storedAt: number
 }
 interface MemPart { readonly envelope: Uint8Array; readonly storedAt: number; linked: boolean }
 interface MemSpace {
@@ -28,7 +30,7 @@ interface MemSpace {
   bytes: number
   readonly heads: Map<string, StreamHead>
   readonly bySeq: Map<string, Row>
-  readonly snapshots: MemSnapshot[]
+  snapshots: MemSnapshot[]
   /** By hex hash. */
   readonly parts: Map<string, MemPart>
   /** Newest receipt per hex device key, in insertion (= time) order. */
@@ -133,7 +135,7 @@ export function createMemoryStore (): LogStore {
       const missing = partKeys.findIndex(h => !s.parts.has(h))
       if (missing >= 0) return { ok: false, code: 'store/missing-part', message: `part ${missing} was not uploaded` }
       for (const h of partKeys) s.parts.get(h)!.linked = true
-      const stored: MemSnapshot = { id: nextSnap++, hash: copy(snap.hash), prevHash: copy(snap.prevHash), covers: snap.covers, envelope: copy(snap.envelope), parts, partKeys, attesters: new Set() }
+      const stored: MemSnapshot = { id: nextSnap++, hash: copy(snap.hash), prevHash: copy(snap.prevHash), covers: snap.covers, envelope: copy(snap.envelope), parts, partKeys, attesters: new Set(), storedAt: Date.now() }
       s.snapshots.push(stored)
       return { ok: true, id: stored.id }
     },
@@ -205,7 +207,7 @@ export function createMemoryStore (): LogStore {
       }
       return 0
     },
-    async prune (id, upTo, keepSnapshots) {
+    async prune (id, upTo, keepSnapshots, spacingMs = 0) {
       const s = get(id)
       if (s === undefined) return 0
       const keep = s.log.filter(r => r.cursor > upTo)
@@ -218,11 +220,9 @@ export function createMemoryStore (): LogStore {
       s.log = keep
       s.pruned = Math.max(s.pruned, upTo)
       if (keepSnapshots !== undefined) {
-        // Keep the newest K and, whatever K is, the newest attested snapshot and everything newer.
-        let cut = Math.max(0, s.snapshots.length - Math.max(1, keepSnapshots))
-        const attested = newestAttested(s)
-        if (attested !== undefined) cut = Math.min(cut, s.snapshots.indexOf(attested))
-        s.snapshots.splice(0, cut)
+        const newestFirst = [...s.snapshots].reverse().map(x => ({ id: x.id, storedAt: x.storedAt, attested: x.attesters.size > 0 }))
+        const drop = new Set(snapshotsToDrop(newestFirst, keepSnapshots, spacingMs))
+        s.snapshots = s.snapshots.filter(x => !drop.has(x.id))
         const live = new Set(s.snapshots.flatMap(x => x.partKeys))
         for (const [k, p] of s.parts) if (p.linked && !live.has(k)) s.parts.delete(k)
       }

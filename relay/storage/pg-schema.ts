@@ -60,6 +60,11 @@ export const MIGRATIONS: readonly string[] = [
     space bytea NOT NULL, epoch int NOT NULL, access_pk bytea NOT NULL, write_pk bytea NOT NULL, key_change bytea,
     PRIMARY KEY (space, epoch)
   );
+  `,
+  // 4: when each snapshot was stored (issue 10), so the kept history spreads out in time
+  // (retention.ts); snapshots stored before read as stored at 0.
+  `
+  ALTER TABLE snapshots ADD COLUMN stored_at bigint NOT NULL DEFAULT 0;
   `
 ]
 

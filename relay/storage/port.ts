@@ -150,12 +150,14 @@ export interface LogStore {
   /** Drops pending (never linked) parts stored before `before` (ms since the epoch); returns how many. */
   dropPendingParts (spaceId: Uint8Array, before: number): Promise<number>
   /**
-   * Drops log entries with cursor <= upTo (stream heads stay, so chains still extend) and snapshots
-   * (with their parts) beyond the newest `keepSnapshots`, never the newest attested snapshot or
-   * anything newer (it is what the pruned log now rests on); returns how many log entries went.
+   * Drops log entries with cursor <= upTo (stream heads stay, so chains still extend) and, when
+   * `keepSnapshots` is given, the snapshots (with their parts) that retention.ts's
+   * `snapshotsToDrop` names: never the newest attested snapshot or anything newer (it is what the
+   * pruned log now rests on); older ones while fewer than `keepSnapshots` are kept, each stored at
+   * least `spacingMs` (default 0) before the one kept after it. Returns how many log entries went.
    * Remembers `upTo`.
    */
-  prune (spaceId: Uint8Array, upTo: number, keepSnapshots?: number): Promise<number>
+  prune (spaceId: Uint8Array, upTo: number, keepSnapshots?: number, spacingMs?: number): Promise<number>
   /**
    * Where to prune under `upTo` so that the newest log entries at or below it, up to `keepBytes` of
    * envelopes in all, stay: the highest cursor c <= upTo such that the entries in (c, upTo] hold at

@@ -1,6 +1,7 @@
 import pg from 'pg'
 import { judge, withQuota } from './chain.js'
 import { migrate } from './pg-schema.js'
+import { snapshotsToDrop } from './retention.js'
 import type { AppendEntry, AppendResult, LogStore, PutPartResult, PutSnapshotResult, RotateResult, SnapshotPut, StoredEntry, StoredSnapshot } from './port.js'
 
 /**
@@ -227,8 +228,8 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
           if (row === undefined) return { ok: false, code: 'store/missing-part', message: `part ${i} was not uploaded` }
           partIds.push(row.id)
         }
-        const sid = (await c.query<{ id: number }>('INSERT INTO snapshots (space, hash, prev_hash, covers, env) VALUES ($1, $2, $3, $4, $5) RETURNING id',
-          [space, buf(s.hash), buf(s.prevHash), s.covers, buf(s.envelope)])).rows[0]!.id
+        const sid = (await c.query<{ id: number }>('INSERT INTO snapshots (space, hash, prev_hash, covers, env, stored_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id',
+          [space, buf(s.hash), buf(s.prevHash), s.covers, buf(s.envelope), Date.now()])).rows[0]!.id
         for (const [i, part] of partIds.entries()) {
           await c.query('INSERT INTO snapshot_parts (snapshot, idx, part) VALUES ($1, $2, $3)', [sid, i, part])
           await c.query('UPDATE parts SET linked = true WHERE id = $1', [part])
@@ -273,7 +274,7 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
     async dropPendingParts (id, before) {
       return (await pool.query('DELETE FROM parts WHERE space = $1 AND NOT linked AND stored_at < $2', [buf(id), before])).rowCount ?? 0
     },
-    async prune (id, upTo, keepSnapshots) {
+    async prune (id, upTo, keepSnapshots, spacingMs = 0) {
       const space = buf(id)
       return tx(async c => {
         // The space's row lock: one prune at a time per space, across relays, and none during an append.
@@ -282,17 +283,16 @@ export async function createPostgresStore (opts: PostgresStoreOptions): Promise<
           'WITH d AS (DELETE FROM log WHERE space = $1 AND cursor <= $2 RETURNING length(env) AS len) SELECT count(*)::bigint AS n, coalesce(sum(len), 0)::bigint AS bytes FROM d', [space, upTo])
         const { n, bytes } = del.rows[0]!
         await c.query('UPDATE spaces SET pruned = greatest(pruned, $2), log_bytes = log_bytes - $3 WHERE id = $1', [space, upTo, bytes])
-        const kth = keepSnapshots === undefined
-          ? undefined
-          : (await c.query<{ id: number }>('SELECT id FROM snapshots WHERE space = $1 ORDER BY id DESC LIMIT 1 OFFSET $2', [space, Math.max(1, keepSnapshots) - 1])).rows[0]
-        if (kth !== undefined) {
-          // Keep the newest K and, whatever K is, the newest attested snapshot and everything newer.
-          const attested = (await c.query<{ id: number }>('SELECT s.id FROM snapshots s WHERE s.space = $1 AND EXISTS (SELECT 1 FROM attestations a WHERE a.snapshot = s.id) ORDER BY s.id DESC LIMIT 1', [space])).rows[0]
-          const keepFrom = attested === undefined ? kth.id : Math.min(kth.id, attested.id)
-          await c.query('DELETE FROM attestations WHERE snapshot IN (SELECT id FROM snapshots WHERE space = $1 AND id < $2)', [space, keepFrom])
-          await c.query('DELETE FROM snapshot_parts WHERE snapshot IN (SELECT id FROM snapshots WHERE space = $1 AND id < $2)', [space, keepFrom])
-          await c.query('DELETE FROM snapshots WHERE space = $1 AND id < $2', [space, keepFrom])
-          await c.query('DELETE FROM parts WHERE space = $1 AND linked AND NOT EXISTS (SELECT 1 FROM snapshot_parts sp WHERE sp.part = parts.id)', [space])
+        if (keepSnapshots !== undefined) {
+          const ages = (await c.query<{ id: number; storedAt: number; attested: boolean }>(
+            'SELECT s.id, s.stored_at AS "storedAt", EXISTS (SELECT 1 FROM attestations a WHERE a.snapshot = s.id) AS attested FROM snapshots s WHERE s.space = $1 ORDER BY s.id DESC', [space])).rows
+          const drop = snapshotsToDrop(ages, keepSnapshots, spacingMs)
+          if (drop.length > 0) {
+            await c.query('DELETE FROM attestations WHERE snapshot = ANY($1::bigint[])', [drop])
+            await c.query('DELETE FROM snapshot_parts WHERE snapshot = ANY($1::bigint[])', [drop])
+            await c.query('DELETE FROM snapshots WHERE id = ANY($1::bigint[])', [drop])
+            await c.query('DELETE FROM parts WHERE space = $1 AND linked AND NOT EXISTS (SELECT 1 FROM snapshot_parts sp WHERE sp.part = parts.id)', [space])
+          }
         }
         return n
       })

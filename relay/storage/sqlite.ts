@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3'
 import { judge, withQuota } from './chain.js'
+import { snapshotsToDrop } from './retention.js'
 import type { RotateResult, AppendEntry, AppendResult, LogStore, PutPartResult, PutSnapshotResult, SnapshotPut, SpaceRecord, StoredEntry, StoredSnapshot } from './port.js'
 
 /**
@@ -71,6 +72,12 @@ export function createSqliteStore (file: string): LogStore {
     ) WITHOUT ROWID;
   `)
 
+  // Issue 10: when the relay stored each snapshot, so that the history it keeps spreads out in
+  // time (retention.ts). Snapshots of an older data directory read as stored at 0.
+  if (!db.prepare<[], { name: string }>('PRAGMA table_info(snapshots)').all().some(c => c.name === 'stored_at')) {
+    db.exec('ALTER TABLE snapshots ADD COLUMN stored_at INTEGER NOT NULL DEFAULT 0')
+  }
+
   type SnapRow = { id: number; hash: Buffer; prev_hash: Buffer; covers: number; env: Buffer; attested: number }
   const SNAP_COLS = 'id, hash, prev_hash, covers, env, EXISTS (SELECT 1 FROM attestations a WHERE a.snapshot = snapshots.id) AS attested'
 
@@ -89,12 +96,11 @@ export function createSqliteStore (file: string): LogStore {
     readAfter: db.prepare<[Uint8Array, number, number], { cursor: number; env: Buffer }>('SELECT cursor, env FROM log WHERE space = ? AND cursor > ? ORDER BY cursor LIMIT ?'),
     readStream: db.prepare<[Uint8Array, Uint8Array, Uint8Array, number, number], { cursor: number; env: Buffer }>('SELECT cursor, env FROM log WHERE space = ? AND author = ? AND stream = ? AND seq >= ? ORDER BY seq LIMIT ?'),
     newestSnap: db.prepare<[Uint8Array], { hash: Buffer }>('SELECT hash FROM snapshots WHERE space = ? ORDER BY id DESC LIMIT 1'),
-    putSnap: db.prepare('INSERT INTO snapshots (space, hash, prev_hash, covers, env) VALUES (?, ?, ?, ?, ?)'),
+    putSnap: db.prepare('INSERT INTO snapshots (space, hash, prev_hash, covers, env, stored_at) VALUES (?, ?, ?, ?, ?, ?)'),
     getSnaps: db.prepare<[Uint8Array, number], SnapRow>(`SELECT ${SNAP_COLS} FROM snapshots WHERE space = ? ORDER BY id DESC LIMIT ?`),
     snapByHash: db.prepare<[Uint8Array, Uint8Array], SnapRow>(`SELECT ${SNAP_COLS} FROM snapshots WHERE space = ? AND hash = ? ORDER BY id DESC LIMIT 1`),
     attestedSnap: db.prepare<[Uint8Array], SnapRow>(`SELECT ${SNAP_COLS} FROM snapshots WHERE space = ? AND EXISTS (SELECT 1 FROM attestations a WHERE a.snapshot = snapshots.id) ORDER BY id DESC LIMIT 1`),
     snapIdByHash: db.prepare<[Uint8Array, Uint8Array], { id: number }>('SELECT id FROM snapshots WHERE space = ? AND hash = ? ORDER BY id DESC LIMIT 1'),
-    attestedSnapId: db.prepare<[Uint8Array], { id: number }>('SELECT id FROM snapshots WHERE space = ? AND EXISTS (SELECT 1 FROM attestations a WHERE a.snapshot = snapshots.id) ORDER BY id DESC LIMIT 1'),
     attest: db.prepare('INSERT OR IGNORE INTO attestations (snapshot, device, at) VALUES (?, ?, ?)'),
     putReceipt: db.prepare('INSERT OR REPLACE INTO receipts (space, device, env, at) VALUES (?, ?, ?, ?)'),
     receipts: db.prepare<[Uint8Array, number], { env: Buffer }>('SELECT env FROM receipts WHERE space = ? ORDER BY at DESC LIMIT ?'),
@@ -106,7 +112,7 @@ export function createSqliteStore (file: string): LogStore {
     linkPart: db.prepare('INSERT INTO snapshot_parts (snapshot, idx, part) VALUES (?, ?, ?)'),
     markLinked: db.prepare('UPDATE parts SET linked = 1 WHERE id = ?'),
     dropPending: db.prepare('DELETE FROM parts WHERE space = ? AND linked = 0 AND stored_at < ?'),
-    kthSnap: db.prepare<[Uint8Array, number], { id: number }>('SELECT id FROM snapshots WHERE space = ? ORDER BY id DESC LIMIT 1 OFFSET ?'),
+    snapAges: db.prepare<[Uint8Array], { id: number; storedAt: number; attested: number }>('SELECT id, stored_at AS storedAt, EXISTS (SELECT 1 FROM attestations a WHERE a.snapshot = snapshots.id) AS attested FROM snapshots WHERE space = ? ORDER BY id DESC'),
     prune: db.prepare('DELETE FROM log WHERE space = ? AND cursor <= ?'),
     tailStart: db.prepare<[Uint8Array, number, number], { cursor: number }>('SELECT cursor FROM (SELECT cursor, sum(length(env)) OVER (ORDER BY cursor DESC) AS acc FROM log WHERE space = ? AND cursor <= ?) WHERE acc > ? ORDER BY cursor DESC LIMIT 1'),
     prunedBytes: db.prepare<[Uint8Array, number], { n: number }>('SELECT coalesce(sum(length(env)), 0) AS n FROM log WHERE space = ? AND cursor <= ?'),
@@ -115,9 +121,9 @@ export function createSqliteStore (file: string): LogStore {
     addLogBytes: db.prepare('INSERT INTO log_bytes (space, bytes) VALUES (?, ?) ON CONFLICT (space) DO UPDATE SET bytes = bytes + excluded.bytes'),
     setPruned: db.prepare('INSERT INTO pruned (space, up_to) VALUES (?, ?) ON CONFLICT (space) DO UPDATE SET up_to = max(up_to, excluded.up_to)'),
     getPruned: db.prepare<[Uint8Array], { up_to: number }>('SELECT up_to FROM pruned WHERE space = ?'),
-    dropAttestations: db.prepare('DELETE FROM attestations WHERE snapshot IN (SELECT id FROM snapshots WHERE space = ? AND id < ?)'),
-    dropLinks: db.prepare('DELETE FROM snapshot_parts WHERE snapshot IN (SELECT id FROM snapshots WHERE space = ? AND id < ?)'),
-    dropSnaps: db.prepare('DELETE FROM snapshots WHERE space = ? AND id < ?'),
+    dropAttestations: db.prepare('DELETE FROM attestations WHERE snapshot = ?'),
+    dropLinks: db.prepare('DELETE FROM snapshot_parts WHERE snapshot = ?'),
+    dropSnap: db.prepare('DELETE FROM snapshots WHERE id = ?'),
     dropUnlinked: db.prepare('DELETE FROM parts WHERE space = ? AND linked = 1 AND NOT EXISTS (SELECT 1 FROM snapshot_parts sp WHERE sp.part = parts.id)')
   }
 
@@ -238,7 +244,7 @@ export function createSqliteStore (file: string): LogStore {
           if (row === undefined) return { ok: false, code: 'store/missing-part', message: `part ${i} was not uploaded` }
           partIds.push(row.id)
         }
-        const sid = Number(q.putSnap.run(id, s.hash, s.prevHash, s.covers, s.envelope).lastInsertRowid)
+        const sid = Number(q.putSnap.run(id, s.hash, s.prevHash, s.covers, s.envelope, Date.now()).lastInsertRowid)
         partIds.forEach((part, i) => {
           q.linkPart.run(sid, i, part)
           q.markLinked.run(part)
@@ -291,7 +297,7 @@ export function createSqliteStore (file: string): LogStore {
     async dropPendingParts (id, before) {
       return q.dropPending.run(id, before).changes
     },
-    async prune (id, upTo, keepSnapshots) {
+    async prune (id, upTo, keepSnapshots, spacingMs = 0) {
       const n = db.transaction(() => {
         const freed = q.prunedBytes.get(id, upTo)!.n
         if (freed > 0) {
@@ -300,15 +306,15 @@ export function createSqliteStore (file: string): LogStore {
         }
         const n = q.prune.run(id, upTo).changes
         q.setPruned.run(id, upTo)
-        const kth = keepSnapshots === undefined ? undefined : q.kthSnap.get(id, Math.max(1, keepSnapshots) - 1)
-        if (kth !== undefined) {
-          // Keep the newest K and, whatever K is, the newest attested snapshot and everything newer.
-          const attested = q.attestedSnapId.get(id)
-          const keepFrom = attested === undefined ? kth.id : Math.min(kth.id, attested.id)
-          q.dropAttestations.run(id, keepFrom)
-          q.dropLinks.run(id, keepFrom)
-          q.dropSnaps.run(id, keepFrom)
-          q.dropUnlinked.run(id)
+        if (keepSnapshots !== undefined) {
+          const ages = q.snapAges.all(id).map(r => ({ id: r.id, storedAt: r.storedAt, attested: r.attested === 1 }))
+          const drop = snapshotsToDrop(ages, keepSnapshots, spacingMs)
+          for (const sid of drop) {
+            q.dropAttestations.run(sid)
+            q.dropLinks.run(sid)
+            q.dropSnap.run(sid)
+          }
+          if (drop.length > 0) q.dropUnlinked.run(id)
         }
         return n
       }).immediate()

@@ -63,7 +63,8 @@ function typeInto (space: Space, n: number, tag: string): void {
 
 describe('snapshots through a real relay', () => {
   it('a joiner downloads the newest snapshot plus the updates after it, and pruning drops covered updates', async () => {
-    relay = await startTestRelay({ pruneGraceMs: 0, pruneTailPercent: 0 })
+    // Its three snapshots are sealed seconds apart: without a history spacing all three stay.
+    relay = await startTestRelay({ pruneGraceMs: 0, pruneTailPercent: 0, historySpacingMs: 0 })
     const a = await client()
     const { space: sa, editLink } = await a.createSpace(relay.url, 'Long history')
     await sa.whenCaughtUp(5000)

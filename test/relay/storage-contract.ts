@@ -1,5 +1,5 @@
 import { createHash, randomFillSync } from 'node:crypto'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { AppendEntry, AppendResult, LogStore, SnapshotPut, SpaceRecord, StoredEntry } from '../../relay/storage/port.js'
 
 /**
@@ -968,6 +968,48 @@ export function runLogStoreContract (name: string, setup: () => Promise<Contract
         const snaps = await chain(space, 4)
         await store.prune(space, 0, 2)
         expect((await store.getSnapshots(space, 10)).map(x => x.id)).toEqual([snaps[3]!.id, snaps[2]!.id])
+      })
+
+      it('with a spacing, the history kept is spread out in time: older snapshots closer than it to a kept one go', async () => {
+        const space = await newSpace(store)
+        const HOUR = 3_600_000
+        const t0 = Date.UTC(2026, 0, 1)
+        // Stored at 0, 0:10, 0:50, 1:05, 2:30, 2:40 (hours:minutes); the newest attested is the fifth.
+        const at = [0, 10, 50, 65, 150, 160].map(min => t0 + min * 60_000)
+        const snaps: Array<{ hash: Uint8Array; id: number }> = []
+        vi.useFakeTimers({ toFake: ['Date'] })
+        try {
+          for (const t of at) {
+            vi.setSystemTime(t)
+            snaps.push(...await chain(space, 1, snaps[snaps.length - 1]?.hash ?? ZERO))
+          }
+        } finally {
+          vi.useRealTimers()
+        }
+        const ids = snaps.map(x => x.id)
+        expect(await store.attestSnapshot(space, snaps[4]!.hash, rand(32))).toBe(true)
+        // Kept: 2:40 and 2:30 (the attested one and what is newer), then 1:05 (85 min before 2:30),
+        // not 0:50 (15 min before 1:05) nor 0:10 (55 min), then 0:00 (65 min).
+        await store.prune(space, 0, 5, HOUR)
+        expect((await store.getSnapshots(space, 10)).map(x => x.id)).toEqual([ids[5], ids[4], ids[3], ids[0]])
+        // Three at most: 0:00 goes too.
+        await store.prune(space, 0, 3, HOUR)
+        expect((await store.getSnapshots(space, 10)).map(x => x.id)).toEqual([ids[5], ids[4], ids[3]])
+        // Spacing 0 is the plain newest K.
+        await store.prune(space, 0, 2, 0)
+        expect((await store.getSnapshots(space, 10)).map(x => x.id)).toEqual([ids[5], ids[4]])
+        // The chain still extends from the newest.
+        expect((await chain(space, 1, snaps[5]!.hash)).length).toBe(1)
+      })
+
+      it('the spacing never drops the newest attested snapshot or anything newer', async () => {
+        const space = await newSpace(store)
+        // All stored within a second: only the must-keeps and the newest K survive.
+        const snaps = await chain(space, 5)
+        expect(await store.attestSnapshot(space, snaps[1]!.hash, rand(32))).toBe(true)
+        await store.prune(space, 0, 1, 3_600_000)
+        expect((await store.getSnapshots(space, 10)).map(x => x.id)).toEqual(snaps.slice(1).map(x => x.id).reverse())
+        expect((await store.getAttestedSnapshot(space))?.id).toBe(snaps[1]!.id)
       })
 
       it('attestations are per space', async () => {

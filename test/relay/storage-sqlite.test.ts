@@ -74,6 +74,11 @@ describe('SQLite store: durability', () => {
         expect(await s.attestSnapshot(space, hash, new Uint8Array(32).fill(9))).toBe(true)
         expect((await s.getAttestedSnapshot(space))?.covers).toBe(7)
         expect((await s.putSnapshotPart(space, new Uint8Array(32).fill(1), new Uint8Array(10))).ok).toBe(true)
+        // It gained a storage time too (issue 10): the old snapshot reads as stored long ago, so
+        // an hour's spacing keeps it as history beside a new one.
+        expect((await s.putSnapshot(space, { hash: new Uint8Array(32).fill(7), prevHash: hash, covers: 8, envelope: new Uint8Array([4]) })).ok).toBe(true)
+        await s.prune(space, 0, 2, 3_600_000)
+        expect((await s.getSnapshots(space, 10)).map(x => x.covers)).toEqual([8, 7])
       } finally {
         await s.close()
       }
