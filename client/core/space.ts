@@ -44,6 +44,7 @@ import { adoptLink, EpochSync } from './epoch-sync.js'
  */
 import type { Alert, SnapshotInfo, SpaceEvents, SpaceOptions, SpaceStatus } from './space-types.js'
 import { applyStored, encodeStateV1 } from './state.js'
+import { onLocalUpdates } from './local-updates.js'
 export type { Alert, ConnectionState, SnapshotInfo, SpaceEvents, SpaceOptions, SpaceStatus } from './space-types.js'
 
 const META_DELAY_MS = 200
@@ -85,7 +86,7 @@ export class Space implements LinkMember {
   private metaTimer: ReturnType<typeof setTimeout> | undefined
   /** Remote updates applied to the doc and not yet stored; written with the next meta. */
   private remoteUnsaved: Uint8Array[] = []
-
+  private stopLocal = (): void => {}
   private readonly conn: Connection
   private readonly fetch: Fetcher
   private closed = false
@@ -287,7 +288,7 @@ export class Space implements LinkMember {
     space.load(stored.updates, adopted.outbox)
     if (stored.meta === undefined || adopted.drop.length > 0) await space.store.write({ meta: space.encodeMeta(), outboxDrop: adopted.drop })
     else if (stored.updates.length > 256) await space.store.compact(encodeStateV1(space.doc))
-    space.doc.on('update', space.onDocUpdate)
+    space.stopLocal = onLocalUpdates(space.doc, o => o === space || o === 'load' || space.epochs.over, space.onDocUpdate)
     // Own changes of the old epoch the key change did not cover: sealed again in this one (issue 11).
     for (const u of meta.carry ?? []) space.out?.local(u)
     meta.carry = undefined
@@ -353,9 +354,9 @@ export class Space implements LinkMember {
   }
 
   // Outgoing ----------------------------------------------------------------------------------
-  private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
-    if (origin === this || origin === 'load' || this.epochs.over) return
-    // Local changes (and the cleanups Yjs runs after a remote change) reach the shadow too.
+  private readonly onDocUpdate = (update: Uint8Array): void => {
+    // Own changes, and the cleanups Yjs runs after a remote change (not what this space applied:
+    // onLocalUpdates does not even encode those), reach the shadow too.
     this.shadow.mirror(update)
     if (this.writer === undefined) {
       // Yjs itself follows a remote change to formatted text with a cleanup transaction (origin
@@ -486,7 +487,7 @@ export class Space implements LinkMember {
     clearTimeout(this.metaTimer)
     this.metaTimer = undefined
     void this.persist(this.withMeta())
-    this.doc.off('update', this.onDocUpdate)
+    this.stopLocal()
     if (this.link.connected) this.link.send({ type: 'leave', spaceId: this.keys.spaceId })
     this.link.remove(this)
     await this.io
