@@ -67,9 +67,9 @@ function untilText (p: Peer, expected: string, ms: number): Promise<void> {
   const matches = (): boolean => p.text.length === expected.length && p.text.toString() === expected
   return new Promise((resolve, reject) => {
     if (matches()) { resolve(); return }
-    const timer = setTimeout(() => { p.space.doc.off('update', on); reject(new Error(`timed out (${p.text.length} of ${expected.length} chars)`)) }, ms)
-    const on = (): void => { if (matches()) { clearTimeout(timer); p.space.doc.off('update', on); resolve() } }
-    p.space.doc.on('update', on)
+    const timer = setTimeout(() => { p.space.doc.off('afterTransaction', on); reject(new Error(`timed out (${p.text.length} of ${expected.length} chars)`)) }, ms)
+    const on = (): void => { if (matches()) { clearTimeout(timer); p.space.doc.off('afterTransaction', on); resolve() } }
+    p.space.doc.on('afterTransaction', on)
   })
 }
 

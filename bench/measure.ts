@@ -73,10 +73,10 @@ export function untilText (client: BenchClient, expected: string, what: string):
     if (matches()) { resolve(); return }
     const onUpdate = (): void => {
       if (!matches()) return
-      client.doc.off('update', onUpdate)
+      client.doc.off('afterTransaction', onUpdate)
       resolve()
     }
-    client.doc.on('update', onUpdate)
+    client.doc.on('afterTransaction', onUpdate)
   })
   return withTimeout(reached, CONVERGE_TIMEOUT_MS, `${what} (has ${client.text.length} of ${expected.length} chars)`)
 }
@@ -160,7 +160,14 @@ class OpTargets {
   }
 }
 
-/** Records, for one reader, when each writer op became visible in its document. */
+/**
+ * Records, for one reader, when each writer op became visible in its document.
+ *
+ * Every watcher in the bench listens to `afterTransaction`, never to `'update'`: an `'update'`
+ * listener makes Yjs encode each transaction's update, work the client under test would not do
+ * (a Cove space encodes only its own edits, client/core/local-updates.ts; the plaintext provider
+ * encodes every transaction anyway, for its own listener), so the bench would charge it.
+ */
 class DeliveryTracker {
   readonly deliveredAt: Float64Array
   private next = 0
@@ -171,7 +178,7 @@ class DeliveryTracker {
   constructor (private readonly reader: BenchClient, private readonly writerId: number, private readonly targets: OpTargets) {
     this.deliveredAt = new Float64Array(targets.ops)
     this.done = new Promise(resolve => { this.resolveDone = resolve })
-    reader.doc.on('update', this.onUpdate)
+    reader.doc.on('afterTransaction', this.onUpdate)
   }
 
   private check (): void {
@@ -183,7 +190,7 @@ class DeliveryTracker {
       this.deliveredAt[this.next++] = now
     }
     if (this.next === t.ops) {
-      this.reader.doc.off('update', this.onUpdate)
+      this.reader.doc.off('afterTransaction', this.onUpdate)
       this.resolveDone()
     }
   }

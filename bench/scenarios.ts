@@ -51,10 +51,10 @@ function whenCovers (client: BenchClient, target: ReadonlyMap<number, number>, w
     if (covers(client.doc, target)) { resolve(performance.now()); return }
     const onUpdate = (): void => {
       if (!covers(client.doc, target)) return
-      client.doc.off('update', onUpdate)
+      client.doc.off('afterTransaction', onUpdate)
       resolve(performance.now())
     }
-    client.doc.on('update', onUpdate)
+    client.doc.on('afterTransaction', onUpdate)
   })
   return withTimeout(reached, CONVERGE_TIMEOUT_MS, what)
 }
@@ -413,10 +413,10 @@ export async function keystroke (system: BenchSystem, opsCount: number): Promise
           if (reader.text.toString() === want) { resolve(); return }
           const onUpdate = (): void => {
             if (reader.text.toString() !== want) return
-            reader.doc.off('update', onUpdate)
+            reader.doc.off('afterTransaction', onUpdate)
             resolve()
           }
-          reader.doc.on('update', onUpdate)
+          reader.doc.on('afterTransaction', onUpdate)
         }), SYNC_TIMEOUT_MS, 'reader receiving a keystroke')
         rounds.push(performance.now() - t0)
       }

@@ -96,14 +96,14 @@ const titleLength = (s: Space): number => model.title(s.doc).length
 function until (s: Space, n: number, ms: number, what: string): Promise<void> {
   return new Promise((resolve, reject) => {
     if (titleLength(s) >= n) { resolve(); return }
-    const timer = setTimeout(() => { s.doc.off('update', check); reject(new Error(`timed out: ${what} (${titleLength(s)} of ${n})`)) }, ms)
+    const timer = setTimeout(() => { s.doc.off('afterTransaction', check); reject(new Error(`timed out: ${what} (${titleLength(s)} of ${n})`)) }, ms)
     const check = (): void => {
       if (titleLength(s) < n) return
       clearTimeout(timer)
-      s.doc.off('update', check)
+      s.doc.off('afterTransaction', check)
       resolve()
     }
-    s.doc.on('update', check)
+    s.doc.on('afterTransaction', check)
   })
 }
 
