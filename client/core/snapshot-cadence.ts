@@ -218,8 +218,8 @@ export class SnapshotCadence {
     this.idleTimer = undefined
   }
 
-  /** Past the envelope or byte threshold since the last snapshot. */
-  private due (): boolean {
+  /** Past the envelope or byte threshold since the last snapshot (also what makes a closing member seal one). */
+  due (): boolean {
     const p = this.policy
     if (this.since.bytes >= p.snapshotBytes) return true
     if (p.snapshotEvery === 0) return false

@@ -23,6 +23,8 @@ import { SnapshotCadence, type LogPlace, type SnapshotPolicy } from './snapshot-
  */
 /** How long, in all, a snapshot waits for this session's envelopes in flight to be acknowledged. */
 const SETTLE_MS = 2_000
+/** A snapshot is `lagging` when own in-flight bytes × this reach its state's (a pasted 5 MB note). */
+const LAG_FACTOR = 4
 
 export interface SnapshotSyncHost {
   readonly sodium: Sodium
@@ -86,7 +88,8 @@ export class SnapshotSync {
   /** Others' snapshots waiting until this replica has applied the heads they name. */
   readonly toVerify = new Map<string, { o: Opened; since: number }>()
   private verifyTimer: ReturnType<typeof setTimeout> | undefined
-  private snapshotting = false
+  /** The snapshot under way: a closing member waits for it before it decides to seal its own (`closes`). */
+  private snapshotting: Promise<void> | undefined
   private adopting = false
 
   constructor (private readonly h: SnapshotSyncHost, policy: SnapshotPolicy) {
@@ -107,9 +110,7 @@ export class SnapshotSync {
   }
 
   /** The connection closed: frames held for a join are moot. */
-  reset (): void {
-    this.gate = undefined
-  }
+  reset (): void { this.gate = undefined }
 
   stop (): void {
     this.cadence.stop()
@@ -119,10 +120,11 @@ export class SnapshotSync {
   /** Counts an envelope (own, when the relay stored it; or applied) toward the next snapshot (snapshot-cadence.ts). */
   noteActivity (bytes: number, own: boolean, at: LogPlace): void { this.cadence.note(bytes, own, at) }
 
-  /** Envelopes and their bytes since the last snapshot. */
-  get sinceSnapshot (): { readonly envelopes: number; readonly bytes: number } { return this.cadence.since }
-  /** Whether this member seals a snapshot as it closes (snapshot-cadence.ts `closes`). */
-  closes (editors: Iterable<string>): boolean { return this.cadence.closes(editors, this.snaps.held?.seq ?? -1) }
+  /** Own envelopes in flight at sealing (LAG_FACTOR) lie after `covers`: joiners get them twice (space.ts seals again on close). */
+  get lagging (): boolean { return this.lag === this.snaps.held?.seq }
+  private lag = -1
+  /** Whether this member seals a snapshot as it closes: `lagging`, or one is due (`minEnvelopes` since, or the cadence's bytes: a big paste) and it is its turn (snapshot-cadence.ts `closes`). */
+  async closes (editors: Iterable<string>, minEnvelopes: number): Promise<boolean> { await this.snapshotting; return this.lagging || ((this.cadence.since.envelopes >= minEnvelopes || this.cadence.due()) && this.cadence.closes(editors, this.snaps.held?.seq ?? -1)) }
 
   /**
    * Seals the whole document as the next snapshot of the chain and offers it to the relay, which
@@ -130,29 +132,27 @@ export class SnapshotSync {
    * snapshots and carries on past them. 'skipped': not now (view-only, offline, or a gap pending).
    */
   async snapshot (): Promise<'stored' | 'conflict' | 'skipped'> {
-    if (this.h.device === undefined || !this.h.ready() || this.h.reader.pending > 0 || this.snapshotting || this.gate !== undefined) return 'skipped'
+    if (this.h.device === undefined || !this.h.ready() || this.h.reader.pending > 0 || this.snapshotting !== undefined || this.gate !== undefined) return 'skipped'
     // Not while a newer snapshot waits to be judged: ours would race it, or cover less.
     if (this.toVerify.size > 0) return 'skipped'
     // Not while behind the (good) snapshot we hold: ours would cover less than it. This session's
     // own stream is the only one not read back (other sessions of this device are read like anyone's).
     const own = this.h.writer === undefined ? '' : `${this.h.devicePkHex}:${this.h.writer.stream}`
-    for (const [k, seq] of this.snaps.held?.heads ?? []) {
-      if (k !== own && (this.h.reader.heads.get(k)?.seq ?? -1) < seq) return 'skipped'
-    }
+    for (const [k, seq] of this.snaps.held?.heads ?? []) if (k !== own && (this.h.reader.heads.get(k)?.seq ?? -1) < seq) return 'skipped'
     // Not while envelopes of an earlier session wait to be sent: their content is in this
     // document, but no head this snapshot could name covers it yet. (Acknowledged ones waiting to
     // be seen are covered: their streams' heads are this replica's.)
     const w = this.h.writer
     if (w?.outbox.some(e => e.stream !== w.stream && !w.isAcked(e)) === true) return 'skipped'
-    this.snapshotting = true
+    let done = (): void => {}
+    this.snapshotting = new Promise<void>(resolve => { done = resolve })
     const seen = this.cadence.seenCount
     try {
       // The snapshot records exactly what it holds: the state is taken when this session's own
       // envelopes are all acknowledged, so `covers` (the relay position) includes them and a joiner
-      // does not download them again after the state. A typist who never pauses for a round trip
-      // gets three round trips; then the in-flight tail is named by the heads but lies after `covers`.
-      // All rounds within SETTLE_MS: the other members' fallback (snapshot-cadence.ts) starts 3 s
-      // after the crossing, and three rounds of 2 s each let it start while this one still waited.
+      // does not download them again after the state. At most three round trips within SETTLE_MS
+      // (the others' fallback starts 3 s after the crossing); then the in-flight tail is named by
+      // the heads but lies after `covers` (`lagging`).
       const settled = Date.now() + SETTLE_MS
       for (let round = 0; round < 3 && this.h.unsynced() > 0 && Date.now() < settled; round++) {
         await this.h.flush()
@@ -176,6 +176,7 @@ export class SnapshotSync {
       const bindings: Array<readonly [number, Uint8Array]> = [...this.h.bindings].map(([c, a]) => [c, hexBytes(a)] as const)
       const covers = this.h.resumeCursor()
       const state = encodeState(this.h.doc)
+      const tail = [...this.h.writer?.pending ?? []].reduce((n, e) => n + e.env.length, 0)
       const sealed = this.snaps.seal(seq, { createdAt: Date.now(), covers, heads, bindings }, state)
       this.stats.attempts++
       const res = await this.snaps.put(covers, sealed)
@@ -183,6 +184,7 @@ export class SnapshotSync {
         this.stats.stored++
         this.cadence.taken(state.length)
         this.snaps.hold({ seq, hash: hash(this.h.sodium, sealed.head), heads, covers }, 'good')
+        this.lag = tail * LAG_FACTOR >= state.length ? seq : -1
         this.h.heldChanged?.()
         this.h.scheduleMeta()
         return 'stored'
@@ -195,7 +197,8 @@ export class SnapshotSync {
       if (res.type === 'error' && res.code !== 'sync/offline' && res.code !== 'sync/closed') this.h.alert('sync/snapshot-refused', `the relay refused a snapshot: ${res.code} ${res.message}`)
       return 'skipped'
     } finally {
-      this.snapshotting = false
+      this.snapshotting = undefined
+      done()
     }
   }
 

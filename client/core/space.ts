@@ -474,9 +474,9 @@ export class Space implements LinkMember {
     await this.flush()
     // A member leaving after a burst of changes seals a snapshot on its way out (best effort): its
     // writers, and three others (snapshot-cadence.ts `closes`), so that the losers check and attest
-    // the winner's (only attested snapshots reach joiners; the last writer alone left it unattested
-    // when everyone left at once: a cold join after a meeting, 421 KB instead of 164 KB).
-    if (this.snapsync.sinceSnapshot.envelopes >= SNAPSHOT_ON_CLOSE && !this.epochs.over && this.snapsync.closes(this.members.recentEditors())) {
+    // the winner's (the last writer alone left it unattested when everyone left at once: a cold join
+    // 421 KB instead of 164 KB); and one whose snapshot left own content after `covers` (`lagging`).
+    if (!this.epochs.over && await this.snapsync.closes(this.members.recentEditors(), SNAPSHOT_ON_CLOSE)) {
       let bound: ReturnType<typeof setTimeout> | undefined
       await Promise.race([this.whenStored(5000).then(() => this.snapsync.snapshot()), new Promise(resolve => { bound = setTimeout(resolve, 5000) })]).catch(() => {})
       clearTimeout(bound)
