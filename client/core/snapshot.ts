@@ -4,7 +4,7 @@ import { DecodeError, err, ok, type Result } from '../../shared/errors.js'
 import { HASH_BYTES, PK_BYTES, STREAM_BYTES } from '../../shared/header.js'
 import * as encoding from 'lib0/encoding'
 import * as map from 'lib0/map'
-import { encodeState } from './state.js'
+import { encodeState, stateVectorOfV2 } from './state.js'
 
 /**
  * Snapshots (DESIGN.md §5): a writer seals the whole document so joiners need not replay the log.
@@ -193,9 +193,9 @@ export function verifySnapshot (seq: number, prevHash: Uint8Array, body: Snapsho
     const owner = ctx.bindings.get(c)
     if (owner !== undefined && owner !== toHex(a)) return err('snapshot/binding-conflict', `snapshot binds clientID ${c} to another device`)
   }
-  let snapSv: Map<number, number>
+  let snapSv: ReadonlyMap<number, number>
   try {
-    snapSv = Y.decodeStateVector(Y.encodeStateVectorFromUpdateV2(body.state))
+    snapSv = stateVectorOfV2(body.state)
   } catch {
     return err('snapshot/malformed', 'snapshot state cannot be decoded')
   }
@@ -235,7 +235,7 @@ export function checkContent (state: Uint8Array, doc: Y.Doc, exact = false): Res
       // what this replica has beyond the snapshot (content of earlier sessions of this device that
       // no head names yet, say) and compare that.
       if (exact && !sameVector(mine, Y.decodeStateVector(Y.encodeStateVector(rebuilt)))) exact = false
-      if (!exact) Y.applyUpdateV2(rebuilt, encodeState(doc, Y.encodeStateVectorFromUpdateV2(state)))
+      if (!exact) Y.applyUpdateV2(rebuilt, encodeState(doc, Y.encodeStateVector(new Map(stateVectorOfV2(state)))))
     } catch (e) {
       return err('snapshot/malformed', `snapshot state does not integrate: ${e instanceof Error ? e.message : String(e)}`)
     }

@@ -11,6 +11,7 @@ import { conflictingItem } from './overlap.js'
 import { checkContent, readSnapshotBody, SNAPSHOT_STREAM, streamKey, verifySnapshot, writeSnapshotBody, type HeldSnapshot, type SnapshotBody, type StreamHeadRef } from './snapshot.js'
 import type { Span, StreamReader } from './reader.js'
 import type { SnapshotInfo } from './space-types.js'
+import { stateVectorOfV2 } from './state.js'
 
 /**
  * Snapshots (DESIGN.md §5, §12): sealing them, and checking other members' before anything of them
@@ -144,9 +145,9 @@ export class Snapshotter {
     }
     // Where this replica knows exactly what a named position carried (its own stream, or a stream
     // whose head it holds at that very position), the state must hold at least that.
-    let snapSv: Map<number, number>
+    let snapSv: ReadonlyMap<number, number>
     try {
-      snapSv = Y.decodeStateVector(Y.encodeStateVectorFromUpdateV2(o.state))
+      snapSv = stateVectorOfV2(o.state)
     } catch {
       return { verdict: 'bad', code: 'snapshot/malformed', message: 'snapshot state cannot be decoded' }
     }
@@ -251,7 +252,7 @@ export function claimsOf (heads: readonly StreamHeadRef[]): { sk: string; seq: n
 export function unboundClients (state: Uint8Array, snapBindings: ReadonlyArray<readonly [number, Uint8Array]>, mine: ReadonlyMap<number, string>): number[] {
   const bound = new Set<number>([...mine.keys(), ...snapBindings.map(([c]) => c)])
   const out: number[] = []
-  for (const c of Y.decodeStateVector(Y.encodeStateVectorFromUpdateV2(state)).keys()) if (!bound.has(c)) out.push(c)
+  for (const c of stateVectorOfV2(state).keys()) if (!bound.has(c)) out.push(c)
   return out
 }
 

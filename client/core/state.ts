@@ -66,3 +66,16 @@ export function applyStored (doc: Y.Doc, updates: readonly Uint8Array[], origin:
   }
   return failed
 }
+
+const vectors = new WeakMap<Uint8Array, ReadonlyMap<number, number>>()
+
+/**
+ * The state vector of a V2 update, decoded once per byte array. Yjs reads a whole update for it,
+ * its entire string table first: a join snapshot holding a 5 MB note was decoded in full once for
+ * each of three snapshot checks. Throws as Yjs does on bytes that do not decode.
+ */
+export function stateVectorOfV2 (update: Uint8Array): ReadonlyMap<number, number> {
+  let sv = vectors.get(update)
+  if (sv === undefined) vectors.set(update, sv = Y.decodeStateVector(Y.encodeStateVectorFromUpdateV2(update)))
+  return sv
+}
