@@ -13,6 +13,7 @@ import { claimsOf, otherOwnersItem, shortOnlyInOthers, Snapshotter, unboundClien
 import type { StreamWriter } from './writer.js'
 import type { SnapshotInfo } from './space-types.js'
 import { encodeState } from './state.js'
+import { within } from './within.js'
 import { SnapshotCadence, type LogPlace, type SnapshotPolicy } from './snapshot-cadence.js'
 
 /**
@@ -76,8 +77,6 @@ export interface SnapshotSyncHost {
   compactLocal (): void
 }
 
-const hexBytes = (h: string): Uint8Array => fromHex(h) ?? new Uint8Array(0)
-
 export class SnapshotSync {
   readonly snaps: Snapshotter
   readonly cadence: SnapshotCadence
@@ -124,7 +123,7 @@ export class SnapshotSync {
   get lagging (): boolean { return this.lag === this.snaps.held?.seq }
   private lag = -1
   /** Whether this member seals a snapshot as it closes: `lagging`, or one is due (`minEnvelopes` since, or the cadence's bytes: a big paste) and it is its turn (snapshot-cadence.ts `closes`). */
-  async closes (editors: Iterable<string>, minEnvelopes: number): Promise<boolean> { await this.snapshotting; return this.lagging || ((this.cadence.since.envelopes >= minEnvelopes || this.cadence.due()) && this.cadence.closes(editors, this.snaps.held?.seq ?? -1)) }
+  async closes (editors: Iterable<string>, minEnvelopes: number): Promise<boolean> { await within(this.snapshotting, 5000); return this.lagging || ((this.cadence.since.envelopes >= minEnvelopes || this.cadence.due()) && this.cadence.closes(editors, this.snaps.held?.seq ?? -1)) }
 
   /**
    * Seals the whole document as the next snapshot of the chain and offers it to the relay, which
@@ -173,7 +172,7 @@ export class SnapshotSync {
       // Streams idle since the snapshot before this one are named by position only (folded).
       if (this.snaps.held !== undefined) this.h.reader.fold(this.snaps.held.covers ?? 0)
       const heads = this.h.headRefs()
-      const bindings: Array<readonly [number, Uint8Array]> = [...this.h.bindings].map(([c, a]) => [c, hexBytes(a)] as const)
+      const bindings: Array<readonly [number, Uint8Array]> = [...this.h.bindings].map(([c, a]) => [c, fromHex(a) ?? new Uint8Array(0)] as const)
       const covers = this.h.resumeCursor()
       const state = encodeState(this.h.doc)
       const tail = [...this.h.writer?.pending ?? []].reduce((n, e) => n + e.env.length, 0)

@@ -45,6 +45,7 @@ import { adoptLink, EpochSync } from './epoch-sync.js'
 import type { Alert, SnapshotInfo, SpaceEvents, SpaceOptions, SpaceStatus } from './space-types.js'
 import { applyStored, encodeStateV1 } from './state.js'
 import { onLocalUpdates } from './local-updates.js'
+import { within } from './within.js'
 export type { Alert, ConnectionState, SnapshotInfo, SpaceEvents, SpaceOptions, SpaceStatus } from './space-types.js'
 
 const META_DELAY_MS = 200
@@ -477,9 +478,7 @@ export class Space implements LinkMember {
     // the winner's (the last writer alone left it unattested when everyone left at once: a cold join
     // 421 KB instead of 164 KB); and one whose snapshot left own content after `covers` (`lagging`).
     if (!this.epochs.over && await this.snapsync.closes(this.members.recentEditors(), SNAPSHOT_ON_CLOSE)) {
-      let bound: ReturnType<typeof setTimeout> | undefined
-      await Promise.race([this.whenStored(5000).then(() => this.snapsync.snapshot()), new Promise(resolve => { bound = setTimeout(resolve, 5000) })]).catch(() => {})
-      clearTimeout(bound)
+      await within(this.whenStored(5000).then(() => this.snapsync.snapshot()), 5000)
     }
     this.closed = true
     for (const part of [this.fetch, this.conn, this.out, this.snapsync, this.rsync, this.fresh]) part?.stop()
