@@ -8,7 +8,7 @@ export const CERT_CACHE_MAX = 100_000
 export const PAGE_BYTES = 4 * 1024 * 1024
 export const MAX_PENDING_PART_BYTES = 256 * 1024 * 1024
 export const PENDING_PART_TTL_MS = 10 * 60_000
-/** Older kept snapshots at least an hour apart: history for people, not copies of one burst (storage/retention.ts). */
+/** History keeps one snapshot per hour: for people, not copies of one burst (storage/retention.ts). */
 export const HISTORY_SPACING_MS = 60 * 60_000
 /**
  * The log tail kept under a pruned snapshot, in percent of its size. Half a snapshot of entries

@@ -14,7 +14,7 @@ export interface PrunerOptions {
   readonly store: LogStore
   readonly log: (line: string) => void
   readonly keepSnapshots: number
-  /** Kept snapshots older than the newest attested one are at least this far apart (retention.ts). */
+  /** History keeps one snapshot per period this long, beyond the newest attested one (retention.ts). */
   readonly historySpacingMs: number
   readonly graceMs: number
   /** The tail kept, in percent of the snapshot's size (0: prune all it covers). */

@@ -31,9 +31,9 @@ export interface RelayCoreOptions {
   /** Snapshots kept per space (history for `cove history`); older ones are dropped when pruning. */
   readonly keepSnapshots?: number
   /**
-   * How far apart in time the kept snapshots older than the newest attested one must be (default
-   * one hour; storage/retention.ts): a history of three snapshots sealed seconds apart shows the
-   * same state three times and costs three states on disk. 0 keeps the newest `keepSnapshots`.
+   * The period of which history keeps one snapshot, beyond the newest attested one (default one
+   * hour; storage/retention.ts): a history of three snapshots sealed seconds apart shows the same
+   * state three times and costs three states on disk. 0 keeps the newest `keepSnapshots`.
    */
   readonly historySpacingMs?: number
   /**

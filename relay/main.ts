@@ -35,7 +35,7 @@ import type { LogStore } from './storage/port.js'
 const FLAGS = {
   'max-log-bytes': { default: 512 * 1024 * 1024, min: 1, what: 'update-log bytes one space may hold (pruning frees them)' },
   'prune-tail-percent': { default: PRUNE_TAIL_PERCENT, min: 0, what: 'newest log entries kept under a pruned snapshot, in percent of its size: a member back soon reads them, not the snapshot' },
-  'history-spacing-ms': { default: HISTORY_SPACING_MS, min: 0, what: 'how far apart in time the older snapshots kept as history are (0: the newest --keep-snapshots)' },
+  'history-spacing-ms': { default: HISTORY_SPACING_MS, min: 0, what: 'history keeps one older snapshot per period this long (0: the newest --keep-snapshots)' },
   'max-members': { default: 500, min: 1, what: 'devices with a member record one space may have' },
   'max-blob-bytes': { default: 4 * 1024 * 1024 * 1024, min: 0, what: 'bytes of file blobs one space may hold' },
   'max-blobs': { default: 10_000, min: 0, what: 'file blobs one space may hold' },

@@ -14,7 +14,7 @@ import type { StreamWriter } from './writer.js'
 import type { SnapshotInfo } from './space-types.js'
 import { encodeState } from './state.js'
 import { within } from './within.js'
-import { SnapshotCadence, type LogPlace, type SnapshotPolicy } from './snapshot-cadence.js'
+import { MIN_SNAPSHOT_LOG_BYTES, SnapshotCadence, type LogPlace, type SnapshotPolicy } from './snapshot-cadence.js'
 
 /**
  * The snapshot side of a session (DESIGN.md §5, §12): when to seal one, racing other writers for a
@@ -24,7 +24,7 @@ import { SnapshotCadence, type LogPlace, type SnapshotPolicy } from './snapshot-
  */
 /** How long, in all, a snapshot waits for this session's envelopes in flight to be acknowledged. */
 const SETTLE_MS = 2_000
-/** A snapshot is `lagging` when own in-flight bytes × this reach its state's (a pasted 5 MB note). */
+/** A snapshot is `lagging` when own in-flight bytes × this reach its state's (a pasted 5 MB note), and 32 KiB. */
 const LAG_FACTOR = 4
 
 export interface SnapshotSyncHost {
@@ -123,7 +123,7 @@ export class SnapshotSync {
   get lagging (): boolean { return this.lag === this.snaps.held?.seq }
   private lag = -1
   /** Whether this member seals a snapshot as it closes: `lagging`, or one is due (`minEnvelopes` since, or the cadence's bytes: a big paste) and it is its turn (snapshot-cadence.ts `closes`). */
-  async closes (editors: Iterable<string>, minEnvelopes: number): Promise<boolean> { await within(this.snapshotting, 5000); return this.lagging || ((this.cadence.since.envelopes >= minEnvelopes || this.cadence.due()) && this.cadence.closes(editors, this.snaps.held?.seq ?? -1)) }
+  async closes (editors: Iterable<string>, minEnvelopes: number): Promise<boolean> { await within(this.snapshotting, 5000); return this.h.device !== undefined && (this.lagging || (this.cadence.closes(editors, this.snaps.held?.seq ?? -1) && (this.cadence.since.envelopes >= minEnvelopes || this.cadence.due()))) }
 
   /**
    * Seals the whole document as the next snapshot of the chain and offers it to the relay, which
@@ -183,7 +183,7 @@ export class SnapshotSync {
         this.stats.stored++
         this.cadence.taken(state.length)
         this.snaps.hold({ seq, hash: hash(this.h.sodium, sealed.head), heads, covers }, 'good')
-        this.lag = tail * LAG_FACTOR >= state.length ? seq : -1
+        this.lag = tail * LAG_FACTOR >= state.length && tail >= MIN_SNAPSHOT_LOG_BYTES ? seq : -1
         this.h.heldChanged?.()
         this.h.scheduleMeta()
         return 'stored'

@@ -478,7 +478,7 @@ export class Space implements LinkMember {
     // the winner's (the last writer alone left it unattested when everyone left at once: a cold join
     // 421 KB instead of 164 KB); and one whose snapshot left own content after `covers` (`lagging`).
     if (!this.epochs.over && await this.snapsync.closes(this.members.recentEditors(), SNAPSHOT_ON_CLOSE)) {
-      await within(this.whenStored(5000).then(() => this.snapsync.snapshot()), 5000)
+      await within(this.whenStored(5000).then(() => this.epochs.over ? undefined : this.snapsync.snapshot()), 5000)
     }
     this.closed = true
     for (const part of [this.fetch, this.conn, this.out, this.snapsync, this.rsync, this.fresh]) part?.stop()

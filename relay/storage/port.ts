@@ -153,8 +153,8 @@ export interface LogStore {
    * Drops log entries with cursor <= upTo (stream heads stay, so chains still extend) and, when
    * `keepSnapshots` is given, the snapshots (with their parts) that retention.ts's
    * `snapshotsToDrop` names: never the newest attested snapshot or anything newer (it is what the
-   * pruned log now rests on); older ones while fewer than `keepSnapshots` are kept, each stored at
-   * least `spacingMs` (default 0) before the one kept after it. Returns how many log entries went.
+   * pruned log now rests on); older ones while fewer than `keepSnapshots` are kept, one per period
+   * of `spacingMs` (default 0: each its own). Returns how many log entries went.
    * Remembers `upTo`.
    */
   prune (spaceId: Uint8Array, upTo: number, keepSnapshots?: number, spacingMs?: number): Promise<number>

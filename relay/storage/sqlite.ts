@@ -74,8 +74,11 @@ export function createSqliteStore (file: string): LogStore {
 
   // Issue 10: when the relay stored each snapshot, so that the history it keeps spreads out in
   // time (retention.ts). Snapshots of an older data directory read as stored at 0.
-  if (!db.prepare<[], { name: string }>('PRAGMA table_info(snapshots)').all().some(c => c.name === 'stored_at')) {
-    db.exec('ALTER TABLE snapshots ADD COLUMN stored_at INTEGER NOT NULL DEFAULT 0')
+  // Checked again inside a write transaction: two processes opening an old file at once each
+  // saw the column missing, and the second one's ALTER failed (duplicate column).
+  const hasStoredAt = (): boolean => db.prepare<[], { name: string }>('PRAGMA table_info(snapshots)').all().some(c => c.name === 'stored_at')
+  if (!hasStoredAt()) {
+    db.transaction(() => { if (!hasStoredAt()) db.exec('ALTER TABLE snapshots ADD COLUMN stored_at INTEGER NOT NULL DEFAULT 0') }).immediate()
   }
 
   type SnapRow = { id: number; hash: Buffer; prev_hash: Buffer; covers: number; env: Buffer; attested: number }

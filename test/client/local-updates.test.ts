@@ -84,6 +84,18 @@ describe('onLocalUpdates (client/core/local-updates.ts)', () => {
     expect(got).not.toContain(REMOTE)
   })
 
+  it('stays first in line: an app listener that throws on a local edit does not cost that edit', () => {
+    const doc = new Y.Doc()
+    const got: unknown[] = []
+    onLocalUpdates(doc, skip, (_u, o) => got.push(o))
+    // Taken off for a remote transaction (it is alone), then an app listener is added after it.
+    Y.applyUpdate(doc, remoteUpdate(d => d.getMap('m').set('a', 1)), REMOTE)
+    doc.on('update', () => { throw new Error('app bug') })
+    // Back on for the local edit, ahead of the app's listener, so it is called before the throw.
+    expect(() => doc.getMap('m').set('b', 2)).toThrow('app bug')
+    expect(got).toEqual([null])
+  })
+
   it('another update listener does not change what it passes on; unsubscribing stops it', () => {
     const doc = new Y.Doc()
     const others: unknown[] = []

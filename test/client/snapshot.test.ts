@@ -347,7 +347,7 @@ describe('snapshot on close', () => {
     const { space: sa } = await a.createSpace(relay.url, 'Paste')
     await sa.whenCaughtUp(5000)
     holding = true
-    typeInto(sa, 2000, 'pasted words ')
+    typeInto(sa, 4000, 'pasted words ')
     void sa.flush()
     expect(await sa.snapshot()).toBe('stored')
     holding = false

@@ -970,11 +970,11 @@ export function runLogStoreContract (name: string, setup: () => Promise<Contract
         expect((await store.getSnapshots(space, 10)).map(x => x.id)).toEqual([snaps[3]!.id, snaps[2]!.id])
       })
 
-      it('with a spacing, the history kept is spread out in time: older snapshots closer than it to a kept one go', async () => {
+      it('with a spacing, the history kept is spread out in time: one snapshot per period, the newest stored in it', async () => {
         const space = await newSpace(store)
         const HOUR = 3_600_000
         const t0 = Date.UTC(2026, 0, 1)
-        // Stored at 0, 0:10, 0:50, 1:05, 2:30, 2:40 (hours:minutes); the newest attested is the fifth.
+        // Stored at 0:00, 0:10, 0:50, 1:05, 2:30, 2:40 (hours:minutes); the newest attested is the fifth.
         const at = [0, 10, 50, 65, 150, 160].map(min => t0 + min * 60_000)
         const snaps: Array<{ hash: Uint8Array; id: number }> = []
         vi.useFakeTimers({ toFake: ['Date'] })
@@ -988,11 +988,11 @@ export function runLogStoreContract (name: string, setup: () => Promise<Contract
         }
         const ids = snaps.map(x => x.id)
         expect(await store.attestSnapshot(space, snaps[4]!.hash, rand(32))).toBe(true)
-        // Kept: 2:40 and 2:30 (the attested one and what is newer), then 1:05 (85 min before 2:30),
-        // not 0:50 (15 min before 1:05) nor 0:10 (55 min), then 0:00 (65 min).
+        // Kept: 2:40 and 2:30 (the attested one and what is newer), then 1:05 for the hour from
+        // 1:00, then 0:50 for the hour from 0:00 (0:10 and 0:00 are older in that same hour).
         await store.prune(space, 0, 5, HOUR)
-        expect((await store.getSnapshots(space, 10)).map(x => x.id)).toEqual([ids[5], ids[4], ids[3], ids[0]])
-        // Three at most: 0:00 goes too.
+        expect((await store.getSnapshots(space, 10)).map(x => x.id)).toEqual([ids[5], ids[4], ids[3], ids[2]])
+        // Three at most: 0:50 goes too.
         await store.prune(space, 0, 3, HOUR)
         expect((await store.getSnapshots(space, 10)).map(x => x.id)).toEqual([ids[5], ids[4], ids[3]])
         // Spacing 0 is the plain newest K.
