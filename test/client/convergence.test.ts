@@ -71,6 +71,17 @@ const HEAL_TIMEOUT_MS = Number(process.env.CONVERGENCE_HEAL_MS ?? 30_000)
  * 100-200 (an honest snapshot blamed: SEED=749587975, an item placed outside its origins, now
  * refused by client/core/position.ts; and a restart loading updates in other transactions than
  * live); 300 of 300 hostile runs then passed.
+ *
+ * Known and open: SEED=528115906 fails about one run in ten on a loaded machine (two CPU-bound
+ * processes beside it; run alone it passed 30 of 30; 100 of 100 random hostile seeds passed under
+ * the same load). The member's mutant names as parent a clock of an honest writer that has not come
+ * yet, so it waits as pending; its next edit carries another version of that clock. Replicas that
+ * hold the mutant pending refuse the edit (overlap.ts) and hold its stream back for good; replicas
+ * that joined from a snapshot made after the honest clock came hold the mutant integrated as
+ * nothing (its parent is no type), take the edit, and their snapshots carry its content. Holding
+ * such a refusal as provisional and judging it again once the pending version resolves fixes the
+ * two-replica case, but in this run the rest of the held stream is pruned meanwhile, and a second
+ * difference (the edit's items live at some replicas, collected at others) stays: not committed.
  */
 const HOSTILE = process.env.CONVERGENCE_HOSTILE ?? ''
 /** The hostile member draws from its own generator (seeded from the run's), so the honest schedule of a seed is the same with or without it. */
