@@ -21,6 +21,9 @@ export interface ApplyOutcome {
   readonly changed: boolean
 }
 
+/** An update with nothing in it: applying it makes Yjs retry a doc's pending structs. */
+const EMPTY_UPDATE = Uint8Array.of(0, 0)
+
 export class ShadowApplier {
   private shadow: Y.Doc
   /** Counters for the benchmark and tests. */
@@ -113,6 +116,10 @@ export class ShadowApplier {
       // can integrate differently against content collected or not yet collected, so a batch in
       // one transaction here and one per update after a restart made the two differ
       // (test/client/mutation-fuzz.test.ts, check d).
+      // Yjs retries pending structs only when an update is applied, never after a local edit; the
+      // shadow takes local edits as updates (`mirror`), so it may have integrated a struct that
+      // waited for one of this replica's own edits. The live doc retries first, as the shadow did.
+      if (this.doc.store.pendingStructs !== null) Y.applyUpdate(this.doc, EMPTY_UPDATE, origin)
       for (const u of updates) v2 ? Y.applyUpdateV2(this.doc, u, origin) : Y.applyUpdate(this.doc, u, origin)
     } catch (e) {
       // The shadow took it and the live doc did not: they had drifted (a bug). Resync the shadow.
