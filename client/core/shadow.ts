@@ -118,8 +118,10 @@ export class ShadowApplier {
       // (test/client/mutation-fuzz.test.ts, check d).
       // Yjs retries pending structs only when an update is applied, never after a local edit; the
       // shadow takes local edits as updates (`mirror`), so it may have integrated a struct that
-      // waited for one of this replica's own edits. The live doc retries first, as the shadow did.
-      if (this.doc.store.pendingStructs !== null) Y.applyUpdate(this.doc, EMPTY_UPDATE, origin)
+      // waited for one of this replica's own edits. The live doc retries first, as the shadow did,
+      // on Yjs's own condition (a missing clock has come), so pending deletions are not read twice.
+      const p = this.doc.store.pendingStructs
+      if (p !== null && [...p.missing].some(([c, clock]) => clock < Y.getState(this.doc.store, c))) Y.applyUpdate(this.doc, EMPTY_UPDATE, origin)
       for (const u of updates) v2 ? Y.applyUpdateV2(this.doc, u, origin) : Y.applyUpdate(this.doc, u, origin)
     } catch (e) {
       // The shadow took it and the live doc did not: they had drifted (a bug). Resync the shadow.
