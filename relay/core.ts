@@ -208,7 +208,7 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       }
       challenges.set(key, challenge)
       // Compact frames (wire.ts) only to a client that said it reads them; caps only to a client that sent caps.
-      send(ps, { type: 'challenge', reqId: f.reqId, spaceId: f.spaceId, challenge, ...(f.caps === undefined ? {} : { caps: wire.CAP_COMPACT }) })
+      send(ps, { type: 'challenge', reqId: f.reqId, spaceId: f.spaceId, challenge, ...(f.caps === undefined ? {} : { caps: wire.CAPS }) })
     },
     async auth (ps, f) {
       const key = toHex(f.spaceId)

@@ -16,6 +16,7 @@ import { randomBytes, type Sodium } from './sodium.js'
  */
 const enc = new TextEncoder()
 const TAG_COMMIT = enc.encode('cove/key-commitment/v1\0')
+const TAG_KEY_COMMIT = enc.encode('cove/key-commitment/v2\0')
 
 /** The per-device identity in one space, with its write certificate (absent for view-only). */
 export interface Device {
@@ -35,11 +36,25 @@ export const GENESIS_HASH = new Uint8Array(HASH_BYTES)
 
 /**
  * XChaCha20-Poly1305 does not commit to its key: one ciphertext can open under two keys
- * (partitioning-oracle and "invisible salamander" attacks). We bind key and nonce with a keyed
- * BLAKE2b and check it before decrypting, so a ciphertext opens under exactly one key.
+ * (partitioning-oracle and "invisible salamander" attacks). We bind the key with a keyed BLAKE2b in
+ * the signed header and check it before decrypting, so a ciphertext opens under exactly one key.
+ *
+ * Version 1 (still read) bound key and nonce. Version 2 binds the key alone: the nonce is in the
+ * signed header already, and a key commitment needs nothing else, while a value that is the same in
+ * every envelope under one key lets a compact frame leave it out (PROTOCOL.md "Compact frames").
  */
+export function commitmentFor (sodium: Sodium, version: number, key: Uint8Array, nonce: Uint8Array): Uint8Array {
+  return version === 1 ? commitment(sodium, key, nonce) : keyCommitment(sodium, key)
+}
+
+/** Version 1's commitment, over key and nonce. */
 export function commitment (sodium: Sodium, key: Uint8Array, nonce: Uint8Array): Uint8Array {
   return sodium.crypto_generichash(32, concat(TAG_COMMIT, nonce), key)
+}
+
+/** Version 2's commitment: BLAKE2b-256 keyed by the key, of a fixed tag; a hash of the key, not the key. */
+export function keyCommitment (sodium: Sodium, key: Uint8Array): Uint8Array {
+  return sodium.crypto_generichash(32, TAG_KEY_COMMIT, key)
 }
 
 export function seal (sodium: Sodium, keys: SpaceKeys, device: Device, type: MsgType, pos: StreamPos, plaintext: Uint8Array): Uint8Array {
@@ -57,7 +72,7 @@ export function seal (sodium: Sodium, keys: SpaceKeys, device: Device, type: Msg
     seq: pos.seq,
     prevHash: pos.prevHash,
     nonce,
-    commitment: commitment(sodium, key, nonce),
+    commitment: keyCommitment(sodium, key),
     cert: device.cert
   }
   const headerBytes = writeHeader(header)
@@ -119,7 +134,7 @@ export function open (sodium: Sodium, keys: SpaceKeys, env: Uint8Array, opts: Op
     if (!sig.ok) return sig
   }
   const key = h.type === MsgType.presence ? keys.presenceKey : keys.contentKey
-  if (sodium.memcmp(commitment(sodium, key, h.nonce), h.commitment) !== true) {
+  if (sodium.memcmp(commitmentFor(sodium, h.version, key, h.nonce), h.commitment) !== true) {
     return err('envelope/bad-commitment', 'key commitment does not match this key')
   }
   const padded = aeadDecrypt(sodium, key, h.nonce, parsed.value.headerBytes, parsed.value.ciphertext)

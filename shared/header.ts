@@ -11,7 +11,13 @@ import { DecodeError, err, ok, type Result } from './errors.js'
  *
  * An envelope is `header • ciphertext • signature(64)`.
  */
-export const VERSION = 1
+export const VERSION = 2
+/**
+ * Versions that parse. They differ only in the commitment (envelope.ts `commitmentFor`): version 1
+ * bound key and nonce, version 2 binds the key alone, so it is the same in every envelope under one
+ * key and a compact frame need not carry it (issue 10). Version 1 envelopes stay readable.
+ */
+export const VERSIONS: ReadonlySet<number> = new Set([1, 2])
 
 export const MsgType = {
   update: 1,
@@ -113,7 +119,7 @@ export function parseEnvelope (env: Uint8Array): Result<Parsed, HeaderErrorCode>
   try {
     const r = new Reader(env)
     const version = r.u8()
-    if (version !== VERSION) return err('envelope/bad-version', `unknown envelope version ${version}`)
+    if (!VERSIONS.has(version)) return err('envelope/bad-version', `unknown envelope version ${version}`)
     const type = r.u8()
     if (!MSG_TYPES.has(type)) return err('envelope/bad-type', `unknown message type ${type}`)
     const header: Header = {

@@ -14,8 +14,8 @@ import {
  *
  * Per connection and per direction, a stream table: the first compact envelope of a stream
  * (version, type, spaceId, epoch, keyId, author, stream, cert) defines a small ref inline; later
- * ones carry only the ref, seq, the prevHash when the receiver cannot derive it, nonce,
- * commitment, ciphertext and signature. The receiver rebuilds the full envelope byte for byte
+ * ones carry only the ref, the seq and prevHash and commitment when the receiver cannot derive them
+ * from the stream's last envelope on this connection, nonce, ciphertext and signature. The receiver rebuilds the full envelope byte for byte
  * before anything else looks at it, so what is hashed, signed, stored and opened is unchanged and
  * every check of today runs on the rebuilt bytes: a sender that lies here (a wrong ref, a wrong
  * prevHash mode) produces an envelope whose signature or chain does not hold.
@@ -35,6 +35,10 @@ export const WireType = {
 
 /** `hello.caps` / `challenge.caps` bit: this side reads compact frames. */
 export const CAP_COMPACT = 1
+/** `caps` bit: this side also reads a seq and a commitment left out when they follow from the last envelope. */
+export const CAP_DERIVE = 2
+/** The caps this code reads, sent in every hello (client) and in answer to a hello with caps (relay). */
+export const CAPS = CAP_COMPACT | CAP_DERIVE
 
 /** Refs per table (per connection and direction): a peer cannot make the other side hold more. */
 export const MAX_REFS = 4096
@@ -45,6 +49,11 @@ const PREV_EXPLICIT = 1
 const PREV_ZERO = 2
 /** Flag bit: the ref's definition follows (the first use of a stream on this connection). */
 const HAS_DEF = 4
+/** Flag bit (CAP_DERIVE): the commitment is the last one of this ref on this connection, not written. */
+const SAME_COMMIT = 8
+/** Flag bit (CAP_DERIVE): seq is the last one of this ref on this connection plus one, not written. */
+const NEXT_SEQ = 16
+const FLAG_BITS = 3 | HAS_DEF | SAME_COMMIT | NEXT_SEQ
 
 /** entriesC flags: more pages follow; the head is written (else it equals the last entry's cursor). */
 const MORE = 1
@@ -71,18 +80,21 @@ const SEQ_AT = STREAM_END
 const PREV_AT = SEQ_AT + 4
 const NONCE_AT = PREV_AT + HASH_BYTES
 const CERT_AT = NONCE_AT + NONCE_BYTES + COMMIT_BYTES
+/** Where varBytes(ciphertext) starts in a prepared tail (after nonce and commitment). */
+const TAIL_REST = NONCE_BYTES + COMMIT_BYTES
 /** version, type, spaceId, epoch, keyId, author, stream, cert: 134 bytes. */
 export const DEF_BYTES = STREAM_END + SIG_BYTES
 
 /** A definition as a map key: one char per byte (134 chars; hex would be twice that). */
 const keyOf = (def: Uint8Array): string => String.fromCharCode.apply(null, def as unknown as number[])
 
-/** One ref: its definition, and the last envelope of it that went through this table (seq, hash). */
+/** One ref: its definition, and the last envelope of it that went through this table (seq, hash, commitment). */
 interface Ref {
   readonly def: Uint8Array
   readonly key: string
   readonly seq: number
   readonly hash: Uint8Array | undefined
+  readonly commitment: Uint8Array | undefined
 }
 
 /** One direction's stream table. */
@@ -109,7 +121,8 @@ interface Prepared {
   readonly seq: number
   readonly prevHash: Uint8Array
   readonly zeroPrev: boolean
-  /** nonce • commitment • varBytes(ciphertext) • signature, as written. */
+  readonly commitment: Uint8Array
+  /** nonce • commitment • varBytes(ciphertext) • signature, as written: split at NONCE_BYTES and TAIL_REST. */
   readonly tail: Uint8Array
   readonly hash: Uint8Array
 }
@@ -129,13 +142,15 @@ export interface WireSession {
   out: Table
   /** The peer said it reads compact frames: only then are they written. */
   peerCompact: boolean
+  /** The peer said it reads a derived seq and commitment (CAP_DERIVE): only then are they left out. */
+  peerDerive: boolean
   /** BLAKE2b-256 of a whole envelope (sign.ts `hash`), for deriving prevHash. */
   readonly hash: (env: Uint8Array) => Uint8Array
   readonly cache: PrepareCache | undefined
 }
 
 export function createSession (hash: (env: Uint8Array) => Uint8Array, cache?: PrepareCache): WireSession {
-  return { in: NO_REFS, out: NO_REFS, peerCompact: false, hash, cache }
+  return { in: NO_REFS, out: NO_REFS, peerCompact: false, peerDerive: false, hash, cache }
 }
 
 export function isCompactType (t: number): boolean {
@@ -163,14 +178,16 @@ class Txn {
   define (def: Uint8Array, key: string): number {
     const i = this.size++
     ;(this.added ??= new Map()).set(key, i)
-    ;(this.changed ??= new Map()).set(i, { def, key, seq: -1, hash: undefined })
+    ;(this.changed ??= new Map()).set(i, { def, key, seq: -1, hash: undefined, commitment: undefined })
     return i
   }
 
-  moved (i: number, seq: number, hash: Uint8Array): void {
+  /** `commitment` may be a view into a frame: it is copied unless it equals the ref's (as it does under one key). */
+  moved (i: number, seq: number, hash: Uint8Array, commitment: Uint8Array): void {
     const r = this.get(i)
     if (r === undefined) throw new Error(`ref ${i} is not in the table`)
-    ;(this.changed ??= new Map()).set(i, { ...r, seq, hash })
+    const same = r.commitment !== undefined && equalBytes(r.commitment, commitment)
+    ;(this.changed ??= new Map()).set(i, { ...r, seq, hash, commitment: same ? r.commitment : commitment.slice() })
   }
 
   commit (): void {
@@ -198,9 +215,10 @@ function prepare (s: WireSession, env: Uint8Array): Prepared | undefined {
     encoding.writeVarUint8Array(e, p.value.ciphertext)
     encoding.writeUint8Array(e, p.value.signature)
     const prevHash = p.value.header.prevHash
+    const tail = encoding.toUint8Array(e)
     out = {
       def, key: keyOf(def), spaceId: p.value.header.spaceId, seq: p.value.header.seq, prevHash,
-      zeroPrev: equalBytes(prevHash, ZERO_HASH), tail: encoding.toUint8Array(e), hash: s.hash(env)
+      zeroPrev: equalBytes(prevHash, ZERO_HASH), commitment: tail.subarray(NONCE_BYTES, TAIL_REST), tail, hash: s.hash(env)
     }
   }
   s.cache?.set(env, out)
@@ -224,16 +242,24 @@ function writeCenv (e: encoding.Encoder, s: WireSession, txn: Txn, env: Uint8Arr
   }
   const r = txn.get(i)!
   // Derived only when the receiver holds the same last envelope: the one we sent just before.
-  const mode = r.hash !== undefined && p.seq === r.seq + 1 && equalBytes(p.prevHash, r.hash)
+  const follows = r.hash !== undefined && p.seq === r.seq + 1
+  const mode = follows && equalBytes(p.prevHash, r.hash!)
     ? PREV_DERIVED
     : p.zeroPrev ? PREV_ZERO : PREV_EXPLICIT
+  const nextSeq = s.peerDerive && follows
+  const sameCommit = s.peerDerive && r.commitment !== undefined && equalBytes(p.commitment, r.commitment)
   encoding.writeVarUint(e, i)
-  encoding.writeUint8(e, mode | (define ? HAS_DEF : 0))
+  encoding.writeUint8(e, mode | (define ? HAS_DEF : 0) | (nextSeq ? NEXT_SEQ : 0) | (sameCommit ? SAME_COMMIT : 0))
   if (define) encoding.writeUint8Array(e, p.def)
-  encoding.writeVarUint(e, p.seq)
+  if (!nextSeq) encoding.writeVarUint(e, p.seq)
   if (mode === PREV_EXPLICIT) encoding.writeUint8Array(e, p.prevHash)
-  encoding.writeUint8Array(e, p.tail)
-  txn.moved(i, p.seq, p.hash)
+  if (sameCommit) {
+    encoding.writeUint8Array(e, p.tail.subarray(0, NONCE_BYTES))
+    encoding.writeUint8Array(e, p.tail.subarray(TAIL_REST))
+  } else {
+    encoding.writeUint8Array(e, p.tail)
+  }
+  txn.moved(i, p.seq, p.hash, p.commitment)
   return true
 }
 
@@ -293,7 +319,7 @@ function readCenv (r: Reader, txn: Txn, hash: (env: Uint8Array) => Uint8Array): 
   const i = r.varUint()
   const flags = r.u8()
   const mode = flags & 3
-  if ((flags & ~(3 | HAS_DEF)) !== 0 || mode === 3) fail('wire/bad-flag', `bad envelope flags ${flags}`)
+  if ((flags & ~FLAG_BITS) !== 0 || mode === 3) fail('wire/bad-flag', `bad envelope flags ${flags}`)
   if ((flags & HAS_DEF) !== 0) {
     const def = r.bytes(DEF_BYTES)
     const key = keyOf(def)
@@ -313,7 +339,10 @@ function readCenv (r: Reader, txn: Txn, hash: (env: Uint8Array) => Uint8Array): 
     fail('wire/unknown-ref', `ref ${i} was never defined on this connection`)
   }
   const ref = txn.get(i)!
-  const seq = r.varUint(0xffffffff)
+  let seq: number
+  if ((flags & NEXT_SEQ) === 0) seq = r.varUint(0xffffffff)
+  else if (ref.hash === undefined || ref.seq >= 0xffffffff) seq = fail('wire/cannot-derive', `ref ${i} has no envelope on this connection for seq to follow`)
+  else seq = ref.seq + 1
   let prevHash: Uint8Array
   if (mode === PREV_EXPLICIT) prevHash = r.bytes(HASH_BYTES)
   else if (mode === PREV_ZERO) prevHash = ZERO_HASH
@@ -321,7 +350,11 @@ function readCenv (r: Reader, txn: Txn, hash: (env: Uint8Array) => Uint8Array): 
     if (ref.hash === undefined || seq !== ref.seq + 1) fail('wire/cannot-derive', `seq ${seq} of ref ${i} does not follow ${ref.seq} received on this connection`)
     prevHash = ref.hash!
   }
-  const nonceAndCommitment = r.bytes(NONCE_BYTES + COMMIT_BYTES)
+  const nonce = r.bytes(NONCE_BYTES)
+  let commitment: Uint8Array
+  if ((flags & SAME_COMMIT) === 0) commitment = r.bytes(COMMIT_BYTES)
+  else if (ref.commitment === undefined) commitment = fail('wire/cannot-derive', `ref ${i} has no commitment on this connection to repeat`)
+  else commitment = ref.commitment
   const ct = r.varBytes(MAX_CT_BYTES)
   const sig = r.bytes(SIG_BYTES)
   // The header as header.ts lays it out, then ciphertext and signature: the envelope as sealed.
@@ -329,11 +362,12 @@ function readCenv (r: Reader, txn: Txn, hash: (env: Uint8Array) => Uint8Array): 
   env.set(ref.def.subarray(0, STREAM_END), 0)
   writeU32(env, SEQ_AT, seq)
   env.set(prevHash, PREV_AT)
-  env.set(nonceAndCommitment, NONCE_AT)
+  env.set(nonce, NONCE_AT)
+  env.set(commitment, NONCE_AT + NONCE_BYTES)
   env.set(ref.def.subarray(STREAM_END), CERT_AT)
   env.set(ct, HEADER_BYTES)
   env.set(sig, HEADER_BYTES + ct.length)
-  txn.moved(i, seq, hash(env))
+  txn.moved(i, seq, hash(env), commitment)
   return { spaceId: ref.def.slice(2, 2 + SPACE_ID_BYTES), envelope: env }
 }
 
@@ -386,7 +420,11 @@ export function readWire (s: WireSession, bytes: Uint8Array): Result<Frame, Fram
   const t = bytes[0]
   if (t === undefined || !isCompactType(t)) {
     const f = frame.readFrame(bytes)
-    if (f.ok && (f.value.type === 'hello' || f.value.type === 'challenge') && ((f.value.caps ?? 0) & CAP_COMPACT) !== 0) s.peerCompact = true
+    if (f.ok && (f.value.type === 'hello' || f.value.type === 'challenge')) {
+      const caps = f.value.caps ?? 0
+      if ((caps & CAP_COMPACT) !== 0) s.peerCompact = true
+      if ((caps & CAP_COMPACT) !== 0 && (caps & CAP_DERIVE) !== 0) s.peerDerive = true
+    }
     return f
   }
   try {

@@ -75,7 +75,7 @@ export class RelayLink {
   send (f: Frame): boolean {
     if (!this.open || this.conn === undefined) return false
     if (this.wire === undefined) this.conn.send(frame.writeFrame(f))
-    else this.conn.send(wire.writeWire(this.wire, f.type === 'hello' ? { ...f, caps: wire.CAP_COMPACT } : f))
+    else this.conn.send(wire.writeWire(this.wire, f.type === 'hello' ? { ...f, caps: wire.CAPS } : f))
     return true
   }
 

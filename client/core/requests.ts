@@ -2,8 +2,9 @@ import type { Frame } from '../../shared/frame.js'
 
 /**
  * Request ids and the answers awaited by them (DESIGN.md §4). The relay matches an answer to its
- * request by reqId alone, and nothing authenticates that id: ids are random, never one another
- * part of the session still waits on, and every waiter gets an answer (the relay's, or a timeout,
+ * request by reqId alone, and nothing authenticates that id: ids are never reused in a session
+ * (a counter, so a late answer to an old request cannot match a new one), never one another part
+ * of the session still waits on, and every waiter gets an answer (the relay's, or a timeout,
  * offline or closed error of our own) so no caller hangs on a lost or withheld frame.
  */
 export interface RequestsHost {
@@ -14,14 +15,21 @@ export interface RequestsHost {
 
 export class Requests {
   private readonly pending = new Map<number, (f: Frame) => void>()
+  /**
+   * The next id. A counter rather than random: a small id is 1–3 bytes on the wire where a random
+   * 32-bit one is 5, and every keystroke's append carries one (issue 10). Only the relay sees the
+   * ids and it can answer any of them anyway, so nothing is gained by making them unguessable.
+   */
+  private next = 1
 
   constructor (private readonly spaceId: Uint8Array, private readonly h: RequestsHost) {}
 
-  /** A fresh random request id: never 0 (which marks live pushes), never one awaited by any part. */
+  /** A fresh request id: never 0 (which marks live pushes), never one awaited by any part. */
   nextId (): number {
     for (;;) {
-      const id = globalThis.crypto.getRandomValues(new Uint32Array(1))[0]!
-      if (id !== 0 && !this.h.taken(id) && !this.pending.has(id)) return id
+      const id = this.next
+      this.next = id >= 0x7fffffff ? 1 : id + 1
+      if (!this.h.taken(id) && !this.pending.has(id)) return id
     }
   }
 

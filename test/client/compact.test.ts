@@ -32,13 +32,20 @@ afterEach(async () => {
 
 const open = (invite: Invite, via?: string): Promise<Space> => openTracked(clients, invite, via)
 
-/** Offsets in a one-entry compact entries frame: its ref, flags and seq (each after the one before). */
-function offsets (b: Uint8Array): { ref: number; flags: number; seq: number; afterSeq: number } {
+/** Offsets in a one-entry compact entries frame: its ref, its flags, and the end of its envelope. */
+function offsets (b: Uint8Array): { ref: number; flags: number; end: number } {
   const skip = (i: number): number => { while (b[i]! >= 0x80) i++; return i + 1 }
   const ref = skip(skip(skip(1))) // type, then reqId, n, cursor
   const flags = skip(ref)
-  const seq = flags + 1
-  return { ref, flags, seq, afterSeq: skip(seq) }
+  const f = b[flags]!
+  let i = flags + 1
+  if ((f & 16) === 0) i = skip(i) // seq, unless derived
+  if ((f & 3) === 1) i += 32 // prevHash, when sent
+  i += 24 // nonce
+  if ((f & 8) === 0) i += 32 // commitment, unless the last one's
+  let len = 0
+  for (let k = 0, at = i; ; k++, at++) { len += (b[at]! & 0x7f) * 2 ** (7 * k); if (b[at]! < 0x80) break }
+  return { ref, flags, end: skip(i) + len + 64 }
 }
 
 /** A ref's definition is laid out as the header up to the stream (shared/wire.ts): the author starts here. */
@@ -88,19 +95,24 @@ async function world (lie: Lie): Promise<World> {
     const p = parseEnvelope(f.value.entries[0]!.envelope)
     if (!p.ok || !equalBytes(p.value.header.author, w.devicePublicKey)) return bytes
     const at = offsets(bytes)
-    if (bytes[at.flags] !== 0) return bytes // only a derived prevHash without a definition
+    if ((bytes[at.flags]! & 7) !== 0) return bytes // only a derived prevHash without a definition
     armed = false
     lied++
     if (lie === 'flip-prev-mode') {
       const out = bytes.slice()
-      out[at.flags] = 2 // "zero": the reader rebuilds prevHash as 32 zero bytes
+      out[at.flags] = 2 | (bytes[at.flags]! & ~3) // "zero": the reader rebuilds prevHash as 32 zero bytes
       return out
     }
     // Another stream's ref (the creator's), with the true prevHash written out so nothing but
     // the ref is wrong: the rebuilt envelope names the creator's device and stream.
     const other = mirror.in.refs.findIndex(x => !equalBytes(x.def.subarray(AUTHOR_AT, AUTHOR_AT + 32), w.devicePublicKey))
     if (other < 0) throw new Error('test setup: the reader has no other stream on this connection')
-    return concat(bytes.subarray(0, at.ref), varUint(other), new Uint8Array([1]), bytes.subarray(at.seq, at.afterSeq), p.value.header.prevHash, bytes.subarray(at.afterSeq))
+    // Everything written out (flags 1: prevHash sent, seq and commitment too).
+    const h = p.value.header
+    return concat(
+      bytes.subarray(0, at.ref), varUint(other), new Uint8Array([1]), varUint(h.seq), h.prevHash, h.nonce, h.commitment,
+      varUint(p.value.ciphertext.length), p.value.ciphertext, p.value.signature, bytes.subarray(at.end)
+    )
   }
   const r = await open(inv.value, proxy.url)
   await r.whenCaughtUp(5000)

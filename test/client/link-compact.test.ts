@@ -73,7 +73,7 @@ describe('the relay link and compact frames', () => {
 
     link.send({ type: 'hello', reqId: 1, spaceId: keys.spaceId })
     const hello = readFrame(c1.sent[0]!)
-    expect(hello.ok && hello.value.type === 'hello' && hello.value.caps).toBe(wire.CAP_COMPACT)
+    expect(hello.ok && hello.value.type === 'hello' && hello.value.caps).toBe(wire.CAPS)
     // Not accepted yet: the old form.
     link.send(append(2, envs[0]!))
     expect(c1.sent[1]).toEqual(writeFrame(append(2, envs[0]!)))

@@ -85,7 +85,7 @@ async function compactPeer (keys: SpaceKeys, after = 0): Promise<{ p: RawPeer; t
   const p = await raw()
   await p.join(sodium, keys.spaceId, keys.access, after, wire.CAP_COMPACT)
   const ch = p.frames.find((f): f is FrameOf<'challenge'> => f.type === 'challenge')
-  expect(ch?.caps).toBe(wire.CAP_COMPACT)
+  expect(ch?.caps).toBe(wire.CAPS)
   const tx = session()
   tx.peerCompact = true
   return { p, tx }

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { aeadDecrypt, aeadEncrypt } from '../../shared/aead.js'
 import { concat, equalBytes, toHex } from '../../shared/bytes.js'
-import { commitment, GENESIS_HASH, open, seal, type Device, type OpenOptions, type StreamPos } from '../../shared/envelope.js'
+import { commitment, commitmentFor, GENESIS_HASH, keyCommitment, open, seal, type Device, type OpenOptions, type StreamPos } from '../../shared/envelope.js'
 import {
   COMMIT_BYTES, HASH_BYTES, HEADER_BYTES, KEY_ID_BYTES, MsgType, NONCE_BYTES, parseEnvelope, PK_BYTES,
   SIG_BYTES, SPACE_ID_BYTES, STREAM_BYTES, VERSION, writeHeader, type Header
@@ -46,17 +46,17 @@ function countingSodium (): { s: Sodium, calls: () => number } {
   return { s, calls: () => n }
 }
 
-function headerFor (k: SpaceKeys, d: Device, nonce: Uint8Array, commit: Uint8Array, type: MsgType = MsgType.update): Header {
+function headerFor (k: SpaceKeys, d: Device, nonce: Uint8Array, commit: Uint8Array, type: MsgType = MsgType.update, version = VERSION): Header {
   return {
-    version: VERSION, type, spaceId: k.spaceId, epoch: k.epoch, keyId: k.keyId, author: d.publicKey,
+    version, type, spaceId: k.spaceId, epoch: k.epoch, keyId: k.keyId, author: d.publicKey,
     stream: pos.stream, seq: pos.seq, prevHash: pos.prevHash, nonce, commitment: commit, cert: d.cert
   }
 }
 
 /** An envelope built by hand from its parts: the commitment key and the AEAD key are chosen separately. */
-function handBuilt (commitKey: Uint8Array, aeadKey: Uint8Array, plaintext: Uint8Array): Uint8Array {
+function handBuilt (commitKey: Uint8Array, aeadKey: Uint8Array, plaintext: Uint8Array, version = VERSION): Uint8Array {
   const nonce = randomBytes(NONCE_BYTES)
-  const headerBytes = writeHeader(headerFor(keys, device, nonce, commitment(sodium, commitKey, nonce)))
+  const headerBytes = writeHeader(headerFor(keys, device, nonce, commitmentFor(sodium, version, commitKey, nonce), MsgType.update, version))
   const ct = aeadEncrypt(sodium, aeadKey, nonce, headerBytes, pad(plaintext))
   if (!ct.ok) throw new Error(ct.message)
   return signed(headerBytes, ct.value)
@@ -217,7 +217,7 @@ describe('every single-bit flip is rejected', () => {
         stream: 'envelope/bad-ciphertext', // the header is the AEAD's associated data
         seq: 'envelope/bad-ciphertext',
         prevHash: 'envelope/bad-ciphertext',
-        nonce: 'envelope/bad-commitment', // the commitment binds the nonce
+        nonce: 'envelope/bad-ciphertext', // the nonce is the AEAD's (version 1's commitment bound it too)
         commitment: 'envelope/bad-commitment',
         ciphertext: 'envelope/bad-ciphertext'
       }[region as string]
@@ -311,6 +311,35 @@ describe('key commitment', () => {
     expect(counting.calls()).toBe(0)
   })
 
+  it('version 2 commits to the key alone: one value for every envelope under a key, another for every other key', () => {
+    const a = parseEnvelope(seal(sodium, keys, device, MsgType.update, pos, new Uint8Array([1])))
+    const b = parseEnvelope(seal(sodium, keys, device, MsgType.update, pos, new Uint8Array([2])))
+    const p = parseEnvelope(seal(sodium, keys, device, MsgType.presence, pos, new Uint8Array([3])))
+    if (!a.ok || !b.ok || !p.ok) throw new Error('seal made an envelope that does not parse')
+    expect(a.value.header.version).toBe(2)
+    expect(toHex(a.value.header.commitment)).toBe(toHex(b.value.header.commitment))
+    expect(toHex(a.value.header.commitment)).toBe(toHex(keyCommitment(sodium, keys.contentKey)))
+    expect(toHex(p.value.header.commitment)).toBe(toHex(keyCommitment(sodium, keys.presenceKey)))
+    expect(toHex(p.value.header.commitment)).not.toBe(toHex(a.value.header.commitment))
+    // A hash of the key, not the key: nothing of the key shows through it.
+    expect(toHex(a.value.header.commitment)).not.toBe(toHex(keys.contentKey))
+  })
+
+  it('version 1 envelopes (commitment over key and nonce) still open, and their commitment is still checked', () => {
+    const v1 = handBuilt(keys.contentKey, keys.contentKey, new Uint8Array([5, 6]), 1)
+    const r = open(sodium, keys, v1, UPDATE)
+    expect(r.ok && [r.value.header.version, ...r.value.plaintext]).toEqual([1, 5, 6])
+    const counting = countingSodium()
+    expect(code(open(counting.s, keys, handBuilt(sodium.crypto_kdf_keygen(), keys.contentKey, new Uint8Array([5]), 1), UPDATE))).toBe('envelope/bad-commitment')
+    expect(counting.calls()).toBe(0)
+    // Either version's commitment under the other's label is refused: the version is signed, and each reads its own.
+    const nonce = randomBytes(NONCE_BYTES)
+    const mixed = writeHeader(headerFor(keys, device, nonce, commitment(sodium, keys.contentKey, nonce)))
+    const ct = aeadEncrypt(sodium, keys.contentKey, nonce, mixed, pad(new Uint8Array([5])))
+    if (!ct.ok) throw new Error(ct.message)
+    expect(code(open(sodium, keys, signed(mixed, ct.value), UPDATE))).toBe('envelope/bad-commitment')
+  })
+
   it('same key id, another content key → bad-commitment without running the AEAD', () => {
     const env = seal(sodium, keys, device, MsgType.update, pos, new Uint8Array([7]))
     const swapped: SpaceKeys = { ...keys, contentKey: sodium.crypto_kdf_keygen() }
@@ -342,7 +371,7 @@ describe('key commitment', () => {
       if (ksA[31] !== ksB[31]) continue
       const tail = ksA.slice(16, 32)
       tail[15]! ^= 0x80 // plaintext block 1 under A: 0^15 • 0x80; under B: noise • 0x80
-      const headerBytes = writeHeader(headerFor(keys, device, nonce, commitment(sodium, kA, nonce)))
+      const headerBytes = writeHeader(headerFor(keys, device, nonce, keyCommitment(sodium, kA)))
       const ct = twoKeyCiphertext(kA, kB, nonce, headerBytes, tail)
       if (ct !== undefined) env = signed(headerBytes, ct)
     }

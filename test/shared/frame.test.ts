@@ -281,7 +281,7 @@ describe('parseEnvelope on hostile bytes', () => {
     expect(parseEnvelope(ok).ok).toBe(true)
     expect(parseEnvelope(ok.subarray(0, MIN - 1))).toMatchObject({ ok: false, code: 'envelope/malformed' })
     expect(parseEnvelope(new Uint8Array(0))).toMatchObject({ ok: false, code: 'envelope/malformed' })
-    expect(parseEnvelope(Uint8Array.from([2, ...ok.subarray(1)]))).toMatchObject({ ok: false, code: 'envelope/bad-version' })
+    expect(parseEnvelope(Uint8Array.from([3, ...ok.subarray(1)]))).toMatchObject({ ok: false, code: 'envelope/bad-version' })
     expect(parseEnvelope(Uint8Array.from([VERSION, 9, ...ok.subarray(2)]))).toMatchObject({ ok: false, code: 'envelope/bad-type' })
     expect(parseEnvelope(new Uint8Array(MAX_ENVELOPE_BYTES + 1))).toMatchObject({ ok: false, code: 'envelope/too-large' })
   })

@@ -197,7 +197,7 @@ describe('malformed compact frames: each a typed error, no state kept', () => {
     ['a ref never defined', (b: Uint8Array[]) => b[1]!, 'wire/unknown-ref'],
     ['a definition out of order', (b: Uint8Array[]) => at(b[0]!, 2, 1), 'wire/bad-ref'],
     ['prevHash mode 3', (b: Uint8Array[]) => at(b[0]!, 3, 4 | 3), 'wire/bad-flag'],
-    ['an unknown flag bit', (b: Uint8Array[]) => at(b[0]!, 3, 8 | 4 | 2), 'wire/bad-flag'],
+    ['an unknown flag bit', (b: Uint8Array[]) => at(b[0]!, 3, 32 | 4 | 2), 'wire/bad-flag'],
     ['a derived prevHash with nothing before it', (b: Uint8Array[]) => at(b[0]!, 3, 4), 'wire/cannot-derive'],
     ['a trailing byte', (b: Uint8Array[]) => concat(b[0]!, new Uint8Array([0])), 'frame/trailing-bytes'],
     ['an empty frame', () => new Uint8Array(0), 'frame/truncated'],
@@ -308,12 +308,118 @@ describe('a lie in the compact form is caught by the checks of the rebuilt envel
   const at = (b: Uint8Array, i: number, v: number): Uint8Array => { const c = b.slice(); c[i] = v; return c }
 })
 
+describe('seq and commitment left out when they follow from the last envelope (CAP_DERIVE)', () => {
+  const derivePair = (): { tx: wire.WireSession; rx: wire.WireSession } => {
+    const p = pair()
+    p.tx.peerDerive = true
+    return p
+  }
+  /** The envelope with another commitment: what a version 1 envelope (key and nonce bound) looks like to the codec. */
+  const recommitted = (env: Uint8Array, fill: number): Uint8Array => { const c = env.slice(); c.fill(fill, HEADER_BYTES - 64 - 32, HEADER_BYTES - 64); return c }
+
+  it('a stream of appends costs 141 bytes each after the first: no seq, no commitment; byte for byte', () => {
+    const { tx, rx } = derivePair()
+    const envs = chain(alice, STREAM_A, 5)
+    const sent = envs.map(env => roundTrip(tx, rx, append(env)))
+    // type, reqId, ref, flags (1 byte each) • nonce 24 • varBytes(ct 48) • signature 64
+    expect(sent.slice(1).map(b => b.length)).toEqual([141, 141, 141, 141])
+    expect(sent.slice(1).map(b => b[3])).toEqual([24, 24, 24, 24])
+    // The first defines the ref and carries everything: its prevHash is zero.
+    expect(sent[0]![3]).toBe(4 | 2)
+    expect(sent[0]!.length).toBe(174 + 134)
+  })
+
+  it('across a gap seq and prevHash are sent and the commitment is still left out; a resend sends seq', () => {
+    const { tx, rx } = derivePair()
+    const envs = chain(alice, STREAM_A, 6)
+    roundTrip(tx, rx, append(envs[0]!))
+    const gap = roundTrip(tx, rx, append(envs[3]!))
+    expect(gap[3]).toBe(1 | 8)
+    expect(roundTrip(tx, rx, append(envs[4]!))[3]).toBe(8 | 16)
+    expect(roundTrip(tx, rx, append(envs[4]!))[3]).toBe(1 | 8)
+    expect(roundTrip(tx, rx, append(envs[5]!))[3]).toBe(8 | 16)
+  })
+
+  it('a commitment that changes (version 1 envelopes, another key) is sent each time it differs', () => {
+    const { tx, rx } = derivePair()
+    const envs = chain(alice, STREAM_A, 4)
+    // The codec checks no signature: only whether the 32 bytes equal the last ones.
+    const flags = [recommitted(envs[0]!, 1), recommitted(envs[1]!, 2), recommitted(envs[2]!, 2), envs[3]!]
+      .map(env => roundTrip(tx, rx, append(env))[3])
+    // Each rewritten envelope breaks the chain too, so prevHash is sent (1); seq still follows (16).
+    expect(flags).toEqual([4 | 2, 1 | 16, 1 | 8 | 16, 1 | 16])
+  })
+
+  it('entries to a reader: a live entry is 145 bytes; several streams in one frame each keep their own', () => {
+    const { tx, rx } = derivePair()
+    const a = chain(alice, STREAM_A, 3)
+    const b = chain(bob, STREAM_B, 2)
+    roundTrip(tx, rx, { type: 'entries', reqId: 9, spaceId: keys.spaceId, entries: [a[0]!, b[0]!, a[1]!, b[1]!].map((envelope, i) => ({ cursor: 1000 + i, envelope })), head: 1003, more: false })
+    const live = roundTrip(tx, rx, { type: 'entries', reqId: 0, spaceId: keys.spaceId, entries: [{ cursor: 1004, envelope: a[2]! }], head: 1004, more: false })
+    expect(live.length).toBe(1 + 1 + 1 + 2 + 139 + 1)
+  })
+
+  it('a peer that offers compact frames without CAP_DERIVE never gets them; CAP_DERIVE alone turns on nothing', () => {
+    for (const [caps, compact, derive] of [[wire.CAPS, true, true], [wire.CAP_COMPACT, true, false], [wire.CAP_DERIVE, false, false]] as const) {
+      const s = wire.createSession(env => hash(sodium, env))
+      expect(wire.readWire(s, frame.writeFrame({ type: 'hello', reqId: 1, spaceId: keys.spaceId, caps })).ok).toBe(true)
+      expect([s.peerCompact, s.peerDerive]).toEqual([compact, derive])
+    }
+  })
+
+  it.each([
+    ['a derived seq with nothing before it', 16 | 2],
+    ['a repeated commitment with nothing before it', 8 | 2]
+  ])('%s: wire/cannot-derive, no state kept', (_, flags) => {
+    const { tx, rx } = derivePair()
+    const envs = chain(alice, STREAM_A, 1)
+    const bytes = wire.writeWire(tx, append(envs[0]!))
+    // Defined inline (flag 4) yet naming what only an earlier envelope of this ref could give.
+    const lie = bytes.slice()
+    lie[3] = 4 | flags
+    const r = wire.readWire(rx, lie)
+    expect(code(r)).toBe('wire/cannot-derive')
+    expect(rx.in.refs.length).toBe(0)
+  })
+
+  it('a lie in either (another commitment repeated, a skipped seq) rebuilds an envelope whose signature fails', () => {
+    const a = chain(alice, STREAM_A, 3)
+    const opened = (bytes: Uint8Array, rx: wire.WireSession): string => {
+      const r = wire.readWire(rx, bytes)
+      if (!r.ok || r.value.type !== 'append') throw new Error(`expected an append, got ${r.ok ? r.value.type : r.code}`)
+      return code(open(sodium, keys, r.value.envelope, { types: [MsgType.update] }))
+    }
+    // The last commitment on this connection is another one (0x07 × 32): a[1]'s is sent...
+    const c = derivePair()
+    roundTrip(c.tx, c.rx, append(recommitted(a[0]!, 7)))
+    const honest = wire.writeWire(c.tx, append(a[1]!))
+    expect(honest[3]).toBe(1 | 16) // prevHash sent (the chain names the real a[0]), seq derived, commitment sent
+    // ...and a sender that says "the same as before" instead rebuilds a[1] with 0x07 × 32.
+    const sameLie = concat(honest.subarray(0, 3), new Uint8Array([1 | 16 | 8]), honest.subarray(4, 4 + 32 + 24), honest.subarray(4 + 32 + 24 + 32))
+    expect(opened(sameLie, c.rx)).toBe('envelope/bad-signature')
+    // A derived seq where the true one is further on: the header names seq 1, the signature covered seq 2.
+    const d = derivePair()
+    roundTrip(d.tx, d.rx, append(a[0]!))
+    const explicit = wire.writeWire(d.tx, append(a[2]!))
+    expect(explicit[3]).toBe(1 | 8)
+    const seqLie = concat(explicit.subarray(0, 3), new Uint8Array([8 | 16]), explicit.subarray(4 + 1 + 32))
+    expect(opened(seqLie, d.rx)).toBe('envelope/bad-signature')
+    // The honest bytes of both go through and verify (after a lie the connection would be closed: fresh pairs here).
+    const e = derivePair()
+    roundTrip(e.tx, e.rx, append(recommitted(a[0]!, 7)))
+    expect(opened(wire.writeWire(e.tx, append(a[1]!)), e.rx)).toBe('ok')
+    expect(opened(wire.writeWire(e.tx, append(a[2]!)), e.rx)).toBe('ok')
+  })
+})
+
 describe('fuzz', () => {
   it('mutated and random compact frames never throw: a frame, or a typed error', () => {
     const prng = createPrng(testSeed('wire fuzz'))
     const a = chain(alice, STREAM_A, 4)
     const b = chain(bob, STREAM_B, 2)
     const { tx } = pair()
+    // Half the runs with seq and commitment derived (CAP_DERIVE), half without.
+    tx.peerDerive = prng.bool(0.5)
     const valid = [
       wire.writeWire(tx, append(a[0]!)),
       wire.writeWire(tx, append(a[1]!)),
