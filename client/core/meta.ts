@@ -34,6 +34,19 @@ export interface Meta {
   previous?: { readonly secrets: SpaceSecrets; readonly frontier: ReadonlyMap<string, number>; readonly by: string; readonly members?: readonly KeptMember[] } | undefined
   /** Own Yjs updates sealed in the old epoch and not within the frontier: sealed again in this one by the next session. */
   carry?: readonly Uint8Array[] | undefined
+  /**
+   * Authors this replica caught (reader.ts `forked`, `equivocated`, `malformed`). Kept across
+   * sessions: replicas may hold different versions of what they wrote, so a snapshot that differs
+   * for their sake is not its maker's fault, after a restart as before it.
+   */
+  suspects?: Suspects | undefined
+}
+
+/** Device keys (hex) by what this replica caught them doing. */
+export interface Suspects {
+  readonly forked: readonly string[]
+  readonly equivocated: readonly string[]
+  readonly malformed: readonly string[]
 }
 
 /** A member the key change kept, as the old epoch knew it: the new epoch's list starts from these (members.ts). */
@@ -55,6 +68,7 @@ interface MetaJson {
   syncedAt?: number
   previous?: { secrets: MetaJson['secrets']; frontier: Record<string, number>; by: string; members?: KeptMember[] }
   carry?: string[]
+  suspects?: { forked?: string[]; equivocated?: string[]; malformed?: string[] }
 }
 
 const DAMAGED = 'the local state of this space is damaged (unreadable meta record); remove it and open the link again to download the space'
@@ -101,7 +115,8 @@ export function encodeMeta (m: Meta, cursor: number): Uint8Array {
     ...(m.snapshot === undefined ? {} : { snapshot: { seq: m.snapshot.seq, hash: b64(m.snapshot.hash), heads: Object.fromEntries(m.snapshot.heads), covers: m.snapshot.covers ?? 0 } }),
     ...(m.lastSyncedAt === undefined ? {} : { syncedAt: m.lastSyncedAt }),
     ...(m.previous === undefined ? {} : { previous: { secrets: secretsJson(m.previous.secrets), frontier: Object.fromEntries(m.previous.frontier), by: m.previous.by, members: [...m.previous.members ?? []] } }),
-    ...(m.carry === undefined || m.carry.length === 0 ? {} : { carry: m.carry.map(b64) })
+    ...(m.carry === undefined || m.carry.length === 0 ? {} : { carry: m.carry.map(b64) }),
+    ...(suspectsJson(m.suspects))
   }
   return new TextEncoder().encode(JSON.stringify(json))
 }
@@ -155,8 +170,24 @@ function decodeUnchecked (bytes: Uint8Array): Meta {
     // Only shown to this person, never trusted for anything: a bad value is dropped, not fatal.
     ...(typeof o.syncedAt === 'number' && Number.isFinite(o.syncedAt) && o.syncedAt > 0 ? { lastSyncedAt: o.syncedAt } : {}),
     ...(prev === undefined ? {} : { previous: { secrets: secretsOf(prev.secrets), frontier: new Map(Object.entries(prev.frontier)), by: prev.by, members: Array.isArray(prev.members) ? prev.members : [] } }),
-    ...(o.carry === undefined ? {} : { carry: o.carry.map(unb64) })
+    ...(o.carry === undefined ? {} : { carry: o.carry.map(unb64) }),
+    ...(o.suspects === undefined ? {} : { suspects: suspectsOf(o.suspects) })
   }
+}
+
+function suspectsJson (s: Suspects | undefined): Pick<MetaJson, 'suspects'> {
+  if (s === undefined) return {}
+  const out: NonNullable<MetaJson['suspects']> = {}
+  if (s.forked.length > 0) out.forked = [...s.forked]
+  if (s.equivocated.length > 0) out.equivocated = [...s.equivocated]
+  if (s.malformed.length > 0) out.malformed = [...s.malformed]
+  return Object.keys(out).length === 0 ? {} : { suspects: out }
+}
+
+/** Only device keys are kept: anything else in the record is dropped (a name that is no key names nobody). */
+function suspectsOf (j: NonNullable<MetaJson['suspects']>): Suspects {
+  const keys = (x: unknown): string[] => Array.isArray(x) ? x.filter((a): a is string => typeof a === 'string' && /^[0-9a-f]{64}$/.test(a)) : []
+  return { forked: keys(j.forked), equivocated: keys(j.equivocated), malformed: keys(j.malformed) }
 }
 
 /**

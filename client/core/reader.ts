@@ -7,6 +7,7 @@ import type { SpaceKeys } from '../../shared/keys.js'
 import { hash, verifyEnvelope } from '../../shared/sign.js'
 import type { Sodium } from '../../shared/sodium.js'
 import { readBatch, readBatchFull } from './apply.js'
+import type { Suspects } from './meta.js'
 
 /**
  * The per-author stream reader (DESIGN.md §4, §6, §7, §12), sans IO: verifies each envelope,
@@ -94,6 +95,18 @@ export class StreamReader {
    * that, so an honest snapshot may differ from this replica's document: its maker is not blamed.
    */
   readonly malformed = new Set<string>()
+
+  /** The three sets above, for meta.ts to keep across sessions. */
+  suspects (): Suspects {
+    return { forked: [...this.forked], equivocated: [...this.equivocated], malformed: [...this.malformed] }
+  }
+
+  /** What an earlier session caught (meta.ts), before anything is read. */
+  restoreSuspects (s: Suspects | undefined): void {
+    for (const a of s?.forked ?? []) this.forked.add(a)
+    for (const a of s?.equivocated ?? []) this.equivocated.add(a)
+    for (const a of s?.malformed ?? []) this.malformed.add(a)
+  }
   /**
    * Per stream, the highest clock of each Yjs clientID its applied envelopes carried (this session):
    * a snapshot naming that stream at our head must hold at least that much of it.

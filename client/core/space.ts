@@ -128,6 +128,7 @@ export class Space implements LinkMember {
     })
     for (const [k, h] of meta.heads) this.reader.heads.set(k, h)
     for (const [k, seq] of meta.stuck) this.reader.stuck.set(k, seq)
+    this.reader.restoreSuspects(meta.suspects)
     for (const [c, a] of meta.bindings) this.bindings.set(c, a)
     this.shadow = new ShadowApplier(this.doc)
     this.gapTimeoutMs = opts.gapTimeoutMs ?? 5000
@@ -327,7 +328,7 @@ export class Space implements LinkMember {
   private encodeMeta (): Uint8Array {
     // Stored as the resume point, never past an entry that failed to verify: the retry floor lives
     // only in memory, and a restart from the cursor skipped that entry and those buffered behind it.
-    return encodeMeta({ ...this.meta, heads: withOwnHeads(this.reader.heads, this.devicePkHex, this.writer?.storedHeads() ?? [], new Set(this.writer?.outbox.map(e => e.stream))), stuck: this.reader.stuck, bindings: this.bindings, snapshot: this.snapsync.snaps.held, lastSyncedAt: this.conn.lastSyncedAt }, this.conn.resumeCursor())
+    return encodeMeta({ ...this.meta, heads: withOwnHeads(this.reader.heads, this.devicePkHex, this.writer?.storedHeads() ?? [], new Set(this.writer?.outbox.map(e => e.stream))), stuck: this.reader.stuck, suspects: this.reader.suspects(), bindings: this.bindings, snapshot: this.snapsync.snaps.held, lastSyncedAt: this.conn.lastSyncedAt }, this.conn.resumeCursor())
   }
 
   /** Serialises store writes so the journal order is the order things happened in. */

@@ -32,7 +32,8 @@ function fullMeta (): Meta {
     stuck: new Map([[sk1, 4]]),
     bindings: new Map([[11, dev1], [2_000_000_000, dev1], [7, dev2], [12, dev1]]),
     snapshot: { seq: 2, hash: filled(32, 3), heads: new Map([[sk1, 3], [sk2, 8]]), covers: 12 },
-    lastSyncedAt: 1_700_000_000_123
+    lastSyncedAt: 1_700_000_000_123,
+    suspects: { forked: [dev2], equivocated: [dev1, dev2], malformed: [] }
   }
 }
 
@@ -46,6 +47,7 @@ function expectSameMeta (a: Meta, b: Meta, cursor: number): void {
   expect(new Map([...b.bindings].sort((x, y) => x[0] - y[0]))).toEqual(new Map([...a.bindings].sort((x, y) => x[0] - y[0])))
   expect(b.snapshot).toEqual(a.snapshot)
   expect(b.lastSyncedAt).toBe(a.lastSyncedAt)
+  expect(b.suspects ?? { forked: [], equivocated: [], malformed: [] }).toEqual(a.suspects ?? { forked: [], equivocated: [], malformed: [] })
 }
 
 describe('session meta', () => {
@@ -67,6 +69,18 @@ describe('session meta', () => {
     expect(back.secrets.writeSeed).toBeUndefined()
     expect(back.registered).toBe(true)
     expect(back.snapshot).toBeUndefined()
+  })
+
+  it('keeps the authors a replica caught; anything in their place that is not a device key is dropped', () => {
+    const m = fullMeta()
+    const json = JSON.parse(new TextDecoder().decode(encodeMeta(m, 1))) as Record<string, unknown>
+    expect(json.suspects).toEqual({ forked: [toHex(filled(32, 0xd2))], equivocated: [toHex(filled(32, 0xd1)), toHex(filled(32, 0xd2))] })
+    json.suspects = { forked: [toHex(filled(32, 0xd2)), 'nobody', 7, toHex(filled(31, 1))], malformed: 'all' }
+    const back = decodeMeta(new TextEncoder().encode(JSON.stringify(json)))
+    expect(back.suspects).toEqual({ forked: [toHex(filled(32, 0xd2))], equivocated: [], malformed: [] })
+    // None caught: nothing written.
+    const none = JSON.parse(new TextDecoder().decode(encodeMeta({ ...m, suspects: { forked: [], equivocated: [], malformed: [] } }, 1))) as Record<string, unknown>
+    expect(none).not.toHaveProperty('suspects')
   })
 
   it('writes bindings grouped by device', () => {
