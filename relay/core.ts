@@ -257,11 +257,11 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       const m = member(ps, f.spaceId)
       const upTo = r.duplicate ? r.cursor : r.prev
       if (upTo !== undefined && m !== undefined && m.sent < upTo) await puller.sendUpTo(ps, m, f.spaceId, upTo)
+      // Readers first: each send is a write to a socket (on loopback, the delivery too), and the
+      // readers' copy is what a keystroke's latency is measured by; the writer's ack is not.
+      if (!r.duplicate) broadcast(ps, f.spaceId, r.cursor, f.envelope, r.prev)
       send(ps, { type: 'ok', reqId: f.reqId, spaceId: f.spaceId, cursor: r.cursor })
-      if (!r.duplicate) {
-        broadcast(ps, f.spaceId, r.cursor, f.envelope, r.prev)
-        bus?.publish({ type: 'entries', spaceId: f.spaceId, cursor: r.cursor })
-      }
+      if (!r.duplicate) bus?.publish({ type: 'entries', spaceId: f.spaceId, cursor: r.cursor })
     },
     async putSnapshot (ps, f) {
       if (member(ps, f.spaceId) === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/not-joined', 'authenticate to the space first', true)

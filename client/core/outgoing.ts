@@ -2,6 +2,7 @@ import * as Y from 'yjs'
 import type { Frame } from '../../shared/frame.js'
 import { RESEAL_CODES, type OutEntry, type StreamWriter } from './writer.js'
 import type { WriteBatch } from './store.js'
+import { nextMacrotask } from './macrotask.js'
 
 /**
  * The sending side of a session (DESIGN.md §3, §4): batching local edits into envelopes, sending
@@ -46,8 +47,6 @@ export interface OutgoingOptions {
   readonly ackTimeoutMs: number
 }
 
-/** setImmediate where it exists (Node); browsers clamp setTimeout(0) but have nothing better without a MessageChannel. */
-const nextMacrotask: (fn: () => void) => void = typeof setImmediate === 'function' ? fn => { setImmediate(fn) } : fn => { setTimeout(fn, 0) }
 
 /**
  * Updates gathered behind one ack from which the next seal waits until `batchMs` after the last:
@@ -138,12 +137,14 @@ export class Outgoing {
     this.lastFlushAt = Date.now()
     const out = this.h.writer.seal(updates)
     this.sealing++
-    const done = this.h.sealed(updates, out.env)
-    // Sent now, not once the store write is done (an IndexedDB write takes milliseconds): the
-    // store applies writes in order, so the outbox entry lands before anything its ack leads to,
-    // and an envelope the relay got from a session that crashed before its write is read back
-    // like another device's (a new session opens a new stream, so nothing is sealed twice).
+    // Sent now, not once the store write is done (an IndexedDB write takes milliseconds), and
+    // before that write is even queued (encoding the session state is on no reader's path): the
+    // write is queued in this same task, before any ack can arrive, and the store applies writes
+    // in order, so the outbox entry lands before anything its ack leads to; an envelope the relay
+    // got from a session that crashed before its write is read back like another device's (a new
+    // session opens a new stream, so nothing is sealed twice).
     this.pump()
+    const done = this.h.sealed(updates, out.env)
     void done.finally(() => {
       this.sealing--
       this.schedule()

@@ -2,6 +2,7 @@ import * as Y from 'yjs'
 import { err, ok, type Result } from '../../shared/errors.js'
 import { conflictingItem, type Conflict } from './overlap.js'
 import { misplaced, placements, type Placement } from './position.js'
+import { nextMacrotask } from './macrotask.js'
 import { encodeState } from './state.js'
 
 /**
@@ -12,7 +13,9 @@ import { encodeState } from './state.js'
  * integrates there cleanly reaches the live doc. A failure leaves the shadow half-changed: it is
  * rebuilt from the live doc then, so the usual cost is one extra apply per update, not a copy.
  *
- * Local edits reach the shadow through `mirror` (the live doc's `update` events of local origin).
+ * Local edits reach the shadow through `mirror` (the live doc's `update` events of local origin),
+ * in a later macrotask or before the next remote update, whichever comes first: applied inside the
+ * edit's own transaction they sat between a keystroke and its envelope (issue 10).
  */
 export type ShadowErrorCode = 'apply/malformed-update' | 'apply/conflicting-item' | 'apply/failed'
 
@@ -26,6 +29,10 @@ const EMPTY_UPDATE = Uint8Array.of(0, 0)
 
 export class ShadowApplier {
   private shadow: Y.Doc
+  /** Local updates of the live doc not yet applied to the shadow, in order. */
+  private queued: Uint8Array[] = []
+  private syncing = false
+  private destroyed = false
   /** Counters for the benchmark and tests. */
   readonly stats = { applied: 0, refused: 0, rebuilds: 0 }
 
@@ -33,14 +40,37 @@ export class ShadowApplier {
     this.shadow = this.rebuild()
   }
 
-  /** Mirrors a local change of the live doc (its `update` event) into the shadow. */
+  /** Mirrors a local change of the live doc (its `update` event) into the shadow, soon (`sync`). */
   mirror (update: Uint8Array): void {
-    try {
-      Y.applyUpdate(this.shadow, update)
-    } catch {
-      // The live doc produced it, so it integrates; a throw means the shadow drifted: start over.
-      this.shadow = this.rebuild()
+    this.queued.push(update)
+    if (this.syncing) return
+    this.syncing = true
+    nextMacrotask(() => {
+      this.syncing = false
+      this.sync()
+    })
+  }
+
+  /** Applies the queued local updates to the shadow, one update each as the live doc emitted them. */
+  private sync (): void {
+    if (this.queued.length === 0 || this.destroyed) return
+    const q = this.queued
+    this.queued = []
+    for (const u of q) {
+      try {
+        Y.applyUpdate(this.shadow, u)
+      } catch {
+        // The live doc produced it, so it integrates; a throw means the shadow drifted: start over.
+        this.reset()
+        return
+      }
     }
+  }
+
+  /** A new shadow from the live doc, which holds every queued local update already. */
+  private reset (): void {
+    this.shadow = this.rebuild()
+    this.queued = []
   }
 
   /**
@@ -48,6 +78,7 @@ export class ShadowApplier {
    * integrate cleanly on the shadow first. On refusal nothing changed anywhere.
    */
   apply (updates: readonly Uint8Array[], origin: unknown, v2 = false): Result<ApplyOutcome, ShadowErrorCode> {
+    this.sync()
     let decoded: ReturnType<typeof Y.decodeUpdate>[] | undefined
     try {
       // Decode fully first: cheap, and it refuses most garbage before any doc is touched.
@@ -100,7 +131,7 @@ export class ShadowApplier {
       })
     } catch (e) {
       this.shadow.off('afterTransactionCleanup', mark)
-      this.shadow = this.rebuild()
+      this.reset()
       this.stats.refused++
       this.stats.rebuilds++
       if (conflict !== undefined) return err('apply/conflicting-item', conflictMessage(conflict))
@@ -125,7 +156,7 @@ export class ShadowApplier {
       for (const u of updates) v2 ? Y.applyUpdateV2(this.doc, u, origin) : Y.applyUpdate(this.doc, u, origin)
     } catch (e) {
       // The shadow took it and the live doc did not: they had drifted (a bug). Resync the shadow.
-      this.shadow = this.rebuild()
+      this.reset()
       this.stats.rebuilds++
       return err('apply/failed', `update failed on the live document: ${message(e)}`)
     }
@@ -152,11 +183,13 @@ export class ShadowApplier {
   /** Rebuilds the shadow from the live doc (after the live doc was loaded behind its back). */
   resync (): void {
     this.shadow.destroy()
-    this.shadow = this.rebuild()
+    this.reset()
   }
 
   /** Drops the shadow (the session closed). */
   destroy (): void {
+    this.destroyed = true
+    this.queued = []
     this.shadow.destroy()
   }
 

@@ -358,15 +358,14 @@ export class Space implements LinkMember {
   // Outgoing ----------------------------------------------------------------------------------
   private readonly onDocUpdate = (update: Uint8Array): void => {
     // Own changes, and the cleanups Yjs runs after a remote change (not what this space applied:
-    // onLocalUpdates does not even encode those), reach the shadow too.
+    // onLocalUpdates does not even encode those), reach the shadow too: after the envelope is sent.
+    if (this.writer !== undefined) this.out?.local(update)
     this.shadow.mirror(update)
     if (this.writer === undefined) {
       // Yjs itself follows a remote change to formatted text with a cleanup transaction (origin
       // null, so it looks local); that is no edit of the reader's.
       if (!this.applyingRemote) this.alert('space/read-only', 'this link is view-only: local changes are not sent')
-      return
     }
-    this.out?.local(update)
   }
 
   /** Seals what is gathered into one envelope now (and stores what was applied from others). */

@@ -211,6 +211,27 @@ describe('ShadowApplier', () => {
     expect(live.getText('text').toString()).toMatch(/^r19 l19 r18 l18 /)
   })
 
+  it('local edits reach the shadow after the edit\'s own task (not on the path of its envelope), or at the next remote apply', async () => {
+    const live = loaded(base, 1)
+    const s = new ShadowApplier(live)
+    live.on('update', (u: Uint8Array, origin: unknown) => { if (origin !== REMOTE) s.mirror(u) })
+    const shadowText = (): string => (s as unknown as { shadow: Y.Doc }).shadow.getText('text').toString()
+    live.getText('text').insert(0, 'one ')
+    live.getText('text').insert(0, 'two ')
+    expect(shadowText()).toBe('hello world')
+    await new Promise(resolve => setImmediate(resolve))
+    expect(shadowText()).toBe('two one hello world')
+    // A refused update leaves what is queued alone: the next apply takes it first.
+    live.getText('text').insert(0, 'three ')
+    expect(s.apply([Uint8Array.of(9, 9, 9)], REMOTE).ok).toBe(false)
+    live.getText('text').insert(0, 'four ')
+    const dep = memberUpdate(Y.encodeStateAsUpdate(live), 2, d => { d.getText('text').insert(0, '> ') })
+    expect(s.apply([dep], REMOTE)).toEqual({ ok: true, value: { changed: true } })
+    expect(shadowText()).toBe('> four three two one hello world')
+    await new Promise(resolve => setImmediate(resolve))
+    expect(shadowText()).toBe(live.getText('text').toString())
+  })
+
   it('`changed` is false for an update already in', () => {
     const live = loaded(base)
     const s = new ShadowApplier(live)
