@@ -30,6 +30,7 @@ import type { Connection, Transport } from '../client/core/transport.js'
 import { createWsTransport, type WebSocketCtor } from '../client/core/ws-transport.js'
 import { formatLink, parseLink, type Invite } from '../shared/keys.js'
 import { getSodium } from '../shared/sodium.js'
+import { builtRelay } from './cove.js'
 import { freePort, spawnServer } from './proc.js'
 import { applyOp, finalText, loadTrace, type Op } from './trace.js'
 
@@ -92,7 +93,7 @@ async function once (variant: Variant, ops: readonly Op[], expected: string): Pr
   const sodium = await getSodium()
   const port = await freePort(HOST)
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cove-coldjoin-'))
-  const server = await spawnServer({ command: [process.execPath, '--import', 'tsx', 'relay/main.ts', '--port', String(port), '--host', HOST, '--data', dir, '--quiet', '--prune-grace-ms', String(PRUNE_GRACE_MS)], host: HOST, port })
+  const server = await spawnServer({ command: [process.execPath, builtRelay(), '--port', String(port), '--host', HOST, '--data', dir, '--quiet', '--prune-grace-ms', String(PRUNE_GRACE_MS)], host: HOST, port })
   const peers: Peer[] = []
   try {
     const creator = await createClient({ transport: ws, storeFor: () => createMemorySpaceStore() })

@@ -20,7 +20,7 @@ import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import type * as Y from 'yjs'
 import { pgBinDir, startPgCluster, type PgCluster } from '../test/support/pg.js'
-import { coveSystem } from './cove.js'
+import { builtRelay, coveSystem } from './cove.js'
 import { cpuMicros, freePort, spawnServer } from './proc.js'
 import type { BenchClient, BenchServer } from './system.js'
 
@@ -46,7 +46,7 @@ async function relay (args: readonly string[]): Promise<BenchServer & { dir: str
   const port = await freePort(HOST)
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cove-bench-pg-'))
   const s = await spawnServer({
-    command: [process.execPath, '--import', 'tsx', 'relay/main.ts', '--port', String(port), '--host', HOST, '--data', dir, '--quiet', '--creates-per-ip', '100000', ...args],
+    command: [process.execPath, builtRelay(), '--port', String(port), '--host', HOST, '--data', dir, '--quiet', '--creates-per-ip', '100000', ...args],
     host: HOST,
     port,
     startTimeoutMs: 30_000

@@ -14,7 +14,7 @@ export interface BenchServer {
   /**
    * Pid of the process that does the server's work: its CPU time and RSS are read from
    * /proc/<pid>/stat and /proc/<pid>/status. Must be the real server process, not a wrapper
-   * that forks it (e.g. use `node --import tsx relay/main.ts`, not the `tsx` CLI).
+   * that forks it (e.g. `node build/relay.mjs` or `node --import tsx relay/main.ts`, not the `tsx` CLI).
    */
   readonly pid: number
   /** Stops the process and resolves once it has exited. */

@@ -11,8 +11,8 @@ import { tempDir } from '../support/relay.js'
  * on the port asked for with `npm start -- --port N` or `PORT=N npm start`, and the tour's relay
  * must serve the web app, or the links it prints open nothing in a browser.
  *
- * Runs the real start script (npm → build-if-needed → tsx relay/main.ts). The build is done once
- * here first, so each start only checks that dist/ is fresh.
+ * Runs the real start script (npm → build-if-needed → node build/relay.mjs). The build is done once
+ * here first, so each start only checks that dist/ and the relay's build are fresh.
  *
  * Before the fix (run on 6c55c95) 2 of 3 failed: `PORT=N npm start` still listened on 8787 (the
  * start script named `--port 8787`), and the README named neither way nor started the tour's
