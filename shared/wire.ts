@@ -14,11 +14,12 @@ import {
  *
  * Per connection and per direction, a stream table: the first compact envelope of a stream
  * (version, type, spaceId, epoch, keyId, author, stream, cert) defines a small ref inline; later
- * ones carry only the ref, the seq and prevHash and commitment when the receiver cannot derive them
- * from the stream's last envelope on this connection, nonce, ciphertext and signature. The receiver rebuilds the full envelope byte for byte
- * before anything else looks at it, so what is hashed, signed, stored and opened is unchanged and
- * every check of today runs on the rebuilt bytes: a sender that lies here (a wrong ref, a wrong
- * prevHash mode) produces an envelope whose signature or chain does not hold.
+ * ones carry only the ref, the seq, prevHash and commitment when the receiver cannot derive them
+ * from the stream's last envelope on this connection, nonce, ciphertext and signature. The
+ * receiver rebuilds the full envelope byte for byte before anything else looks at it, so what is
+ * hashed, signed, stored and opened is unchanged and every check of today runs on the rebuilt
+ * bytes: a sender that lies here (a wrong ref, a wrong prevHash mode, a seq or commitment said to
+ * follow that does not) produces an envelope whose signature or chain does not hold.
  *
  * Both tables change only once a whole frame has been written or read (a `Txn`), so a frame that
  * fails halfway leaves no state; after any failure the connection is closed anyway, and a new

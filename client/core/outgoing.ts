@@ -47,7 +47,6 @@ export interface OutgoingOptions {
   readonly ackTimeoutMs: number
 }
 
-
 /**
  * Updates gathered behind one ack from which the next seal waits until `batchMs` after the last:
  * edits made faster than keys are typed (a script, an import, a replayed trace) would otherwise go
