@@ -11,7 +11,7 @@ import { deriveKeys, parseLink } from '../../shared/keys.js'
 import { getSodium } from '../../shared/sodium.js'
 import { memberDevice, writeBatch } from '../support/member.js'
 import { rawPeer } from '../support/raw-peer.js'
-import { QUIET_SNAPSHOTS as QUIET, startTestRelay, waitFor, wsTransport } from '../support/relay.js'
+import { closeAll, QUIET_SNAPSHOTS as QUIET, startTestRelay, waitFor, wsTransport } from '../support/relay.js'
 
 /**
  * A replica that caught a member writing two versions of one Yjs item keeps knowing it after a
@@ -24,8 +24,7 @@ import { QUIET_SNAPSHOTS as QUIET, startTestRelay, waitFor, wsTransport } from '
 let relay: (RelayServer & { dir: string }) | undefined
 const clients: Client[] = []
 afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close().catch(() => {})
-  await relay?.close()
+  await closeAll(clients, relay)
   relay = undefined
 })
 
