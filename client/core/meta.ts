@@ -175,12 +175,19 @@ function decodeUnchecked (bytes: Uint8Array): Meta {
   }
 }
 
+/**
+ * Suspects kept per kind: the newest ones. A member with an edit link mints device keys at will,
+ * and every meta write (one per envelope sealed) carries this record; past the cap, a device caught
+ * long ago is forgotten at a restart, so at worst an honest snapshot maker is blamed for it.
+ */
+export const MAX_SUSPECTS = 256
+
 function suspectsJson (s: Suspects | undefined): Pick<MetaJson, 'suspects'> {
   if (s === undefined) return {}
   const out: NonNullable<MetaJson['suspects']> = {}
-  if (s.forked.length > 0) out.forked = [...s.forked]
-  if (s.equivocated.length > 0) out.equivocated = [...s.equivocated]
-  if (s.malformed.length > 0) out.malformed = [...s.malformed]
+  if (s.forked.length > 0) out.forked = s.forked.slice(-MAX_SUSPECTS)
+  if (s.equivocated.length > 0) out.equivocated = s.equivocated.slice(-MAX_SUSPECTS)
+  if (s.malformed.length > 0) out.malformed = s.malformed.slice(-MAX_SUSPECTS)
   return Object.keys(out).length === 0 ? {} : { suspects: out }
 }
 

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest'
-import { decodeMeta, encodeMeta, freshMeta, type Meta } from '../../client/core/meta.js'
+import { decodeMeta, encodeMeta, freshMeta, MAX_SUSPECTS, type Meta } from '../../client/core/meta.js'
 import { toB64u, toHex } from '../../shared/bytes.js'
 import { newSpaceSecrets } from '../../shared/keys.js'
 import { getSodium, type Sodium } from '../../shared/sodium.js'
@@ -81,6 +81,11 @@ describe('session meta', () => {
     // None caught: nothing written.
     const none = JSON.parse(new TextDecoder().decode(encodeMeta({ ...m, suspects: { forked: [], equivocated: [], malformed: [] } }, 1))) as Record<string, unknown>
     expect(none).not.toHaveProperty('suspects')
+    // Bounded: a member minting device keys cannot grow every meta write without end; the newest are kept.
+    const many = Array.from({ length: MAX_SUSPECTS + 44 }, (_, i) => toHex(filled(32, 0)).slice(0, 56) + i.toString(16).padStart(8, '0'))
+    const capped = decodeMeta(encodeMeta({ ...m, suspects: { forked: many, equivocated: [], malformed: many } }, 1))
+    expect(capped.suspects?.forked).toEqual(many.slice(-MAX_SUSPECTS))
+    expect(capped.suspects?.malformed).toEqual(many.slice(-MAX_SUSPECTS))
   })
 
   it('writes bindings grouped by device', () => {
