@@ -79,34 +79,41 @@ export class ShadowApplier {
    */
   apply (updates: readonly Uint8Array[], origin: unknown, v2 = false): Result<ApplyOutcome, ShadowErrorCode> {
     this.sync()
+    // A whole state into an empty replica (a cold join) is not decoded up front: nothing here can
+    // hold another version of its items, and its empty structs are looked for in the shadow after it
+    // integrated (`emptyStruct`), still before the live doc is touched. Decoding a 5 MB join
+    // snapshot into its structs was a sixth of a big space's cold join (issue 10).
+    const fresh = v2 && updates.length === 1 && isEmpty(this.shadow)
     let decoded: ReturnType<typeof Y.decodeUpdate>[] | undefined
-    try {
-      // Decode fully first: cheap, and it refuses most garbage before any doc is touched.
-      decoded = updates.map(u => v2 ? Y.decodeUpdateV2(u) : Y.decodeUpdate(u))
-    } catch (e) {
-      this.stats.refused++
-      return err('apply/malformed-update', `update does not decode: ${message(e)}`)
-    }
-    // Zero-length structs or deletions integrate, then break every later encoding of the doc
-    // (a V2 state refuses a zero length): refused up front.
-    for (const d of decoded) {
-      if (d.structs.some(x => !(x.length >= 1)) || [...d.ds.clients.values()].some(list => list.some(x => !(x.len >= 1)))) {
+    if (!fresh) {
+      try {
+        // Decode fully first: cheap, and it refuses most garbage before any doc is touched.
+        decoded = updates.map(u => v2 ? Y.decodeUpdateV2(u) : Y.decodeUpdate(u))
+      } catch (e) {
         this.stats.refused++
-        return err('apply/malformed-update', 'update holds an empty struct or deletion')
+        return err('apply/malformed-update', `update does not decode: ${message(e)}`)
       }
-    }
-    const first = conflictingItem(this.shadow, decoded.slice(0, 1))
-    if (first !== undefined) {
-      this.stats.refused++
-      return err('apply/conflicting-item', conflictMessage(first))
+      // Zero-length structs or deletions integrate, then break every later encoding of the doc
+      // (a V2 state refuses a zero length): refused up front.
+      for (const d of decoded) {
+        if (d.structs.some(x => !(x.length >= 1)) || [...d.ds.clients.values()].some(list => list.some(x => !(x.len >= 1)))) {
+          this.stats.refused++
+          return err('apply/malformed-update', EMPTY_STRUCT)
+        }
+      }
+      const first = conflictingItem(this.shadow, decoded.slice(0, 1))
+      if (first !== undefined) {
+        this.stats.refused++
+        return err('apply/conflicting-item', conflictMessage(first))
+      }
     }
     // Only the later updates of a batch are checked again. The first one's decoded structs are let
     // go now, not held through both applies: a join snapshot's are the whole document, and kept
     // alive that long they outlived the young generation, doubling the GC time of a cold join.
     // Envelopes only: a whole state (a join snapshot) may hold an item that integrated unchecked
     // at its maker (it waited as pending for someone else's update); its maker is not to blame.
-    const placed = v2 ? [] : decoded.map(placements)
-    const later = decoded.slice(1)
+    const placed = v2 || decoded === undefined ? [] : decoded.map(placements)
+    const later = decoded?.slice(1) ?? []
     decoded = undefined
     let changed = false
     // What Yjs itself checks before it emits 'update' (writeUpdateMessageFromTransaction), without
@@ -129,12 +136,16 @@ export class ShadowApplier {
         v2 ? Y.applyUpdateV2(this.shadow, u) : Y.applyUpdate(this.shadow, u)
         if ((wrong = misplaced(this.shadow, placed[i] ?? [])) !== undefined) throw new ConflictFound()
       })
+      // V2 lengths of deletions are at least 1 by their encoding; a struct's is not. One that
+      // merged into its neighbour as it integrated left nothing behind to break an encoding.
+      if (fresh && emptyStruct(this.shadow)) throw new EmptyFound()
     } catch (e) {
       this.shadow.off('afterTransactionCleanup', mark)
       this.reset()
       this.stats.refused++
       this.stats.rebuilds++
       if (conflict !== undefined) return err('apply/conflicting-item', conflictMessage(conflict))
+      if (e instanceof EmptyFound) return err('apply/malformed-update', EMPTY_STRUCT)
       if (wrong !== undefined) return err('apply/malformed-update', `an item (clientID ${wrong.client}, clock ${wrong.clock}) lies right of its own right origin: no writer can place it there, and replicas would order it differently`)
       return err('apply/malformed-update', `update does not integrate: ${message(e)}`)
     } finally {
@@ -203,6 +214,24 @@ export class ShadowApplier {
 
 const message = (e: unknown): string => e instanceof Error ? e.message : String(e)
 
+const EMPTY_STRUCT = 'update holds an empty struct or deletion'
+
+/** No struct, integrated or pending, and no pending deletion. */
+function isEmpty (doc: Y.Doc): boolean {
+  const s = doc.store
+  return s.clients.size === 0 && s.pendingStructs === null && s.pendingDs === null
+}
+
+/** Whether `doc` holds a struct of length 0, integrated or pending (pending ones are kept V2-encoded). */
+function emptyStruct (doc: Y.Doc): boolean {
+  for (const structs of doc.store.clients.values()) {
+    for (const s of structs) if (!(s.length >= 1)) return true
+  }
+  const p = doc.store.pendingStructs
+  return p !== null && Y.decodeUpdateV2(p.update).structs.some(s => !(s.length >= 1))
+}
+
 class ConflictFound extends Error {}
+class EmptyFound extends Error {}
 
 const conflictMessage = (c: Conflict): string => `it carries another version (${c.what}) of an item this replica already holds (clientID ${c.client}, clock ${c.clock}): its author wrote one item twice`

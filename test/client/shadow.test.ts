@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
+import * as encoding from 'lib0/encoding'
 import { ShadowApplier } from '../../client/core/shadow.js'
 import { toHex } from '../../shared/bytes.js'
 import { createPrng } from '../support/prng.js'
@@ -232,6 +233,37 @@ describe('ShadowApplier', () => {
     expect(shadowText()).toBe(live.getText('text').toString())
   })
 
+  it('a whole state into an empty replica (a cold join) is not decoded up front, yet an empty struct in it is refused and the replica stays empty', () => {
+    const v2 = (d: Y.Doc): Uint8Array => Y.encodeStateAsUpdateV2(d)
+    // The defence off: a doc takes the empty struct without a word, and is then broken for good.
+    const raw = new Y.Doc()
+    Y.applyUpdateV2(raw, craftState('empty at the end'))
+    expect(raw.getText('text').toString()).toBe('cba')
+    expect(() => v2(raw)).toThrow()
+    for (const shape of ['empty at the end', 'empty in the middle', 'empty and pending'] as const) {
+      const live = new Y.Doc()
+      live.getText('text')
+      const s = new ShadowApplier(live)
+      // At the end it integrates and is found in the shadow, pending it is found in the shadow's
+      // pending structs; in the middle the integration throws.
+      expect(s.apply([craftState(shape)], REMOTE, true)).toMatchObject({ ok: false, code: 'apply/malformed-update', message: shape === 'empty in the middle' ? expect.stringContaining('does not integrate') : 'update holds an empty struct or deletion' })
+      expect(live.store.clients.size).toBe(0)
+      expect(live.store.pendingStructs).toBeNull()
+      expect(() => v2(live)).not.toThrow()
+      // Nothing of it stayed in the shadow either: the honest state applies, all of it.
+      expect(s.apply([craftState('honest')], REMOTE, true)).toEqual({ ok: true, value: { changed: true } })
+      expect(live.getText('text').toString()).toBe('cba')
+      expect(() => v2(live)).not.toThrow()
+    }
+    // Into a replica with content the same state is refused up front, as before.
+    const live = loaded(base)
+    const s = new ShadowApplier(live)
+    const before = fingerprint(live)
+    expect(s.apply([craftState('empty at the end')], REMOTE, true)).toMatchObject({ ok: false, code: 'apply/malformed-update', message: 'update holds an empty struct or deletion' })
+    expect(fingerprint(live)).toBe(before)
+    expect(s.stats.rebuilds).toBe(0)
+  })
+
   it('`changed` is false for an update already in', () => {
     const live = loaded(base)
     const s = new ShadowApplier(live)
@@ -263,3 +295,26 @@ describe('ShadowApplier', () => {
     expect(fingerprint(live)).toBe(before)
   })
 })
+
+/**
+ * A V2 state of "cba" (three items of clientID 7), written struct by struct so that it can hold
+ * what Yjs never writes itself: a GC struct of length 0 after the last item, or one before the second.
+ */
+function craftState (shape: 'honest' | 'empty at the end' | 'empty in the middle' | 'empty and pending'): Uint8Array {
+  const d = new Y.Doc()
+  d.clientID = 7
+  const t = d.getText('text')
+  for (const c of 'abc') t.insert(0, c)
+  const items = [...d.store.clients.get(7) ?? []] as Y.Item[]
+  const empty = (clock: number): Y.GC => new Y.GC(Y.createID(7, clock), 0)
+  // 'empty and pending' starts at clock 1: clock 0 never came, so all of it waits as pending.
+  const structs: Array<Y.Item | Y.GC> = shape === 'honest' ? items : shape === 'empty at the end' ? [...items, empty(3)] : shape === 'empty and pending' ? [...items.slice(1), empty(3)] : [items[0]!, empty(1), ...items.slice(1)]
+  const enc = new Y.UpdateEncoderV2()
+  encoding.writeVarUint(enc.restEncoder, 1)
+  encoding.writeVarUint(enc.restEncoder, structs.length)
+  enc.writeClient(7)
+  encoding.writeVarUint(enc.restEncoder, shape === 'empty and pending' ? 1 : 0)
+  for (const x of structs) x.write(enc, 0)
+  encoding.writeVarUint(enc.restEncoder, 0)
+  return enc.toUint8Array()
+}
