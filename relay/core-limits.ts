@@ -24,11 +24,14 @@ export const MEMBER_SLOT = new Uint8Array([0x6d])
 export const MAX_MEMBERS = 500
 export const MAX_LOG_BYTES = 512 * 1024 * 1024
 /**
- * Open challenges per connection. `hello` answers for spaces that do not exist yet too (a creator
- * signs the challenge), so without a bound one connection could make the relay hold one for
- * every id it can think of.
+ * Spaces one connection may have said hello to without authenticating. `hello` answers for spaces
+ * that do not exist yet too (a creator signs the challenge), so without a bound one connection
+ * could make the relay hold one for every id it can think of.
  */
 export const MAX_CHALLENGES = 1024
+
+/** Domain of a connection's challenge, BLAKE2b-keyed with the relay's secret over the connection's serial (core.ts `challengeOf`). */
+export const CHALLENGE_LABEL = new TextEncoder().encode('cove/relay-challenge/v1\0')
 
 /** The epoch field of an envelope header (after version, type and the space id). */
 export const epochOf = (env: Uint8Array): number => env.length < 22 ? -1 : new DataView(env.buffer, env.byteOffset + 18, 4).getUint32(0)

@@ -92,8 +92,10 @@ export interface Membership {
 
 export interface PeerState {
   readonly peer: Peer
-  /** The challenge of each space this connection said hello to (bounded: MAX_CHALLENGES); none: undefined. */
-  challenges: Map<string, Uint8Array> | undefined
+  /** Spaces (hex) this connection said hello to and has not authenticated to since (bounded: MAX_CHALLENGES); none: undefined. */
+  hellos: Set<string> | undefined
+  /** This connection's number on this relay: its challenge is derived from it (core.ts `challengeOf`). */
+  readonly serial: number
   /** `create` frames this connection sent. */
   creates: number
   readonly spaces: Map<string, Membership>
@@ -104,8 +106,14 @@ export interface PeerState {
   readonly wire: WireSession
 }
 
+/** How a connection was opened. */
+export interface OpenOptions {
+  /** The client asked for a `welcome` (its URL carries `welcome=1`): its challenge is sent at once. */
+  readonly welcome?: boolean
+}
+
 export interface RelayCore {
-  open (peer: Peer): void
+  open (peer: Peer, opts?: OpenOptions): void
   /** Handles one frame; never throws or rejects (a failure becomes an error frame and a close). */
   frame (peer: Peer, bytes: Uint8Array): Promise<void>
   closed (peer: Peer): void

@@ -12,7 +12,7 @@ import { createPruner } from './core-prune.js'
 import { attachBus } from './core-bus.js'
 import type { Membership, PeerState, RelayCore, RelayCoreOptions } from './core-types.js'
 import { createPuller } from './core-fanout.js'
-import { catchUpReceipts, CERT_CACHE_MAX, entryOf, epochOf, MAX_CHALLENGES, HISTORY_SPACING_MS, MAX_PENDING_PART_BYTES, MAX_RECEIPT_BYTES, MAX_LOG_BYTES, MAX_MEMBERS, MEMBER_SLOT, memberRoom, PAGE_BYTES, PENDING_PART_TTL_MS, PRUNE_TAIL_PERCENT } from './core-limits.js'
+import { catchUpReceipts, CERT_CACHE_MAX, CHALLENGE_LABEL, entryOf, epochOf, MAX_CHALLENGES, HISTORY_SPACING_MS, MAX_PENDING_PART_BYTES, MAX_RECEIPT_BYTES, MAX_LOG_BYTES, MAX_MEMBERS, MEMBER_SLOT, memberRoom, PAGE_BYTES, PENDING_PART_TTL_MS, PRUNE_TAIL_PERCENT } from './core-limits.js'
 
 /**
  * The relay's logic, sans IO (STYLE.md): given a peer and the bytes of a frame, it answers,
@@ -46,6 +46,17 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
   const createsByAddress = new KeyedBuckets(createLimits.perAddress)
   const now = opts.now ?? Date.now
   const subscribers = new Map<string, Set<PeerState>>()
+  // Each connection's challenge is derived from this secret and the connection's serial: the same
+  // for every space on the connection (signatures name the space), never the same on two
+  // connections, unpredictable without the secret, and nothing to keep per connection.
+  const challengeKey = globalThis.crypto.getRandomValues(new Uint8Array(32))
+  let serials = 0
+  const challengeOf = (ps: PeerState): Uint8Array => {
+    const msg = new Uint8Array(CHALLENGE_LABEL.length + 8)
+    msg.set(CHALLENGE_LABEL)
+    new DataView(msg.buffer).setFloat64(CHALLENGE_LABEL.length, ps.serial)
+    return sodium.crypto_generichash(32, msg, challengeKey)
+  }
   // (space, author) pairs whose write certificate verified: saves one Ed25519 verify per envelope.
   const certOk = new Set<string>()
 
@@ -183,11 +194,10 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
       if (!createsByAddress.take(addressKey(ps.peer.address), now())) {
         return fail(ps, f.reqId, f.spaceId, 'relay/create-limit', 'too many spaces created from this address; try again later', false)
       }
-      // The challenge stays for the `auth` that follows; the proof is bound to it, so it cannot be
-      // replayed on another connection.
-      const challenge = ps.challenges?.get(toHex(f.spaceId))
-      if (challenge === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/no-challenge', 'send hello first: create signs its challenge', true)
-      const bad = checkCreate(sodium, f.spaceId, f.accessPk, f.writePk, challenge, { accessSig: f.accessSig, writeSig: f.writeSig })
+      // The hello stays for the `auth` that follows; the proof is bound to this connection's
+      // challenge, so it cannot be replayed on another connection.
+      if (ps.hellos?.has(toHex(f.spaceId)) !== true) return fail(ps, f.reqId, f.spaceId, 'relay/no-challenge', 'send hello first: create signs its challenge', true)
+      const bad = checkCreate(sodium, f.spaceId, f.accessPk, f.writePk, challengeOf(ps), { accessSig: f.accessSig, writeSig: f.writeSig })
       if (bad === 'relay/bad-space-id') return fail(ps, f.reqId, f.spaceId, bad, 'the space id is not the one its keys derive', false)
       if (bad !== undefined) return fail(ps, f.reqId, f.spaceId, bad, 'the creation is not signed by the space\'s write and access keys', false)
       const created = await store.createSpace(f.spaceId, { accessPk: f.accessPk, writePk: f.writePk })
@@ -197,26 +207,26 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
     },
     async hello (ps, f) {
       // Answered whether or not the space exists: a creator signs this challenge in its `create`
-      // before it authenticates (so `hello` also no longer tells a stranger which ids exist).
-      const challenge = globalThis.crypto.getRandomValues(new Uint8Array(32))
+      // before it authenticates (so `hello` also no longer tells a stranger which ids exist). A
+      // client that had the challenge from `welcome` sent its `auth` right behind this hello.
       const key = toHex(f.spaceId)
-      const challenges = ps.challenges ??= new Map()
-      challenges.delete(key)
-      if (challenges.size >= MAX_CHALLENGES) {
-        const oldest = challenges.keys().next()
-        if (oldest.done !== true) challenges.delete(oldest.value)
+      const hellos = ps.hellos ??= new Set()
+      hellos.delete(key)
+      if (hellos.size >= MAX_CHALLENGES) {
+        const oldest = hellos.values().next()
+        if (oldest.done !== true) hellos.delete(oldest.value)
       }
-      challenges.set(key, challenge)
+      hellos.add(key)
       // Compact frames (wire.ts) only to a client that said it reads them; caps only to a client that sent caps.
-      send(ps, { type: 'challenge', reqId: f.reqId, spaceId: f.spaceId, challenge, ...(f.caps === undefined ? {} : { caps: wire.CAPS }) })
+      send(ps, { type: 'challenge', reqId: f.reqId, spaceId: f.spaceId, challenge: challengeOf(ps), ...(f.caps === undefined ? {} : { caps: wire.CAPS }) })
     },
     async auth (ps, f) {
       const key = toHex(f.spaceId)
-      const challenge = ps.challenges?.get(key)
-      ps.challenges?.delete(key)
-      // An authenticated connection holds no empty Map (issue 10: memory per idle connection).
-      if (ps.challenges?.size === 0) ps.challenges = undefined
-      if (challenge === undefined) return fail(ps, f.reqId, f.spaceId, 'relay/no-challenge', 'send hello first', true)
+      const said = ps.hellos?.delete(key) === true
+      // An authenticated connection holds no empty Set (issue 10: memory per idle connection).
+      if (ps.hellos?.size === 0) ps.hellos = undefined
+      if (!said) return fail(ps, f.reqId, f.spaceId, 'relay/no-challenge', 'send hello first', true)
+      const challenge = challengeOf(ps)
       const space = await store.getSpace(f.spaceId)
       // Not a violation: a view link opened before any writer registered the space. The client
       // waits and tries again; the socket stays for its other spaces.
@@ -454,8 +464,11 @@ export function createRelayCore (opts: RelayCoreOptions): RelayCore {
   }
 
   return {
-    open (peer) {
-      peers.set(peer.id, { peer, challenges: undefined, creates: 0, spaces: new Map(), closed: false, queue: Promise.resolve(), wire: wire.createSession(hashOf, prepared) })
+    open (peer, opts) {
+      const ps: PeerState = { peer, hellos: undefined, serial: ++serials, creates: 0, spaces: new Map(), closed: false, queue: Promise.resolve(), wire: wire.createSession(hashOf, prepared) }
+      peers.set(peer.id, ps)
+      // The relay's caps too: compact frames are written to it only once its hello offers them.
+      if (opts?.welcome === true) send(ps, { type: 'welcome', spaceId: new Uint8Array(0), challenge: challengeOf(ps), caps: wire.CAPS })
     },
     frame (peer, bytes) {
       const ps = peers.get(peer.id)

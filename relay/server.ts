@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { WebSocketServer } from 'ws'
 import { MAX_FRAME_BYTES } from '../shared/frame.js'
 import { getSodium } from '../shared/sodium.js'
+import { asksWelcome } from '../shared/welcome.js'
 import { Connection, type ConnectionLimits } from './connection.js'
 import { createRelayCore, type RelayCore, type RelayCoreOptions } from './core.js'
 import type { LogStore } from './storage/port.js'
@@ -67,7 +68,7 @@ export async function startRelay (opts: RelayServerOptions): Promise<RelayServer
   wss.on('connection', (ws, req) => {
     const conn = new Connection(nextId++, ws, req.socket.remoteAddress, limits)
     conns.add(conn)
-    core.open(conn)
+    core.open(conn, { welcome: asksWelcome(req.url) })
     log(`peer ${conn.id} connected from ${req.socket.remoteAddress ?? '?'}`)
     ws.on('message', (data, isBinary) => conn.message(data, isBinary))
     ws.on('pong', () => { conn.alive = true })

@@ -24,6 +24,7 @@ export const FrameType = {
   getSnapshotPart: 13,
   receipt: 14,
   rotate: 15,
+  welcome: 19,
   challenge: 20,
   ok: 21,
   entries: 22,
@@ -98,6 +99,13 @@ export type Frame =
   | { type: 'keyChanges'; reqId: number; spaceId: Uint8Array; envelopes: Uint8Array[] }
   /** `caps`: what the relay reads beyond this file's frames; sent only in answer to a hello with caps. */
   | { type: 'challenge'; reqId: number; spaceId: Uint8Array; challenge: Uint8Array; caps?: number }
+  /**
+   * The relay's first frame, to a client that asked for it when it connected (PROTOCOL.md, Join):
+   * this connection's challenge, the one every `challenge` on it carries, and the relay's caps, so
+   * the client sends `hello` and `auth` together instead of waiting a round trip for `challenge`.
+   * About the connection, not a space: `spaceId` is empty and not on the wire.
+   */
+  | { type: 'welcome'; spaceId: Uint8Array; challenge: Uint8Array; caps?: number }
   | { type: 'ok'; reqId: number; spaceId: Uint8Array; cursor: number }
   | { type: 'entries'; reqId: number; spaceId: Uint8Array; entries: Entry[]; head: number; more: boolean }
   | { type: 'error'; reqId: number; spaceId: Uint8Array; code: string; message: string }
@@ -144,6 +152,10 @@ export function writeFrame (f: Frame): Uint8Array {
       break
     case 'challenge':
       encoding.writeVarUint(e, f.reqId); encoding.writeVarUint8Array(e, f.spaceId); encoding.writeVarUint8Array(e, f.challenge)
+      if (f.caps !== undefined) encoding.writeVarUint(e, f.caps)
+      break
+    case 'welcome':
+      encoding.writeVarUint8Array(e, f.challenge)
       if (f.caps !== undefined) encoding.writeVarUint(e, f.caps)
       break
     case 'ok':
@@ -268,6 +280,7 @@ export function readFrame (bytes: Uint8Array): Result<Frame, FrameErrorCode> {
       case FrameType.leave: f = { type: 'leave', spaceId: space() }; break
       case FrameType.presence: f = { type: 'presence', spaceId: space(), envelope: envelope(r) }; break
       case FrameType.presenceOut: f = { type: 'presenceOut', spaceId: space(), envelope: envelope(r) }; break
+      case FrameType.welcome: f = { type: 'welcome', spaceId: new Uint8Array(0), challenge: fixed(r, CHALLENGE_BYTES, 'challenge') }; if (r.left > 0) f.caps = caps(); break
       case FrameType.challenge: f = { type: 'challenge', reqId: reqId(), spaceId: space(), challenge: fixed(r, CHALLENGE_BYTES, 'challenge') }; if (r.left > 0) f.caps = caps(); break
       case FrameType.ok: f = { type: 'ok', reqId: reqId(), spaceId: space(), cursor: cursor() }; break
       case FrameType.entries: {

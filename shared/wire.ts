@@ -413,15 +413,15 @@ function readCompact (s: WireSession, t: number, r: Reader): Frame {
 }
 
 /**
- * Parses one frame of either form. A `hello` or `challenge` that says the peer reads compact
- * frames turns on writing them to it.
+ * Parses one frame of either form. A `hello`, `challenge` or `welcome` that says the peer reads
+ * compact frames turns on writing them to it.
  */
 export function readWire (s: WireSession, bytes: Uint8Array): Result<Frame, FrameErrorCode | WireErrorCode> {
   if (bytes.length > frame.MAX_FRAME_BYTES) return err('frame/too-large', `frame of ${bytes.length} bytes`)
   const t = bytes[0]
   if (t === undefined || !isCompactType(t)) {
     const f = frame.readFrame(bytes)
-    if (f.ok && (f.value.type === 'hello' || f.value.type === 'challenge')) {
+    if (f.ok && (f.value.type === 'hello' || f.value.type === 'challenge' || f.value.type === 'welcome')) {
       const caps = f.value.caps ?? 0
       if ((caps & CAP_COMPACT) !== 0) s.peerCompact = true
       if ((caps & CAP_COMPACT) !== 0 && (caps & CAP_DERIVE) !== 0) s.peerDerive = true

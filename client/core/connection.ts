@@ -79,6 +79,8 @@ export class Connection {
   lastSyncedAt: number | undefined
   /** The reqId of this connection's auth: its answers are the join (ok, snapshot, catch-up). */
   authReq = 0
+  /** `auth` went on this connection: a second challenge (the answer to our hello after `welcome`) is not answered again. */
+  private authSent = false
   /** The reqId of this connection's create, when it sent one. */
   private createReq = -1
   /** Join refusals already alerted since the last join (each is retried with backoff; one alert says it). */
@@ -108,6 +110,7 @@ export class Connection {
     this.state = 'connecting'
     this.lastCursorThisConn = 0
     this.createReq = -1
+    this.authSent = false
     this.h.send({ type: 'hello', reqId: this.h.nextReqId(), spaceId: this.h.keys.spaceId })
     // Any frame of the handshake can be lost or altered on the way: without a deadline the session
     // waited for a challenge or an ok forever.
@@ -119,6 +122,25 @@ export class Connection {
       this.h.reconnect()
     }, this.opts.ackTimeoutMs)
     this.h.emitStatus()
+  }
+
+  /** Once per connection, with its challenge (from `welcome` or from the answer to our hello: the same value). */
+  private authenticate (challenge: Uint8Array): void {
+    if (this.authSent) return
+    this.authSent = true
+    const k = this.h.keys
+    // Creating signs this connection's challenge with the write and access keys (shared/create-proof.ts):
+    // only an editor can register a space, and the proof is good on this connection only. The
+    // auth right behind it is handled after it (the relay handles one peer's frames in order).
+    if (!this.h.registered && k.write !== undefined) {
+      const proof = signCreate(this.h.sodium, k.spaceId, k.access, k.write, challenge)
+      this.createReq = this.h.nextReqId()
+      this.h.send({ type: 'create', reqId: this.createReq, spaceId: k.spaceId, accessPk: k.access.publicKey, writePk: k.writePk, ...proof })
+    }
+    const signature = this.h.sodium.crypto_sign_detached(authMessage(k.spaceId, challenge), k.access.privateKey)
+    this.authReq = this.h.nextReqId()
+    this.failedSinceAuth = false
+    this.h.send({ type: 'auth', reqId: this.authReq, spaceId: k.spaceId, signature, after: this.resumeCursor() })
   }
 
   onClose (): void {
@@ -142,22 +164,14 @@ export class Connection {
     if (this.h.closed()) return
     if (this.h.snapsync.hold(f)) return
     switch (f.type) {
-      case 'challenge': {
-        const k = this.h.keys
-        // Creating signs this connection's challenge with the write and access keys (shared/create-proof.ts):
-        // only an editor can register a space, and the proof is good on this connection only. The
-        // auth right behind it is handled after it (the relay handles one peer's frames in order).
-        if (!this.h.registered && k.write !== undefined) {
-          const proof = signCreate(this.h.sodium, k.spaceId, k.access, k.write, f.challenge)
-          this.createReq = this.h.nextReqId()
-          this.h.send({ type: 'create', reqId: this.createReq, spaceId: k.spaceId, accessPk: k.access.publicKey, writePk: k.writePk, ...proof })
-        }
-        const signature = this.h.sodium.crypto_sign_detached(authMessage(this.h.keys.spaceId, f.challenge), this.h.keys.access.privateKey)
-        this.authReq = this.h.nextReqId()
-        this.failedSinceAuth = false
-        this.h.send({ type: 'auth', reqId: this.authReq, spaceId: this.h.keys.spaceId, signature, after: this.resumeCursor() })
+      case 'welcome':
+        // This connection's challenge, before the answer to our hello: auth goes now, right
+        // behind the hello (the relay handles one peer's frames in order), a round trip sooner.
+        if (this.state === 'connecting') this.authenticate(f.challenge)
         return
-      }
+      case 'challenge':
+        this.authenticate(f.challenge)
+        return
       case 'ok':
         if (this.h.requests.answer(f)) return undefined
         return this.onOk(f)

@@ -1,7 +1,8 @@
 import { toHex } from '../../shared/bytes.js'
 import * as frame from '../../shared/frame.js'
-import type { Frame } from '../../shared/frame.js'
+import type { Frame, FrameOf } from '../../shared/frame.js'
 import * as wire from '../../shared/wire.js'
+import { withWelcome } from '../../shared/welcome.js'
 import type { Connection, Transport } from './transport.js'
 
 /**
@@ -42,6 +43,8 @@ export interface LinkOptions {
 export class RelayLink {
   private conn: Connection | undefined
   private open = false
+  /** This connection's `welcome`, if the relay sent one. */
+  private welcome: FrameOf<'welcome'> | undefined
   private attempt = 0
   private timer: ReturnType<typeof setTimeout> | undefined
   private readonly members = new Map<string, LinkMember>()
@@ -63,8 +66,10 @@ export class RelayLink {
   add (m: LinkMember): void {
     this.members.set(m.spaceKey, m)
     this.stopped = false
-    if (this.open) m.onOpen()
-    else if (this.conn === undefined && this.timer === undefined) this.connect()
+    if (this.open) {
+      m.onOpen()
+      if (this.welcome !== undefined) m.onFrame(this.welcome)
+    } else if (this.conn === undefined && this.timer === undefined) this.connect()
   }
 
   remove (m: LinkMember): void {
@@ -98,11 +103,15 @@ export class RelayLink {
     const hash = this.opts.hash
     const session = hash === undefined || this.opts.compact === false ? undefined : wire.createSession(hash)
     this.wire = session
-    this.conn = this.transport.connect(this.current, {
+    this.welcome = undefined
+    // A current client asks for the relay's `welcome` (an older one, as tests play it, does not).
+    this.conn = this.transport.connect(session === undefined ? this.current : withWelcome(this.current), {
       onOpen: () => {
         this.open = true
         this.attempt = 0
         for (const m of [...this.members.values()]) m.onOpen()
+        // A transport may hand over the first message before it says the connection is open.
+        if (this.welcome !== undefined) for (const m of [...this.members.values()]) m.onFrame(this.welcome)
       },
       onMessage: data => {
         const r = session === undefined ? frame.readFrame(data) : wire.readWire(session, data)
@@ -112,6 +121,12 @@ export class RelayLink {
           return
         }
         const f = r.value
+        if (f.type === 'welcome') {
+          // Kept for spaces added to this connection later; only the first counts.
+          if (this.welcome !== undefined) return
+          this.welcome = f
+          if (!this.open) return
+        }
         const key = toHex(f.spaceId)
         if (key === '') for (const m of this.members.values()) m.onFrame(f)
         else this.members.get(key)?.onFrame(f)

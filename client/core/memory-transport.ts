@@ -1,5 +1,6 @@
 import type { Peer, RelayCore } from '../../relay/core.js'
 import type { Connection, ConnectionHandlers, Transport } from './transport.js'
+import { asksWelcome } from '../../shared/welcome.js'
 
 /**
  * An in-process transport wired straight to a relay core: no sockets, same frames. Delivery is
@@ -9,7 +10,7 @@ export function createMemoryTransport (core: RelayCore): Transport & { disconnec
   let nextId = 1_000_000
   const live = new Set<() => void>()
   return {
-    connect (_url: string, h: ConnectionHandlers): Connection {
+    connect (url: string, h: ConnectionHandlers): Connection {
       let open = true
       const id = nextId++
       const shut = (reason: string): void => {
@@ -30,7 +31,7 @@ export function createMemoryTransport (core: RelayCore): Transport & { disconnec
         drained: async () => {}
       }
       live.add(kill)
-      core.open(peer)
+      core.open(peer, { welcome: asksWelcome(url) })
       setTimeout(() => { if (open) h.onOpen() }, 0)
       return {
         send (data) {

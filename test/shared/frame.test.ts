@@ -39,6 +39,7 @@ const arbitraries: { [K in Frame['type']]: fc.Arbitrary<Extract<Frame, { type: K
   leave: fc.record({ type: fc.constant('leave'), spaceId }),
   presence: fc.record({ type: fc.constant('presence'), spaceId, envelope }),
   challenge: fc.record({ type: fc.constant('challenge'), reqId, spaceId, challenge: bytes(32), caps: fc.nat(0xffffffff) }, { requiredKeys: ['type', 'reqId', 'spaceId', 'challenge'] }),
+  welcome: fc.record({ type: fc.constant('welcome'), spaceId: bytes(0), challenge: bytes(32), caps: fc.nat(0xffffffff) }, { requiredKeys: ['type', 'spaceId', 'challenge'] }),
   ok: fc.record({ type: fc.constant('ok'), reqId, spaceId, cursor }),
   entries: fc.record({
     type: fc.constant('entries'), reqId, spaceId,
@@ -89,7 +90,7 @@ describe('writeFrame → readFrame', () => {
   it('every strict prefix of a valid frame is truncated', () => {
     fc.assert(fc.property(anyFrame, (f) => {
       const bytes = writeFrame(f)
-      // Caps are optional: a hello or challenge cut just before them is the same frame without.
+      // Caps are optional: a hello, challenge or welcome cut just before them is the same frame without.
       const withoutCaps = 'caps' in f && f.caps !== undefined ? writeFrame({ ...f, caps: undefined }).length : -1
       for (let n = 0; n < bytes.length; n++) {
         if (n === withoutCaps) continue
@@ -100,8 +101,8 @@ describe('writeFrame → readFrame', () => {
 
   it('a frame with bytes appended has trailing bytes', () => {
     fc.assert(fc.property(anyFrame, fc.uint8Array({ minLength: 1, maxLength: 8 }), (f, extra) => {
-      // A hello or challenge without caps may be followed by them: bytes after the caps are trailing.
-      const bytes = writeFrame((f.type === 'hello' || f.type === 'challenge') && f.caps === undefined ? { ...f, caps: 1 } : f)
+      // A hello, challenge or welcome without caps may be followed by them: bytes after the caps are trailing.
+      const bytes = writeFrame((f.type === 'hello' || f.type === 'challenge' || f.type === 'welcome') && f.caps === undefined ? { ...f, caps: 1 } : f)
       const longer = new Uint8Array(bytes.length + extra.length)
       longer.set(bytes)
       longer.set(extra, bytes.length)
