@@ -1,17 +1,20 @@
+import type { AddressInfo } from 'node:net'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket, { WebSocketServer } from 'ws'
 import { createClient, type Client } from '../../client/core/client.js'
+import * as model from '../../client/core/model.js'
 import { createMemorySpaceStore } from '../../client/core/store.js'
 import type { Transport } from '../../client/core/transport.js'
 import { equalBytes } from '../../shared/bytes.js'
 import { signCreate } from '../../shared/create-proof.js'
-import { readFrame, type Frame } from '../../shared/frame.js'
-import { deriveKeys, newSpaceSecrets, type SpaceKeys } from '../../shared/keys.js'
+import { readFrame, writeFrame, type Frame } from '../../shared/frame.js'
+import { deriveKeys, newSpaceSecrets, parseLink, type SpaceKeys } from '../../shared/keys.js'
 import { authMessage } from '../../shared/sign.js'
 import { getSodium, type Sodium } from '../../shared/sodium.js'
 import { asksWelcome, withWelcome } from '../../shared/welcome.js'
 import * as wire from '../../shared/wire.js'
 import { rawPeer, type RawPeer } from '../support/raw-peer.js'
-import { startTestRelay, wsTransport } from '../support/relay.js'
+import { startTestRelay, waitFor, wsTransport } from '../support/relay.js'
 
 /**
  * The relay's `welcome` (PROTOCOL.md, Join; issue 10, join latency): a client that asks for it as
@@ -20,6 +23,10 @@ import { startTestRelay, wsTransport } from '../support/relay.js'
  * connection has one challenge (every `challenge` on it carries the same), derived from a secret
  * of the relay and the connection: no two connections share one, so a signature seen on one
  * connection admits nobody on another.
+ *
+ * A lying relay (or anyone on the path) that forges a welcome only costs the join it lies to:
+ * the auth over its challenge is refused and said, the next connection joins, nothing is lost; a
+ * client that sends a welcome itself is cut off.
  *
  * Shown failing with the defence off (run by hand): with `challengeOf` in relay/core.ts returning
  * a constant, "a signature over another connection's challenge is refused" fails (the replayed
@@ -106,6 +113,16 @@ describe('welcome', () => {
     await p.closed
   })
 
+  it('a client that sends a welcome (relay to client only) is cut off, and the relay serves the others', async () => {
+    const keys = await space()
+    const p = await raw(true)
+    p.send({ type: 'welcome', spaceId: new Uint8Array(0), challenge: new Uint8Array(32), caps: wire.CAPS })
+    expect((await p.next('error')).code).toBe('relay/unexpected-frame')
+    await p.closed
+    const q = await raw(true)
+    await q.join(sodium, keys.spaceId, keys.access)
+  })
+
   it('a space is created over the welcome\'s challenge, and joined in the same breath', async () => {
     const keys = deriveKeys(sodium, newSpaceSecrets(sodium))
     const p = await raw(true)
@@ -158,5 +175,58 @@ describe('welcome', () => {
     expect(events).not.toContain('in welcome')
     expect(events.indexOf('out auth')).toBeGreaterThan(events.indexOf('in challenge'))
     expect(events.filter(e => e === 'out auth')).toHaveLength(1)
+  })
+
+  it('a lying relay\'s welcome (a challenge that is not the connection\'s) costs that join only: refused, said, and the next connection joins', async () => {
+    relay = await startTestRelay()
+    const target = relay.url
+    // In front of the honest relay: the first `lies` connections get a forged welcome first.
+    let lies = 2
+    const forged: number[] = []
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+    wss.on('connection', (down, req) => {
+      if (lies > 0 && asksWelcome(req.url)) {
+        lies--
+        forged.push(1)
+        down.send(writeFrame({ type: 'welcome', spaceId: new Uint8Array(0), challenge: globalThis.crypto.getRandomValues(new Uint8Array(32)), caps: wire.CAPS }))
+      }
+      const up = new WebSocket(target)
+      const queued: Buffer[] = []
+      down.on('message', d => { if (up.readyState === WebSocket.OPEN) up.send(d as Buffer); else queued.push(d as Buffer) })
+      up.on('open', () => { for (const d of queued.splice(0)) up.send(d) })
+      up.on('message', d => { if (down.readyState === WebSocket.OPEN) down.send(d as Buffer) })
+      up.on('close', () => down.close())
+      down.on('close', () => up.close())
+      up.on('error', () => {})
+      down.on('error', () => {})
+    })
+    await new Promise<void>(resolve => wss.once('listening', () => resolve()))
+    try {
+      const url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`
+      const opts = { transport: wsTransport, storeFor: () => createMemorySpaceStore(), link: { backoffBaseMs: 20, backoffMaxMs: 200 } }
+      // The space is registered through the honest relay; the member opens it through the liar.
+      const creator = await createClient(opts)
+      clients.push(creator)
+      const made = await creator.createSpace(target, 'lied to')
+      await made.space.whenCaughtUp(10_000)
+      const invite = parseLink(sodium, made.editLink)
+      if (!invite.ok) throw new Error(invite.message)
+      const member = await createClient(opts)
+      clients.push(member)
+      const s = await member.openSpace(invite.value, url)
+      await s.whenCaughtUp(10_000)
+      expect(forged).toHaveLength(2)
+      await waitFor(() => s.status.connection === 'online')
+      // Each refusal was said (the relay's auth-failed), and nobody was blamed for it.
+      expect(s.alerts.some(a => a.code === 'sync/relay-error' && a.message.includes('relay/auth-failed'))).toBe(true)
+      expect(s.alerts.every(a => a.code.startsWith('sync/'))).toBe(true)
+      model.addTodo(s.doc, 'after the lies')
+      await s.whenStored(5000)
+      expect(s.status.unsynced).toBe(0)
+      await waitFor(() => JSON.stringify(model.toJSON(made.space.doc)).includes('after the lies'))
+    } finally {
+      for (const c of wss.clients) c.terminate()
+      await new Promise<void>(resolve => wss.close(() => resolve()))
+    }
   })
 })
